@@ -1,0 +1,280 @@
+package protocol
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
+
+// Encode returns the JSON of f with its "type" field first.
+func Encode(f Frame) ([]byte, error) {
+	body, err := json.Marshal(f)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s frame: %w", f.Type(), err)
+	}
+	typ := f.Type()
+	out := make([]byte, 0, len(body)+len(typ)+12)
+	out = append(out, `{"type":"`...)
+	out = append(out, typ...)
+	out = append(out, '"')
+	if len(body) > 2 { // more than "{}"
+		out = append(out, ',')
+	}
+	return append(out, body[1:]...), nil
+}
+
+// Decode parses one frame with DefaultLimits. See [Limits.Decode].
+func Decode(data []byte) (Frame, error) { return DefaultLimits.Decode(data) }
+
+// Decode parses one frame and validates it. Every failure is an [*Error]
+// whose Code says what was wrong and whose Ref is the frame's ref when it
+// could be read, so a relay can answer the request that failed.
+func (l Limits) Decode(data []byte) (Frame, error) {
+	l = l.withDefaults()
+	if len(data) > l.MaxFrameBytes {
+		return nil, errorf(CodeTooLarge, "frame is %d bytes; the limit is %d", len(data), l.MaxFrameBytes)
+	}
+	if !utf8.Valid(data) {
+		return nil, errorf(CodeBadJSON, "frame is not valid UTF-8")
+	}
+	var head struct {
+		Type *string `json:"type"`
+		Ref  any     `json:"ref"`
+	}
+	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return nil, errorf(CodeBadJSON, "frame must be a JSON object like {\"type\":\"send\",…}")
+	}
+	if err := json.Unmarshal(data, &head); err != nil {
+		return nil, errorf(CodeBadJSON, "frame is not valid JSON: %s", jsonProblem(err))
+	}
+	ref, _ := head.Ref.(string)
+	if head.Type == nil || *head.Type == "" {
+		return nil, &Error{Code: CodeMissingField, Message: `frame has no "type"`, Ref: ref}
+	}
+	f := newFrame(*head.Type)
+	if f == nil {
+		return nil, &Error{Code: CodeUnknownType, Message: fmt.Sprintf("unknown frame type %q; protocol v%d has %s", truncate(*head.Type, 32), Version, strings.Join(allTypes, ", ")), Ref: ref}
+	}
+	if err := json.Unmarshal(data, f); err != nil {
+		var pe *Error
+		if asError(err, &pe) {
+			pe.Ref = ref
+			return nil, pe
+		}
+		return nil, &Error{Code: CodeBadField, Message: fmt.Sprintf("%s frame: %s", f.Type(), jsonProblem(err)), Ref: ref}
+	}
+	if err := f.validate(l); err != nil {
+		pe := err.(*Error)
+		pe.Ref = ref
+		return nil, pe
+	}
+	return f, nil
+}
+
+var allTypes = []string{TypeHello, TypeWelcome, TypeSend, TypeAccepted, TypeMessage, TypeAck, TypePresence, TypePeers, TypeSessions, TypeHistory, TypeClear, TypeCleared, TypeError}
+
+// asError unwraps a *Error returned from a custom UnmarshalJSON.
+func asError(err error, target **Error) bool {
+	for err != nil {
+		if e, ok := err.(*Error); ok {
+			*target = e
+			return true
+		}
+		u, ok := err.(interface{ Unwrap() error })
+		if !ok {
+			return false
+		}
+		err = u.Unwrap()
+	}
+	return false
+}
+
+// jsonProblem phrases an encoding/json error without Go type names.
+func jsonProblem(err error) string {
+	switch e := err.(type) {
+	case *json.SyntaxError:
+		return fmt.Sprintf("syntax error at byte %d", e.Offset)
+	case *json.UnmarshalTypeError:
+		if e.Field != "" {
+			return fmt.Sprintf("field %q must be a %s, not a %s", e.Field, jsonKind(e.Type.Kind().String()), e.Value)
+		}
+		return fmt.Sprintf("expected a %s, got a %s", jsonKind(e.Type.Kind().String()), e.Value)
+	}
+	return err.Error()
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "string":
+		return "string"
+	case "int", "int64", "uint64", "uint", "int32":
+		return "whole number"
+	case "bool":
+		return "boolean"
+	case "slice":
+		return "list"
+	case "struct", "map", "ptr":
+		return "object"
+	}
+	return goKind
+}
+
+func missing(typ, field string) error {
+	return errorf(CodeMissingField, "%s frame needs %q", typ, field)
+}
+
+func checkMeta(typ, field, v string) error {
+	if len(v) > MaxMetaBytes {
+		return errorf(CodeTooLarge, "%s.%s is %d bytes; the limit is %d", typ, field, len(v), MaxMetaBytes)
+	}
+	if strings.IndexByte(v, 0) >= 0 {
+		return errorf(CodeBadField, "%s.%s contains a NUL byte", typ, field)
+	}
+	return nil
+}
+
+func checkThread(typ, thread string) error {
+	if len(thread) > MaxThreadBytes {
+		return errorf(CodeTooLarge, "%s.thread is %d bytes; the limit is %d", typ, len(thread), MaxThreadBytes)
+	}
+	for _, r := range thread {
+		if r < 0x20 || r == 0x7f {
+			return errorf(CodeBadField, "%s.thread contains a control character", typ)
+		}
+	}
+	return nil
+}
+
+func (f *Hello) validate(Limits) error {
+	if f.Proto == 0 {
+		return missing(TypeHello, "proto")
+	}
+	if f.ClientID == "" {
+		return missing(TypeHello, "client_id")
+	}
+	if err := ValidateID(f.ClientID); err != nil {
+		return err
+	}
+	for _, m := range [][2]string{{"host", f.Host}, {"cwd", f.Cwd}, {"agent", f.Agent}, {"label", f.Label}} {
+		if err := checkMeta(TypeHello, m[0], m[1]); err != nil {
+			return err
+		}
+	}
+	if f.PID < 0 {
+		return errorf(CodeBadField, "hello.pid must not be negative")
+	}
+	return nil
+}
+
+func (f *Welcome) validate(Limits) error {
+	if f.ClientID == "" {
+		return missing(TypeWelcome, "client_id")
+	}
+	return ValidateID(f.ClientID)
+}
+
+func (f *Send) validate(l Limits) error {
+	if f.Ref == "" {
+		return missing(TypeSend, "ref")
+	}
+	if len(f.Ref) > MaxIDLen {
+		return errorf(CodeBadField, "send.ref is longer than %d bytes", MaxIDLen)
+	}
+	if len(f.To) == 0 {
+		return missing(TypeSend, "to")
+	}
+	if len(f.To) > MaxRecipients {
+		return errorf(CodeTooLarge, "send names %d recipients; the limit is %d (use \"*\" for everyone)", len(f.To), MaxRecipients)
+	}
+	if !f.To.IsBroadcast() {
+		for _, id := range f.To {
+			if id == Broadcast {
+				return errorf(CodeBadField, `"*" must stand alone in "to"`)
+			}
+			if err := ValidateID(id); err != nil {
+				return err
+			}
+		}
+	}
+	if f.Body == "" {
+		return missing(TypeSend, "body")
+	}
+	if len(f.Body) > l.MaxBodyBytes {
+		return errorf(CodeTooLarge, "message body is %d bytes; the limit is %d — share a file path or commit instead", len(f.Body), l.MaxBodyBytes)
+	}
+	if f.ReplyTo != "" {
+		if err := ValidateMessageID(f.ReplyTo); err != nil {
+			return err
+		}
+	}
+	return checkThread(TypeSend, f.Thread)
+}
+
+func (f *Accepted) validate(Limits) error {
+	if f.ID == "" {
+		return missing(TypeAccepted, "id")
+	}
+	return nil
+}
+
+func (f *Message) validate(Limits) error {
+	if f.ID == "" {
+		return missing(TypeMessage, "id")
+	}
+	if f.From == "" {
+		return missing(TypeMessage, "from")
+	}
+	return nil
+}
+
+func (f *Ack) validate(Limits) error {
+	if f.Upto == 0 {
+		return missing(TypeAck, "upto")
+	}
+	return nil
+}
+
+func (f *Presence) validate(Limits) error {
+	if f.Event != PresenceJoined && f.Event != PresenceLeft {
+		return errorf(CodeBadField, "presence.event must be %q or %q", PresenceJoined, PresenceLeft)
+	}
+	if f.Peer.ID == "" {
+		return missing(TypePresence, "peer.id")
+	}
+	return nil
+}
+
+func (f *Peers) validate(Limits) error    { return nil }
+func (f *Sessions) validate(Limits) error { return nil }
+
+func (f *History) validate(Limits) error {
+	if f.With != "" {
+		if err := ValidateID(f.With); err != nil {
+			return err
+		}
+	}
+	for _, c := range []string{f.Before, f.After} {
+		if c != "" {
+			if err := ValidateMessageID(c); err != nil {
+				return err
+			}
+		}
+	}
+	if f.Limit < 0 || f.Limit > MaxHistoryLimit {
+		return errorf(CodeBadField, "history.limit must be 0-%d", MaxHistoryLimit)
+	}
+	return nil
+}
+
+func (f *Clear) validate(Limits) error   { return nil }
+func (f *Cleared) validate(Limits) error { return nil }
+
+func (f *ErrorFrame) validate(Limits) error {
+	if f.Code == "" {
+		return missing(TypeError, "code")
+	}
+	return nil
+}

@@ -1,0 +1,299 @@
+package protocol
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Frame type names, the value of every frame's "type" field.
+const (
+	TypeHello    = "hello"    // client → relay, first frame
+	TypeWelcome  = "welcome"  // relay → client, answer to hello
+	TypeSend     = "send"     // client → relay
+	TypeAccepted = "accepted" // relay → client, answer to send
+	TypeMessage  = "message"  // relay → client, one delivered message
+	TypeAck      = "ack"      // client → relay
+	TypePresence = "presence" // relay → client, someone joined or left
+	TypePeers    = "peers"    // both ways: request, then the list
+	TypeSessions = "sessions" // both ways: request, then the list
+	TypeHistory  = "history"  // both ways: request, then a page of messages
+	TypeClear    = "clear"    // client → relay: forget read history
+	TypeCleared  = "cleared"  // relay → client, answer to clear
+	TypeError    = "error"    // relay → client
+)
+
+// Frame is any frame of protocol v1. Its Type method gives the frame's
+// "type" field; [Encode] writes it, [Decode] reads it.
+type Frame interface {
+	Type() string
+	// validate checks required fields and limits after decoding.
+	validate(l Limits) error
+}
+
+// Hello opens a session. It must be the first frame on a connection.
+//
+//	{"type":"hello","proto":1,"client_id":"CC-1","host":"mbp","pid":4242,
+//	 "cwd":"/src/app","agent":"claude-code","label":"auth refactor","resume_after":17}
+type Hello struct {
+	Proto    int    `json:"proto"`               // required: protocol version, 1
+	ClientID string `json:"client_id"`           // required: the id this connection claims
+	Host     string `json:"host,omitempty"`      // machine name, for people
+	PID      int    `json:"pid,omitempty"`       // the client's process id, for people
+	Cwd      string `json:"cwd,omitempty"`       // the agent's working directory
+	Agent    string `json:"agent,omitempty"`     // claude-code, codex, gemini, cursor …
+	Label    string `json:"label,omitempty"`     // free text: what this session is for
+	// ResumeAfter is the highest seq the client holds. The relay sends every
+	// message of the client's mailbox after it. 0 means "everything held".
+	ResumeAfter uint64 `json:"resume_after,omitempty"`
+}
+
+// Welcome answers hello: the session is open.
+type Welcome struct {
+	Server   string `json:"server"`    // relay version, e.g. "relayd 0.1.0"
+	Proto    int    `json:"proto"`     // protocol version in use
+	ClientID string `json:"client_id"` // the id the relay knows this connection by
+	Peers    []Peer `json:"peers"`     // everyone online, this client included
+	// Replaced describes the connection this one took over, when the id was
+	// already connected (that connection was closed with CloseReplaced).
+	Replaced *Replaced `json:"replaced,omitempty"`
+	// HeartbeatMS is the relay's ping interval; a client silent for two
+	// intervals is dropped.
+	HeartbeatMS int64 `json:"heartbeat_ms,omitempty"`
+}
+
+// Replaced names a connection that a newer one took over.
+type Replaced struct {
+	Host string `json:"host,omitempty"`
+	PID  int    `json:"pid,omitempty"`
+}
+
+// Recipients is the "to" of a send: a list of client ids, or Broadcast.
+// On the wire it is either an array of ids or the string "*"; a single id as
+// a string is accepted too.
+type Recipients []string
+
+// UnmarshalJSON accepts "*", "ID" or ["ID", …].
+func (r *Recipients) UnmarshalJSON(b []byte) error {
+	var one string
+	if err := json.Unmarshal(b, &one); err == nil {
+		*r = Recipients{one}
+		return nil
+	}
+	var many []string
+	if err := json.Unmarshal(b, &many); err != nil {
+		return errorf(CodeBadField, `"to" must be "*", an id, or a list of ids`)
+	}
+	*r = many
+	return nil
+}
+
+// MarshalJSON writes Broadcast as "*" and anything else as a list.
+func (r Recipients) MarshalJSON() ([]byte, error) {
+	if r.IsBroadcast() {
+		return []byte(`"*"`), nil
+	}
+	return json.Marshal([]string(r))
+}
+
+// IsBroadcast reports whether r means everyone online.
+func (r Recipients) IsBroadcast() bool { return len(r) == 1 && r[0] == Broadcast }
+
+// Send asks the relay to deliver a message.
+type Send struct {
+	Ref     string     `json:"ref"`                // required: the client's name for this request, echoed in accepted/error
+	To      Recipients `json:"to"`                 // required
+	Body    string     `json:"body"`               // required, at most Limits.MaxBodyBytes
+	ReplyTo string     `json:"reply_to,omitempty"` // id of the message this answers
+	Thread  string     `json:"thread,omitempty"`   // conversation name
+	// QueueIfUnknown asks the relay to queue the message for an id it has
+	// never seen, instead of answering "unknown".
+	QueueIfUnknown bool `json:"queue_if_unknown,omitempty"`
+}
+
+// Delivery outcomes reported per recipient in Accepted.
+const (
+	StatusDelivered = "delivered" // pushed to the recipient's open connection
+	StatusQueued    = "queued"    // stored; delivered when the recipient connects
+	StatusUnknown   = "unknown"   // no such id has ever connected; not stored
+	StatusFull      = "full"      // the recipient's mailbox is full; not stored
+)
+
+// Accepted answers send: the relay has taken the message.
+type Accepted struct {
+	Ref        string    `json:"ref"`
+	ID         string    `json:"id"` // the message id the relay assigned
+	TS         time.Time `json:"ts"`
+	Recipients []Outcome `json:"recipients"` // one per recipient, in the order of "to"
+}
+
+// Outcome is what became of a message for one recipient.
+type Outcome struct {
+	ID     string `json:"id"`     // recipient client id
+	Status string `json:"status"` // StatusDelivered, StatusQueued, StatusUnknown, StatusFull
+}
+
+// Message is one message delivered to a client.
+type Message struct {
+	Seq     uint64    `json:"seq"` // per recipient, strictly increasing; 0 in history pages
+	ID      string    `json:"id"`
+	From    string    `json:"from"` // stamped by the relay
+	To      []string  `json:"to"`   // the recipients as sent ("*" for a broadcast)
+	Body    string    `json:"body"`
+	TS      time.Time `json:"ts"`
+	ReplyTo string    `json:"reply_to,omitempty"`
+	Thread  string    `json:"thread,omitempty"`
+}
+
+// Ack tells the relay the client holds every message up to seq Upto; the
+// relay will not resend them.
+type Ack struct {
+	Upto uint64 `json:"upto"` // required, at least 1
+}
+
+// Presence events.
+const (
+	PresenceJoined = "joined"
+	PresenceLeft   = "left"
+)
+
+// Presence tells everyone that a peer came online or went away.
+type Presence struct {
+	Event string `json:"event"` // PresenceJoined or PresenceLeft
+	Peer  Peer   `json:"peer"`
+	// Reason says why a peer left (closed, replaced, idle …), for people.
+	Reason string `json:"reason,omitempty"`
+}
+
+// Peer is a client online now.
+type Peer struct {
+	ID             string    `json:"id"`
+	Host           string    `json:"host,omitempty"`
+	PID            int       `json:"pid,omitempty"`
+	Cwd            string    `json:"cwd,omitempty"`
+	Agent          string    `json:"agent,omitempty"`
+	Label          string    `json:"label,omitempty"`
+	ConnectedSince time.Time `json:"connected_since"`
+	LastSeen       time.Time `json:"last_seen"`
+	// Legacy marks a client of the older Node relay protocol.
+	Legacy bool `json:"legacy,omitempty"`
+}
+
+// Peers asks for (client → relay, Ref only) or carries (relay → client) the
+// list of peers online.
+type Peers struct {
+	Ref   string `json:"ref,omitempty"`
+	Peers []Peer `json:"peers,omitempty"`
+}
+
+// Session is a client id the relay knows, online or not.
+type Session struct {
+	ID        string    `json:"id"`
+	Online    bool      `json:"online"`
+	Host      string    `json:"host,omitempty"`
+	PID       int       `json:"pid,omitempty"`
+	Cwd       string    `json:"cwd,omitempty"`
+	Agent     string    `json:"agent,omitempty"`
+	Label     string    `json:"label,omitempty"`
+	FirstSeen time.Time `json:"first_seen"`
+	LastSeen  time.Time `json:"last_seen"`
+	Queued    int       `json:"queued,omitempty"` // messages waiting in its mailbox
+}
+
+// Sessions asks for (Ref only) or carries the sessions the relay knows.
+type Sessions struct {
+	Ref      string    `json:"ref,omitempty"`
+	Sessions []Session `json:"sessions,omitempty"`
+}
+
+// History asks for (client → relay) or carries (relay → client) a page of
+// past messages the client may see: those to it, its own sends and
+// broadcasts. With narrows to the conversation with one peer; Before/After
+// are message ids bounding the page; Limit defaults to 50.
+type History struct {
+	Ref      string    `json:"ref,omitempty"`
+	With     string    `json:"with,omitempty"`
+	Before   string    `json:"before,omitempty"`
+	After    string    `json:"after,omitempty"`
+	Limit    int       `json:"limit,omitempty"`
+	Messages []Message `json:"messages,omitempty"` // oldest first
+	More     bool      `json:"more,omitempty"`     // older messages exist beyond this page
+}
+
+// Clear asks the relay to forget the client's read history: messages it has
+// acked. With IncludeUnread the unread ones are dropped too.
+type Clear struct {
+	Ref           string `json:"ref,omitempty"`
+	IncludeUnread bool   `json:"include_unread,omitempty"`
+}
+
+// Cleared answers clear.
+type Cleared struct {
+	Ref     string `json:"ref,omitempty"`
+	Cleared int    `json:"cleared"` // messages forgotten
+}
+
+// ErrorFrame reports a refused request. Ref is the request's ref when it
+// could be read.
+type ErrorFrame struct {
+	Ref     string `json:"ref,omitempty"`
+	Code    Code   `json:"code"`
+	Message string `json:"message"`
+	// RetryAfterMS tells a rate-limited client when to try again.
+	RetryAfterMS int64 `json:"retry_after_ms,omitempty"`
+}
+
+func (*Hello) Type() string      { return TypeHello }
+func (*Welcome) Type() string    { return TypeWelcome }
+func (*Send) Type() string       { return TypeSend }
+func (*Accepted) Type() string   { return TypeAccepted }
+func (*Message) Type() string    { return TypeMessage }
+func (*Ack) Type() string        { return TypeAck }
+func (*Presence) Type() string   { return TypePresence }
+func (*Peers) Type() string      { return TypePeers }
+func (*Sessions) Type() string   { return TypeSessions }
+func (*History) Type() string    { return TypeHistory }
+func (*Clear) Type() string      { return TypeClear }
+func (*Cleared) Type() string    { return TypeCleared }
+func (*ErrorFrame) Type() string { return TypeError }
+
+// newFrame returns an empty frame of the named type, or nil.
+func newFrame(typ string) Frame {
+	switch typ {
+	case TypeHello:
+		return new(Hello)
+	case TypeWelcome:
+		return new(Welcome)
+	case TypeSend:
+		return new(Send)
+	case TypeAccepted:
+		return new(Accepted)
+	case TypeMessage:
+		return new(Message)
+	case TypeAck:
+		return new(Ack)
+	case TypePresence:
+		return new(Presence)
+	case TypePeers:
+		return new(Peers)
+	case TypeSessions:
+		return new(Sessions)
+	case TypeHistory:
+		return new(History)
+	case TypeClear:
+		return new(Clear)
+	case TypeCleared:
+		return new(Cleared)
+	case TypeError:
+		return new(ErrorFrame)
+	}
+	return nil
+}
+
+// ClientFrame reports whether frames of type typ may be sent by a client.
+func ClientFrame(typ string) bool {
+	switch typ {
+	case TypeHello, TypeSend, TypeAck, TypePeers, TypeSessions, TypeHistory, TypeClear:
+		return true
+	}
+	return false
+}

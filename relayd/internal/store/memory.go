@@ -1,0 +1,278 @@
+package store
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Memory is a Store in process memory: fast, and forgotten on restart. It is
+// what relayd uses with --store memory and what the hub's tests run on.
+type Memory struct {
+	mu        sync.Mutex
+	sessions  map[string]*SessionInfo
+	mailboxes map[string]*mailbox
+	msgs      map[string]*memMsg // by message id
+	order     []*memMsg          // every message, oldest first
+}
+
+type memMsg struct {
+	Message
+	hiddenFor map[string]bool // clients that cleared it from their history
+}
+
+type mailbox struct {
+	entries []memEntry // ascending seq
+	last    uint64
+	acked   uint64
+}
+
+type memEntry struct {
+	seq uint64
+	msg *memMsg
+}
+
+// NewMemory returns an empty memory store.
+func NewMemory() *Memory {
+	return &Memory{sessions: map[string]*SessionInfo{}, mailboxes: map[string]*mailbox{}, msgs: map[string]*memMsg{}}
+}
+
+func (m *Memory) box(id string) *mailbox {
+	b := m.mailboxes[id]
+	if b == nil {
+		b = &mailbox{}
+		m.mailboxes[id] = b
+	}
+	return b
+}
+
+func (b *mailbox) unacked() int {
+	i, _ := slices.BinarySearchFunc(b.entries, b.acked+1, func(e memEntry, s uint64) int { return cmpU64(e.seq, s) })
+	return len(b.entries) - i
+}
+
+func cmpU64(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func (m *Memory) Touch(_ context.Context, s SessionInfo) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if old := m.sessions[s.ID]; old != nil {
+		s.FirstSeen = old.FirstSeen
+	} else if s.FirstSeen.IsZero() {
+		s.FirstSeen = s.LastSeen
+	}
+	m.sessions[s.ID] = &s
+	return nil
+}
+
+func (m *Memory) Known(_ context.Context, id string) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, s := m.sessions[id]
+	_, b := m.mailboxes[id]
+	return s || b, nil
+}
+
+func (m *Memory) Sessions(context.Context) ([]SessionInfo, map[string]int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]SessionInfo, 0, len(m.sessions))
+	queued := map[string]int{}
+	for id, s := range m.sessions {
+		out = append(out, *s)
+		if b := m.mailboxes[id]; b != nil {
+			queued[id] = b.unacked()
+		}
+	}
+	for id, b := range m.mailboxes {
+		if _, ok := m.sessions[id]; !ok {
+			out = append(out, SessionInfo{ID: id})
+			queued[id] = b.unacked()
+		}
+	}
+	slices.SortFunc(out, func(a, b SessionInfo) int { return cmpString(a.ID, b.ID) })
+	return out, queued, nil
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func (m *Memory) Append(_ context.Context, msg Message, recipients []string, maxQueue int) ([]Slot, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	mm := &memMsg{Message: msg}
+	mm.To = slices.Clone(msg.To)
+	m.msgs[msg.ID] = mm
+	m.order = append(m.order, mm)
+	slots := make([]Slot, len(recipients))
+	for i, id := range recipients {
+		b := m.box(id)
+		if maxQueue > 0 && b.unacked() >= maxQueue {
+			slots[i].Full = true
+			continue
+		}
+		b.last++
+		b.entries = append(b.entries, memEntry{seq: b.last, msg: mm})
+		slots[i].Seq = b.last
+	}
+	return slots, nil
+}
+
+func (m *Memory) Pending(_ context.Context, id string, after uint64, limit int) ([]Delivery, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b := m.mailboxes[id]
+	if b == nil {
+		return nil, nil
+	}
+	from := max(after, b.acked) + 1
+	i, _ := slices.BinarySearchFunc(b.entries, from, func(e memEntry, s uint64) int { return cmpU64(e.seq, s) })
+	var out []Delivery
+	for ; i < len(b.entries) && (limit <= 0 || len(out) < limit); i++ {
+		e := b.entries[i]
+		out = append(out, Delivery{Seq: e.seq, Msg: e.msg.Message})
+	}
+	return out, nil
+}
+
+func (m *Memory) Ack(_ context.Context, id string, upto uint64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b := m.box(id)
+	b.acked = max(b.acked, min(upto, b.last))
+	return nil
+}
+
+func (m *Memory) LastSeq(_ context.Context, id string) (uint64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if b := m.mailboxes[id]; b != nil {
+		return b.last, nil
+	}
+	return 0, nil
+}
+
+func (m *Memory) Unacked(_ context.Context, id string) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if b := m.mailboxes[id]; b != nil {
+		return b.unacked(), nil
+	}
+	return 0, nil
+}
+
+func (m *Memory) History(_ context.Context, q HistoryQuery) ([]Message, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	inBox := map[*memMsg]bool{}
+	if b := m.mailboxes[q.Client]; b != nil {
+		for _, e := range b.entries {
+			inBox[e.msg] = true
+		}
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 50
+	}
+	var page []Message
+	more := false
+	// Walk newest first so Limit keeps the most recent page.
+	for i := len(m.order) - 1; i >= 0; i-- {
+		mm := m.order[i]
+		if q.Before != "" && mm.ID >= q.Before || q.After != "" && mm.ID <= q.After {
+			continue
+		}
+		if mm.hiddenFor[q.Client] {
+			continue
+		}
+		mine := mm.From == q.Client
+		if !mine && !inBox[mm] {
+			continue
+		}
+		if q.With != "" && !(mine && (slices.Contains(mm.To, q.With) || slices.Contains(mm.To, "*")) || mm.From == q.With) {
+			continue
+		}
+		if len(page) == limit {
+			more = true
+			break
+		}
+		page = append(page, mm.Message)
+	}
+	slices.Reverse(page)
+	return page, more, nil
+}
+
+func (m *Memory) Clear(_ context.Context, id string, includeUnread bool) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	if b := m.mailboxes[id]; b != nil {
+		keep := b.entries[:0]
+		for _, e := range b.entries {
+			if e.seq <= b.acked || includeUnread {
+				n++
+				continue
+			}
+			keep = append(keep, e)
+		}
+		b.entries = keep
+		if includeUnread {
+			b.acked = b.last
+		}
+	}
+	for _, mm := range m.order {
+		if mm.From == id && !mm.hiddenFor[id] {
+			if mm.hiddenFor == nil {
+				mm.hiddenFor = map[string]bool{}
+			}
+			mm.hiddenFor[id] = true
+			n++
+		}
+	}
+	return n, nil
+}
+
+func (m *Memory) Prune(_ context.Context, before time.Time) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, b := range m.mailboxes {
+		keep := b.entries[:0]
+		for _, e := range b.entries {
+			if e.msg.TS.Before(before) {
+				n++
+				continue
+			}
+			keep = append(keep, e)
+		}
+		b.entries = keep
+	}
+	keep := m.order[:0]
+	for _, mm := range m.order {
+		if mm.TS.Before(before) {
+			delete(m.msgs, mm.ID)
+			continue
+		}
+		keep = append(keep, mm)
+	}
+	m.order = keep
+	return n, nil
+}
+
+func (m *Memory) Close() error { return nil }

@@ -1,0 +1,116 @@
+// Package store holds what relayd must remember: the sessions it has seen,
+// one mailbox per recipient with a strictly increasing seq, acks and
+// retention. The hub calls it through the Store interface; Memory keeps
+// everything in process memory, the SQLite store (package-level Open) keeps
+// it on disk.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/claude-relay/claude-relay/protocol"
+)
+
+// ErrUnavailable is returned (wrapped) when the store cannot take writes
+// (disk full, read-only file, database gone). Relays answer the sender with
+// protocol.CodeStoreUnavailable and keep delivering what is already stored.
+var ErrUnavailable = errors.New("message store unavailable")
+
+// Message is a message as stored: one row, shared by all its recipients.
+type Message struct {
+	ID      string
+	From    string
+	To      []string // as the sender wrote it; ["*"] for a broadcast
+	Body    string
+	TS      time.Time
+	ReplyTo string
+	Thread  string
+}
+
+// Delivery is one message in one recipient's mailbox.
+type Delivery struct {
+	Seq uint64
+	Msg Message
+}
+
+// Slot is what Append did for one recipient.
+type Slot struct {
+	Seq  uint64 // the seq assigned in the recipient's mailbox; 0 when Full
+	Full bool   // the mailbox held MaxQueue unacked messages; nothing stored
+}
+
+// SessionInfo is what the relay knows of a client id.
+type SessionInfo struct {
+	ID        string
+	Host      string
+	PID       int
+	Cwd       string
+	Agent     string
+	Label     string
+	FirstSeen time.Time
+	LastSeen  time.Time
+}
+
+// HistoryQuery selects a page of the messages a client may see: those in its
+// mailbox and those it sent (and has not cleared).
+type HistoryQuery struct {
+	Client string
+	With   string // only the conversation with this peer, when set
+	Before string // message id: only older messages
+	After  string // message id: only newer messages
+	Limit  int
+}
+
+// Store is the relay's memory. Every method is safe for concurrent use.
+type Store interface {
+	// Touch records that a client connected (or is still connected) with
+	// this metadata. A touched id is "known": mail to it is queued while it
+	// is offline.
+	Touch(ctx context.Context, s SessionInfo) error
+	// Known reports whether the id has ever been touched or has mail.
+	Known(ctx context.Context, id string) (bool, error)
+	// Sessions lists every known id with the count of unacked messages.
+	Sessions(ctx context.Context) ([]SessionInfo, map[string]int, error)
+
+	// Append stores msg once and puts it in the mailbox of each recipient,
+	// returning one Slot per recipient in order. It returns only when the
+	// message is durable (for the stores that promise it). A mailbox with
+	// maxQueue unacked messages (maxQueue > 0) is Full.
+	Append(ctx context.Context, msg Message, recipients []string, maxQueue int) ([]Slot, error)
+	// Pending returns up to limit messages of id's mailbox with seq > after
+	// and above its ack, oldest first.
+	Pending(ctx context.Context, id string, after uint64, limit int) ([]Delivery, error)
+	// Ack marks every message of id's mailbox up to seq upto as held by the
+	// client.
+	Ack(ctx context.Context, id string, upto uint64) error
+	// LastSeq is the highest seq ever assigned in id's mailbox (0 if none).
+	LastSeq(ctx context.Context, id string) (uint64, error)
+	// Unacked counts id's messages above its ack.
+	Unacked(ctx context.Context, id string) (int, error)
+
+	// History returns a page of what q.Client may see, oldest first, and
+	// whether older messages exist beyond it.
+	History(ctx context.Context, q HistoryQuery) ([]Message, bool, error)
+	// Clear forgets id's read history (acked mail and its own sends); with
+	// includeUnread its unacked mail too. It returns how many were forgotten.
+	Clear(ctx context.Context, id string, includeUnread bool) (int, error)
+	// Prune drops messages older than before from every mailbox and
+	// returns how many mailbox entries were dropped.
+	Prune(ctx context.Context, before time.Time) (int, error)
+
+	Close() error
+}
+
+// ToProtocol converts a delivery to the frame a recipient receives.
+func (d Delivery) ToProtocol() *protocol.Message {
+	m := d.Msg.ToProtocol()
+	m.Seq = d.Seq
+	return m
+}
+
+// ToProtocol converts a stored message to a protocol message without seq.
+func (m Message) ToProtocol() *protocol.Message {
+	return &protocol.Message{ID: m.ID, From: m.From, To: m.To, Body: m.Body, TS: m.TS, ReplyTo: m.ReplyTo, Thread: m.Thread}
+}
