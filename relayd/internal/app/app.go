@@ -1,0 +1,294 @@
+// Package app builds relayd's command line: flags (each also read from its
+// environment variable), logging, and the serve loop with graceful shutdown.
+// main only calls Main; tests call it in-process with their own args,
+// stdout and stderr.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/claude-relay/claude-relay/protocol"
+	"github.com/claude-relay/claude-relay/relayd/internal/hub"
+	"github.com/claude-relay/claude-relay/relayd/internal/legacy"
+	"github.com/claude-relay/claude-relay/relayd/internal/server"
+	"github.com/claude-relay/claude-relay/relayd/internal/store"
+)
+
+// Version is stamped with -ldflags "-X …/internal/app.Version=v0.1.0".
+var Version = ""
+
+// version returns the stamped version, or the module version when built by
+// go install, or "dev".
+func version() string {
+	if Version != "" {
+		return Version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+const defaultListen = "127.0.0.1:9999"
+
+// Main runs relayd with args (args[0] is the program name) and returns the
+// process exit code.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	a := New(stdout, stderr)
+	if err := a.RunContext(ctx, args); err != nil {
+		fmt.Fprintf(stderr, "relayd: %v\n", err)
+		var ec cli.ExitCoder
+		if errors.As(err, &ec) {
+			return ec.ExitCode()
+		}
+		return 1
+	}
+	return 0
+}
+
+// New returns relayd's CLI app writing to stdout and stderr.
+func New(stdout, stderr io.Writer) *cli.App {
+	return &cli.App{
+		Name:  "relayd",
+		Usage: "the claude-relay daemon: real-time messages between AI coding-agent sessions",
+		Description: `relayd routes messages between agent sessions (relay-mcp, the chat client, and
+clients of the older Node relay). Agents connect over WebSocket: protocol v1 at /v1/ws,
+the older relay's protocol at /. It listens on loopback unless told otherwise.
+
+Examples:
+   relayd                                   # serve on 127.0.0.1:9999, data in ~/claude-relay/data
+   RELAY_PORT=7777 relayd                   # another port
+   relayd --store memory --log-level debug  # nothing on disk, chatty logs
+   relayd --listen 0.0.0.0:9999 --token-file ~/.config/claude-relay/token
+                                            # reachable from the network, clients need the token
+   curl -s 127.0.0.1:9999/healthz           # is it up?`,
+		Writer:                 stdout,
+		ErrWriter:              stderr,
+		HideHelpCommand:        true,
+		UseShortOptionHandling: true,
+		Flags:                  serveFlags(),
+		Action:                 func(c *cli.Context) error { return serve(c, stderr) },
+		Commands: []*cli.Command{{
+			Name:  "version",
+			Usage: "print relayd's version and protocol version",
+			Action: func(c *cli.Context) error {
+				fmt.Fprintf(stdout, "relayd %s (protocol v%d)\n", version(), protocol.Version)
+				return nil
+			},
+		}},
+	}
+}
+
+func serveFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "listen", Value: defaultListen, EnvVars: []string{"RELAY_LISTEN"},
+			Usage: "`ADDR` (host:port) to listen on; loopback by default so nothing off this machine can connect"},
+		&cli.IntFlag{Name: "port", EnvVars: []string{"RELAY_PORT"},
+			Usage: "`PORT` to listen on, replacing the port of --listen (the older relay's RELAY_PORT)"},
+		&cli.StringFlag{Name: "data-dir", EnvVars: []string{"RELAY_DATA_DIR"},
+			Usage: "`DIR` for the message store (default: $RELAY_HOME/data, RELAY_HOME defaults to ~/claude-relay)"},
+		&cli.StringFlag{Name: "store", Value: "sqlite", EnvVars: []string{"RELAY_STORE"},
+			Usage: "message store: sqlite (durable, in --data-dir) or memory (lost on restart; for tests)"},
+		&cli.StringFlag{Name: "token-file", EnvVars: []string{"RELAY_TOKEN_FILE"},
+			Usage: "`FILE` holding the shared token clients must present (RELAY_TOKEN sets it directly); required to listen beyond loopback"},
+		&cli.BoolFlag{Name: "insecure", EnvVars: []string{"RELAY_INSECURE"},
+			Usage: "allow listening beyond loopback without a token (anyone who reaches the port can steer your agents)"},
+		&cli.StringSliceFlag{Name: "allow-origin", EnvVars: []string{"RELAY_ALLOW_ORIGIN"},
+			Usage: "browser Origin host `PATTERN` allowed to open a WebSocket (default: none; pages on other sites are refused)"},
+		&cli.IntFlag{Name: "max-queue", Value: 10000, EnvVars: []string{"RELAY_MAX_QUEUE"},
+			Usage: "most unread messages kept for one recipient; senders are told when a mailbox is full"},
+		&cli.DurationFlag{Name: "ping-interval", Value: 15 * time.Second, EnvVars: []string{"RELAY_PING_INTERVAL"},
+			Usage: "keepalive ping period; a client silent for two periods is dropped"},
+		&cli.DurationFlag{Name: "hello-timeout", Value: 10 * time.Second, EnvVars: []string{"RELAY_HELLO_TIMEOUT"},
+			Usage: "how long a new connection may take to say hello"},
+		&cli.IntFlag{Name: "max-body", Value: protocol.DefaultMaxBodyBytes, EnvVars: []string{"RELAY_MAX_BODY"},
+			Usage: "largest message body in `BYTES`; bigger sends are refused with too_large (share a file path instead)"},
+		&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"RELAY_LOG_LEVEL"},
+			Usage: "debug, info, warn or error"},
+		&cli.StringFlag{Name: "log-format", Value: "text", EnvVars: []string{"RELAY_LOG_FORMAT"},
+			Usage: "text or json"},
+	}
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: use text or json", format)
+}
+
+// listenAddr applies --port to --listen.
+func listenAddr(listen string, port int) (string, error) {
+	host, p, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", fmt.Errorf("--listen %q is not host:port (for example 127.0.0.1:9999): %w", listen, err)
+	}
+	if port != 0 {
+		if port < 0 || port > 65535 {
+			return "", fmt.Errorf("--port %d is not a TCP port (1-65535)", port)
+		}
+		p = strconv.Itoa(port)
+	}
+	return net.JoinHostPort(host, p), nil
+}
+
+func isLoopback(addr string) bool {
+	host, _, _ := net.SplitHostPort(addr)
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func relayHome() (string, error) {
+	if h := os.Getenv("RELAY_HOME"); h != "" {
+		return h, nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("cannot find the home directory for the data dir; set RELAY_HOME or --data-dir: %w", err)
+	}
+	return filepath.Join(home, "claude-relay"), nil
+}
+
+func readToken(c *cli.Context) (string, error) {
+	if t := strings.TrimSpace(os.Getenv("RELAY_TOKEN")); t != "" {
+		return t, nil
+	}
+	path := c.String("token-file")
+	if path == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("reading --token-file: %w", err)
+	}
+	t := strings.TrimSpace(string(b))
+	if t == "" {
+		return "", fmt.Errorf("--token-file %s is empty; put a long random token in it (openssl rand -hex 32)", path)
+	}
+	return t, nil
+}
+
+func openStore(ctx context.Context, c *cli.Context, log *slog.Logger) (store.Store, string, error) {
+	switch kind := c.String("store"); kind {
+	case "memory":
+		return store.NewMemory(), "memory", nil
+	case "sqlite":
+		dir := c.String("data-dir")
+		if dir == "" {
+			home, err := relayHome()
+			if err != nil {
+				return nil, "", err
+			}
+			dir = filepath.Join(home, "data")
+		}
+		st, err := store.Open(ctx, dir, store.Options{Logger: log})
+		if err != nil {
+			return nil, "", err
+		}
+		return st, dir, nil
+	default:
+		return nil, "", fmt.Errorf("--store %q: use sqlite or memory", kind)
+	}
+}
+
+func serve(c *cli.Context, stderr io.Writer) error {
+	if c.Args().Len() > 0 {
+		return cli.Exit(fmt.Sprintf("unknown command %q; run relayd --help", c.Args().First()), 2)
+	}
+	log, err := newLogger(stderr, c.String("log-level"), c.String("log-format"))
+	if err != nil {
+		return cli.Exit(err.Error(), 2)
+	}
+	addr, err := listenAddr(c.String("listen"), c.Int("port"))
+	if err != nil {
+		return cli.Exit(err.Error(), 2)
+	}
+	token, err := readToken(c)
+	if err != nil {
+		return cli.Exit(err.Error(), 2)
+	}
+	if !isLoopback(addr) && token == "" {
+		if !c.Bool("insecure") {
+			return cli.Exit(fmt.Sprintf("refusing to listen on %s without a token: anyone who reaches it could send text into your agents.\n"+
+				"Set RELAY_TOKEN or --token-file FILE (clients send it too), keep --listen on 127.0.0.1 and use an SSH tunnel, "+
+				"or pass --insecure to accept the risk", addr), 2)
+		}
+		log.Warn("listening beyond loopback WITHOUT a token (--insecure): anyone who reaches this port can message your agents", "addr", addr)
+	}
+
+	ctx := c.Context
+	st, where, err := openStore(ctx, c, log)
+	if err != nil {
+		return cli.Exit(err.Error(), 1)
+	}
+	defer st.Close()
+
+	h := hub.New(hub.Options{
+		Store: st, Logger: log, Server: "relayd " + version(), MaxQueue: c.Int("max-queue"),
+		HeartbeatMS: c.Duration("ping-interval").Milliseconds(),
+	})
+	srv := &server.Server{
+		Hub: h, Logger: log, Version: version(),
+		Limits:       protocol.Limits{MaxBodyBytes: c.Int("max-body")},
+		HelloTimeout: c.Duration("hello-timeout"), PingInterval: c.Duration("ping-interval"),
+		AllowOrigins: c.StringSlice("allow-origin"),
+		Token:        token,
+		Legacy: func() server.Codec {
+			return legacy.New(protocol.Limits{MaxBodyBytes: c.Int("max-body")})
+		},
+	}
+
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return cli.Exit(fmt.Sprintf("cannot listen on %s: the port is taken — is another relayd running? (curl %s/healthz) Use --port to pick another", addr, "http://"+addr), 1)
+		}
+		return cli.Exit(fmt.Sprintf("cannot listen on %s: %v", addr, err), 1)
+	}
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	log.Info("relayd listening", "addr", ln.Addr().String(), "version", version(), "store", c.String("store"), "data", where,
+		"auth", token != "")
+
+	select {
+	case err := <-served:
+		return cli.Exit(fmt.Sprintf("serving on %s: %v", addr, err), 1)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: closing connections (1001, reconnect later)")
+	sctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+	defer cancel()
+	hs.Shutdown(sctx) // stops accepting; hijacked WebSockets are closed below
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("some connections did not close in time", "err", err)
+	}
+	log.Info("relayd stopped")
+	return nil
+}

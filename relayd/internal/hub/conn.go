@@ -1,0 +1,219 @@
+package hub
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/claude-relay/claude-relay/protocol"
+	"github.com/claude-relay/claude-relay/relayd/internal/store"
+)
+
+// Conn is one client's session in the hub. Its transport calls Handle for
+// every frame it reads and writes whatever Next returns, and closes the
+// socket with CloseStatus once Done is closed.
+type Conn struct {
+	hub  *Hub
+	id   string
+	peer protocol.Peer // fixed at Join, but for LastSeen
+
+	lastSeen atomic.Int64 // unix nanos of the last frame or pong
+
+	mu          sync.Mutex
+	ctrl        []protocol.Frame // replies and presence waiting for the writer
+	sent        uint64           // highest mailbox seq handed to the writer
+	notify      chan struct{}    // cap 1: something to write
+	done        chan struct{}    // closed by kick
+	closeCode   int
+	closeReason string
+}
+
+// ID is the client id of the connection.
+func (c *Conn) ID() string { return c.id }
+
+// Done is closed when the hub wants the connection closed (replaced, slow,
+// shutting down, or left).
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// CloseStatus is the close code and reason the transport should send once
+// Done is closed.
+func (c *Conn) CloseStatus() (int, string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closeCode, c.closeReason
+}
+
+// Touch records that the client was heard from (a frame or a pong).
+func (c *Conn) Touch() { c.lastSeen.Store(c.hub.opts.Now().UnixNano()) }
+
+// LastSeen is when the client was last heard from.
+func (c *Conn) LastSeen() time.Time { return time.Unix(0, c.lastSeen.Load()) }
+
+func (c *Conn) peerInfo() protocol.Peer {
+	p := c.peer
+	p.LastSeen = c.LastSeen().UTC()
+	p.ConnectedSince = p.ConnectedSince.UTC()
+	return p
+}
+
+func (c *Conn) sessionInfo(now time.Time) store.SessionInfo {
+	return store.SessionInfo{ID: c.id, Host: c.peer.Host, PID: c.peer.PID, Cwd: c.peer.Cwd, Agent: c.peer.Agent,
+		Label: c.peer.Label, FirstSeen: now, LastSeen: now}
+}
+
+// kick asks the transport to close the connection. The first reason wins.
+func (c *Conn) kick(code int, reason string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closeCode != 0 {
+		return
+	}
+	c.closeCode, c.closeReason = code, reason
+	close(c.done)
+}
+
+// Kick closes the connection with code and reason (keepalive failure,
+// policy violations found by the transport).
+func (c *Conn) Kick(code int, reason string) { c.kick(code, reason) }
+
+func (c *Conn) wake() {
+	select {
+	case c.notify <- struct{}{}:
+	default:
+	}
+}
+
+// push queues a non-message frame for the writer. A writer that has let
+// ControlQueue frames pile up is too slow: it is closed, and since messages
+// live in its mailbox, it loses none of them.
+func (c *Conn) push(f protocol.Frame) {
+	c.mu.Lock()
+	if c.closeCode != 0 {
+		c.mu.Unlock()
+		return
+	}
+	if len(c.ctrl) >= c.hub.opts.ControlQueue {
+		c.mu.Unlock()
+		c.hub.stats.SlowConsumers.Add(1)
+		c.hub.log.Warn("closing slow consumer", "client", c.id, "queued_frames", c.hub.opts.ControlQueue)
+		c.kick(protocol.CloseSlowConsumer, protocol.CloseReason(protocol.CloseSlowConsumer))
+		return
+	}
+	c.ctrl = append(c.ctrl, f)
+	c.mu.Unlock()
+	c.wake()
+}
+
+// Next blocks until there is something to write and returns it: queued
+// replies first, then the next messages of the mailbox in seq order. It
+// returns ctx.Err() when ctx ends and nil, nil once Done is closed.
+func (c *Conn) Next(ctx context.Context, buf []protocol.Frame) ([]protocol.Frame, error) {
+	for {
+		buf = buf[:0]
+		c.mu.Lock()
+		buf = append(buf, c.ctrl...)
+		clear(c.ctrl)
+		c.ctrl = c.ctrl[:0]
+		after := c.sent
+		c.mu.Unlock()
+
+		pending, err := c.hub.store.Pending(ctx, c.id, after, c.hub.opts.PullBatch)
+		if err != nil {
+			c.hub.log.Error("reading mailbox failed", "client", c.id, "err", err)
+		}
+		if len(pending) > 0 {
+			c.mu.Lock()
+			c.sent = pending[len(pending)-1].Seq
+			c.mu.Unlock()
+			for _, d := range pending {
+				buf = append(buf, d.ToProtocol())
+			}
+			// More may wait beyond this batch: come back without waiting.
+			if len(pending) == c.hub.opts.PullBatch {
+				c.wake()
+			}
+		}
+		if len(buf) > 0 {
+			c.hub.stats.FramesToClient.Add(int64(len(buf)))
+			return buf, nil
+		}
+		select {
+		case <-c.notify:
+		case <-c.done:
+			return nil, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// Handle acts on one decoded frame from the client and queues the reply, if
+// any, for the writer. Frames a client may not send are refused with an
+// error reply.
+func (c *Conn) Handle(ctx context.Context, f protocol.Frame) {
+	c.Touch()
+	if reply := c.handle(ctx, f); reply != nil {
+		c.push(reply)
+	}
+}
+
+func (c *Conn) handle(ctx context.Context, f protocol.Frame) protocol.Frame {
+	h := c.hub
+	switch f := f.(type) {
+	case *protocol.Send:
+		acc, perr := h.send(ctx, c, f)
+		if perr != nil {
+			return perr.Frame()
+		}
+		return acc
+	case *protocol.Ack:
+		if err := h.store.Ack(ctx, c.id, f.Upto); err != nil {
+			h.log.Warn("ack not recorded", "client", c.id, "upto", f.Upto, "err", err)
+		}
+		return nil
+	case *protocol.Peers:
+		return &protocol.Peers{Ref: f.Ref, Peers: h.Peers()}
+	case *protocol.Sessions:
+		s, err := h.Sessions(ctx)
+		if err != nil {
+			return storeError(f.Ref, err)
+		}
+		return &protocol.Sessions{Ref: f.Ref, Sessions: s}
+	case *protocol.History:
+		msgs, more, err := h.store.History(ctx, store.HistoryQuery{Client: c.id, With: f.With, Before: f.Before, After: f.After, Limit: f.Limit})
+		if err != nil {
+			return storeError(f.Ref, err)
+		}
+		out := &protocol.History{Ref: f.Ref, With: f.With, Before: f.Before, After: f.After, Limit: f.Limit, More: more, Messages: make([]protocol.Message, len(msgs))}
+		for i, m := range msgs {
+			out.Messages[i] = *m.ToProtocol()
+		}
+		return out
+	case *protocol.Clear:
+		n, err := h.store.Clear(ctx, c.id, f.IncludeUnread)
+		if err != nil {
+			return storeError(f.Ref, err)
+		}
+		if f.IncludeUnread {
+			c.mu.Lock()
+			if last, err := h.store.LastSeq(ctx, c.id); err == nil {
+				c.sent = max(c.sent, last)
+			}
+			c.mu.Unlock()
+		}
+		return &protocol.Cleared{Ref: f.Ref, Cleared: n}
+	case *protocol.Hello:
+		return &protocol.ErrorFrame{Code: protocol.CodeAlreadyHello, Message: "this connection already said hello as " + c.id + "; open a new connection for another id"}
+	default:
+		return &protocol.ErrorFrame{Code: protocol.CodeUnexpected, Message: "a client may not send " + f.Type() + " frames; they go from the relay to clients"}
+	}
+}
+
+// Push queues a frame for the writer: transports use it for errors about
+// frames that could not be decoded.
+func (c *Conn) Push(f protocol.Frame) { c.push(f) }
+
+func storeError(ref string, err error) protocol.Frame {
+	return &protocol.ErrorFrame{Ref: ref, Code: protocol.CodeStoreUnavailable, Message: "the relay could not read its store: " + err.Error()}
+}

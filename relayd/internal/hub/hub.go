@@ -1,0 +1,353 @@
+// Package hub knows who is online and routes messages between them. It owns
+// no sockets: a transport (the v1 WebSocket handler, the older protocol's
+// adapter) joins a client with Join, feeds it the frames it reads and writes
+// what Conn.Next hands it. Messages go through the store first: a recipient's
+// connection pulls its mailbox in seq order, so live delivery, resume after a
+// reconnect and a slow consumer's backlog are one code path and nothing that
+// was accepted can be skipped.
+package hub
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/claude-relay/claude-relay/protocol"
+	"github.com/claude-relay/claude-relay/relayd/internal/store"
+)
+
+// Options configure a Hub. The zero value of each field is a sane default.
+type Options struct {
+	// Store keeps mailboxes and sessions. Defaults to a memory store.
+	Store store.Store
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Server is the version string sent in welcome. Defaults to "relayd".
+	Server string
+	// MaxQueue is the most unacked messages one mailbox may hold; a send to
+	// a full mailbox is answered "full". Defaults to 10 000.
+	MaxQueue int
+	// ControlQueue is the most non-message frames (replies, presence) that
+	// may wait for one connection's writer; past it the connection is too
+	// slow and is closed with CloseSlowConsumer. Defaults to 1024.
+	ControlQueue int
+	// PullBatch is the most mailbox messages handed to a writer at once.
+	// Defaults to 256.
+	PullBatch int
+	// HeartbeatMS is announced in welcome. Defaults to 0 (not announced).
+	HeartbeatMS int64
+	// Now defaults to time.Now.
+	Now func() time.Time
+}
+
+// Hub routes messages between connected clients.
+type Hub struct {
+	opts  Options
+	log   *slog.Logger
+	store store.Store
+	ids   idGen
+
+	mu     sync.Mutex
+	conns  map[string]*Conn // online clients by id
+	closed bool
+
+	stats Stats
+}
+
+// Stats are the hub's counters since start.
+type Stats struct {
+	Sent           atomic.Int64 // send frames accepted
+	Delivered      atomic.Int64 // recipients online when a message was stored
+	Queued         atomic.Int64 // recipients offline, message kept for them
+	Unknown        atomic.Int64 // recipients refused as unknown
+	Full           atomic.Int64 // recipients refused because their mailbox was full
+	StoreErrors    atomic.Int64 // sends refused because the store failed
+	SlowConsumers  atomic.Int64 // connections closed for not draining their queue
+	Replaced       atomic.Int64 // connections taken over by a newer one
+	FramesToClient atomic.Int64 // frames handed to writers
+}
+
+// New returns a hub ready for Join.
+func New(opts Options) *Hub {
+	if opts.Store == nil {
+		opts.Store = store.NewMemory()
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Server == "" {
+		opts.Server = "relayd"
+	}
+	if opts.MaxQueue <= 0 {
+		opts.MaxQueue = 10000
+	}
+	if opts.ControlQueue <= 0 {
+		opts.ControlQueue = 1024
+	}
+	if opts.PullBatch <= 0 {
+		opts.PullBatch = 256
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Hub{opts: opts, log: opts.Logger, store: opts.Store, conns: map[string]*Conn{}}
+}
+
+// Stats returns the hub's counters.
+func (h *Hub) Stats() *Stats { return &h.stats }
+
+// Online returns how many clients are connected.
+func (h *Hub) Online() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.conns)
+}
+
+// ErrClosed is returned by Join once the hub is shutting down.
+var ErrClosed = errors.New("relay is shutting down")
+
+// Join registers a client that said hello. If the id is online already, the
+// older connection is closed with CloseReplaced and the welcome names it.
+// legacy marks a client of the older Node relay protocol.
+func (h *Hub) Join(ctx context.Context, hello *protocol.Hello, legacy bool) (*Conn, *protocol.Welcome, error) {
+	now := h.opts.Now()
+	c := &Conn{
+		hub:    h,
+		id:     hello.ClientID,
+		notify: make(chan struct{}, 1),
+		done:   make(chan struct{}),
+		sent:   hello.ResumeAfter,
+		peer: protocol.Peer{
+			ID: hello.ClientID, Host: hello.Host, PID: hello.PID, Cwd: hello.Cwd, Agent: hello.Agent,
+			Label: hello.Label, ConnectedSince: now, Legacy: legacy,
+		},
+	}
+	c.lastSeen.Store(now.UnixNano())
+	if err := h.store.Touch(ctx, c.sessionInfo(now)); err != nil {
+		h.log.Warn("could not record session", "client", c.id, "err", err)
+	}
+	if hello.ResumeAfter > 0 {
+		// The client holds everything up to resume_after: that is an ack.
+		if err := h.store.Ack(ctx, c.id, hello.ResumeAfter); err != nil {
+			h.log.Warn("could not record resume point", "client", c.id, "err", err)
+		}
+	}
+
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil, nil, ErrClosed
+	}
+	old := h.conns[c.id]
+	h.conns[c.id] = c
+	peers := h.peersLocked()
+	others := h.othersLocked(c.id)
+	h.mu.Unlock()
+
+	w := &protocol.Welcome{Server: h.opts.Server, Proto: protocol.Version, ClientID: c.id, Peers: peers, HeartbeatMS: h.opts.HeartbeatMS}
+	if old != nil {
+		h.stats.Replaced.Add(1)
+		w.Replaced = &protocol.Replaced{Host: old.peer.Host, PID: old.peer.PID}
+		reason := fmt.Sprintf("replaced by a newer connection for %s from host %q pid %d", c.id, hello.Host, hello.PID)
+		old.kick(protocol.CloseReplaced, reason)
+		h.log.Info("client replaced", "client", c.id, "old_host", old.peer.Host, "old_pid", old.peer.PID, "new_host", hello.Host, "new_pid", hello.PID)
+	}
+	h.log.Info("client joined", "client", c.id, "host", hello.Host, "agent", hello.Agent, "legacy", legacy, "resume_after", hello.ResumeAfter)
+	presence := &protocol.Presence{Event: protocol.PresenceJoined, Peer: c.peerInfo()}
+	for _, o := range others {
+		o.push(presence)
+	}
+	c.wake() // mail may be waiting
+	return c, w, nil
+}
+
+// Leave unregisters c when its connection ends. It removes the hub's entry
+// only if it still points to c, so a replaced connection's teardown never
+// removes the newer one.
+func (h *Hub) Leave(c *Conn, reason string) {
+	c.kick(protocol.CloseNormal, reason)
+	h.mu.Lock()
+	current := h.conns[c.id] == c
+	if current {
+		delete(h.conns, c.id)
+	}
+	others := h.othersLocked(c.id)
+	h.mu.Unlock()
+	if !current {
+		return
+	}
+	now := h.opts.Now()
+	if err := h.store.Touch(context.Background(), c.sessionInfo(now)); err != nil {
+		h.log.Warn("could not record session", "client", c.id, "err", err)
+	}
+	h.log.Info("client left", "client", c.id, "reason", reason)
+	presence := &protocol.Presence{Event: protocol.PresenceLeft, Peer: c.peerInfo(), Reason: reason}
+	for _, o := range others {
+		o.push(presence)
+	}
+}
+
+// Close kicks every client with code (CloseGoingAway on shutdown) and
+// refuses new joins. Transports see their Conn's Done close.
+func (h *Hub) Close(code int, reason string) {
+	h.mu.Lock()
+	h.closed = true
+	all := make([]*Conn, 0, len(h.conns))
+	for _, c := range h.conns {
+		all = append(all, c)
+	}
+	h.mu.Unlock()
+	for _, c := range all {
+		c.kick(code, reason)
+	}
+}
+
+func (h *Hub) peersLocked() []protocol.Peer {
+	out := make([]protocol.Peer, 0, len(h.conns))
+	for _, c := range h.conns {
+		out = append(out, c.peerInfo())
+	}
+	slices.SortFunc(out, func(a, b protocol.Peer) int { return cmp.Compare(a.ID, b.ID) })
+	return out
+}
+
+func (h *Hub) othersLocked(self string) []*Conn {
+	out := make([]*Conn, 0, len(h.conns))
+	for id, c := range h.conns {
+		if id != self {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Peers lists the clients online now, sorted by id.
+func (h *Hub) Peers() []protocol.Peer {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.peersLocked()
+}
+
+// Sessions lists every id the relay knows, online or not.
+func (h *Hub) Sessions(ctx context.Context) ([]protocol.Session, error) {
+	infos, queued, err := h.store.Sessions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	online := make(map[string]protocol.Peer, len(h.conns))
+	for id, c := range h.conns {
+		online[id] = c.peerInfo()
+	}
+	h.mu.Unlock()
+	out := make([]protocol.Session, 0, len(infos))
+	for _, s := range infos {
+		ps := protocol.Session{ID: s.ID, Host: s.Host, PID: s.PID, Cwd: s.Cwd, Agent: s.Agent, Label: s.Label,
+			FirstSeen: s.FirstSeen, LastSeen: s.LastSeen, Queued: queued[s.ID]}
+		if p, ok := online[s.ID]; ok {
+			ps.Online = true
+			ps.Host, ps.PID, ps.Cwd, ps.Agent, ps.Label, ps.LastSeen = p.Host, p.PID, p.Cwd, p.Agent, p.Label, p.LastSeen
+		}
+		out = append(out, ps)
+	}
+	return out, nil
+}
+
+// send routes one message from c. It stores the message for every
+// recipient first and then wakes the online ones, whose writers pull it.
+func (h *Hub) send(ctx context.Context, from *Conn, s *protocol.Send) (*protocol.Accepted, *protocol.Error) {
+	now := h.opts.Now()
+	var targets []string
+	outcomes := make([]protocol.Outcome, 0, len(s.To))
+	h.mu.Lock()
+	if s.To.IsBroadcast() {
+		for id := range h.conns {
+			if id != from.id {
+				targets = append(targets, id)
+			}
+		}
+		h.mu.Unlock()
+		slices.Sort(targets)
+		for _, id := range targets {
+			outcomes = append(outcomes, protocol.Outcome{ID: id})
+		}
+	} else {
+		seen := make(map[string]bool, len(s.To))
+		var offline []int
+		for _, id := range s.To {
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+			outcomes = append(outcomes, protocol.Outcome{ID: id})
+			if _, ok := h.conns[id]; !ok {
+				offline = append(offline, len(outcomes)-1)
+			}
+		}
+		h.mu.Unlock()
+		for _, i := range offline {
+			known, err := h.store.Known(ctx, outcomes[i].ID)
+			if err != nil {
+				h.stats.StoreErrors.Add(1)
+				return nil, &protocol.Error{Code: protocol.CodeStoreUnavailable, Message: "the relay cannot read its store right now: " + err.Error(), Ref: s.Ref}
+			}
+			if !known && !s.QueueIfUnknown {
+				outcomes[i].Status = protocol.StatusUnknown
+			}
+		}
+		for _, o := range outcomes {
+			if o.Status == "" {
+				targets = append(targets, o.ID)
+			}
+		}
+	}
+
+	msg := store.Message{ID: h.ids.next(now), From: from.id, To: []string(s.To), Body: s.Body, TS: now, ReplyTo: s.ReplyTo, Thread: s.Thread}
+	var slots []store.Slot
+	if len(targets) > 0 {
+		var err error
+		slots, err = h.store.Append(ctx, msg, targets, h.opts.MaxQueue)
+		if err != nil {
+			h.stats.StoreErrors.Add(1)
+			h.log.Error("store append failed", "from", from.id, "err", err)
+			return nil, &protocol.Error{Code: protocol.CodeStoreUnavailable, Message: "the relay could not store the message, nothing was sent; retry later (" + err.Error() + ")", Ref: s.Ref}
+		}
+	}
+	bySlot := make(map[string]store.Slot, len(targets))
+	for i, id := range targets {
+		bySlot[id] = slots[i]
+	}
+	h.stats.Sent.Add(1)
+	h.mu.Lock()
+	var wake []*Conn
+	for i := range outcomes {
+		o := &outcomes[i]
+		if o.Status != "" {
+			h.stats.Unknown.Add(1)
+			continue
+		}
+		switch c := h.conns[o.ID]; {
+		case bySlot[o.ID].Full:
+			o.Status = protocol.StatusFull
+			h.stats.Full.Add(1)
+		case c != nil:
+			o.Status = protocol.StatusDelivered
+			h.stats.Delivered.Add(1)
+			wake = append(wake, c)
+		default:
+			o.Status = protocol.StatusQueued
+			h.stats.Queued.Add(1)
+		}
+	}
+	h.mu.Unlock()
+	for _, c := range wake {
+		c.wake()
+	}
+	return &protocol.Accepted{Ref: s.Ref, ID: msg.ID, TS: now, Recipients: outcomes}, nil
+}

@@ -1,0 +1,293 @@
+// Package legacy speaks the older Node relay's JSON protocol (its server.js on
+// port 9999, used by its mcp-server.js and test-client.js) so those clients
+// keep working against relayd while a team migrates. It only translates: the
+// older frames become protocol v1 frames for the hub, and the hub's frames
+// become older frames. Legacy and v1 clients see each other and exchange
+// messages.
+//
+// Client → relay:
+//
+//	{"type":"register","clientId":"CC-1","meta":{"host":…,"cwd":…,"pid":…}}  → hello
+//	{"type":"message","to":"CC-2"|"all","content":"…"}                     → send
+//	{"type":"get_peers"}                                                    → peers
+//	{"type":"get_sessions"}                                                 → sessions
+//	{"type":"get_history","count":20,"from":"CC-2"}                         → history
+//	{"type":"clear_history"}                                                → clear
+//
+// Relay → client:
+//
+//	welcome  → {"type":"registered","clientId":…,"peers":[ids]}
+//	peers    → {"type":"peers","peers":[ids],"self":id}
+//	sessions → {"type":"sessions","sessions":[…],"self":id}
+//	history  → {"type":"history","messages":[{"from","content","timestamp"}]}
+//	cleared  → {"type":"history_cleared","cleared":n}
+//	presence → {"type":"peer_joined"|"peer_left","clientId":id,"peers":[ids]}
+//	message  → {"type":"message","from":id,"content":…,"timestamp":…}
+//	error    → {"type":"error","message":…}
+//
+// Unlike the older relay, get_history returns only what that client may see:
+// messages to it, broadcasts it received, and its own sends.
+package legacy
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/claude-relay/claude-relay/protocol"
+)
+
+// Codec translates one connection's older-protocol frames. It keeps the list
+// of peers the client last heard of, so presence frames can carry the whole
+// list as the older relay did: make one per connection with New. Encode is
+// called by one goroutine at a time.
+type Codec struct {
+	limits protocol.Limits
+	peers  map[string]bool
+}
+
+// New returns a codec for one connection; zero limits take protocol
+// defaults.
+func New(l protocol.Limits) *Codec {
+	return &Codec{limits: l, peers: map[string]bool{}}
+}
+
+// clientFrame is any frame an older client sends.
+type clientFrame struct {
+	Type     string          `json:"type"`
+	ClientID string          `json:"clientId"`
+	Meta     json.RawMessage `json:"meta"`
+	To       string          `json:"to"`
+	Content  *string         `json:"content"`
+	Count    int             `json:"count"`
+	From     string          `json:"from"`
+}
+
+type meta struct {
+	Host     string `json:"host"`
+	Hostname string `json:"hostname"`
+	Cwd      string `json:"cwd"`
+	PID      int    `json:"pid"`
+	Agent    string `json:"agent"`
+	Label    string `json:"label"`
+	Name     string `json:"name"`
+}
+
+// Name implements server.Codec.
+func (*Codec) Name() string { return "legacy" }
+
+// AutoAck implements server.Codec: older clients never ack, so a message
+// written to their socket counts as held.
+func (*Codec) AutoAck() bool { return true }
+
+// Decode turns one older frame into a protocol frame.
+func (c *Codec) Decode(data []byte) (protocol.Frame, error) {
+	l := c.limits
+	if l.MaxFrameBytes <= 0 {
+		l.MaxFrameBytes = protocol.DefaultMaxFrameBytes
+	}
+	if l.MaxBodyBytes <= 0 {
+		l.MaxBodyBytes = protocol.DefaultMaxBodyBytes
+	}
+	if len(data) > l.MaxFrameBytes {
+		return nil, &protocol.Error{Code: protocol.CodeTooLarge, Message: fmt.Sprintf("frame is %d bytes; the limit is %d", len(data), l.MaxFrameBytes)}
+	}
+	var f clientFrame
+	if err := json.Unmarshal(data, &f); err != nil {
+		return nil, &protocol.Error{Code: protocol.CodeBadJSON, Message: "frame is not a valid JSON object: " + err.Error()}
+	}
+	var out protocol.Frame
+	switch f.Type {
+	case "register":
+		var m meta
+		if len(f.Meta) > 0 && string(f.Meta) != "null" {
+			if err := json.Unmarshal(f.Meta, &m); err != nil {
+				return nil, &protocol.Error{Code: protocol.CodeBadField, Message: "register.meta must be an object: " + err.Error()}
+			}
+		}
+		if m.Host == "" {
+			m.Host = m.Hostname
+		}
+		if m.Label == "" {
+			m.Label = m.Name
+		}
+		if m.PID < 0 {
+			m.PID = 0
+		}
+		out = &protocol.Hello{Proto: protocol.Version, ClientID: f.ClientID, Host: m.Host, PID: m.PID, Cwd: m.Cwd, Agent: m.Agent, Label: m.Label}
+	case "message":
+		if f.Content == nil {
+			return nil, &protocol.Error{Code: protocol.CodeMissingField, Message: `message frame needs "content"`}
+		}
+		to := protocol.Recipients{f.To}
+		if f.To == "all" || f.To == "*" {
+			to = protocol.Recipients{protocol.Broadcast}
+		} else if strings.Contains(f.To, ",") {
+			to = to[:0]
+			for _, id := range strings.Split(f.To, ",") {
+				to = append(to, strings.TrimSpace(id))
+			}
+		}
+		out = &protocol.Send{Ref: "legacy", To: to, Body: *f.Content}
+	case "get_peers":
+		out = &protocol.Peers{}
+	case "get_sessions":
+		out = &protocol.Sessions{}
+	case "get_history":
+		limit := f.Count
+		if limit <= 0 {
+			limit = 50
+		}
+		out = &protocol.History{Limit: min(limit, protocol.MaxHistoryLimit), With: f.From}
+	case "clear_history":
+		out = &protocol.Clear{}
+	case "":
+		return nil, &protocol.Error{Code: protocol.CodeMissingField, Message: `frame has no "type"`}
+	default:
+		return nil, &protocol.Error{Code: protocol.CodeUnknownType, Message: fmt.Sprintf("unknown frame type %q; this relay speaks register, message, get_peers, get_sessions, get_history and clear_history on / (and protocol v1 on /v1/ws)", f.Type)}
+	}
+	// Reuse protocol's validation so both transports accept the same ids
+	// and bodies.
+	b, err := protocol.Encode(out)
+	if err != nil {
+		return nil, err
+	}
+	return l.Decode(b)
+}
+
+type peerList []string
+
+func ids(peers []protocol.Peer) peerList {
+	out := make(peerList, len(peers))
+	for i, p := range peers {
+		out[i] = p.ID
+	}
+	return out
+}
+
+func (c *Codec) setPeers(peers []protocol.Peer) {
+	clear(c.peers)
+	for _, p := range peers {
+		c.peers[p.ID] = true
+	}
+}
+
+func (c *Codec) peerList() peerList {
+	out := make(peerList, 0, len(c.peers))
+	for id := range c.peers {
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	return out
+}
+
+type legacyMessage struct {
+	From      string `json:"from"`
+	Content   string `json:"content"`
+	Timestamp string `json:"timestamp"`
+	// Extra fields older clients ignore but newer readers can use.
+	To []string `json:"to,omitempty"`
+	ID string   `json:"id,omitempty"`
+}
+
+func toLegacy(m *protocol.Message) legacyMessage {
+	return legacyMessage{From: m.From, Content: m.Body, Timestamp: m.TS.UTC().Format(time.RFC3339Nano), To: m.To, ID: m.ID}
+}
+
+// Encode turns a hub frame into the older protocol. Frames the older
+// protocol has no form for (accepted for a message everyone got) are
+// skipped.
+func (c *Codec) Encode(f protocol.Frame, self string) ([]byte, bool, error) {
+	var v any
+	switch f := f.(type) {
+	case *protocol.Welcome:
+		c.setPeers(f.Peers)
+		v = struct {
+			Type     string   `json:"type"`
+			ClientID string   `json:"clientId"`
+			Peers    peerList `json:"peers"`
+		}{"registered", f.ClientID, ids(f.Peers)}
+	case *protocol.Peers:
+		c.setPeers(f.Peers)
+		v = struct {
+			Type  string   `json:"type"`
+			Peers peerList `json:"peers"`
+			Self  string   `json:"self"`
+		}{"peers", ids(f.Peers), self}
+	case *protocol.Sessions:
+		type session struct {
+			ClientID string `json:"clientId"`
+			Online   bool   `json:"online"`
+			Host     string `json:"host,omitempty"`
+			Cwd      string `json:"cwd,omitempty"`
+			LastSeen string `json:"lastSeen"`
+		}
+		list := make([]session, len(f.Sessions))
+		for i, s := range f.Sessions {
+			list[i] = session{ClientID: s.ID, Online: s.Online, Host: s.Host, Cwd: s.Cwd, LastSeen: s.LastSeen.UTC().Format(time.RFC3339Nano)}
+		}
+		v = struct {
+			Type     string    `json:"type"`
+			Sessions []session `json:"sessions"`
+			Self     string    `json:"self"`
+		}{"sessions", list, self}
+	case *protocol.History:
+		msgs := make([]legacyMessage, len(f.Messages))
+		for i := range f.Messages {
+			msgs[i] = toLegacy(&f.Messages[i])
+		}
+		v = struct {
+			Type     string          `json:"type"`
+			Messages []legacyMessage `json:"messages"`
+		}{"history", msgs}
+	case *protocol.Cleared:
+		v = struct {
+			Type    string `json:"type"`
+			Cleared int    `json:"cleared"`
+		}{"history_cleared", f.Cleared}
+	case *protocol.Presence:
+		typ := "peer_joined"
+		c.peers[f.Peer.ID] = true
+		if f.Event == protocol.PresenceLeft {
+			typ = "peer_left"
+			delete(c.peers, f.Peer.ID)
+		}
+		v = struct {
+			Type     string   `json:"type"`
+			ClientID string   `json:"clientId"`
+			Peers    peerList `json:"peers"`
+		}{typ, f.Peer.ID, c.peerList()}
+	case *protocol.Message:
+		m := toLegacy(f)
+		v = struct {
+			Type string `json:"type"`
+			legacyMessage
+		}{"message", m}
+	case *protocol.Accepted:
+		var unknown []string
+		for _, o := range f.Recipients {
+			if o.Status == protocol.StatusUnknown || o.Status == protocol.StatusFull {
+				unknown = append(unknown, o.ID+" ("+o.Status+")")
+			}
+		}
+		if len(unknown) == 0 {
+			return nil, false, nil
+		}
+		v = errorFrame("message not delivered to " + strings.Join(unknown, ", "))
+	case *protocol.ErrorFrame:
+		v = errorFrame(f.Message)
+	default:
+		return nil, false, nil
+	}
+	b, err := json.Marshal(v)
+	return b, true, err
+}
+
+type legacyError struct {
+	Type    string `json:"type"`
+	Message string `json:"message"`
+}
+
+func errorFrame(msg string) legacyError { return legacyError{Type: "error", Message: msg} }

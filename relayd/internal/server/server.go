@@ -1,0 +1,453 @@
+// Package server is relayd's HTTP face: the v1 WebSocket endpoint, the older
+// Node relay's protocol on /, /healthz and the dashboard. Each WebSocket gets
+// one reader (the handler goroutine), one writer and one keepalive
+// goroutine; they stop together.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/claude-relay/claude-relay/protocol"
+	"github.com/claude-relay/claude-relay/relayd/internal/hub"
+)
+
+// Server serves relayd's HTTP endpoints. Set the fields, then use Handler.
+type Server struct {
+	// Hub routes messages. Required.
+	Hub *hub.Hub
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Version is reported by /healthz. Defaults to "dev".
+	Version string
+	// Limits bound incoming frames. Zero fields take protocol defaults.
+	Limits protocol.Limits
+	// HelloTimeout is how long a new connection may take to say hello.
+	// Defaults to 10 s.
+	HelloTimeout time.Duration
+	// PingInterval is the keepalive period; a client silent for two
+	// intervals is dropped. Defaults to 15 s.
+	PingInterval time.Duration
+	// WriteTimeout bounds each write to a client; a client that cannot take
+	// a frame in that time is closed as a slow consumer. Defaults to 10 s.
+	WriteTimeout time.Duration
+	// CloseGrace is how long a client may take to answer the relay's close
+	// frame before the socket is dropped. Defaults to 2 s.
+	CloseGrace time.Duration
+	// AllowOrigins lists extra browser Origin host patterns allowed to open
+	// a WebSocket (see websocket.AcceptOptions.OriginPatterns). Requests
+	// from any other foreign Origin are refused with 403.
+	AllowOrigins []string
+	// Legacy makes a codec for one connection of the older Node relay's
+	// protocol; WebSocket upgrades on / use it. Nil refuses them.
+	Legacy func() Codec
+	// Token, when set, must be presented by every WebSocket client:
+	// "Authorization: Bearer TOKEN", or ?token=TOKEN on / for older clients
+	// that cannot set headers.
+	Token string
+
+	initOnce sync.Once
+	started  time.Time
+	conns    sync.WaitGroup
+}
+
+// Codec turns one connection's frames into protocol frames and back. The v1
+// endpoint's codec is protocol's JSON itself; the older protocol has its own.
+type Codec interface {
+	// Decode reads one client frame. A *protocol.Error is answered with an
+	// error frame and the connection stays up.
+	Decode(data []byte) (protocol.Frame, error)
+	// Encode renders one relay frame; ok false means this transport has no
+	// form for it and it is skipped.
+	Encode(f protocol.Frame, self string) (b []byte, ok bool, err error)
+	// AutoAck is true for clients that cannot ack: a message written to the
+	// socket counts as held.
+	AutoAck() bool
+	// Name is the transport's name in logs.
+	Name() string
+}
+
+// v1Codec is protocol v1 on /v1/ws.
+type v1Codec struct{ limits protocol.Limits }
+
+func (c v1Codec) Decode(b []byte) (protocol.Frame, error) { return c.limits.Decode(b) }
+func (v1Codec) Encode(f protocol.Frame, _ string) ([]byte, bool, error) {
+	b, err := protocol.Encode(f)
+	return b, true, err
+}
+func (v1Codec) AutoAck() bool { return false }
+func (v1Codec) Name() string  { return "v1" }
+
+func (s *Server) init() {
+	s.initOnce.Do(func() {
+		if s.Logger == nil {
+			s.Logger = slog.Default()
+		}
+		if s.Version == "" {
+			s.Version = "dev"
+		}
+		if s.HelloTimeout <= 0 {
+			s.HelloTimeout = 10 * time.Second
+		}
+		if s.PingInterval <= 0 {
+			s.PingInterval = 15 * time.Second
+		}
+		if s.CloseGrace <= 0 {
+			s.CloseGrace = 2 * time.Second
+		}
+		if s.WriteTimeout <= 0 {
+			s.WriteTimeout = 10 * time.Second
+		}
+		s.Limits = protocol.Limits{MaxFrameBytes: s.Limits.MaxFrameBytes, MaxBodyBytes: s.Limits.MaxBodyBytes}
+		if s.Limits.MaxFrameBytes <= 0 {
+			s.Limits.MaxFrameBytes = protocol.DefaultMaxFrameBytes
+		}
+		if s.Limits.MaxBodyBytes <= 0 {
+			s.Limits.MaxBodyBytes = protocol.DefaultMaxBodyBytes
+		}
+		s.started = time.Now()
+	})
+}
+
+// Handler returns the HTTP handler for every endpoint.
+func (s *Server) Handler() http.Handler {
+	s.init()
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/ws", func(w http.ResponseWriter, r *http.Request) {
+		if !s.authorized(r, false) {
+			unauthorized(w)
+			return
+		}
+		s.serveWS(w, r, v1Codec{limits: s.Limits})
+	})
+	mux.HandleFunc("GET /healthz", s.serveHealth)
+	mux.HandleFunc("GET /dashboard.json", func(w http.ResponseWriter, r *http.Request) {
+		if !s.authorized(r, true) {
+			unauthorized(w)
+			return
+		}
+		s.serveDashboardJSON(w, r)
+	})
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		if isUpgrade(r) {
+			if !s.authorized(r, true) {
+				unauthorized(w)
+				return
+			}
+			if s.Legacy == nil {
+				http.Error(w, "the older relay protocol is not enabled here; connect to /v1/ws", http.StatusNotFound)
+				return
+			}
+			s.serveWS(w, r, s.Legacy())
+			return
+		}
+		s.serveDashboard(w, r)
+	})
+	return mux
+}
+
+func isUpgrade(r *http.Request) bool {
+	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+}
+
+// Shutdown closes every client with 1001 (going away: reconnect later) and
+// waits for their handlers to finish, or for ctx to end.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.init()
+	s.Hub.Close(protocol.CloseGoingAway, protocol.CloseReason(protocol.CloseGoingAway))
+	done := make(chan struct{})
+	go func() { s.conns.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for connections to close: %w", ctx.Err())
+	}
+}
+
+type health struct {
+	Status   string  `json:"status"`
+	Version  string  `json:"version"`
+	Proto    int     `json:"proto"`
+	UptimeS  float64 `json:"uptime_s"`
+	Online   int     `json:"peers_online"`
+	Sent     int64   `json:"messages_sent"`
+	Queued   int64   `json:"messages_queued"`
+	Unknown  int64   `json:"recipients_unknown"`
+	StoreErr int64   `json:"store_errors"`
+}
+
+func (s *Server) healthNow() health {
+	st := s.Hub.Stats()
+	return health{
+		Status: "ok", Version: s.Version, Proto: protocol.Version,
+		UptimeS: time.Since(s.started).Round(time.Millisecond).Seconds(),
+		Online:  s.Hub.Online(), Sent: st.Sent.Load(), Queued: st.Queued.Load(),
+		Unknown: st.Unknown.Load(), StoreErr: st.StoreErrors.Load(),
+	}
+}
+
+func (s *Server) serveHealth(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(s.healthNow())
+}
+
+// serveWS runs one WebSocket connection from upgrade to close.
+func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, codec Codec) {
+	s.conns.Add(1)
+	defer s.conns.Done()
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: s.AllowOrigins})
+	if err != nil {
+		// Accept has answered already (403 for a foreign Origin, 426 …).
+		s.Logger.Info("websocket upgrade refused", "remote", r.RemoteAddr, "origin", r.Header.Get("Origin"), "err", err)
+		return
+	}
+	ws.SetReadLimit(int64(s.Limits.MaxFrameBytes))
+	log := s.Logger.With("remote", r.RemoteAddr, "transport", codec.Name())
+
+	// The connection's lifetime is ctx, not the request's: a cancelled read
+	// makes the websocket library drop the socket without a close frame, so
+	// every close with a code goes through ws.Close instead.
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	defer cancel()
+	defer ws.CloseNow()
+
+	hello, err := s.readHello(ctx, ws, codec, log)
+	if err != nil {
+		log.Debug("no session", "err", err)
+		return
+	}
+	conn, welcome, err := s.Hub.Join(ctx, hello, codec.AutoAck())
+	if err != nil {
+		ws.Close(protocol.CloseGoingAway, err.Error())
+		return
+	}
+	log = log.With("client", conn.ID())
+	reason := "closed by client"
+	defer func() { s.Hub.Leave(conn, reason) }()
+
+	if err := s.write(ctx, ws, codec, welcome, conn.ID()); err != nil {
+		reason = "write failed"
+		return
+	}
+
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); s.writeLoop(ctx, ws, codec, conn, log) }()
+	go func() { defer wg.Done(); s.keepalive(ctx, ws, conn) }()
+	readDone := make(chan string, 1)
+	go func() { readDone <- s.readLoop(ctx, ws, codec, conn, log) }()
+
+	select {
+	case reason = <-readDone:
+	case <-conn.Done():
+		// The hub closes this connection (replaced, slow, idle, shutdown).
+		// Others hear that it left at once; the close handshake gets
+		// CloseGrace, since a slow or silent client may never answer it.
+		code, why := conn.CloseStatus()
+		reason = why
+		s.Hub.Leave(conn, why)
+		wg.Add(1)
+		go func() { defer wg.Done(); ws.Close(websocket.StatusCode(code), truncateReason(why)) }()
+		select {
+		case <-readDone:
+		case <-time.After(s.CloseGrace):
+			cancel() // drops the socket, which ends the read loop
+			<-readDone
+		}
+	}
+	cancel()
+	wg.Wait()
+}
+
+// readHello reads frames until a valid hello arrives. Frames before hello
+// are answered with an error and otherwise ignored; after HelloTimeout the
+// connection is closed with CloseHelloTimeout.
+func (s *Server) readHello(ctx context.Context, ws *websocket.Conn, codec Codec, log *slog.Logger) (*protocol.Hello, error) {
+	timer := time.AfterFunc(s.HelloTimeout, func() {
+		ws.Close(protocol.CloseHelloTimeout, fmt.Sprintf("no hello within %s", s.HelloTimeout))
+	})
+	defer timer.Stop()
+	for {
+		typ, data, err := ws.Read(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if typ != websocket.MessageText {
+			s.write(ctx, ws, codec, binaryError(), "")
+			continue
+		}
+		f, err := codec.Decode(data)
+		if err != nil {
+			perr := asProtoError(err)
+			s.write(ctx, ws, codec, perr.Frame(), "")
+			continue
+		}
+		hello, ok := f.(*protocol.Hello)
+		if !ok {
+			s.write(ctx, ws, codec, &protocol.ErrorFrame{Ref: refOf(f), Code: protocol.CodeHelloRequired,
+				Message: "the first frame must be hello {\"type\":\"hello\",\"proto\":1,\"client_id\":\"…\"}; got " + f.Type()}, "")
+			continue
+		}
+		if hello.Proto != protocol.Version {
+			msg := fmt.Sprintf("this relay speaks protocol %d; the client asked for %d — upgrade the older side", protocol.Version, hello.Proto)
+			s.write(ctx, ws, codec, &protocol.ErrorFrame{Code: protocol.CodeUnsupportedProto, Message: msg}, "")
+			ws.Close(protocol.CloseBadHello, truncateReason(msg))
+			return nil, errors.New(msg)
+		}
+		if !timer.Stop() {
+			return nil, errors.New("hello arrived after the deadline")
+		}
+		log.Debug("hello", "client", hello.ClientID)
+		return hello, nil
+	}
+}
+
+// readLoop reads frames until the connection ends and returns why it ended.
+func (s *Server) readLoop(ctx context.Context, ws *websocket.Conn, codec Codec, conn *hub.Conn, log *slog.Logger) string {
+	for {
+		typ, data, err := ws.Read(ctx)
+		if err != nil {
+			switch st := websocket.CloseStatus(err); {
+			case st == websocket.StatusNormalClosure || st == websocket.StatusGoingAway:
+				return "closed by client"
+			case st == websocket.StatusMessageTooBig:
+				return "frame too large"
+			case st != -1:
+				return fmt.Sprintf("client closed with %d", st)
+			case ctx.Err() != nil:
+				return "closed by relay"
+			}
+			if strings.Contains(err.Error(), "read limited") {
+				return "frame too large"
+			}
+			log.Debug("read failed", "err", err)
+			return "connection lost"
+		}
+		if typ != websocket.MessageText {
+			conn.Push(binaryError())
+			continue
+		}
+		f, err := codec.Decode(data)
+		if err != nil {
+			conn.Push(asProtoError(err).Frame())
+			continue
+		}
+		conn.Handle(ctx, f)
+	}
+}
+
+// writeLoop writes what the hub hands the connection until ctx ends or the
+// hub closes it.
+func (s *Server) writeLoop(ctx context.Context, ws *websocket.Conn, codec Codec, conn *hub.Conn, log *slog.Logger) {
+	var buf []protocol.Frame
+	for {
+		frames, err := conn.Next(ctx, buf)
+		if err != nil || frames == nil {
+			return
+		}
+		var lastSeq uint64
+		for _, f := range frames {
+			if err := s.write(ctx, ws, codec, f, conn.ID()); err != nil {
+				if ctx.Err() == nil {
+					log.Info("write failed; closing as slow consumer", "err", err)
+					conn.Kick(protocol.CloseSlowConsumer, protocol.CloseReason(protocol.CloseSlowConsumer))
+				}
+				return
+			}
+			if m, ok := f.(*protocol.Message); ok {
+				lastSeq = m.Seq
+			}
+		}
+		if lastSeq > 0 && codec.AutoAck() {
+			conn.Handle(ctx, &protocol.Ack{Upto: lastSeq})
+		}
+		buf = frames
+	}
+}
+
+// keepalive pings the client every PingInterval and drops it once it has
+// been silent for two intervals.
+func (s *Server) keepalive(ctx context.Context, ws *websocket.Conn, conn *hub.Conn) {
+	t := time.NewTicker(s.PingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-conn.Done():
+			return
+		case <-t.C:
+		}
+		if time.Since(conn.LastSeen()) >= 2*s.PingInterval {
+			conn.Kick(protocol.CloseIdle, fmt.Sprintf("no answer to pings for %s", 2*s.PingInterval))
+			return
+		}
+		pctx, cancel := context.WithTimeout(ctx, s.PingInterval)
+		err := ws.Ping(pctx)
+		cancel()
+		if err == nil {
+			conn.Touch()
+		}
+	}
+}
+
+func (s *Server) write(ctx context.Context, ws *websocket.Conn, codec Codec, f protocol.Frame, self string) error {
+	b, ok, err := codec.Encode(f, self)
+	if err != nil {
+		s.Logger.Error("encoding frame failed", "type", f.Type(), "err", err)
+		return nil
+	}
+	if !ok {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.WriteTimeout)
+	defer cancel()
+	return ws.Write(ctx, websocket.MessageText, b)
+}
+
+func binaryError() *protocol.ErrorFrame {
+	return &protocol.ErrorFrame{Code: protocol.CodeBadJSON, Message: "binary WebSocket messages are not accepted; send each frame as a JSON text message"}
+}
+
+func asProtoError(err error) *protocol.Error {
+	var perr *protocol.Error
+	if errors.As(err, &perr) {
+		return perr
+	}
+	return &protocol.Error{Code: protocol.CodeBadJSON, Message: err.Error()}
+}
+
+func refOf(f protocol.Frame) string {
+	switch f := f.(type) {
+	case *protocol.Send:
+		return f.Ref
+	case *protocol.Peers:
+		return f.Ref
+	case *protocol.Sessions:
+		return f.Ref
+	case *protocol.History:
+		return f.Ref
+	case *protocol.Clear:
+		return f.Ref
+	}
+	return ""
+}
+
+// truncateReason keeps a close reason within the 123 bytes a close frame
+// allows.
+func truncateReason(s string) string {
+	if len(s) <= 120 {
+		return s
+	}
+	return s[:117] + "..."
+}
