@@ -148,8 +148,8 @@ func TestDecodeFrameTooLarge(t *testing.T) {
 
 func TestRecipients(t *testing.T) {
 	for in, want := range map[string]Recipients{
-		`{"type":"send","ref":"r","body":"b","to":"*"}`:          {"*"},
-		`{"type":"send","ref":"r","body":"b","to":"CC-2"}`:       {"CC-2"},
+		`{"type":"send","ref":"r","body":"b","to":"*"}`:         {"*"},
+		`{"type":"send","ref":"r","body":"b","to":"CC-2"}`:      {"CC-2"},
 		`{"type":"send","ref":"r","body":"b","to":["A","B.c"]}`: {"A", "B.c"},
 	} {
 		f, err := Decode([]byte(in))

@@ -35,16 +35,20 @@ type Frame interface {
 //	{"type":"hello","proto":1,"client_id":"CC-1","host":"mbp","pid":4242,
 //	 "cwd":"/src/app","agent":"claude-code","label":"auth refactor","resume_after":17}
 type Hello struct {
-	Proto    int    `json:"proto"`               // required: protocol version, 1
-	ClientID string `json:"client_id"`           // required: the id this connection claims
-	Host     string `json:"host,omitempty"`      // machine name, for people
-	PID      int    `json:"pid,omitempty"`       // the client's process id, for people
-	Cwd      string `json:"cwd,omitempty"`       // the agent's working directory
-	Agent    string `json:"agent,omitempty"`     // claude-code, codex, gemini, cursor …
-	Label    string `json:"label,omitempty"`     // free text: what this session is for
+	Proto    int    `json:"proto"`           // required: protocol version, 1
+	ClientID string `json:"client_id"`       // required: the id this connection claims
+	Host     string `json:"host,omitempty"`  // machine name, for people
+	PID      int    `json:"pid,omitempty"`   // the client's process id, for people
+	Cwd      string `json:"cwd,omitempty"`   // the agent's working directory
+	Agent    string `json:"agent,omitempty"` // claude-code, codex, gemini, cursor …
+	Label    string `json:"label,omitempty"` // free text: what this session is for
 	// ResumeAfter is the highest seq the client holds. The relay sends every
 	// message of the client's mailbox after it. 0 means "everything held".
 	ResumeAfter uint64 `json:"resume_after,omitempty"`
+	// Quiet asks the relay not to push presence to this client and to
+	// leave the peer list out of welcome (it can still ask with peers).
+	// For scripts and load tools that only send; agents leave it unset.
+	Quiet bool `json:"quiet,omitempty"`
 }
 
 // Welcome answers hello: the session is open.

@@ -54,5 +54,5 @@ func normalize(f Frame) Frame {
 
 type frameString string
 
-func (frameString) Type() string           { return "" }
+func (frameString) Type() string          { return "" }
 func (frameString) validate(Limits) error { return nil }

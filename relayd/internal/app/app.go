@@ -77,6 +77,9 @@ Examples:
    relayd --listen 0.0.0.0:9999 --token-file ~/.config/claude-relay/token
                                             # reachable from the network, clients need the token
    curl -s 127.0.0.1:9999/healthz           # is it up?`,
+		// Main prints errors and picks the exit code; the default handler
+		// would call os.Exit from inside the library.
+		ExitErrHandler:         func(*cli.Context, error) {},
 		Writer:                 stdout,
 		ErrWriter:              stderr,
 		HideHelpCommand:        true,

@@ -14,9 +14,10 @@ import (
 // every frame it reads and writes whatever Next returns, and closes the
 // socket with CloseStatus once Done is closed.
 type Conn struct {
-	hub  *Hub
-	id   string
-	peer protocol.Peer // fixed at Join, but for LastSeen
+	hub   *Hub
+	id    string
+	peer  protocol.Peer // fixed at Join, but for LastSeen
+	quiet bool          // no presence pushed to it
 
 	lastSeen atomic.Int64 // unix nanos of the last frame or pong
 

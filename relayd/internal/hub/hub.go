@@ -122,6 +122,7 @@ func (h *Hub) Join(ctx context.Context, hello *protocol.Hello, legacy bool) (*Co
 		id:     hello.ClientID,
 		notify: make(chan struct{}, 1),
 		done:   make(chan struct{}),
+		quiet:  hello.Quiet,
 		sent:   hello.ResumeAfter,
 		peer: protocol.Peer{
 			ID: hello.ClientID, Host: hello.Host, PID: hello.PID, Cwd: hello.Cwd, Agent: hello.Agent,
@@ -146,7 +147,10 @@ func (h *Hub) Join(ctx context.Context, hello *protocol.Hello, legacy bool) (*Co
 	}
 	old := h.conns[c.id]
 	h.conns[c.id] = c
-	peers := h.peersLocked()
+	var peers []protocol.Peer
+	if !c.quiet {
+		peers = h.peersLocked()
+	}
 	others := h.othersLocked(c.id)
 	h.mu.Unlock()
 
@@ -217,10 +221,11 @@ func (h *Hub) peersLocked() []protocol.Peer {
 	return out
 }
 
+// othersLocked returns the connections, but self's, that want presence.
 func (h *Hub) othersLocked(self string) []*Conn {
-	out := make([]*Conn, 0, len(h.conns))
+	var out []*Conn
 	for id, c := range h.conns {
-		if id != self {
+		if id != self && !c.quiet {
 			out = append(out, c)
 		}
 	}

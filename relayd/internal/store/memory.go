@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -14,7 +15,7 @@ type Memory struct {
 	sessions  map[string]*SessionInfo
 	mailboxes map[string]*mailbox
 	msgs      map[string]*memMsg // by message id
-	order     []*memMsg          // every message, oldest first
+	order     []*memMsg          // every message, by id (oldest first)
 }
 
 type memMsg struct {
@@ -116,10 +117,17 @@ func cmpString(a, b string) int {
 func (m *Memory) Append(_ context.Context, msg Message, recipients []string, maxQueue int) ([]Slot, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if _, dup := m.msgs[msg.ID]; dup {
+		return nil, fmt.Errorf("store message %s: a message with this id is already stored", msg.ID)
+	}
 	mm := &memMsg{Message: msg}
 	mm.To = slices.Clone(msg.To)
 	m.msgs[msg.ID] = mm
-	m.order = append(m.order, mm)
+	// Keep order sorted by id (ids sort by time) even when concurrent
+	// senders append in another order than their ids were made; nearly
+	// always this is the end.
+	at, _ := slices.BinarySearchFunc(m.order, msg.ID, func(e *memMsg, id string) int { return cmpString(e.ID, id) })
+	m.order = slices.Insert(m.order, at, mm)
 	slots := make([]Slot, len(recipients))
 	for i, id := range recipients {
 		b := m.box(id)
@@ -154,8 +162,11 @@ func (m *Memory) Pending(_ context.Context, id string, after uint64, limit int) 
 func (m *Memory) Ack(_ context.Context, id string, upto uint64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	b := m.box(id)
-	b.acked = max(b.acked, min(upto, b.last))
+	// An ack for a mailbox that does not exist changes nothing; creating
+	// one would make the id Known.
+	if b := m.mailboxes[id]; b != nil {
+		b.acked = max(b.acked, min(upto, b.last))
+	}
 	return nil
 }
 

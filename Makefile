@@ -1,0 +1,43 @@
+# claude-relay — read top to bottom in one screen.
+#   make run    build, then start relayd on 127.0.0.1:9999 with its store in ~/claude-relay/data
+#   make test   vet + race tests of all three modules (what CI runs)
+#   make bench  benchmarks; figures go in docs/benchmarks.md
+#   make lint   gofmt + vet
+#   make install  go install both binaries into $(go env GOPATH)/bin
+
+MODULES  := protocol relayd relay-mcp
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo none)
+DATE     ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS  := -s -w \
+  -X github.com/claude-relay/claude-relay/relayd/internal/app.Version=$(VERSION) \
+  -X github.com/claude-relay/claude-relay/relay-mcp/internal/cli.Version=$(VERSION)
+PKGS     := ./protocol/... ./relayd/... ./relay-mcp/...
+
+.PHONY: build run test bench lint install fuzz clean
+
+build:
+	go build -ldflags '$(LDFLAGS)' -o bin/relayd ./relayd
+	go build -ldflags '$(LDFLAGS)' -o bin/relay-mcp ./relay-mcp
+
+run: build
+	./bin/relayd
+
+test: lint
+	go test -race -count=1 -timeout 15m $(PKGS)
+
+bench:
+	go test -run '^$$' -bench . -benchmem -count 5 -timeout 30m ./protocol/... ./relayd/... | tee bench.out
+
+lint:
+	@test -z "$$(gofmt -l $(MODULES))" || { echo "gofmt needed:"; gofmt -l $(MODULES); exit 1; }
+	go vet $(PKGS)
+
+fuzz:
+	go test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./protocol
+
+install:
+	go install -ldflags '$(LDFLAGS)' ./relayd ./relay-mcp
+
+clean:
+	rm -rf bin bench.out

@@ -1,0 +1,315 @@
+// Package cli builds relay-mcp's command line: with no subcommand it is the
+// stdio MCP server an agent spawns; subcommands manage the session registry,
+// print shell functions, and give people and scripts a way to talk to the
+// relay (chat, send, receive, peers). App takes its streams as arguments so
+// tests run it in-process.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/claude-relay/claude-relay/protocol"
+	"github.com/claude-relay/claude-relay/relay-mcp/internal/inbox"
+	"github.com/claude-relay/claude-relay/relay-mcp/internal/link"
+	ucli "github.com/urfave/cli/v2"
+)
+
+// Version is relay-mcp's version, set at build time with
+// -ldflags "-X github.com/claude-relay/claude-relay/relay-mcp/internal/cli.Version=…".
+var Version = "0.1.0-dev"
+
+// Exit codes of relay-mcp. Scripts may rely on them.
+const (
+	ExitOK          = 0
+	ExitError       = 1 // anything else
+	ExitUsage       = 2 // bad arguments or configuration (a bad id, a bad URL)
+	ExitUnreachable = 3 // the relay could not be reached
+	ExitNotAll      = 4 // send: some recipients unknown or full (nothing stored for them)
+	ExitStopped     = 5 // the relay said not to reconnect (replaced, unauthorized)
+	ExitNotFound    = 6 // session remove: no such id
+)
+
+// Env names read by relay-mcp.
+const (
+	EnvSessionID = "CLAUDE_RELAY_SESSION_ID"
+	EnvClientID  = "RELAY_CLIENT_ID"
+	EnvHome      = "RELAY_HOME"
+)
+
+// Streams are the process's standard streams.
+type Streams struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+}
+
+// Main runs relay-mcp with args (args[0] is the program name) and returns
+// the exit code.
+func Main(ctx context.Context, args []string, s Streams) int {
+	app := App(s)
+	err := app.RunContext(ctx, args)
+	if err == nil {
+		return ExitOK
+	}
+	var ec ucli.ExitCoder
+	if errors.As(err, &ec) {
+		if msg := err.Error(); msg != "" {
+			fmt.Fprintln(s.Stderr, "relay-mcp: "+msg)
+		}
+		return ec.ExitCode()
+	}
+	fmt.Fprintln(s.Stderr, "relay-mcp: "+err.Error())
+	return ExitError
+}
+
+func exitf(code int, format string, args ...any) error {
+	return ucli.Exit(fmt.Sprintf(format, args...), code)
+}
+
+// App returns the relay-mcp command line.
+func App(s Streams) *ucli.App {
+	app := &ucli.App{
+		Name:      "relay-mcp",
+		Usage:     "the agent's side of claude-relay: a stdio MCP server, and tools for people and scripts",
+		UsageText: "relay-mcp [options]            (the MCP server, as an agent spawns it)\nrelay-mcp command [options] [arguments...]",
+		Version:   Version,
+		Reader:    s.Stdin,
+		Writer:    s.Stdout,
+		ErrWriter: s.Stderr,
+		Flags:     globalFlags(),
+		Action:    func(c *ucli.Context) error { return serve(c, s) },
+		Commands: []*ucli.Command{
+			sessionCommand(s),
+			shellInitCommand(s),
+			chatCommand(s),
+			sendCommand(s),
+			receiveCommand(s),
+			peersCommand(s),
+			{
+				Name:  "version",
+				Usage: "print the version",
+				Action: func(c *ucli.Context) error {
+					fmt.Fprintf(s.Stdout, "relay-mcp %s (protocol v%d)\n", Version, protocol.Version)
+					return nil
+				},
+			},
+		},
+		HideVersion:          false,
+		EnableBashCompletion: false,
+		ExitErrHandler:       func(*ucli.Context, error) {}, // Main prints and exits
+	}
+	return app
+}
+
+func globalFlags() []ucli.Flag {
+	return []ucli.Flag{
+		&ucli.StringFlag{Name: "client-id", EnvVars: []string{EnvClientID}, Usage: "this session's id (A-Z a-z 0-9 . _ -, up to 64). " + EnvSessionID + " wins over it; default hostname-pid"},
+		&ucli.StringFlag{Name: "relay-url", EnvVars: []string{"RELAY_URL"}, Value: "ws://127.0.0.1:9999", Usage: "relay address; a bare ws://host:port means /v1/ws"},
+		&ucli.StringFlag{Name: "token", EnvVars: []string{"RELAY_TOKEN"}, Usage: "relay token (prefer the environment variable: flags show in ps)"},
+		&ucli.StringFlag{Name: "token-file", EnvVars: []string{"RELAY_TOKEN_FILE"}, Usage: "file holding the relay token"},
+		&ucli.StringFlag{Name: "home", EnvVars: []string{EnvHome}, Usage: "state directory: inboxes and the session registry (default ~/claude-relay)"},
+		&ucli.StringFlag{Name: "agent", EnvVars: []string{"RELAY_AGENT"}, Usage: "agent kind shown to peers (claude-code, codex …); guessed from the environment when empty"},
+		&ucli.StringFlag{Name: "label", EnvVars: []string{"RELAY_LABEL"}, Usage: "free text shown to peers: what this session is for"},
+		&ucli.StringFlag{Name: "log-file", EnvVars: []string{"RELAY_LOG_FILE"}, Usage: "write logs to this file instead of stderr (stdout is the MCP channel)"},
+		&ucli.StringFlag{Name: "log-level", EnvVars: []string{"RELAY_LOG_LEVEL"}, Value: "info", Usage: "debug, info, warn or error"},
+		&ucli.StringFlag{Name: "log-format", EnvVars: []string{"RELAY_LOG_FORMAT"}, Value: "text", Usage: "text or json"},
+	}
+}
+
+// config is what every command derives from the global flags.
+type config struct {
+	home   string
+	url    string
+	token  string
+	agent  string
+	label  string
+	logger *slog.Logger
+	// sdkLogger is for the MCP SDK, which logs every session step at info:
+	// warnings only, unless --log-level debug.
+	sdkLogger *slog.Logger
+	closer    io.Closer
+}
+
+func loadConfig(c *ucli.Context, s Streams) (*config, error) {
+	cfg := &config{}
+	home := c.String("home")
+	if home == "" {
+		h, err := os.UserHomeDir()
+		if err != nil {
+			return nil, exitf(ExitUsage, "cannot find the home directory; set RELAY_HOME: %v", err)
+		}
+		home = filepath.Join(h, "claude-relay")
+	}
+	cfg.home = home
+	u, err := link.ParseURL(c.String("relay-url"))
+	if err != nil {
+		return nil, exitf(ExitUsage, "%v", err)
+	}
+	cfg.url = u
+	cfg.token = c.String("token")
+	if tf := c.String("token-file"); tf != "" {
+		b, err := os.ReadFile(tf)
+		if err != nil {
+			return nil, exitf(ExitUsage, "read token file: %v", err)
+		}
+		cfg.token = strings.TrimSpace(string(b))
+	}
+	cfg.agent = c.String("agent")
+	if cfg.agent == "" {
+		cfg.agent = guessAgent()
+	}
+	cfg.label = c.String("label")
+
+	var w io.Writer = s.Stderr
+	if lf := c.String("log-file"); lf != "" {
+		f, err := os.OpenFile(lf, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			return nil, exitf(ExitUsage, "open log file: %v", err)
+		}
+		w, cfg.closer = f, f
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(c.String("log-level"))); err != nil {
+		return nil, exitf(ExitUsage, "log level %q: use debug, info, warn or error", c.String("log-level"))
+	}
+	sdkLvl := max(lvl, slog.LevelWarn)
+	if lvl <= slog.LevelDebug {
+		sdkLvl = lvl
+	}
+	switch c.String("log-format") {
+	case "json":
+		cfg.logger = slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: lvl}))
+		cfg.sdkLogger = slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: sdkLvl}))
+	case "text", "":
+		cfg.logger = slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lvl}))
+		cfg.sdkLogger = slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: sdkLvl}))
+	default:
+		return nil, exitf(ExitUsage, "log format %q: use text or json", c.String("log-format"))
+	}
+	return cfg, nil
+}
+
+func guessAgent() string {
+	switch {
+	case os.Getenv("CLAUDECODE") != "" || os.Getenv("CLAUDE_CODE_ENTRYPOINT") != "":
+		return "claude-code"
+	case os.Getenv("CODEX_HOME") != "" || os.Getenv("CODEX_SANDBOX") != "":
+		return "codex"
+	case os.Getenv("GEMINI_CLI") != "":
+		return "gemini"
+	case os.Getenv("CURSOR_TRACE_ID") != "":
+		return "cursor"
+	}
+	return ""
+}
+
+// ResolveID picks the client id: CLAUDE_RELAY_SESSION_ID, then --client-id,
+// then RELAY_CLIENT_ID, then hostname-pid. A given id is validated, never
+// silently rewritten.
+func ResolveID(sessionEnv, flag, clientEnv, host string, pid int) (string, string, error) {
+	for _, c := range []struct{ v, src string }{{sessionEnv, EnvSessionID}, {flag, "--client-id"}, {clientEnv, EnvClientID}} {
+		if c.v == "" {
+			continue
+		}
+		if err := protocol.ValidateID(c.v); err != nil {
+			return "", c.src, fmt.Errorf("%s: %s", c.src, strings.TrimPrefix(err.Error(), string(protocol.CodeBadID)+": "))
+		}
+		return c.v, c.src, nil
+	}
+	return DefaultID(host, pid), "hostname-pid", nil
+}
+
+// DefaultID is hostname-pid with the host name reduced to id characters.
+func DefaultID(host string, pid int) string {
+	suffix := fmt.Sprintf("-%d", pid)
+	var b strings.Builder
+	for _, r := range host {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_', r == '-':
+			b.WriteRune(r)
+		case r == '.':
+			goto done // mbp.local → mbp
+		default:
+			b.WriteByte('-')
+		}
+	}
+done:
+	h := strings.TrimLeft(b.String(), "-.")
+	if h == "" {
+		h = "host"
+	}
+	if max := protocol.MaxIDLen - len(suffix); len(h) > max {
+		h = h[:max]
+	}
+	return h + suffix
+}
+
+// sessionID resolves the id of this process from the flags and environment.
+func sessionID(c *ucli.Context) (string, error) {
+	host, _ := os.Hostname()
+	flag := ""
+	if c.IsSet("client-id") {
+		flag = c.String("client-id")
+	}
+	id, _, err := ResolveID(os.Getenv(EnvSessionID), flag, os.Getenv(EnvClientID), host, os.Getpid())
+	if err != nil {
+		return "", exitf(ExitUsage, "bad client id — %v", err)
+	}
+	return id, nil
+}
+
+// openMailbox opens the inbox and outbox of id under home.
+func openMailbox(home, id string) (*inbox.Inbox, *inbox.Outbox, error) {
+	dir := filepath.Join(home, "inbox", id)
+	in, err := inbox.Open(dir, inbox.Options{})
+	if err != nil {
+		return nil, nil, err
+	}
+	out, err := inbox.OpenOutbox(dir, 0)
+	if err != nil {
+		in.Close()
+		return nil, nil, err
+	}
+	return in, out, nil
+}
+
+func helloFor(cfg *config, id string) protocol.Hello {
+	host, _ := os.Hostname()
+	cwd, _ := os.Getwd()
+	return protocol.Hello{ClientID: id, Host: host, PID: os.Getpid(), Cwd: cwd, Agent: cfg.agent, Label: cfg.label}
+}
+
+// waitConnected waits until l is connected, stopped, or timeout passes.
+func waitConnected(ctx context.Context, l *link.Link, timeout time.Duration) error {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		ch := l.StateChanged()
+		st := l.Status()
+		switch st.State {
+		case link.StateConnected:
+			return nil
+		case link.StateStopped:
+			return exitf(ExitStopped, "%s", st.StopReason)
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-deadline.C:
+			msg := st.LastError
+			if msg == "" {
+				msg = "relay not reachable at " + st.URL
+			}
+			return exitf(ExitUnreachable, "%s", msg)
+		}
+	}
+}

@@ -1,0 +1,114 @@
+package cli
+
+import (
+	"context"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/claude-relay/claude-relay/relay-mcp/internal/link"
+	"github.com/claude-relay/claude-relay/relay-mcp/internal/registry"
+	"github.com/claude-relay/claude-relay/relay-mcp/internal/tools"
+	"github.com/claude-relay/claude-relay/relay-mcp/internal/watchdog"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	ucli "github.com/urfave/cli/v2"
+)
+
+// exitDeadline bounds shutdown: relay-mcp must be gone within 10 s of its
+// parent or stdin going away, whatever hangs.
+const exitDeadline = 8 * time.Second
+
+type nopWriteCloser struct{ io.Writer }
+
+func (nopWriteCloser) Close() error { return nil }
+
+// serve runs the stdio MCP server until stdin closes, the parent exits or
+// the context ends.
+func serve(c *ucli.Context, s Streams) error {
+	if c.Args().Len() > 0 {
+		return exitf(ExitUsage, "unknown command %q (see relay-mcp --help)", c.Args().First())
+	}
+	started := time.Now()
+	cfg, err := loadConfig(c, s)
+	if err != nil {
+		return err
+	}
+	if cfg.closer != nil {
+		defer cfg.closer.Close()
+	}
+	id, err := sessionID(c)
+	if err != nil {
+		return err
+	}
+	log := cfg.logger.With("id", id)
+	in, out, err := openMailbox(cfg.home, id)
+	if err != nil {
+		return exitf(ExitError, "%v", err)
+	}
+	defer in.Close()
+
+	hello := helloFor(cfg, id)
+	reg := registry.Open(cfg.home, log)
+	if err := reg.Register(registry.Session{ID: id, Host: hello.Host, PID: hello.PID, Cwd: hello.Cwd, Agent: hello.Agent, Label: hello.Label, Online: true}); err != nil {
+		log.Warn("could not register the session", "err", err)
+	}
+	defer func() {
+		if err := reg.SetOffline(id, hello.PID); err != nil {
+			log.Warn("could not mark the session offline", "err", err)
+		}
+	}()
+
+	ctx, cancel := context.WithCancel(c.Context)
+	defer cancel()
+
+	var server *mcp.Server
+	l := link.New(link.Config{
+		URL: cfg.url, Token: cfg.token, Hello: hello, Inbox: in, Outbox: out, Logger: log,
+	})
+	var linkWG sync.WaitGroup
+	linkWG.Add(1)
+	go func() { defer linkWG.Done(); l.Run(ctx) }()
+
+	server = mcp.NewServer(&mcp.Implementation{Name: "claude-relay", Version: Version}, &mcp.ServerOptions{
+		Instructions: tools.Instructions,
+		Logger:       cfg.sdkLogger.With("id", id),
+	})
+	tools.Register(server, &tools.Deps{Link: l, Inbox: in, Registry: reg, Host: hello.Host, Started: started, Version: Version})
+
+	why := make(chan string, 2)
+	go func() {
+		select {
+		case r := <-watchdog.Watch(ctx, watchdog.Options{}):
+			why <- r
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+
+	var transport mcp.Transport = &mcp.StdioTransport{}
+	if s.Stdin != os.Stdin || s.Stdout != os.Stdout {
+		transport = &mcp.IOTransport{Reader: io.NopCloser(s.Stdin), Writer: nopWriteCloser{s.Stdout}}
+	}
+	log.Info("relay-mcp serving on stdio", "relay", cfg.url, "home", cfg.home, "version", Version)
+	err = server.Run(ctx, transport)
+	reason := "stdin closed"
+	select {
+	case reason = <-why:
+	default:
+		if c.Context.Err() != nil {
+			reason = "signal"
+		}
+	}
+	log.Info("relay-mcp exiting", "reason", reason, "err", err)
+
+	// Leave within the deadline even if closing hangs.
+	hard := time.AfterFunc(exitDeadline, func() {
+		log.Error("shutdown took too long; exiting")
+		os.Exit(ExitError)
+	})
+	defer hard.Stop()
+	cancel()
+	linkWG.Wait() // the link closes its socket with 1000
+	return nil
+}

@@ -1,0 +1,511 @@
+// Package inbox holds the mail a session has received: persisted under
+// $RELAY_HOME/inbox/<id>, deduplicated by message id, with a read flag per
+// message (the unread cursor). It outlives the process, so a session restarted
+// with the same id — a task handoff — finds its mail and its read state, and a
+// short-lived hook process can read it while the server runs.
+//
+// On disk it is an append-only log of JSON lines (messages.jsonl): a line per
+// received message, per batch of messages marked read and per clear. The log
+// is compacted to a snapshot when it grows. Every change is made under an
+// advisory lock on messages.lock, and a process that finds the log changed by
+// another process reads the new lines first, so two writers lose nothing.
+package inbox
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/claude-relay/claude-relay/protocol"
+	"github.com/claude-relay/claude-relay/relay-mcp/internal/filelock"
+)
+
+// DefaultLimit is how many messages an inbox keeps. Beyond it the oldest read
+// messages are dropped first, then the oldest unread ones; the relay's history
+// still has them.
+const DefaultLimit = 2000
+
+// Entry is one received message and whether the agent has seen it.
+type Entry struct {
+	protocol.Message
+	ReceivedAt time.Time `json:"received_at"`
+	Read       bool      `json:"read"`
+}
+
+// Query selects entries for List.
+type Query struct {
+	From        string // only this sender; empty means anyone
+	IncludeRead bool   // read messages too (recent history)
+	Limit       int    // at most this many, the newest when IncludeRead, else the oldest unread; 0 means no limit
+}
+
+// Inbox is the persisted mailbox of one client id. Safe for concurrent use.
+type Inbox struct {
+	dir      string
+	logPath  string
+	lockPath string
+	limit    int
+	now      func() time.Time
+
+	mu      sync.Mutex
+	f       *os.File // append handle on logPath
+	ident   os.FileInfo
+	off     int64 // bytes of logPath applied to the state
+	lines   int   // records in the log since the last compaction
+	entries []*Entry
+	byID    map[string]*Entry
+	maxSeq  uint64
+	dropped int
+	changed chan struct{}
+	dirty   bool // written since the last Sync
+}
+
+// Options tune an inbox. The zero value is fine.
+type Options struct {
+	Limit int              // defaults to DefaultLimit
+	Now   func() time.Time // defaults to time.Now
+}
+
+type clearRec struct {
+	Unread bool `json:"unread,omitempty"`
+}
+
+type record struct {
+	Msg      *protocol.Message `json:"msg,omitempty"`
+	At       time.Time         `json:"at,omitzero"`
+	WasRead  bool              `json:"was_read,omitempty"`
+	MarkRead []string          `json:"mark_read,omitempty"`
+	Clear    *clearRec         `json:"clear,omitempty"`
+	MaxSeq   uint64            `json:"max_seq,omitempty"`
+}
+
+// Open loads (creating if needed) the inbox in dir.
+func Open(dir string, opts Options) (*Inbox, error) {
+	if opts.Limit <= 0 {
+		opts.Limit = DefaultLimit
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create inbox %s: %w", dir, err)
+	}
+	b := &Inbox{
+		dir:      dir,
+		logPath:  filepath.Join(dir, "messages.jsonl"),
+		lockPath: filepath.Join(dir, "messages.lock"),
+		limit:    opts.Limit,
+		now:      opts.Now,
+		byID:     map[string]*Entry{},
+		changed:  make(chan struct{}),
+	}
+	err := b.locked(func() error { return nil })
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// Dir is the inbox directory.
+func (b *Inbox) Dir() string { return b.dir }
+
+// locked runs fn with the file lock held and the state brought up to date
+// with the log on disk. Call with b.mu held or not at all: it takes b.mu.
+func (b *Inbox) locked(fn func() error) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	l, err := filelock.Acquire(b.lockPath)
+	if err != nil {
+		return err
+	}
+	defer l.Release()
+	if err := b.refresh(); err != nil {
+		return err
+	}
+	return fn()
+}
+
+// refresh applies what other processes appended to the log, or reloads it
+// when it was replaced (compacted). Called with b.mu and the file lock held.
+func (b *Inbox) refresh() error {
+	fi, err := os.Stat(b.logPath)
+	if errors.Is(err, os.ErrNotExist) {
+		if b.f != nil { // removed under us: start again
+			b.f.Close()
+			b.f = nil
+		}
+		b.reset()
+		f, err := os.OpenFile(b.logPath, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
+		if err != nil {
+			return fmt.Errorf("create inbox log: %w", err)
+		}
+		b.f = f
+		b.ident, _ = f.Stat()
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("stat inbox log: %w", err)
+	}
+	if b.f == nil || !os.SameFile(fi, b.ident) || fi.Size() < b.off {
+		if b.f != nil {
+			b.f.Close()
+		}
+		f, err := os.OpenFile(b.logPath, os.O_RDWR|os.O_APPEND, 0o600)
+		if err != nil {
+			return fmt.Errorf("open inbox log: %w", err)
+		}
+		b.f = f
+		b.ident, _ = f.Stat()
+		b.reset()
+	}
+	if fi.Size() == b.off {
+		return nil
+	}
+	return b.replayFrom(b.off)
+}
+
+func (b *Inbox) reset() {
+	b.off, b.lines = 0, 0
+	b.entries = nil
+	b.byID = map[string]*Entry{}
+	b.maxSeq = 0
+}
+
+// replayFrom applies complete lines of the log from offset off.
+func (b *Inbox) replayFrom(off int64) error {
+	r := io.NewSectionReader(b.f, off, 1<<62)
+	br := bufio.NewReaderSize(r, 64<<10)
+	applied := false
+	for {
+		line, err := br.ReadBytes('\n')
+		if len(line) > 0 && line[len(line)-1] == '\n' {
+			off += int64(len(line))
+			b.lines++
+			var rec record
+			if json.Unmarshal(bytes.TrimSpace(line), &rec) == nil {
+				b.apply(&rec)
+				applied = true
+			} // a damaged line is skipped: the relay still holds unacked mail
+		}
+		if err != nil {
+			break // io.EOF or a partial last line, finished by its writer later
+		}
+	}
+	b.off = off
+	if applied {
+		b.signal()
+	}
+	return nil
+}
+
+func (b *Inbox) apply(rec *record) {
+	if rec.MaxSeq > b.maxSeq {
+		b.maxSeq = rec.MaxSeq
+	}
+	if m := rec.Msg; m != nil {
+		if m.Seq > b.maxSeq {
+			b.maxSeq = m.Seq
+		}
+		if _, dup := b.byID[m.ID]; !dup {
+			e := &Entry{Message: *m, ReceivedAt: rec.At, Read: rec.WasRead}
+			b.entries = append(b.entries, e)
+			b.byID[m.ID] = e
+		}
+	}
+	for _, id := range rec.MarkRead {
+		if e := b.byID[id]; e != nil {
+			e.Read = true
+		}
+	}
+	if c := rec.Clear; c != nil {
+		kept := b.entries[:0]
+		for _, e := range b.entries {
+			if !e.Read && !c.Unread {
+				kept = append(kept, e)
+			} else {
+				delete(b.byID, e.ID)
+			}
+		}
+		clear(b.entries[len(kept):])
+		b.entries = kept
+	}
+	b.trim()
+}
+
+// trim keeps at most b.limit entries, dropping the oldest read ones first.
+func (b *Inbox) trim() {
+	over := len(b.entries) - b.limit
+	if over <= 0 {
+		return
+	}
+	drop := map[*Entry]bool{}
+	for _, e := range b.entries {
+		if len(drop) == over {
+			break
+		}
+		if e.Read {
+			drop[e] = true
+		}
+	}
+	for _, e := range b.entries {
+		if len(drop) == over {
+			break
+		}
+		drop[e] = true
+	}
+	kept := b.entries[:0]
+	for _, e := range b.entries {
+		if drop[e] {
+			delete(b.byID, e.ID)
+			continue
+		}
+		kept = append(kept, e)
+	}
+	clear(b.entries[len(kept):])
+	b.entries = kept
+	b.dropped += over
+}
+
+func (b *Inbox) signal() {
+	close(b.changed)
+	b.changed = make(chan struct{})
+}
+
+// write appends records to the log. Called under locked.
+func (b *Inbox) write(recs ...*record) error {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	for _, r := range recs {
+		if err := enc.Encode(r); err != nil {
+			return fmt.Errorf("encode inbox record: %w", err)
+		}
+	}
+	n, err := b.f.Write(buf.Bytes())
+	b.off += int64(n)
+	if err != nil {
+		return fmt.Errorf("append to inbox %s: %w", b.logPath, err)
+	}
+	b.lines += len(recs)
+	b.dirty = true
+	for _, r := range recs {
+		b.apply(r)
+	}
+	if b.lines > 2*b.limit+256 {
+		return b.compact()
+	}
+	return nil
+}
+
+// compact rewrites the log as a snapshot of the state. Called under locked.
+func (b *Inbox) compact() error {
+	tmp, err := os.CreateTemp(b.dir, ".messages-*.tmp")
+	if err != nil {
+		return fmt.Errorf("compact inbox: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	w := bufio.NewWriter(tmp)
+	enc := json.NewEncoder(w)
+	enc.Encode(&record{MaxSeq: b.maxSeq})
+	for _, e := range b.entries {
+		m := e.Message
+		enc.Encode(&record{Msg: &m, At: e.ReceivedAt, WasRead: e.Read})
+	}
+	if err := w.Flush(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("compact inbox: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("compact inbox: %w", err)
+	}
+	tmp.Close()
+	if err := os.Rename(tmp.Name(), b.logPath); err != nil {
+		return fmt.Errorf("compact inbox: %w", err)
+	}
+	b.f.Close()
+	f, err := os.OpenFile(b.logPath, os.O_RDWR|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("reopen inbox log: %w", err)
+	}
+	b.f = f
+	b.ident, _ = f.Stat()
+	b.off = b.ident.Size()
+	b.lines = len(b.entries) + 1
+	b.dirty = false
+	return nil
+}
+
+// Add stores messages not seen before (by id) and returns those that were
+// new. The highest seq seen is remembered even for duplicates.
+func (b *Inbox) Add(msgs ...protocol.Message) ([]Entry, error) {
+	var added []Entry
+	err := b.locked(func() error {
+		var recs []*record
+		seen := map[string]bool{}
+		for i := range msgs {
+			m := msgs[i]
+			if _, dup := b.byID[m.ID]; dup || seen[m.ID] {
+				if m.Seq > b.maxSeq {
+					recs = append(recs, &record{MaxSeq: m.Seq})
+				}
+				continue
+			}
+			seen[m.ID] = true
+			recs = append(recs, &record{Msg: &m, At: b.now().UTC()})
+		}
+		if len(recs) == 0 {
+			return nil
+		}
+		if err := b.write(recs...); err != nil {
+			return err
+		}
+		for _, r := range recs {
+			if r.Msg != nil {
+				if e := b.byID[r.Msg.ID]; e != nil {
+					added = append(added, *e)
+				}
+			}
+		}
+		if len(added) > 0 {
+			b.signal()
+		}
+		return nil
+	})
+	return added, err
+}
+
+// Sync makes everything written so far durable. The link acks messages to
+// the relay only after Sync.
+func (b *Inbox) Sync() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.dirty || b.f == nil {
+		return nil
+	}
+	b.dirty = false
+	return b.f.Sync()
+}
+
+// MaxSeq is the highest seq held: the resume point sent in hello.
+func (b *Inbox) MaxSeq() uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.maxSeq
+}
+
+// Refresh reads changes made by other processes.
+func (b *Inbox) Refresh() error { return b.locked(func() error { return nil }) }
+
+// List returns entries matching q, oldest first.
+func (b *Inbox) List(q Query) []Entry {
+	b.Refresh()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []Entry
+	for _, e := range b.entries {
+		if q.From != "" && e.From != q.From {
+			continue
+		}
+		if e.Read && !q.IncludeRead {
+			continue
+		}
+		out = append(out, *e)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].ReceivedAt.Before(out[j].ReceivedAt) })
+	if q.Limit > 0 && len(out) > q.Limit {
+		if q.IncludeRead {
+			out = out[len(out)-q.Limit:]
+		} else {
+			out = out[:q.Limit]
+		}
+	}
+	return out
+}
+
+// Get returns the entry with message id, if held.
+func (b *Inbox) Get(id string) (Entry, bool) {
+	b.Refresh()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if e := b.byID[id]; e != nil {
+		return *e, true
+	}
+	return Entry{}, false
+}
+
+// MarkRead marks messages read.
+func (b *Inbox) MarkRead(ids ...string) error {
+	return b.locked(func() error {
+		var todo []string
+		for _, id := range ids {
+			if e := b.byID[id]; e != nil && !e.Read {
+				todo = append(todo, id)
+			}
+		}
+		if len(todo) == 0 {
+			return nil
+		}
+		return b.write(&record{MarkRead: todo})
+	})
+}
+
+// Counts returns the number of held and unread messages, and how many were
+// dropped by the bound since the inbox was opened.
+func (b *Inbox) Counts() (total, unread, dropped int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, e := range b.entries {
+		if !e.Read {
+			unread++
+		}
+	}
+	return len(b.entries), unread, b.dropped
+}
+
+// Clear forgets read messages (and unread ones with includeUnread) and
+// returns how many were forgotten. The resume point is kept.
+func (b *Inbox) Clear(includeUnread bool) (int, error) {
+	n := 0
+	err := b.locked(func() error {
+		for _, e := range b.entries {
+			if includeUnread || e.Read {
+				n++
+			}
+		}
+		if n == 0 {
+			return nil
+		}
+		return b.write(&record{Clear: &clearRec{Unread: includeUnread}, MaxSeq: b.maxSeq})
+	})
+	return n, err
+}
+
+// Changed returns a channel closed at the next change of the inbox.
+func (b *Inbox) Changed() <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.changed
+}
+
+// Close syncs and closes the log.
+func (b *Inbox) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.f == nil {
+		return nil
+	}
+	err := b.f.Sync()
+	if cerr := b.f.Close(); err == nil {
+		err = cerr
+	}
+	b.f = nil
+	return err
+}

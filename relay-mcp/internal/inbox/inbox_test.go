@@ -1,0 +1,136 @@
+package inbox
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/claude-relay/claude-relay/protocol"
+)
+
+func msg(seq uint64, id, from string) protocol.Message {
+	return protocol.Message{Seq: seq, ID: id, From: from, To: []string{"me"}, Body: "body " + id, TS: time.Now()}
+}
+
+func TestDedupPersistAndReadState(t *testing.T) {
+	dir := t.TempDir()
+	b, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	added, _ := b.Add(msg(1, "a", "X"), msg(2, "b", "Y"), msg(2, "b", "Y"))
+	if len(added) != 2 {
+		t.Fatalf("added %d, want 2", len(added))
+	}
+	if added, _ := b.Add(msg(3, "a", "X")); len(added) != 0 { // resent with a new seq
+		t.Fatal("duplicate stored")
+	}
+	if b.MaxSeq() != 3 {
+		t.Fatalf("max seq %d", b.MaxSeq())
+	}
+	b.MarkRead("a")
+	b.Close()
+
+	b2, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b2.Close()
+	if b2.MaxSeq() != 3 {
+		t.Fatalf("max seq after reopen %d", b2.MaxSeq())
+	}
+	un := b2.List(Query{})
+	if len(un) != 1 || un[0].ID != "b" {
+		t.Fatalf("unread after reopen: %+v", un)
+	}
+	if all := b2.List(Query{IncludeRead: true}); len(all) != 2 {
+		t.Fatalf("all: %d", len(all))
+	}
+	if from := b2.List(Query{From: "X", IncludeRead: true}); len(from) != 1 {
+		t.Fatalf("from X: %d", len(from))
+	}
+	n, _ := b2.Clear(false)
+	if n != 1 {
+		t.Fatalf("cleared %d", n)
+	}
+	if _, unread, _ := b2.Counts(); unread != 1 {
+		t.Fatalf("unread %d", unread)
+	}
+	n, _ = b2.Clear(true)
+	if n != 1 || b2.MaxSeq() != 3 {
+		t.Fatalf("clear unread: %d, seq %d", n, b2.MaxSeq())
+	}
+}
+
+// Two handles on one inbox (the server and a hook, or an old and a new
+// process) see each other's changes.
+func TestTwoWriters(t *testing.T) {
+	dir := t.TempDir()
+	a, _ := Open(dir, Options{})
+	b, _ := Open(dir, Options{})
+	defer a.Close()
+	defer b.Close()
+	a.Add(msg(1, "m1", "X"))
+	b.Add(msg(2, "m2", "X"))
+	b.MarkRead("m1")
+	if got := a.List(Query{}); len(got) != 1 || got[0].ID != "m2" {
+		t.Fatalf("a sees %+v", got)
+	}
+	if a.MaxSeq() != 2 {
+		t.Fatalf("a max seq %d", a.MaxSeq())
+	}
+}
+
+func TestBoundAndCompaction(t *testing.T) {
+	dir := t.TempDir()
+	b, _ := Open(dir, Options{Limit: 10})
+	for i := 1; i <= 400; i++ {
+		id := fmt.Sprintf("m%03d", i)
+		b.Add(msg(uint64(i), id, "X"))
+		if i%2 == 0 {
+			b.MarkRead(id)
+		}
+	}
+	total, unread, dropped := b.Counts()
+	if total != 10 || dropped != 390 {
+		t.Fatalf("total %d unread %d dropped %d", total, unread, dropped)
+	}
+	b.Close()
+	b2, _ := Open(dir, Options{Limit: 10})
+	defer b2.Close()
+	if total2, _, _ := b2.Counts(); total2 != 10 || b2.MaxSeq() != 400 {
+		t.Fatalf("reopened: total %d seq %d", total2, b2.MaxSeq())
+	}
+}
+
+func TestChangedWakes(t *testing.T) {
+	b, _ := Open(t.TempDir(), Options{})
+	defer b.Close()
+	ch := b.Changed()
+	go b.Add(msg(1, "x", "X"))
+	select {
+	case <-ch:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no wake")
+	}
+}
+
+func TestOutboxOrderAndPersistence(t *testing.T) {
+	dir := t.TempDir()
+	o, _ := OpenOutbox(dir, 2)
+	o.Push(protocol.Send{Ref: "r1", To: protocol.Recipients{"A"}, Body: "1"})
+	o.Push(protocol.Send{Ref: "r2", To: protocol.Recipients{"A"}, Body: "2"})
+	if err := o.Push(protocol.Send{Ref: "r3", Body: "3"}); err == nil {
+		t.Fatal("bound not enforced")
+	}
+	o2, _ := OpenOutbox(dir, 2)
+	p, ok := o2.Peek()
+	if !ok || p.Send.Ref != "r1" || o2.Len() != 2 {
+		t.Fatalf("peek %+v", p)
+	}
+	o2.Remove("r1")
+	p, _ = o2.Peek()
+	if p.Send.Ref != "r2" {
+		t.Fatalf("order: %+v", p)
+	}
+}

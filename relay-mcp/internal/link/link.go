@@ -1,0 +1,692 @@
+// Package link is the session's WebSocket client: it dials the relay, says
+// hello with the last seq the inbox holds, stores pushed mail in the inbox
+// and acks it once it is durable, answers requests by ref, flushes the outbox
+// in order, measures round trips, and reconnects with capped exponential
+// backoff and jitter until it is closed or told to stop (4409 replaced and
+// the other "do not reconnect" codes).
+package link
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	mrand "math/rand/v2"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/claude-relay/claude-relay/protocol"
+	"github.com/claude-relay/claude-relay/relay-mcp/internal/inbox"
+	"github.com/coder/websocket"
+)
+
+// State is where the link stands.
+type State string
+
+const (
+	StateConnecting   State = "connecting"   // first attempt under way
+	StateConnected    State = "connected"    // welcome received
+	StateReconnecting State = "reconnecting" // lost or never reached; retrying with backoff
+	StateStopped      State = "stopped"      // told not to reconnect (replaced, unauthorized …)
+	StateClosed       State = "closed"       // closed by this process
+)
+
+// Errors returned by requests.
+var (
+	ErrOffline      = errors.New("relay offline")
+	ErrDisconnected = errors.New("connection to the relay was lost before it answered")
+)
+
+// RelayError is an error frame the relay answered a request with.
+type RelayError struct{ Frame *protocol.ErrorFrame }
+
+func (e *RelayError) Error() string {
+	return fmt.Sprintf("relay refused: %s (%s)", e.Frame.Message, e.Frame.Code)
+}
+
+// Config configures a Link. URL, Hello.ClientID and Inbox are required.
+type Config struct {
+	URL    string         // normalised with ParseURL
+	Token  string         // sent as Authorization: Bearer when set
+	Hello  protocol.Hello // identity and metadata; Proto and ResumeAfter are filled in
+	Inbox  *inbox.Inbox
+	Outbox *inbox.Outbox // optional: sends made while offline
+	Logger *slog.Logger
+
+	// MinBackoff is the first reconnect delay. Defaults to 250ms.
+	MinBackoff time.Duration
+	// MaxBackoff caps the reconnect delay. Defaults to 30s.
+	MaxBackoff time.Duration
+	// PingInterval is how often the link pings the relay to measure the
+	// round trip and notice a dead connection. Defaults to 15s.
+	PingInterval time.Duration
+	// WriteTimeout bounds every frame write. Defaults to 5s.
+	WriteTimeout time.Duration
+
+	// OnMessages is called with newly stored mail (not duplicates).
+	OnMessages func([]inbox.Entry)
+	// OnPresence is called for every presence frame.
+	OnPresence func(protocol.Presence)
+}
+
+// Status is a snapshot of the link for relay_status.
+type Status struct {
+	State       State
+	URL         string
+	ClientID    string
+	Server      string        // relay version from welcome
+	Since       time.Time     // when the current connection opened, or the state began
+	Reconnects  int           // successful connections after the first
+	LastRTT     time.Duration // last ping round trip; 0 if none yet
+	LastError   string        // why the last connection failed or closed
+	StopReason  string        // set in StateStopped
+	Outbox      int           // sends waiting for the relay
+	NextAttempt time.Time     // when reconnecting: the next dial
+}
+
+// Link is a reconnecting relay client. Create it with New and run it with Run.
+type Link struct {
+	cfg Config
+	log *slog.Logger
+
+	mu          sync.Mutex
+	conn        *websocket.Conn
+	connCtx     context.Context
+	state       State
+	since       time.Time
+	server      string
+	reconnects  int
+	connected   int // connections that reached welcome
+	lastRTT     time.Duration
+	lastErr     string
+	stopReason  string
+	nextAttempt time.Time
+	peers       map[string]protocol.Peer
+	pending     map[string]chan protocol.Frame
+	waiters     map[string]chan SendResult // outbox refs awaited by a tool call
+	stateCh     chan struct{}              // closed at each state change
+	kickFlush   chan struct{}
+	ackCh       chan uint64
+}
+
+// New returns a link; nothing happens until Run.
+func New(cfg Config) *Link {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MinBackoff <= 0 {
+		cfg.MinBackoff = 250 * time.Millisecond
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = 30 * time.Second
+	}
+	if cfg.PingInterval <= 0 {
+		cfg.PingInterval = 15 * time.Second
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = 5 * time.Second
+	}
+	cfg.Hello.Proto = protocol.Version
+	return &Link{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		state:     StateConnecting,
+		since:     time.Now(),
+		peers:     map[string]protocol.Peer{},
+		pending:   map[string]chan protocol.Frame{},
+		waiters:   map[string]chan SendResult{},
+		stateCh:   make(chan struct{}),
+		kickFlush: make(chan struct{}, 1),
+		ackCh:     make(chan uint64, 1),
+	}
+}
+
+// ClientID is the id this link connects as.
+func (l *Link) ClientID() string { return l.cfg.Hello.ClientID }
+
+// URL is the relay URL.
+func (l *Link) URL() string { return l.cfg.URL }
+
+func (l *Link) setState(s State, why string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.setStateLocked(s, why)
+}
+
+func (l *Link) setStateLocked(s State, why string) {
+	if l.state == StateStopped || l.state == StateClosed {
+		return
+	}
+	if s == StateStopped {
+		l.stopReason = why
+	}
+	if why != "" && s != StateConnected {
+		l.lastErr = why
+	}
+	l.state = s
+	l.since = time.Now()
+	close(l.stateCh)
+	l.stateCh = make(chan struct{})
+}
+
+// StateChanged returns a channel closed at the next state change.
+func (l *Link) StateChanged() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.stateCh
+}
+
+// Status returns a snapshot.
+func (l *Link) Status() Status {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	st := Status{
+		State: l.state, URL: l.cfg.URL, ClientID: l.cfg.Hello.ClientID, Server: l.server,
+		Since: l.since, Reconnects: l.reconnects, LastRTT: l.lastRTT, LastError: l.lastErr,
+		StopReason: l.stopReason, NextAttempt: l.nextAttempt,
+	}
+	if l.cfg.Outbox != nil {
+		st.Outbox = l.cfg.Outbox.Len()
+	}
+	return st
+}
+
+// Peers returns the peers online as last reported by the relay, by id.
+func (l *Link) Peers() []protocol.Peer {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]protocol.Peer, 0, len(l.peers))
+	for _, p := range l.peers {
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// Run connects and keeps reconnecting until ctx ends or the relay says not
+// to. On return the connection is closed (normal closure when ctx ended).
+func (l *Link) Run(ctx context.Context) error {
+	attempt := 0
+	for {
+		welcomed, err := l.connectOnce(ctx)
+		if ctx.Err() != nil {
+			l.mu.Lock()
+			l.state = StateClosed
+			l.since = time.Now()
+			close(l.stateCh)
+			l.stateCh = make(chan struct{})
+			l.mu.Unlock()
+			return nil
+		}
+		var stop *stopError
+		if errors.As(err, &stop) {
+			l.log.Warn("relay told this session not to reconnect", "reason", stop.reason)
+			l.setState(StateStopped, stop.reason)
+			return err
+		}
+		if welcomed {
+			attempt = 0
+		}
+		d := l.backoff(attempt)
+		attempt++
+		msg := ""
+		if err != nil {
+			msg = err.Error()
+		}
+		l.mu.Lock()
+		l.nextAttempt = time.Now().Add(d)
+		l.setStateLocked(StateReconnecting, msg)
+		l.mu.Unlock()
+		l.log.Info("relay connection lost; will retry", "err", msg, "retry_in", d.Round(time.Millisecond))
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+		case <-t.C:
+		}
+	}
+}
+
+// backoff is the delay before attempt n (0-based): exponential from
+// MinBackoff, capped at MaxBackoff, with jitter in [d/2, d].
+func (l *Link) backoff(n int) time.Duration {
+	return Backoff(n, l.cfg.MinBackoff, l.cfg.MaxBackoff)
+}
+
+// Backoff is the reconnect delay for attempt n: exponential from min, capped
+// at max, with jitter in [d/2, d].
+func Backoff(n int, min, max time.Duration) time.Duration {
+	d := min
+	for i := 0; i < n && d < max; i++ {
+		d *= 2
+	}
+	if d > max {
+		d = max
+	}
+	half := d / 2
+	return half + time.Duration(mrand.Int64N(int64(half)+1))
+}
+
+type stopError struct{ reason string }
+
+func (e *stopError) Error() string { return e.reason }
+
+// connectOnce dials, says hello and serves one connection until it ends.
+// welcomed reports whether the relay accepted the hello.
+func (l *Link) connectOnce(ctx context.Context) (welcomed bool, err error) {
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	opts := &websocket.DialOptions{}
+	if l.cfg.Token != "" {
+		opts.HTTPHeader = http.Header{"Authorization": {"Bearer " + l.cfg.Token}}
+	}
+	conn, resp, err := websocket.Dial(dctx, l.cfg.URL, opts)
+	if err != nil {
+		if resp != nil && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) {
+			return false, &stopError{fmt.Sprintf("relay at %s refused the token (HTTP %d) — set RELAY_TOKEN or --token-file to the relay's token", l.cfg.URL, resp.StatusCode)}
+		}
+		if ctx.Err() != nil {
+			return false, ctx.Err()
+		}
+		return false, fmt.Errorf("relay not reachable at %s (%s) — is relayd running? start it with `relayd`", l.cfg.URL, shortErr(err))
+	}
+	conn.SetReadLimit(int64(protocol.DefaultMaxFrameBytes))
+
+	hello := l.cfg.Hello
+	hello.ResumeAfter = l.cfg.Inbox.MaxSeq()
+	if err := l.write(ctx, conn, &hello); err != nil {
+		conn.CloseNow()
+		return false, fmt.Errorf("send hello: %w", err)
+	}
+	hctx, hcancel := context.WithTimeout(ctx, 10*time.Second)
+	f, err := readFrame(hctx, conn)
+	hcancel()
+	if err != nil {
+		conn.CloseNow()
+		return false, l.classifyClose(err)
+	}
+	w, ok := f.(*protocol.Welcome)
+	if !ok {
+		if ef, isErr := f.(*protocol.ErrorFrame); isErr {
+			// The relay closes after a refused hello; read the close code.
+			rctx, rcancel := context.WithTimeout(ctx, 2*time.Second)
+			_, cerr := readFrame(rctx, conn)
+			rcancel()
+			conn.CloseNow()
+			if cerr != nil {
+				if e := l.classifyClose(cerr); errors.As(e, new(*stopError)) {
+					return false, &stopError{fmt.Sprintf("relay refused hello: %s (%s)", ef.Message, ef.Code)}
+				}
+			}
+			return false, fmt.Errorf("relay refused hello: %s (%s)", ef.Message, ef.Code)
+		}
+		conn.CloseNow()
+		return false, fmt.Errorf("relay answered hello with %s, not welcome", f.Type())
+	}
+	return true, l.serve(ctx, conn, w)
+}
+
+func shortErr(err error) string {
+	s := err.Error()
+	if i := strings.LastIndex(s, ": "); i >= 0 && strings.Contains(s, "dial") {
+		return s[i+2:]
+	}
+	return s
+}
+
+// classifyClose turns a read error into a stopError for "do not reconnect"
+// close codes.
+func (l *Link) classifyClose(err error) error {
+	code := int(websocket.CloseStatus(err))
+	if code < 0 {
+		return err
+	}
+	reason := protocol.CloseReason(code)
+	var ce websocket.CloseError
+	if errors.As(err, &ce) && ce.Reason != "" {
+		reason = reason + ": " + ce.Reason
+	}
+	if !protocol.ShouldReconnect(code) {
+		if code == protocol.CloseReplaced {
+			return &stopError{"replaced: another relay-mcp connected with the id " + l.cfg.Hello.ClientID + " and took it over; this session stays offline so the two do not flap (restart it with a different id if both are needed)"}
+		}
+		return &stopError{fmt.Sprintf("relay closed the connection (%d %s)", code, reason)}
+	}
+	return fmt.Errorf("relay closed the connection (%d %s)", code, reason)
+}
+
+func readFrame(ctx context.Context, conn *websocket.Conn) (protocol.Frame, error) {
+	for {
+		typ, data, err := conn.Read(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if typ != websocket.MessageText {
+			continue
+		}
+		f, err := protocol.Decode(data)
+		if err != nil {
+			return nil, &decodeError{err}
+		}
+		return f, nil
+	}
+}
+
+type decodeError struct{ err error }
+
+func (e *decodeError) Error() string { return "bad frame from relay: " + e.err.Error() }
+
+func (l *Link) write(ctx context.Context, conn *websocket.Conn, f protocol.Frame) error {
+	data, err := protocol.Encode(f)
+	if err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, l.cfg.WriteTimeout)
+	defer cancel()
+	return conn.Write(wctx, websocket.MessageText, data)
+}
+
+// serve runs one welcomed connection: the read loop here, pings, acks and
+// the outbox flush beside it, all ended together.
+func (l *Link) serve(ctx context.Context, conn *websocket.Conn, w *protocol.Welcome) error {
+	sctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		l.mu.Lock()
+		l.conn = nil
+		for ref, ch := range l.pending {
+			close(ch)
+			delete(l.pending, ref)
+		}
+		l.mu.Unlock()
+		if ctx.Err() != nil {
+			closeGently(conn, websocket.StatusNormalClosure, "session ended")
+		} else {
+			conn.CloseNow()
+		}
+		wg.Wait()
+	}()
+
+	l.mu.Lock()
+	l.conn = conn
+	l.connCtx = sctx
+	l.server = w.Server
+	if l.connected > 0 {
+		l.reconnects++
+	}
+	l.connected++
+	l.nextAttempt = time.Time{}
+	clear(l.peers)
+	for _, p := range w.Peers {
+		l.peers[p.ID] = p
+	}
+	l.setStateLocked(StateConnected, "")
+	l.mu.Unlock()
+	if w.Replaced != nil {
+		l.log.Info("took over this id from an older connection", "host", w.Replaced.Host, "pid", w.Replaced.PID)
+	}
+	l.log.Info("connected to relay", "url", l.cfg.URL, "server", w.Server, "peers", len(w.Peers))
+
+	wg.Add(3)
+	go func() { defer wg.Done(); l.pingLoop(sctx, conn) }()
+	go func() { defer wg.Done(); l.ackLoop(sctx, conn) }()
+	go func() { defer wg.Done(); l.flushLoop(sctx) }()
+	l.kick()
+
+	for {
+		f, err := readFrame(sctx, conn)
+		if err != nil {
+			var de *decodeError
+			if errors.As(err, &de) {
+				l.log.Warn("ignoring a frame the relay sent", "err", de.err)
+				continue
+			}
+			if ctx.Err() != nil {
+				return nil
+			}
+			return l.classifyClose(err)
+		}
+		l.handle(f)
+	}
+}
+
+func closeGently(conn *websocket.Conn, code websocket.StatusCode, reason string) {
+	done := make(chan struct{})
+	go func() { conn.Close(code, reason); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		conn.CloseNow()
+	}
+}
+
+func (l *Link) handle(f protocol.Frame) {
+	switch f := f.(type) {
+	case *protocol.Message:
+		added, err := l.cfg.Inbox.Add(*f)
+		if err != nil {
+			l.log.Error("could not store a message; it stays unacked on the relay", "id", f.ID, "err", err)
+			return
+		}
+		if f.Seq > 0 {
+			select {
+			case l.ackCh <- f.Seq:
+			default:
+				<-l.ackCh // drop the older pending value; the newer seq covers it
+				select {
+				case l.ackCh <- f.Seq:
+				default:
+				}
+			}
+		}
+		if len(added) > 0 && l.cfg.OnMessages != nil {
+			l.cfg.OnMessages(added)
+		}
+	case *protocol.Presence:
+		l.mu.Lock()
+		if f.Event == protocol.PresenceJoined {
+			l.peers[f.Peer.ID] = f.Peer
+		} else {
+			delete(l.peers, f.Peer.ID)
+		}
+		l.mu.Unlock()
+		if l.cfg.OnPresence != nil {
+			l.cfg.OnPresence(*f)
+		}
+	default:
+		ref := frameRef(f)
+		if ref == "" {
+			if ef, ok := f.(*protocol.ErrorFrame); ok {
+				l.log.Warn("relay reported an error", "code", ef.Code, "message", ef.Message)
+			}
+			return
+		}
+		l.mu.Lock()
+		ch := l.pending[ref]
+		delete(l.pending, ref)
+		l.mu.Unlock()
+		if ch != nil {
+			ch <- f
+		}
+	}
+}
+
+func frameRef(f protocol.Frame) string {
+	switch f := f.(type) {
+	case *protocol.Accepted:
+		return f.Ref
+	case *protocol.Peers:
+		return f.Ref
+	case *protocol.Sessions:
+		return f.Ref
+	case *protocol.History:
+		return f.Ref
+	case *protocol.Cleared:
+		return f.Ref
+	case *protocol.ErrorFrame:
+		return f.Ref
+	}
+	return ""
+}
+
+// ackLoop acks the newest seq once the inbox is durable.
+func (l *Link) ackLoop(ctx context.Context, conn *websocket.Conn) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case seq := <-l.ackCh:
+			if err := l.cfg.Inbox.Sync(); err != nil {
+				l.log.Error("could not sync the inbox; not acking", "err", err)
+				continue
+			}
+			if err := l.write(ctx, conn, &protocol.Ack{Upto: seq}); err != nil {
+				return
+			}
+		}
+	}
+}
+
+func (l *Link) pingLoop(ctx context.Context, conn *websocket.Conn) {
+	measure := func() bool {
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		start := time.Now()
+		if err := conn.Ping(pctx); err != nil {
+			if ctx.Err() == nil {
+				l.log.Warn("relay did not answer a ping; reconnecting", "err", err)
+				conn.CloseNow()
+			}
+			return false
+		}
+		l.mu.Lock()
+		l.lastRTT = time.Since(start)
+		l.mu.Unlock()
+		return true
+	}
+	if !measure() {
+		return
+	}
+	t := time.NewTicker(l.cfg.PingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if !measure() {
+				return
+			}
+		}
+	}
+}
+
+// NewRef returns a fresh request ref.
+func NewRef() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Request sends a request frame carrying ref and waits for the answer with
+// the same ref. An error frame becomes a *RelayError.
+func (l *Link) Request(ctx context.Context, ref string, f protocol.Frame) (protocol.Frame, error) {
+	l.mu.Lock()
+	conn, cctx := l.conn, l.connCtx
+	if conn == nil {
+		l.mu.Unlock()
+		return nil, ErrOffline
+	}
+	ch := make(chan protocol.Frame, 1)
+	l.pending[ref] = ch
+	l.mu.Unlock()
+	if err := l.write(ctx, conn, f); err != nil {
+		l.mu.Lock()
+		delete(l.pending, ref)
+		l.mu.Unlock()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, ErrOffline
+	}
+	select {
+	case ans, ok := <-ch:
+		if !ok {
+			return nil, ErrDisconnected
+		}
+		if ef, isErr := ans.(*protocol.ErrorFrame); isErr {
+			return nil, &RelayError{ef}
+		}
+		return ans, nil
+	case <-cctx.Done():
+		return nil, ErrDisconnected
+	case <-ctx.Done():
+		l.mu.Lock()
+		delete(l.pending, ref)
+		l.mu.Unlock()
+		return nil, ctx.Err()
+	}
+}
+
+// Peers asks the relay who is online.
+func (l *Link) RequestPeers(ctx context.Context) ([]protocol.Peer, error) {
+	ref := NewRef()
+	ans, err := l.Request(ctx, ref, &protocol.Peers{Ref: ref})
+	if err != nil {
+		return nil, err
+	}
+	p, ok := ans.(*protocol.Peers)
+	if !ok {
+		return nil, fmt.Errorf("relay answered peers with %s", ans.Type())
+	}
+	return p.Peers, nil
+}
+
+// Sessions asks the relay for every session it knows.
+func (l *Link) Sessions(ctx context.Context) ([]protocol.Session, error) {
+	ref := NewRef()
+	ans, err := l.Request(ctx, ref, &protocol.Sessions{Ref: ref})
+	if err != nil {
+		return nil, err
+	}
+	s, ok := ans.(*protocol.Sessions)
+	if !ok {
+		return nil, fmt.Errorf("relay answered sessions with %s", ans.Type())
+	}
+	return s.Sessions, nil
+}
+
+// Clear asks the relay to forget this client's read history.
+func (l *Link) Clear(ctx context.Context, includeUnread bool) (int, error) {
+	ref := NewRef()
+	ans, err := l.Request(ctx, ref, &protocol.Clear{Ref: ref, IncludeUnread: includeUnread})
+	if err != nil {
+		return 0, err
+	}
+	c, ok := ans.(*protocol.Cleared)
+	if !ok {
+		return 0, fmt.Errorf("relay answered clear with %s", ans.Type())
+	}
+	return c.Cleared, nil
+}
+
+// History asks the relay for a page of past messages.
+func (l *Link) History(ctx context.Context, q protocol.History) (*protocol.History, error) {
+	q.Ref = NewRef()
+	q.Messages, q.More = nil, false
+	ans, err := l.Request(ctx, q.Ref, &q)
+	if err != nil {
+		return nil, err
+	}
+	h, ok := ans.(*protocol.History)
+	if !ok {
+		return nil, fmt.Errorf("relay answered history with %s", ans.Type())
+	}
+	return h, nil
+}

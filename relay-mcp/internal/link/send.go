@@ -1,0 +1,166 @@
+package link
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/claude-relay/claude-relay/protocol"
+)
+
+// SendResult is what became of a send.
+type SendResult struct {
+	Accepted *protocol.Accepted // the relay took it
+	Queued   bool               // held in the outbox, sent in order when the relay is back
+	Behind   int                // sends queued before this one
+	Reason   string             // why it was queued
+	Err      error              // refused (a *RelayError) or could not be queued
+}
+
+// flushWait is how long a send that joins a non-empty outbox while connected
+// waits for its turn before answering "queued".
+const flushWait = 3 * time.Second
+
+func (l *Link) online() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.conn != nil
+}
+
+// Send delivers s through the relay. When the relay is unreachable, or
+// earlier sends are still queued (order is kept), s goes to the outbox.
+func (l *Link) Send(ctx context.Context, s protocol.Send) SendResult {
+	if s.Ref == "" {
+		s.Ref = NewRef()
+	}
+	ob := l.cfg.Outbox
+	reason := "relay offline"
+	if l.online() && (ob == nil || ob.Len() == 0) {
+		ans, err := l.Request(ctx, s.Ref, &s)
+		switch {
+		case err == nil:
+			if a, ok := ans.(*protocol.Accepted); ok {
+				return SendResult{Accepted: a}
+			}
+			return SendResult{Err: fmt.Errorf("relay answered send with %s", ans.Type())}
+		case errors.Is(err, ErrOffline):
+		case errors.Is(err, ErrDisconnected):
+			// It may have reached the relay: at-least-once, the recipient
+			// may see it twice rather than never.
+			reason = "connection to the relay dropped while sending"
+		default:
+			return SendResult{Err: err}
+		}
+	}
+	if ob == nil {
+		return SendResult{Err: ErrOffline}
+	}
+	if l.Status().State == StateStopped {
+		return SendResult{Err: fmt.Errorf("not sent: %s", l.Status().StopReason)}
+	}
+	ch := make(chan SendResult, 1)
+	l.mu.Lock()
+	l.waiters[s.Ref] = ch
+	l.mu.Unlock()
+	defer func() {
+		l.mu.Lock()
+		delete(l.waiters, s.Ref)
+		l.mu.Unlock()
+	}()
+	behind := ob.Len()
+	if err := ob.Push(s); err != nil {
+		return SendResult{Err: err}
+	}
+	if !l.online() {
+		return SendResult{Queued: true, Behind: behind, Reason: reason}
+	}
+	l.kick()
+	t := time.NewTimer(flushWait)
+	defer t.Stop()
+	select {
+	case r := <-ch:
+		return r
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return SendResult{Queued: true, Behind: behind, Reason: "waiting behind earlier queued messages"}
+}
+
+func (l *Link) kick() {
+	select {
+	case l.kickFlush <- struct{}{}:
+	default:
+	}
+}
+
+func (l *Link) settle(ref string, r SendResult) {
+	l.mu.Lock()
+	ch := l.waiters[ref]
+	l.mu.Unlock()
+	if ch != nil {
+		select {
+		case ch <- r:
+		default:
+		}
+	}
+}
+
+func transient(code protocol.Code) bool {
+	switch code {
+	case protocol.CodeRateLimited, protocol.CodeStoreUnavailable, protocol.CodeInternal:
+		return true
+	}
+	return false
+}
+
+// flushLoop sends the outbox in order while the connection lasts.
+func (l *Link) flushLoop(ctx context.Context) {
+	ob := l.cfg.Outbox
+	if ob == nil {
+		return
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-l.kickFlush:
+		}
+		for {
+			p, ok := ob.Peek()
+			if !ok {
+				break
+			}
+			ans, err := l.Request(ctx, p.Send.Ref, &p.Send)
+			var re *RelayError
+			switch {
+			case err == nil:
+				a, _ := ans.(*protocol.Accepted)
+				ob.Remove(p.Send.Ref)
+				if a != nil {
+					l.log.Info("sent a queued message", "id", a.ID, "queued_at", p.QueuedAt)
+				}
+				l.settle(p.Send.Ref, SendResult{Accepted: a})
+			case errors.As(err, &re) && transient(re.Frame.Code):
+				d := time.Duration(re.Frame.RetryAfterMS) * time.Millisecond
+				if d <= 0 {
+					d = time.Second
+				}
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(d):
+				}
+			case errors.As(err, &re):
+				ob.Remove(p.Send.Ref)
+				l.log.Warn("relay refused a queued message; dropped it", "to", p.Send.To, "err", err)
+				l.mu.Lock()
+				l.lastErr = "a queued message was refused: " + err.Error()
+				l.mu.Unlock()
+				l.settle(p.Send.Ref, SendResult{Err: err})
+			default:
+				return // disconnected: the next connection flushes
+			}
+		}
+	}
+}
