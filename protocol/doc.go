@@ -69,6 +69,9 @@ const (
 	MaxMetaBytes = 1024
 	// MaxHistoryLimit is the most messages one history request returns.
 	MaxHistoryLimit = 1000
+	// RefWindow is how many recent send refs per client the relay
+	// remembers to answer a retried send without sending it twice.
+	RefWindow = 1024
 )
 
 // DefaultLimits are the limits used by [Decode].

@@ -20,6 +20,7 @@ const (
 	CodeUnexpected       Code = "unexpected_frame"  // a relay-to-client frame sent by a client
 	CodeRateLimited      Code = "rate_limited"      // too many frames; retry after retry_after_ms
 	CodeForbidden        Code = "forbidden"         // the credentials may not do this
+	CodeIDInUse          Code = "id_in_use"         // hello.no_takeover and the id is online
 	CodeStoreUnavailable Code = "store_unavailable" // the relay cannot store messages right now
 	CodeInternal         Code = "internal"          // a relay bug; the message says no more
 )
@@ -61,6 +62,7 @@ const (
 	CloseUnauthorized = 4501 // token missing or wrong: do not reconnect
 	CloseForbiddenID  = 4503 // the token may not claim this id: do not reconnect
 	CloseBadHello     = 4500 // hello was invalid (bad id, unsupported proto): do not reconnect
+	CloseIDInUse      = 4509 // hello.no_takeover and the id is online: do not reconnect
 )
 
 // ShouldReconnect reports whether a client closed with code should try to
@@ -68,7 +70,7 @@ const (
 // must not leave an agent offline for good.
 func ShouldReconnect(code int) bool {
 	switch code {
-	case CloseReplaced, CloseUnauthorized, CloseForbiddenID, CloseBadHello:
+	case CloseReplaced, CloseUnauthorized, CloseForbiddenID, CloseBadHello, CloseIDInUse:
 		return false
 	}
 	return code < 4500 || code > 4999
@@ -100,6 +102,8 @@ func CloseReason(code int) string {
 		return "token may not claim this client id"
 	case CloseBadHello:
 		return "hello refused"
+	case CloseIDInUse:
+		return "client id is online elsewhere and takeover was not asked for"
 	}
 	return fmt.Sprintf("close code %d", code)
 }

@@ -49,6 +49,11 @@ type Hello struct {
 	// leave the peer list out of welcome (it can still ask with peers).
 	// For scripts and load tools that only send; agents leave it unset.
 	Quiet bool `json:"quiet,omitempty"`
+	// NoTakeover asks the relay to refuse this connection (CodeIDInUse,
+	// CloseIDInUse) instead of replacing a live connection with the same
+	// id: for one-shot tools that act as an agent's id without knocking
+	// the agent offline.
+	NoTakeover bool `json:"no_takeover,omitempty"`
 }
 
 // Welcome answers hello: the session is open.
@@ -63,6 +68,9 @@ type Welcome struct {
 	// HeartbeatMS is the relay's ping interval; a client silent for two
 	// intervals is dropped.
 	HeartbeatMS int64 `json:"heartbeat_ms,omitempty"`
+	// Backlog is how many held messages follow welcome at once (those after
+	// resume_after): a client can tell when it has caught up.
+	Backlog int `json:"backlog"`
 }
 
 // Replaced names a connection that a newer one took over.
@@ -102,9 +110,14 @@ func (r Recipients) MarshalJSON() ([]byte, error) {
 // IsBroadcast reports whether r means everyone online.
 func (r Recipients) IsBroadcast() bool { return len(r) == 1 && r[0] == Broadcast }
 
-// Send asks the relay to deliver a message.
+// Send asks the relay to deliver a message. Ref makes a retry safe: a
+// client that resends a send whose accepted it never saw (its connection
+// dropped) with the same ref and the same content gets the original
+// accepted back and the message is not delivered twice, as long as the ref
+// is among the client's last RefWindow refs since the relay started. A ref
+// reused for different content is a new message.
 type Send struct {
-	Ref     string     `json:"ref"`                // required: the client's name for this request, echoed in accepted/error
+	Ref     string     `json:"ref"`                // required: unique per client, echoed in accepted/error
 	To      Recipients `json:"to"`                 // required
 	Body    string     `json:"body"`               // required, at most Limits.MaxBodyBytes
 	ReplyTo string     `json:"reply_to,omitempty"` // id of the message this answers

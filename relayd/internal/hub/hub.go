@@ -10,6 +10,7 @@ package hub
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -57,6 +58,9 @@ type Hub struct {
 	conns  map[string]*Conn // online clients by id
 	closed bool
 
+	refsMu sync.Mutex
+	refs   map[string]*refWindow // recent sends per client id, for retries
+
 	stats Stats
 }
 
@@ -96,7 +100,7 @@ func New(opts Options) *Hub {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Hub{opts: opts, log: opts.Logger, store: opts.Store, conns: map[string]*Conn{}}
+	return &Hub{opts: opts, log: opts.Logger, store: opts.Store, conns: map[string]*Conn{}, refs: map[string]*refWindow{}}
 }
 
 // Stats returns the hub's counters.
@@ -111,6 +115,10 @@ func (h *Hub) Online() int {
 
 // ErrClosed is returned by Join once the hub is shutting down.
 var ErrClosed = errors.New("relay is shutting down")
+
+// ErrIDInUse is returned by Join for a hello with no_takeover whose id is
+// online.
+var ErrIDInUse = errors.New("this client id is online on another connection; connect without no_takeover to take it over")
 
 // Join registers a client that said hello. If the id is online already, the
 // older connection is closed with CloseReplaced and the welcome names it.
@@ -134,9 +142,21 @@ func (h *Hub) Join(ctx context.Context, hello *protocol.Hello, legacy bool) (*Co
 		h.log.Warn("could not record session", "client", c.id, "err", err)
 	}
 	if hello.ResumeAfter > 0 {
-		// The client holds everything up to resume_after: that is an ack.
-		if err := h.store.Ack(ctx, c.id, hello.ResumeAfter); err != nil {
-			h.log.Warn("could not record resume point", "client", c.id, "err", err)
+		last, err := h.store.LastSeq(ctx, c.id)
+		switch {
+		case err != nil:
+			h.log.Warn("could not read mailbox", "client", c.id, "err", err)
+		case hello.ResumeAfter > last:
+			// The client holds seqs this mailbox never issued: the relay's
+			// store was reset (memory store restarted, data dir replaced).
+			// Resuming from there would skip every new message.
+			h.log.Warn("client resumes beyond its mailbox; sending everything held", "client", c.id, "resume_after", hello.ResumeAfter, "last_seq", last)
+			c.sent = 0
+		default:
+			// The client holds everything up to resume_after: that is an ack.
+			if err := h.store.Ack(ctx, c.id, hello.ResumeAfter); err != nil {
+				h.log.Warn("could not record resume point", "client", c.id, "err", err)
+			}
 		}
 	}
 
@@ -146,6 +166,10 @@ func (h *Hub) Join(ctx context.Context, hello *protocol.Hello, legacy bool) (*Co
 		return nil, nil, ErrClosed
 	}
 	old := h.conns[c.id]
+	if old != nil && hello.NoTakeover {
+		h.mu.Unlock()
+		return nil, nil, ErrIDInUse
+	}
 	h.conns[c.id] = c
 	var peers []protocol.Peer
 	if !c.quiet {
@@ -155,6 +179,9 @@ func (h *Hub) Join(ctx context.Context, hello *protocol.Hello, legacy bool) (*Co
 	h.mu.Unlock()
 
 	w := &protocol.Welcome{Server: h.opts.Server, Proto: protocol.Version, ClientID: c.id, Peers: peers, HeartbeatMS: h.opts.HeartbeatMS}
+	if n, err := h.store.Unacked(ctx, c.id); err == nil {
+		w.Backlog = n
+	}
 	if old != nil {
 		h.stats.Replaced.Add(1)
 		w.Replaced = &protocol.Replaced{Host: old.peer.Host, PID: old.peer.PID}
@@ -267,6 +294,32 @@ func (h *Hub) Sessions(ctx context.Context) ([]protocol.Session, error) {
 // send routes one message from c. It stores the message for every
 // recipient first and then wakes the online ones, whose writers pull it.
 func (h *Hub) send(ctx context.Context, from *Conn, s *protocol.Send) (*protocol.Accepted, *protocol.Error) {
+	sum := sendDigest(s)
+	if acc := h.seenRef(from.id, s.Ref, sum); acc != nil {
+		return acc, nil // a retry of a send that went through
+	}
+	acc, perr := h.route(ctx, from, s)
+	if perr == nil {
+		h.rememberRef(from.id, s.Ref, sum, acc)
+	}
+	return acc, perr
+}
+
+// sendDigest identifies a send's content, so that only a true retry (same
+// ref, same content) is taken for one: a client that reuses refs for
+// different messages loses none of them.
+func sendDigest(s *protocol.Send) [32]byte {
+	hash := sha256.New()
+	for _, part := range append([]string{s.Body, s.ReplyTo, s.Thread}, s.To...) {
+		hash.Write([]byte(part))
+		hash.Write([]byte{0})
+	}
+	var sum [32]byte
+	hash.Sum(sum[:0])
+	return sum
+}
+
+func (h *Hub) route(ctx context.Context, from *Conn, s *protocol.Send) (*protocol.Accepted, *protocol.Error) {
 	now := h.opts.Now()
 	var targets []string
 	outcomes := make([]protocol.Outcome, 0, len(s.To))
@@ -355,4 +408,51 @@ func (h *Hub) send(ctx context.Context, from *Conn, s *protocol.Send) (*protocol
 		c.wake()
 	}
 	return &protocol.Accepted{Ref: s.Ref, ID: msg.ID, TS: now, Recipients: outcomes}, nil
+}
+
+// refWindow remembers the accepted answers to a client's last RefWindow
+// sends, so a send retried after a dropped connection is answered, not
+// delivered twice.
+type refWindow struct {
+	order []string // ring of refs, oldest at next
+	next  int
+	seen  map[string]sentRef
+}
+
+type sentRef struct {
+	digest [32]byte
+	acc    *protocol.Accepted
+}
+
+func (h *Hub) seenRef(client, ref string, digest [32]byte) *protocol.Accepted {
+	h.refsMu.Lock()
+	defer h.refsMu.Unlock()
+	if w := h.refs[client]; w != nil {
+		if s, ok := w.seen[ref]; ok && s.digest == digest {
+			return s.acc
+		}
+	}
+	return nil
+}
+
+func (h *Hub) rememberRef(client, ref string, digest [32]byte, acc *protocol.Accepted) {
+	h.refsMu.Lock()
+	defer h.refsMu.Unlock()
+	w := h.refs[client]
+	if w == nil {
+		w = &refWindow{seen: map[string]sentRef{}}
+		h.refs[client] = w
+	}
+	if _, ok := w.seen[ref]; ok {
+		w.seen[ref] = sentRef{digest, acc} // a reused ref: newest content wins
+		return
+	}
+	if len(w.order) < protocol.RefWindow {
+		w.order = append(w.order, ref)
+	} else {
+		delete(w.seen, w.order[w.next])
+		w.order[w.next] = ref
+		w.next = (w.next + 1) % protocol.RefWindow
+	}
+	w.seen[ref] = sentRef{digest, acc}
 }

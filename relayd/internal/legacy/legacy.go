@@ -33,6 +33,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -46,12 +47,14 @@ import (
 type Codec struct {
 	limits protocol.Limits
 	peers  map[string]bool
+	refs   string // prefix making this connection's send refs unique
+	sends  int    // numbers them
 }
 
 // New returns a codec for one connection; zero limits take protocol
 // defaults.
 func New(l protocol.Limits) *Codec {
-	return &Codec{limits: l, peers: map[string]bool{}}
+	return &Codec{limits: l, peers: map[string]bool{}, refs: "legacy-" + strconv.FormatInt(time.Now().UnixNano(), 36)}
 }
 
 // clientFrame is any frame an older client sends.
@@ -130,7 +133,8 @@ func (c *Codec) Decode(data []byte) (protocol.Frame, error) {
 				to = append(to, strings.TrimSpace(id))
 			}
 		}
-		out = &protocol.Send{Ref: "legacy", To: to, Body: *f.Content}
+		c.sends++
+		out = &protocol.Send{Ref: c.refs + "-" + strconv.Itoa(c.sends), To: to, Body: *f.Content}
 	case "get_peers":
 		out = &protocol.Peers{}
 	case "get_sessions":

@@ -227,6 +227,11 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, codec Codec) {
 		return
 	}
 	conn, welcome, err := s.Hub.Join(ctx, hello, codec.AutoAck())
+	if errors.Is(err, hub.ErrIDInUse) {
+		s.write(ctx, ws, codec, &protocol.ErrorFrame{Code: protocol.CodeIDInUse, Message: err.Error()}, "")
+		ws.Close(protocol.CloseIDInUse, protocol.CloseReason(protocol.CloseIDInUse))
+		return
+	}
 	if err != nil {
 		ws.Close(protocol.CloseGoingAway, err.Error())
 		return

@@ -514,3 +514,70 @@ func TestHealthz(t *testing.T) {
 		t.Fatalf("healthz = %d %+v", resp.StatusCode, h)
 	}
 }
+
+func TestNoTakeover(t *testing.T) {
+	r := startRelay(t)
+	agent, _ := r.connect("CC-1", 0)
+	tool := r.dialRaw("/v1/ws", nil)
+	tool.send(&protocol.Hello{Proto: 1, ClientID: "CC-1", NoTakeover: true})
+	if e := expect[*protocol.ErrorFrame](tool); e.Code != protocol.CodeIDInUse {
+		t.Fatalf("error = %+v", e)
+	}
+	if code, _ := tool.closeStatus(); code != protocol.CloseIDInUse || protocol.ShouldReconnect(int(code)) {
+		t.Fatalf("close %d", code)
+	}
+	agent.send(&protocol.Peers{Ref: "p"})
+	if p := expect[*protocol.Peers](agent); len(p.Peers) != 1 {
+		t.Fatalf("the agent was disturbed: %+v", p)
+	}
+}
+
+// A send retried with the same ref (its accepted was lost with the
+// connection) is answered again and not delivered twice.
+func TestRetriedSendDeliveredOnce(t *testing.T) {
+	r := startRelay(t)
+	b, _ := r.connect("CC-2", 0)
+	a, _ := r.connect("CC-1", 0)
+	a.send(&protocol.Send{Ref: "outbox-17", To: protocol.Recipients{"CC-2"}, Body: "once"})
+	first := expect[*protocol.Accepted](a)
+	a.ws.CloseNow()
+	a2, _ := r.connect("CC-1", 0)
+	a2.send(&protocol.Send{Ref: "outbox-17", To: protocol.Recipients{"CC-2"}, Body: "once"})
+	if again := expect[*protocol.Accepted](a2); again.ID != first.ID {
+		t.Fatalf("retry got id %s, want the original %s", again.ID, first.ID)
+	}
+	a2.send(&protocol.Send{Ref: "outbox-18", To: protocol.Recipients{"CC-2"}, Body: "next"})
+	expect[*protocol.Accepted](a2)
+	if m := expect[*protocol.Message](b); m.Body != "once" {
+		t.Fatalf("got %+v", m)
+	}
+	if m := expect[*protocol.Message](b); m.Body != "next" {
+		t.Fatalf("got %q, want next (the retry must not be delivered again)", m.Body)
+	}
+}
+
+func TestWelcomeBacklogAndResetMailbox(t *testing.T) {
+	r := startRelay(t)
+	b, _ := r.connect("CC-2", 0)
+	b.ws.Close(websocket.StatusNormalClosure, "")
+	a, _ := r.connect("CC-1", 0)
+	waitFor(t, "CC-2 offline", func() bool {
+		a.send(&protocol.Peers{Ref: "p"})
+		return len(expect[*protocol.Peers](a).Peers) == 1
+	})
+	for _, body := range []string{"1", "2", "3"} {
+		a.send(&protocol.Send{Ref: body, To: protocol.Recipients{"CC-2"}, Body: body})
+		expect[*protocol.Accepted](a)
+	}
+	// A client that holds seq 500 of a mailbox that only reached 3 (the
+	// relay's store was reset) must still get everything held.
+	b2, w := r.connect("CC-2", 500)
+	if w.Backlog != 3 {
+		t.Fatalf("backlog = %d, want 3", w.Backlog)
+	}
+	for _, want := range []string{"1", "2", "3"} {
+		if m := expect[*protocol.Message](b2); m.Body != want {
+			t.Fatalf("got %q, want %q", m.Body, want)
+		}
+	}
+}
