@@ -3,6 +3,7 @@ package protocol
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"unicode/utf8"
@@ -39,13 +40,20 @@ func (l Limits) Decode(data []byte) (Frame, error) {
 	if !utf8.Valid(data) {
 		return nil, errorf(CodeBadJSON, "frame is not valid UTF-8")
 	}
-	var head struct {
-		Type *string `json:"type"`
-		Ref  any     `json:"ref"`
-	}
 	trimmed := bytes.TrimSpace(data)
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return nil, errorf(CodeBadJSON, "frame must be a JSON object like {\"type\":\"send\",…}")
+	}
+	// Fast path: frames that start with their type (as Encode writes them)
+	// are parsed once. Others are read twice: type first, then the frame.
+	if typ, ok := leadingType(trimmed); ok {
+		if f := newFrame(typ); f != nil {
+			return l.decodeAs(f, data, "")
+		}
+	}
+	var head struct {
+		Type *string `json:"type"`
+		Ref  any     `json:"ref"`
 	}
 	if err := json.Unmarshal(data, &head); err != nil {
 		return nil, errorf(CodeBadJSON, "frame is not valid JSON: %s", jsonProblem(err))
@@ -58,20 +66,85 @@ func (l Limits) Decode(data []byte) (Frame, error) {
 	if f == nil {
 		return nil, &Error{Code: CodeUnknownType, Message: fmt.Sprintf("unknown frame type %q; protocol v%d has %s", truncate(*head.Type, 32), Version, strings.Join(allTypes, ", ")), Ref: ref}
 	}
+	return l.decodeAs(f, data, ref)
+}
+
+// decodeAs parses data into f and validates it. ref is the frame's ref if
+// already known; otherwise it is read from f when it has one.
+func (l Limits) decodeAs(f Frame, data []byte, ref string) (Frame, error) {
 	if err := json.Unmarshal(data, f); err != nil {
 		var pe *Error
-		if asError(err, &pe) {
-			pe.Ref = ref
-			return nil, pe
+		var syn *json.SyntaxError
+		switch {
+		case asError(err, &pe):
+		case errors.As(err, &syn):
+			pe = &Error{Code: CodeBadJSON, Message: "frame is not valid JSON: " + jsonProblem(err)}
+		default:
+			pe = &Error{Code: CodeBadField, Message: fmt.Sprintf("%s frame: %s", f.Type(), jsonProblem(err))}
 		}
-		return nil, &Error{Code: CodeBadField, Message: fmt.Sprintf("%s frame: %s", f.Type(), jsonProblem(err)), Ref: ref}
+		if ref == "" {
+			ref = refOf(f)
+		}
+		if ref == "" {
+			ref = readRef(data)
+		}
+		pe.Ref = ref
+		return nil, pe
 	}
 	if err := f.validate(l); err != nil {
 		pe := err.(*Error)
+		if ref == "" {
+			ref = refOf(f)
+		}
 		pe.Ref = ref
 		return nil, pe
 	}
 	return f, nil
+}
+
+// leadingType reads the type of a frame that starts {"type":"NAME", with no
+// escapes in NAME.
+func leadingType(b []byte) (string, bool) {
+	const prefix = `{"type":"`
+	if !bytes.HasPrefix(b, []byte(prefix)) {
+		return "", false
+	}
+	rest := b[len(prefix):]
+	end := bytes.IndexByte(rest, '"')
+	if end <= 0 || bytes.IndexByte(rest[:end], '\\') >= 0 {
+		return "", false
+	}
+	return string(rest[:end]), true
+}
+
+// readRef reads a frame's ref for an error reply when the frame itself
+// could not be decoded.
+func readRef(data []byte) string {
+	var head struct {
+		Ref any `json:"ref"`
+	}
+	json.Unmarshal(data, &head)
+	ref, _ := head.Ref.(string)
+	return ref
+}
+
+// RefOf returns the ref of a request frame, or "".
+func RefOf(f Frame) string { return refOf(f) }
+
+func refOf(f Frame) string {
+	switch f := f.(type) {
+	case *Send:
+		return f.Ref
+	case *Peers:
+		return f.Ref
+	case *Sessions:
+		return f.Ref
+	case *History:
+		return f.Ref
+	case *Clear:
+		return f.Ref
+	}
+	return ""
 }
 
 var allTypes = []string{TypeHello, TypeWelcome, TypeSend, TypeAccepted, TypeMessage, TypeAck, TypePresence, TypePeers, TypeSessions, TypeHistory, TypeClear, TypeCleared, TypeError}

@@ -21,7 +21,7 @@ var samples = []Frame{
 	&Hello{Proto: 1, ClientID: "CC-1", Host: "mbp", PID: 4242, Cwd: "/src/app", Agent: "claude-code", Label: "auth refactor", ResumeAfter: 17},
 	&Welcome{Server: "relayd 0.1.0", Proto: 1, ClientID: "CC-1", HeartbeatMS: 15000,
 		Peers:    []Peer{{ID: "CC-1", Host: "mbp", PID: 4242, Agent: "claude-code", ConnectedSince: ts, LastSeen: ts}},
-		Replaced: &Replaced{Host: "mbp", PID: 4100}, Backlog: 2},
+		Replaced: &Replaced{Host: "mbp", PID: 4100}, Backlog: 2, LastSeq: 20},
 	&Send{Ref: "r1", To: Recipients{"CC-2", "CODEX"}, Body: "the bug is in auth.js line 42", ReplyTo: "0193a1b2-0000-7000-8000-000000000001", Thread: "auth"},
 	&Accepted{Ref: "r1", ID: "0193a1b2-0000-7000-8000-000000000002", TS: ts, Recipients: []Outcome{{ID: "CC-2", Status: StatusDelivered}, {ID: "CODEX", Status: StatusQueued}}},
 	&Message{Seq: 18, ID: "0193a1b2-0000-7000-8000-000000000002", From: "CC-1", To: []string{"CC-2", "CODEX"}, Body: "the bug is in auth.js line 42", TS: ts, Thread: "auth"},

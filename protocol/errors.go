@@ -61,7 +61,7 @@ const (
 	CloseReplaced     = 4409 // a newer connection took this client id: do not reconnect
 	CloseUnauthorized = 4501 // token missing or wrong: do not reconnect
 	CloseForbiddenID  = 4503 // the token may not claim this id: do not reconnect
-	CloseBadHello     = 4500 // hello was invalid (bad id, unsupported proto): do not reconnect
+	CloseBadHello     = 4500 // hello can never succeed (unsupported proto): do not reconnect
 	CloseIDInUse      = 4509 // hello.no_takeover and the id is online: do not reconnect
 )
 

@@ -71,6 +71,11 @@ type Welcome struct {
 	// Backlog is how many held messages follow welcome at once (those after
 	// resume_after): a client can tell when it has caught up.
 	Backlog int `json:"backlog"`
+	// LastSeq is the highest seq this client's mailbox has issued. A
+	// client holding a higher seq is holding numbers from a mailbox the
+	// relay no longer has (its store was reset): it must resume from 0
+	// next time and rely on message ids to drop duplicates.
+	LastSeq uint64 `json:"last_seq"`
 }
 
 // Replaced names a connection that a newer one took over.

@@ -20,10 +20,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/claude-relay/claude-relay/relay-mcp/internal/proc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -408,12 +408,12 @@ func TestE2EWatchdogParentGone(t *testing.T) {
 }
 
 func processAlive(pid int) bool {
-	if err := syscall.Kill(pid, 0); err != nil {
+	if !proc.Alive(pid) {
 		return false
 	}
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return err != nil && !os.IsNotExist(err)
+		return true // no /proc here: trust the probe
 	}
 	f := strings.Fields(string(b))
 	return len(f) < 3 || f[2] != "Z"

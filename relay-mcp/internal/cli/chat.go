@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -14,6 +15,25 @@ import (
 	ucli "github.com/urfave/cli/v2"
 )
 
+// chatChoices: --id, else the session id, else cli-HOST, cli-HOST-PID.
+func chatChoices(c *ucli.Context) ([]idChoice, error) {
+	id := c.String("id")
+	if id == "" && (os.Getenv(EnvSessionID) != "" || c.IsSet("client-id")) {
+		var err error
+		if id, err = sessionID(c); err != nil {
+			return nil, err
+		}
+	}
+	if id != "" {
+		if err := protocol.ValidateID(id); err != nil {
+			return nil, exitf(ExitUsage, "--id: %v", err)
+		}
+		return []idChoice{{id: id, explicit: true}}, nil
+	}
+	host, _ := os.Hostname()
+	return []idChoice{{id: CLIID(host)}, {id: "cli-" + DefaultID(host, os.Getpid())}}, nil
+}
+
 const chatHelp = `type @ID text to send (@CC-2,CC-3 text for several, @* text for everyone);
 text without @ goes to the last recipient. /peers, /sessions, /help, /quit.`
 
@@ -21,49 +41,68 @@ func chatCommand(s Streams) *ucli.Command {
 	return &ucli.Command{
 		Name:  "chat",
 		Usage: "interactive test client: send with @ID text, see messages as they arrive",
+		Description: `Type @ID text to send (@CC-2,CC-3 text for several, @* text for everyone);
+a line without @ goes to the last recipient. /peers, /sessions, /help, /quit.
+Messages and peers joining or leaving are printed as they happen.
+
+The id is --id, else this shell's session id (CLAUDE_RELAY_SESSION_ID,
+--client-id, RELAY_CLIENT_ID), else cli-HOST. chat never takes an id over
+from a live session unless --takeover is given.
+
+Examples:
+   relay-mcp chat --id ME
+   printf '@CC-2 hello\n/quit\n' | relay-mcp chat --id ME
+
+Exit codes: 0 on /quit or end of input, 3 relay unreachable, 5 replaced or
+refused by the relay, 7 the id is online elsewhere.`,
 		Flags: []ucli.Flag{
-			&ucli.StringFlag{Name: "id", Usage: "the id to chat as (default: this shell's session id or hostname-pid)"},
+			&ucli.StringFlag{Name: "id", DefaultText: "the session id, else cli-HOST", Usage: "the id to chat as"},
+			takeoverFlag(),
 			timeoutFlag(),
 		},
 		Action: func(c *ucli.Context) error {
-			id := c.String("id")
-			if id == "" {
-				var err error
-				if id, err = sessionID(c); err != nil {
-					return err
-				}
+			choices, err := chatChoices(c)
+			if err != nil {
+				return err
 			}
-			if err := protocol.ValidateID(id); err != nil {
-				return exitf(ExitUsage, "--id: %v", err)
+			cfg, err := loadCLIConfig(c, s)
+			if err != nil {
+				return err
 			}
 			var outMu sync.Mutex
+			printed := map[string]bool{}
 			say := func(format string, args ...any) {
 				outMu.Lock()
 				defer outMu.Unlock()
 				fmt.Fprintf(s.Stdout, format+"\n", args...)
 			}
-			var cl *client
-			onMsg := func(es []inbox.Entry) {
+			// show prints each message once, whether it was in the inbox
+			// before or arrived on the connection, and marks it read.
+			show := func(in *inbox.Inbox, es []inbox.Entry) {
+				var ids []string
+				outMu.Lock()
 				for _, e := range es {
-					say("[%s] %s → you (%s): %s", e.TS.Local().Format(time.TimeOnly), e.From, e.ID, e.Body)
-				}
-				if cl != nil {
-					ids := make([]string, len(es))
-					for i, e := range es {
-						ids[i] = e.ID
+					if printed[e.ID] {
+						continue
 					}
-					cl.in.MarkRead(ids...)
+					printed[e.ID] = true
+					ids = append(ids, e.ID)
+					fmt.Fprintf(s.Stdout, "[%s] %s → you (%s): %s\n", e.TS.Local().Format(time.TimeOnly), e.From, e.ID, e.Body)
 				}
+				outMu.Unlock()
+				in.MarkRead(ids...)
 			}
-			cl, err := dial(c, s, id, c.Duration("timeout"), onMsg)
+			presence := func(p protocol.Presence) {
+				say("* %s %s", p.Peer.ID, p.Event)
+			}
+			cl, err := dial(c, cfg, choices, dialOptions{timeout: c.Duration("timeout"), takeover: c.Bool("takeover"), outbox: true, onMsg: show, onPeer: presence})
 			if err != nil {
 				return err
 			}
 			defer cl.close()
+			id := cl.id
 			// Show what arrived while offline.
-			if old := cl.in.List(inbox.Query{}); len(old) > 0 {
-				onMsg(old)
-			}
+			show(cl.in, cl.in.List(inbox.Query{}))
 			say("chatting as %s on %s. %s", id, cl.cfg.url, chatHelp)
 			last := ""
 			lines := make(chan string)

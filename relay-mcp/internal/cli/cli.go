@@ -35,6 +35,7 @@ const (
 	ExitNotAll      = 4 // send: some recipients unknown or full (nothing stored for them)
 	ExitStopped     = 5 // the relay said not to reconnect (replaced, unauthorized)
 	ExitNotFound    = 6 // session remove: no such id
+	ExitInUse       = 7 // the id asked for is online elsewhere and --takeover was not given
 )
 
 // Env names read by relay-mcp.
@@ -77,15 +78,16 @@ func exitf(code int, format string, args ...any) error {
 // App returns the relay-mcp command line.
 func App(s Streams) *ucli.App {
 	app := &ucli.App{
-		Name:      "relay-mcp",
-		Usage:     "the agent's side of claude-relay: a stdio MCP server, and tools for people and scripts",
-		UsageText: "relay-mcp [options]            (the MCP server, as an agent spawns it)\nrelay-mcp command [options] [arguments...]",
-		Version:   Version,
-		Reader:    s.Stdin,
-		Writer:    s.Stdout,
-		ErrWriter: s.Stderr,
-		Flags:     globalFlags(),
-		Action:    func(c *ucli.Context) error { return serve(c, s) },
+		Name:        "relay-mcp",
+		Usage:       "the agent's side of claude-relay: a stdio MCP server, and tools for people and scripts",
+		UsageText:   "relay-mcp [options]            (the MCP server, as an agent spawns it)\nrelay-mcp command [options] [arguments...]",
+		Description: appDescription,
+		Version:     Version,
+		Reader:      s.Stdin,
+		Writer:      s.Stdout,
+		ErrWriter:   s.Stderr,
+		Flags:       globalFlags(),
+		Action:      func(c *ucli.Context) error { return serve(c, s) },
 		Commands: []*ucli.Command{
 			sessionCommand(s),
 			shellInitCommand(s),
@@ -109,17 +111,39 @@ func App(s Streams) *ucli.App {
 	return app
 }
 
+const appDescription = `With no command, relay-mcp is the stdio MCP server an agent spawns: it
+connects to relayd in the background (tools answer at once even while the
+relay is down), keeps this session's inbox in $RELAY_HOME/inbox/ID and gives
+the agent the relay_send, relay_receive, relay_peers, relay_status,
+relay_sessions and relay_clear_history tools. Its id is
+CLAUDE_RELAY_SESSION_ID, else --client-id, else RELAY_CLIENT_ID, else
+hostname-pid. Logs go to stderr (or --log-file): stdout is the MCP channel.
+
+Examples:
+   claude mcp add relay -- relay-mcp                  # add it to Claude Code
+   CLAUDE_RELAY_SESSION_ID=CC-1 claude                # a session named CC-1
+   eval "$(relay-mcp shell-init bash)"; claude-session CC-2
+   relay-mcp chat --id ME                             # talk to the sessions yourself
+   relay-mcp send CC-2 'tests pass'                   # one message from a script
+   relay-mcp receive --id CC-1 --wait 30s
+   relay-mcp peers
+   RELAY_URL=ws://10.0.0.5:9999 RELAY_TOKEN=... relay-mcp peers
+
+Exit codes: 0 ok, 1 error, 2 usage or configuration, 3 relay unreachable,
+4 send not stored for some recipient, 5 refused by the relay (replaced,
+unauthorized), 6 no such session, 7 id online elsewhere.`
+
 func globalFlags() []ucli.Flag {
 	return []ucli.Flag{
-		&ucli.StringFlag{Name: "client-id", EnvVars: []string{EnvClientID}, Usage: "this session's id (A-Z a-z 0-9 . _ -, up to 64). " + EnvSessionID + " wins over it; default hostname-pid"},
+		&ucli.StringFlag{Name: "client-id", EnvVars: []string{EnvClientID}, DefaultText: "hostname-pid", Usage: "this session's id (A-Z a-z 0-9 . _ -, up to 64); " + EnvSessionID + " wins over it"},
 		&ucli.StringFlag{Name: "relay-url", EnvVars: []string{"RELAY_URL"}, Value: "ws://127.0.0.1:9999", Usage: "relay address; a bare ws://host:port means /v1/ws"},
-		&ucli.StringFlag{Name: "token", EnvVars: []string{"RELAY_TOKEN"}, Usage: "relay token (prefer the environment variable: flags show in ps)"},
-		&ucli.StringFlag{Name: "token-file", EnvVars: []string{"RELAY_TOKEN_FILE"}, Usage: "file holding the relay token"},
-		&ucli.StringFlag{Name: "home", EnvVars: []string{EnvHome}, Usage: "state directory: inboxes and the session registry (default ~/claude-relay)"},
-		&ucli.StringFlag{Name: "agent", EnvVars: []string{"RELAY_AGENT"}, Usage: "agent kind shown to peers (claude-code, codex …); guessed from the environment when empty"},
-		&ucli.StringFlag{Name: "label", EnvVars: []string{"RELAY_LABEL"}, Usage: "free text shown to peers: what this session is for"},
-		&ucli.StringFlag{Name: "log-file", EnvVars: []string{"RELAY_LOG_FILE"}, Usage: "write logs to this file instead of stderr (stdout is the MCP channel)"},
-		&ucli.StringFlag{Name: "log-level", EnvVars: []string{"RELAY_LOG_LEVEL"}, Value: "info", Usage: "debug, info, warn or error"},
+		&ucli.StringFlag{Name: "token", EnvVars: []string{"RELAY_TOKEN"}, DefaultText: "none", Usage: "relay token (prefer the environment variable: flags show in ps)"},
+		&ucli.StringFlag{Name: "token-file", EnvVars: []string{"RELAY_TOKEN_FILE"}, DefaultText: "none", Usage: "file holding the relay token"},
+		&ucli.StringFlag{Name: "home", EnvVars: []string{EnvHome}, DefaultText: "~/claude-relay", Usage: "state directory: inboxes and the session registry"},
+		&ucli.StringFlag{Name: "agent", EnvVars: []string{"RELAY_AGENT"}, DefaultText: "guessed from the environment", Usage: "agent kind shown to peers (claude-code, codex, gemini, cursor …)"},
+		&ucli.StringFlag{Name: "label", EnvVars: []string{"RELAY_LABEL"}, DefaultText: "none", Usage: "free text shown to peers: what this session is for"},
+		&ucli.StringFlag{Name: "log-file", EnvVars: []string{"RELAY_LOG_FILE"}, DefaultText: "stderr", Usage: "write logs to this file (never stdout: it is the MCP channel)"},
+		&ucli.StringFlag{Name: "log-level", EnvVars: []string{"RELAY_LOG_LEVEL"}, Value: "info", Usage: "debug, info, warn or error (commands other than the server log warnings only unless this is set)"},
 		&ucli.StringFlag{Name: "log-format", EnvVars: []string{"RELAY_LOG_FORMAT"}, Value: "text", Usage: "text or json"},
 	}
 }
@@ -139,6 +163,20 @@ type config struct {
 }
 
 func loadConfig(c *ucli.Context, s Streams) (*config, error) {
+	return loadConfigLevel(c, s, c.String("log-level"))
+}
+
+// loadCLIConfig is loadConfig for commands a person runs: their link's
+// connection chatter is logged only with an explicit --log-level.
+func loadCLIConfig(c *ucli.Context, s Streams) (*config, error) {
+	level := c.String("log-level")
+	if !c.IsSet("log-level") {
+		level = "warn"
+	}
+	return loadConfigLevel(c, s, level)
+}
+
+func loadConfigLevel(c *ucli.Context, s Streams, level string) (*config, error) {
 	cfg := &config{}
 	home := c.String("home")
 	if home == "" {
@@ -177,8 +215,8 @@ func loadConfig(c *ucli.Context, s Streams) (*config, error) {
 		w, cfg.closer = f, f
 	}
 	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(c.String("log-level"))); err != nil {
-		return nil, exitf(ExitUsage, "log level %q: use debug, info, warn or error", c.String("log-level"))
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, exitf(ExitUsage, "log level %q: use debug, info, warn or error", level)
 	}
 	sdkLvl := max(lvl, slog.LevelWarn)
 	if lvl <= slog.LevelDebug {
@@ -230,6 +268,16 @@ func ResolveID(sessionEnv, flag, clientEnv, host string, pid int) (string, strin
 // DefaultID is hostname-pid with the host name reduced to id characters.
 func DefaultID(host string, pid int) string {
 	suffix := fmt.Sprintf("-%d", pid)
+	return hostPart(host, protocol.MaxIDLen-len(suffix)) + suffix
+}
+
+// CLIID is the id one-shot commands connect as: cli-HOST, one per machine.
+func CLIID(host string) string {
+	return "cli-" + hostPart(host, protocol.MaxIDLen-len("cli-"))
+}
+
+// hostPart reduces a host name to id characters, at most max of them.
+func hostPart(host string, max int) string {
 	var b strings.Builder
 	for _, r := range host {
 		switch {
@@ -246,10 +294,10 @@ done:
 	if h == "" {
 		h = "host"
 	}
-	if max := protocol.MaxIDLen - len(suffix); len(h) > max {
+	if len(h) > max {
 		h = h[:max]
 	}
-	return h + suffix
+	return h
 }
 
 // sessionID resolves the id of this process from the flags and environment.

@@ -1,10 +1,9 @@
-//go:build !unix
+//go:build !unix && !windows
 
 package filelock
 
 import "os"
 
-// On systems without flock the lock is advisory only within this process;
-// relay-mcp targets macOS and Linux.
+// Elsewhere (plan9, wasm) the lock guards nothing across processes.
 func lockFile(*os.File) error { return nil }
 func unlockFile(*os.File)     {}

@@ -62,7 +62,7 @@ type Inbox struct {
 	lines   int   // records in the log since the last compaction
 	entries []*Entry
 	byID    map[string]*Entry
-	maxSeq  uint64
+	cursor  uint64 // seq of the last message received: the resume point
 	dropped int
 	changed chan struct{}
 	dirty   bool // written since the last Sync
@@ -84,7 +84,13 @@ type record struct {
 	WasRead  bool              `json:"was_read,omitempty"`
 	MarkRead []string          `json:"mark_read,omitempty"`
 	Clear    *clearRec         `json:"clear,omitempty"`
-	MaxSeq   uint64            `json:"max_seq,omitempty"`
+	// Cursor sets the resume point: the seq of the last message received
+	// (a duplicate too). Written by Add for duplicates, by Clear and at the
+	// end of a compacted snapshot.
+	Cursor uint64 `json:"cursor,omitempty"`
+	// MaxSeq is the resume point as logs written before Cursor existed
+	// kept it (the highest seq seen); read, never written.
+	MaxSeq uint64 `json:"max_seq,omitempty"`
 }
 
 // Open loads (creating if needed) the inbox in dir.
@@ -176,7 +182,7 @@ func (b *Inbox) reset() {
 	b.off, b.lines = 0, 0
 	b.entries = nil
 	b.byID = map[string]*Entry{}
-	b.maxSeq = 0
+	b.cursor = 0
 }
 
 // replayFrom applies complete lines of the log from offset off.
@@ -207,12 +213,12 @@ func (b *Inbox) replayFrom(off int64) error {
 }
 
 func (b *Inbox) apply(rec *record) {
-	if rec.MaxSeq > b.maxSeq {
-		b.maxSeq = rec.MaxSeq
+	if rec.MaxSeq > b.cursor {
+		b.cursor = rec.MaxSeq
 	}
 	if m := rec.Msg; m != nil {
-		if m.Seq > b.maxSeq {
-			b.maxSeq = m.Seq
+		if m.Seq > 0 {
+			b.cursor = m.Seq
 		}
 		if _, dup := b.byID[m.ID]; !dup {
 			e := &Entry{Message: *m, ReceivedAt: rec.At, Read: rec.WasRead}
@@ -236,6 +242,9 @@ func (b *Inbox) apply(rec *record) {
 		}
 		clear(b.entries[len(kept):])
 		b.entries = kept
+	}
+	if rec.Cursor > 0 {
+		b.cursor = rec.Cursor
 	}
 	b.trim()
 }
@@ -313,11 +322,11 @@ func (b *Inbox) compact() error {
 	defer os.Remove(tmp.Name())
 	w := bufio.NewWriter(tmp)
 	enc := json.NewEncoder(w)
-	enc.Encode(&record{MaxSeq: b.maxSeq})
 	for _, e := range b.entries {
 		m := e.Message
 		enc.Encode(&record{Msg: &m, At: e.ReceivedAt, WasRead: e.Read})
 	}
+	enc.Encode(&record{Cursor: b.cursor})
 	if err := w.Flush(); err != nil {
 		tmp.Close()
 		return fmt.Errorf("compact inbox: %w", err)
@@ -344,19 +353,27 @@ func (b *Inbox) compact() error {
 }
 
 // Add stores messages not seen before (by id) and returns those that were
-// new. The highest seq seen is remembered even for duplicates.
+// new. The seq of the last message, a duplicate too, becomes the resume
+// point: seqs rise within one mailbox, and a relay whose store was reset
+// starts again from 1 and resends what it holds, which must move the
+// resume point down, not leave it beyond the new mailbox.
 func (b *Inbox) Add(msgs ...protocol.Message) ([]Entry, error) {
 	var added []Entry
 	err := b.locked(func() error {
 		var recs []*record
 		seen := map[string]bool{}
+		cursor := b.cursor
 		for i := range msgs {
 			m := msgs[i]
 			if _, dup := b.byID[m.ID]; dup || seen[m.ID] {
-				if m.Seq > b.maxSeq {
-					recs = append(recs, &record{MaxSeq: m.Seq})
+				if m.Seq > 0 && m.Seq != cursor {
+					recs = append(recs, &record{Cursor: m.Seq})
+					cursor = m.Seq
 				}
 				continue
+			}
+			if m.Seq > 0 {
+				cursor = m.Seq
 			}
 			seen[m.ID] = true
 			recs = append(recs, &record{Msg: &m, At: b.now().UTC()})
@@ -394,11 +411,12 @@ func (b *Inbox) Sync() error {
 	return b.f.Sync()
 }
 
-// MaxSeq is the highest seq held: the resume point sent in hello.
-func (b *Inbox) MaxSeq() uint64 {
+// ResumeAfter is the seq of the last message received: the resume point
+// sent in hello.
+func (b *Inbox) ResumeAfter() uint64 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.maxSeq
+	return b.cursor
 }
 
 // Refresh reads changes made by other processes.
@@ -483,7 +501,7 @@ func (b *Inbox) Clear(includeUnread bool) (int, error) {
 		if n == 0 {
 			return nil
 		}
-		return b.write(&record{Clear: &clearRec{Unread: includeUnread}, MaxSeq: b.maxSeq})
+		return b.write(&record{Clear: &clearRec{Unread: includeUnread}, Cursor: b.cursor})
 	})
 	return n, err
 }

@@ -2,6 +2,8 @@ package inbox
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -25,8 +27,8 @@ func TestDedupPersistAndReadState(t *testing.T) {
 	if added, _ := b.Add(msg(3, "a", "X")); len(added) != 0 { // resent with a new seq
 		t.Fatal("duplicate stored")
 	}
-	if b.MaxSeq() != 3 {
-		t.Fatalf("max seq %d", b.MaxSeq())
+	if b.ResumeAfter() != 3 {
+		t.Fatalf("max seq %d", b.ResumeAfter())
 	}
 	b.MarkRead("a")
 	b.Close()
@@ -36,8 +38,8 @@ func TestDedupPersistAndReadState(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b2.Close()
-	if b2.MaxSeq() != 3 {
-		t.Fatalf("max seq after reopen %d", b2.MaxSeq())
+	if b2.ResumeAfter() != 3 {
+		t.Fatalf("max seq after reopen %d", b2.ResumeAfter())
 	}
 	un := b2.List(Query{})
 	if len(un) != 1 || un[0].ID != "b" {
@@ -57,8 +59,8 @@ func TestDedupPersistAndReadState(t *testing.T) {
 		t.Fatalf("unread %d", unread)
 	}
 	n, _ = b2.Clear(true)
-	if n != 1 || b2.MaxSeq() != 3 {
-		t.Fatalf("clear unread: %d, seq %d", n, b2.MaxSeq())
+	if n != 1 || b2.ResumeAfter() != 3 {
+		t.Fatalf("clear unread: %d, seq %d", n, b2.ResumeAfter())
 	}
 }
 
@@ -76,8 +78,8 @@ func TestTwoWriters(t *testing.T) {
 	if got := a.List(Query{}); len(got) != 1 || got[0].ID != "m2" {
 		t.Fatalf("a sees %+v", got)
 	}
-	if a.MaxSeq() != 2 {
-		t.Fatalf("a max seq %d", a.MaxSeq())
+	if a.ResumeAfter() != 2 {
+		t.Fatalf("a max seq %d", a.ResumeAfter())
 	}
 }
 
@@ -98,8 +100,8 @@ func TestBoundAndCompaction(t *testing.T) {
 	b.Close()
 	b2, _ := Open(dir, Options{Limit: 10})
 	defer b2.Close()
-	if total2, _, _ := b2.Counts(); total2 != 10 || b2.MaxSeq() != 400 {
-		t.Fatalf("reopened: total %d seq %d", total2, b2.MaxSeq())
+	if total2, _, _ := b2.Counts(); total2 != 10 || b2.ResumeAfter() != 400 {
+		t.Fatalf("reopened: total %d seq %d", total2, b2.ResumeAfter())
 	}
 }
 
@@ -120,7 +122,7 @@ func TestOutboxOrderAndPersistence(t *testing.T) {
 	o, _ := OpenOutbox(dir, 2)
 	o.Push(protocol.Send{Ref: "r1", To: protocol.Recipients{"A"}, Body: "1"})
 	o.Push(protocol.Send{Ref: "r2", To: protocol.Recipients{"A"}, Body: "2"})
-	if err := o.Push(protocol.Send{Ref: "r3", Body: "3"}); err == nil {
+	if _, err := o.Push(protocol.Send{Ref: "r3", Body: "3"}); err == nil {
 		t.Fatal("bound not enforced")
 	}
 	o2, _ := OpenOutbox(dir, 2)
@@ -132,5 +134,74 @@ func TestOutboxOrderAndPersistence(t *testing.T) {
 	p, _ = o2.Peek()
 	if p.Send.Ref != "r2" {
 		t.Fatalf("order: %+v", p)
+	}
+}
+
+// A relay whose store was reset numbers the mailbox from 1 again and resends
+// what it holds: the resume point follows it down, so the next hello does not
+// claim seqs the new mailbox never issued (which would skip new mail).
+func TestResumePointFollowsAResetMailbox(t *testing.T) {
+	dir := t.TempDir()
+	b, _ := Open(dir, Options{})
+	b.Add(msg(41, "old1", "X"), msg(42, "old2", "X"))
+	if b.ResumeAfter() != 42 {
+		t.Fatalf("resume after %d", b.ResumeAfter())
+	}
+	// After the reset: the relay resends a message it still held (a
+	// duplicate by id) and a new one, numbered from 1.
+	added, _ := b.Add(msg(1, "old2", "X"))
+	if len(added) != 0 || b.ResumeAfter() != 1 {
+		t.Fatalf("duplicate after reset: added %d, resume after %d", len(added), b.ResumeAfter())
+	}
+	b.Add(msg(2, "new1", "Y"))
+	if b.ResumeAfter() != 2 {
+		t.Fatalf("resume after %d, want 2", b.ResumeAfter())
+	}
+	b.Close()
+	b2, _ := Open(dir, Options{})
+	if b2.ResumeAfter() != 2 {
+		t.Fatalf("reopened: resume after %d, want 2", b2.ResumeAfter())
+	}
+	// A compacted snapshot keeps it too.
+	b2.mu.Lock()
+	err := b2.compact()
+	b2.mu.Unlock()
+	b2.Close()
+	b3, _ := Open(dir, Options{})
+	defer b3.Close()
+	if err != nil || b3.ResumeAfter() != 2 {
+		t.Fatalf("after compaction: resume after %d (%v)", b3.ResumeAfter(), err)
+	}
+}
+
+// Logs written before the cursor record existed kept max_seq.
+func TestLegacyMaxSeqRecord(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "messages.jsonl"), []byte(`{"max_seq":7}`+"\n"), 0o600)
+	b, _ := Open(dir, Options{})
+	defer b.Close()
+	if b.ResumeAfter() != 7 {
+		t.Fatalf("resume after %d, want 7", b.ResumeAfter())
+	}
+}
+
+func TestOutboxGivesStableRefs(t *testing.T) {
+	dir := t.TempDir()
+	o, _ := OpenOutbox(dir, 0)
+	ref, err := o.Push(protocol.Send{To: protocol.Recipients{"A"}, Body: "1"})
+	if err != nil || ref == "" || len(ref) > protocol.MaxIDLen {
+		t.Fatalf("ref %q, %v", ref, err)
+	}
+	ref2, _ := o.Push(protocol.Send{To: protocol.Recipients{"A"}, Body: "1"})
+	if ref2 == ref {
+		t.Fatal("two sends, one ref")
+	}
+	kept, _ := o.Push(protocol.Send{Ref: "given", To: protocol.Recipients{"A"}, Body: "2"})
+	if kept != "given" {
+		t.Fatalf("a given ref was replaced: %q", kept)
+	}
+	o2, _ := OpenOutbox(dir, 0) // a restarted relay-mcp resends with the same ref
+	if p, _ := o2.Peek(); p.Send.Ref != ref {
+		t.Fatalf("ref after reopen %q, want %q", p.Send.Ref, ref)
 	}
 }

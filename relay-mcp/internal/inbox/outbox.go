@@ -1,6 +1,8 @@
 package inbox
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,7 +21,18 @@ const DefaultOutboxLimit = 500
 // ErrOutboxFull is returned by Outbox.Push when the bound is reached.
 var ErrOutboxFull = errors.New("outbox full")
 
-// Pending is a send waiting for the relay.
+// NewRef returns a fresh send ref: 96 random bits, so refs are unique across
+// reconnects, restarts and processes sharing an id without any counter to
+// persist. A ref goes with its message into the outbox and every resend uses
+// it: the relay answers a resend whose ref and content it has seen with the
+// original accepted, and does not deliver it twice.
+func NewRef() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Pending is a send waiting for the relay. Send.Ref is set and never changes.
 type Pending struct {
 	Send     protocol.Send `json:"send"`
 	QueuedAt time.Time     `json:"queued_at"`
@@ -90,9 +103,13 @@ func (o *Outbox) update(fn func() error) error {
 	return writeAtomic(o.path, o.items)
 }
 
-// Push appends a send.
-func (o *Outbox) Push(s protocol.Send) error {
-	return o.update(func() error {
+// Push appends a send and returns its ref: s.Ref, or a new one from NewRef
+// when it is empty. The ref is persisted with the send.
+func (o *Outbox) Push(s protocol.Send) (string, error) {
+	if s.Ref == "" {
+		s.Ref = NewRef()
+	}
+	return s.Ref, o.update(func() error {
 		if len(o.items) >= o.limit {
 			return fmt.Errorf("%w: %d messages are waiting for the relay", ErrOutboxFull, len(o.items))
 		}

@@ -8,8 +8,6 @@ package link
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -85,6 +83,7 @@ type Status struct {
 	LastRTT     time.Duration // last ping round trip; 0 if none yet
 	LastError   string        // why the last connection failed or closed
 	StopReason  string        // set in StateStopped
+	StopCode    int           // set in StateStopped: the close code (4409, 4509 …), or 0
 	Outbox      int           // sends waiting for the relay
 	NextAttempt time.Time     // when reconnecting: the next dial
 }
@@ -105,7 +104,10 @@ type Link struct {
 	lastRTT     time.Duration
 	lastErr     string
 	stopReason  string
+	stopCode    int
 	nextAttempt time.Time
+	backlogLeft int           // messages of the welcome backlog not yet stored
+	caughtUp    chan struct{} // closed once the current connection's backlog is stored
 	peers       map[string]protocol.Peer
 	pending     map[string]chan protocol.Frame
 	waiters     map[string]chan SendResult // outbox refs awaited by a tool call
@@ -188,7 +190,7 @@ func (l *Link) Status() Status {
 	st := Status{
 		State: l.state, URL: l.cfg.URL, ClientID: l.cfg.Hello.ClientID, Server: l.server,
 		Since: l.since, Reconnects: l.reconnects, LastRTT: l.lastRTT, LastError: l.lastErr,
-		StopReason: l.stopReason, NextAttempt: l.nextAttempt,
+		StopReason: l.stopReason, StopCode: l.stopCode, NextAttempt: l.nextAttempt,
 	}
 	if l.cfg.Outbox != nil {
 		st.Outbox = l.cfg.Outbox.Len()
@@ -225,8 +227,15 @@ func (l *Link) Run(ctx context.Context) error {
 		}
 		var stop *stopError
 		if errors.As(err, &stop) {
-			l.log.Warn("relay told this session not to reconnect", "reason", stop.reason)
-			l.setState(StateStopped, stop.reason)
+			lvl := slog.LevelWarn
+			if stop.code == protocol.CloseIDInUse {
+				lvl = slog.LevelInfo // asked for with no_takeover; the caller decides
+			}
+			l.log.Log(ctx, lvl, "relay told this session not to reconnect", "reason", stop.reason, "code", stop.code)
+			l.mu.Lock()
+			l.stopCode = stop.code
+			l.setStateLocked(StateStopped, stop.reason)
+			l.mu.Unlock()
 			return err
 		}
 		if welcomed {
@@ -272,7 +281,10 @@ func Backoff(n int, min, max time.Duration) time.Duration {
 	return half + time.Duration(mrand.Int64N(int64(half)+1))
 }
 
-type stopError struct{ reason string }
+type stopError struct {
+	reason string
+	code   int // the close code, when the relay closed with one
+}
 
 func (e *stopError) Error() string { return e.reason }
 
@@ -288,7 +300,7 @@ func (l *Link) connectOnce(ctx context.Context) (welcomed bool, err error) {
 	conn, resp, err := websocket.Dial(dctx, l.cfg.URL, opts)
 	if err != nil {
 		if resp != nil && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) {
-			return false, &stopError{fmt.Sprintf("relay at %s refused the token (HTTP %d) — set RELAY_TOKEN or --token-file to the relay's token", l.cfg.URL, resp.StatusCode)}
+			return false, &stopError{fmt.Sprintf("relay at %s refused the token (HTTP %d) — set RELAY_TOKEN or --token-file to the relay's token", l.cfg.URL, resp.StatusCode), protocol.CloseUnauthorized}
 		}
 		if ctx.Err() != nil {
 			return false, ctx.Err()
@@ -298,7 +310,11 @@ func (l *Link) connectOnce(ctx context.Context) (welcomed bool, err error) {
 	conn.SetReadLimit(int64(protocol.DefaultMaxFrameBytes))
 
 	hello := l.cfg.Hello
-	hello.ResumeAfter = l.cfg.Inbox.MaxSeq()
+	// The seq of the last message received, not the highest ever seen: a
+	// relay whose store was reset numbers from 1 again (and treats a
+	// resume_after beyond its mailbox as 0, resending what it holds, which
+	// the inbox dedupes by id).
+	hello.ResumeAfter = l.cfg.Inbox.ResumeAfter()
 	if err := l.write(ctx, conn, &hello); err != nil {
 		conn.CloseNow()
 		return false, fmt.Errorf("send hello: %w", err)
@@ -319,8 +335,9 @@ func (l *Link) connectOnce(ctx context.Context) (welcomed bool, err error) {
 			rcancel()
 			conn.CloseNow()
 			if cerr != nil {
-				if e := l.classifyClose(cerr); errors.As(e, new(*stopError)) {
-					return false, &stopError{fmt.Sprintf("relay refused hello: %s (%s)", ef.Message, ef.Code)}
+				var se *stopError
+				if errors.As(l.classifyClose(cerr), &se) {
+					return false, &stopError{fmt.Sprintf("relay refused hello: %s (%s)", ef.Message, ef.Code), se.code}
 				}
 			}
 			return false, fmt.Errorf("relay refused hello: %s (%s)", ef.Message, ef.Code)
@@ -353,9 +370,9 @@ func (l *Link) classifyClose(err error) error {
 	}
 	if !protocol.ShouldReconnect(code) {
 		if code == protocol.CloseReplaced {
-			return &stopError{"replaced: another relay-mcp connected with the id " + l.cfg.Hello.ClientID + " and took it over; this session stays offline so the two do not flap (restart it with a different id if both are needed)"}
+			return &stopError{"replaced: another relay-mcp connected with the id " + l.cfg.Hello.ClientID + " and took it over; this session stays offline so the two do not flap (restart it with a different id if both are needed)", code}
 		}
-		return &stopError{fmt.Sprintf("relay closed the connection (%d %s)", code, reason)}
+		return &stopError{fmt.Sprintf("relay closed the connection (%d %s)", code, reason), code}
 	}
 	return fmt.Errorf("relay closed the connection (%d %s)", code, reason)
 }
@@ -426,12 +443,17 @@ func (l *Link) serve(ctx context.Context, conn *websocket.Conn, w *protocol.Welc
 	for _, p := range w.Peers {
 		l.peers[p.ID] = p
 	}
+	l.backlogLeft = w.Backlog
+	l.caughtUp = make(chan struct{})
+	if w.Backlog <= 0 {
+		close(l.caughtUp)
+	}
 	l.setStateLocked(StateConnected, "")
 	l.mu.Unlock()
 	if w.Replaced != nil {
 		l.log.Info("took over this id from an older connection", "host", w.Replaced.Host, "pid", w.Replaced.PID)
 	}
-	l.log.Info("connected to relay", "url", l.cfg.URL, "server", w.Server, "peers", len(w.Peers))
+	l.log.Info("connected to relay", "url", l.cfg.URL, "server", w.Server, "peers", len(w.Peers), "backlog", w.Backlog)
 
 	wg.Add(3)
 	go func() { defer wg.Done(); l.pingLoop(sctx, conn) }()
@@ -470,6 +492,7 @@ func (l *Link) handle(f protocol.Frame) {
 	switch f := f.(type) {
 	case *protocol.Message:
 		added, err := l.cfg.Inbox.Add(*f)
+		l.countBacklog()
 		if err != nil {
 			l.log.Error("could not store a message; it stays unacked on the relay", "id", f.ID, "err", err)
 			return
@@ -513,6 +536,48 @@ func (l *Link) handle(f protocol.Frame) {
 		l.mu.Unlock()
 		if ch != nil {
 			ch <- f
+		}
+	}
+}
+
+// countBacklog counts one message of the welcome backlog as stored (or
+// given up on), and marks the connection caught up after the last.
+func (l *Link) countBacklog() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.backlogLeft > 0 {
+		l.backlogLeft--
+		if l.backlogLeft == 0 {
+			close(l.caughtUp)
+		}
+	}
+}
+
+// WaitCaughtUp waits until the link is connected and every message the relay
+// held for it at hello (welcome.backlog) is in the inbox. It returns nil
+// then, the context's error, or an error once the link has stopped.
+func (l *Link) WaitCaughtUp(ctx context.Context) error {
+	for {
+		l.mu.Lock()
+		state, stateCh, caught := l.state, l.stateCh, l.caughtUp
+		reason := l.stopReason
+		l.mu.Unlock()
+		switch state {
+		case StateStopped:
+			return errors.New(reason)
+		case StateClosed:
+			return ErrOffline
+		}
+		var caughtCh <-chan struct{}
+		if state == StateConnected {
+			caughtCh = caught
+		}
+		select {
+		case <-caughtCh:
+			return nil
+		case <-stateCh:
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 	}
 }
@@ -587,12 +652,8 @@ func (l *Link) pingLoop(ctx context.Context, conn *websocket.Conn) {
 	}
 }
 
-// NewRef returns a fresh request ref.
-func NewRef() string {
-	var b [8]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
+// NewRef returns a fresh request ref (unique across processes and restarts).
+func NewRef() string { return inbox.NewRef() }
 
 // Request sends a request frame carrying ref and waits for the answer with
 // the same ref. An error frame becomes a *RelayError.

@@ -2,6 +2,7 @@ package link
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -150,8 +151,8 @@ func TestBacklogResumeNoDuplicates(t *testing.T) {
 	if got := a.bodies(); strings.Join(got, ",") != "one,two,three" {
 		t.Fatalf("got %v", got)
 	}
-	if a.in.MaxSeq() != 3 {
-		t.Fatalf("max seq %d", a.in.MaxSeq())
+	if a.in.ResumeAfter() != 3 {
+		t.Fatalf("max seq %d", a.in.ResumeAfter())
 	}
 }
 
@@ -198,5 +199,67 @@ func TestOfflineSendQueuedThenFlushedInOrder(t *testing.T) {
 	res := a.l.Send(ctx, protocol.Send{To: protocol.Recipients{"B"}, Body: "4"})
 	if res.Accepted == nil || res.Accepted.Recipients[0].Status != protocol.StatusDelivered {
 		t.Fatalf("online send: %+v", res)
+	}
+}
+
+// A send whose connection drops after the relay stored it, before the
+// accepted came back, is resent with its ref after the reconnect; the relay
+// answers with the original accepted and the peer has it once.
+func TestDroppedAcceptedResentOnce(t *testing.T) {
+	r := relaytest.New(t)
+	b := start(t, r.URL(), "B", "")
+	a := start(t, r.URL(), "A", "")
+	waitFor(t, "both connected", func() bool {
+		return a.l.Status().State == StateConnected && b.l.Status().State == StateConnected
+	})
+	r.DropNextAccepted()
+	res := a.l.Send(context.Background(), protocol.Send{To: protocol.Recipients{"B"}, Body: "once"})
+	if !res.Queued || !strings.Contains(res.Reason, "dropped") {
+		t.Fatalf("send over a dropped connection: %+v", res)
+	}
+	waitFor(t, "outbox flushed", func() bool { return a.l.Status().Outbox == 0 && a.l.Status().Reconnects == 1 })
+	time.Sleep(50 * time.Millisecond)
+	if n := r.Delivered("B", "once"); n != 1 {
+		t.Fatalf("relay holds %d copies, want 1", n)
+	}
+	if got := b.bodies(); len(got) != 1 {
+		t.Fatalf("B got %v", got)
+	}
+}
+
+func TestWaitCaughtUpAfterBacklog(t *testing.T) {
+	r := relaytest.New(t)
+	dir := t.TempDir()
+	a := start(t, r.URL(), "A", dir)
+	waitFor(t, "connected", func() bool { return a.l.Status().State == StateConnected })
+	a.stop(t)
+	for i := range 50 {
+		r.Inject("X", "A", fmt.Sprint(i))
+	}
+	a2 := start(t, r.URL(), "A", dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := a2.l.WaitCaughtUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if total, _, _ := a2.in.Counts(); total != 50 {
+		t.Fatalf("caught up with %d of 50 messages in the inbox", total)
+	}
+}
+
+func TestNoTakeoverRefusedWithCode(t *testing.T) {
+	r := relaytest.New(t)
+	a := start(t, r.URL(), "SAME", "")
+	waitFor(t, "a connected", func() bool { return a.l.Status().State == StateConnected })
+	in, _ := inbox.Open(t.TempDir(), inbox.Options{})
+	defer in.Close()
+	l := New(Config{URL: r.URL(), Hello: protocol.Hello{ClientID: "SAME", NoTakeover: true, Quiet: true}, Inbox: in})
+	err := l.Run(context.Background())
+	st := l.Status()
+	if err == nil || st.State != StateStopped || st.StopCode != protocol.CloseIDInUse || !strings.Contains(st.StopReason, "id_in_use") {
+		t.Fatalf("no_takeover: %v %+v", err, st)
+	}
+	if a.l.Status().State != StateConnected || a.l.Status().Reconnects != 0 {
+		t.Fatalf("the holder was disturbed: %+v", a.l.Status())
 	}
 }

@@ -30,6 +30,13 @@ func (l *Link) online() bool {
 
 // Send delivers s through the relay. When the relay is unreachable, or
 // earlier sends are still queued (order is kept), s goes to the outbox.
+//
+// s gets its ref here, once (unless the caller gave one), and keeps it: a
+// send whose connection dropped before its accepted arrived goes to the
+// outbox with the same ref, persisted, and the flush after the reconnect —
+// in this process or a restarted one — resends it with that ref. The relay
+// recognises the ref and content and answers with the original accepted
+// instead of delivering it a second time.
 func (l *Link) Send(ctx context.Context, s protocol.Send) SendResult {
 	if s.Ref == "" {
 		s.Ref = NewRef()
@@ -46,8 +53,8 @@ func (l *Link) Send(ctx context.Context, s protocol.Send) SendResult {
 			return SendResult{Err: fmt.Errorf("relay answered send with %s", ans.Type())}
 		case errors.Is(err, ErrOffline):
 		case errors.Is(err, ErrDisconnected):
-			// It may have reached the relay: at-least-once, the recipient
-			// may see it twice rather than never.
+			// It may have reached the relay. The resend carries the same
+			// ref, so the relay delivers it once either way.
 			reason = "connection to the relay dropped while sending"
 		default:
 			return SendResult{Err: err}
@@ -69,7 +76,7 @@ func (l *Link) Send(ctx context.Context, s protocol.Send) SendResult {
 		l.mu.Unlock()
 	}()
 	behind := ob.Len()
-	if err := ob.Push(s); err != nil {
+	if _, err := ob.Push(s); err != nil {
 		return SendResult{Err: err}
 	}
 	if !l.online() {

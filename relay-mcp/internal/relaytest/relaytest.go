@@ -1,6 +1,7 @@
 // Package relaytest is a small in-process protocol v1 relay for relay-mcp's
-// unit tests: mailboxes with per-recipient seq, resume, acks, takeover with
-// 4409, peers, sessions, clear. It is not relayd; the end-to-end tests run
+// unit tests: mailboxes with per-recipient seq, resume, acks, welcome.backlog,
+// takeover with 4409 or refusal with 4509 (no_takeover), quiet hellos, send
+// refs remembered for retries, peers, sessions, clear. It is not relayd; the end-to-end tests run
 // the real relayd binary.
 package relaytest
 
@@ -26,8 +27,32 @@ type Relay struct {
 	nextID  int
 	boxes   map[string]*box // by client id: everyone ever seen
 	online  map[string]*client
-	refused map[string]bool // ids whose hello is refused
+	refused map[string]bool               // ids whose hello is refused
+	refs    map[string]*protocol.Accepted // client id + "\x00" + ref + "\x00" + body → answer
 	down    atomic.Bool
+	// dropNext: cut the sender's connection after storing the next send,
+	// before its accepted is written (see DropNextAccepted).
+	dropNext atomic.Bool
+}
+
+// DropNextAccepted makes the relay store the next send and then cut the
+// sender's connection instead of answering it: the client cannot know
+// whether its message went through.
+func (r *Relay) DropNextAccepted() { r.dropNext.Store(true) }
+
+// Delivered counts the copies of messages with body held for id.
+func (r *Relay) Delivered(id, body string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	if b := r.boxes[id]; b != nil {
+		for _, m := range b.msgs {
+			if m.Body == body {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // SetDown makes the relay refuse connections (503) and drops the open ones
@@ -65,7 +90,7 @@ type client struct {
 
 // New starts a fake relay; it stops at test cleanup.
 func New(tb interface{ Cleanup(func()) }) *Relay {
-	r := &Relay{boxes: map[string]*box{}, online: map[string]*client{}, refused: map[string]bool{}}
+	r := &Relay{boxes: map[string]*box{}, online: map[string]*client{}, refused: map[string]bool{}, refs: map[string]*protocol.Accepted{}}
 	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
 	tb.Cleanup(r.Close)
 	return r
@@ -136,7 +161,12 @@ func (r *Relay) serve(w http.ResponseWriter, req *http.Request) {
 	c := &client{id: h.ClientID, conn: conn, hello: *h, since: time.Now()}
 	r.mu.Lock()
 	var replaced *protocol.Replaced
-	if old := r.online[h.ClientID]; old != nil {
+	if old := r.online[h.ClientID]; old != nil && h.NoTakeover {
+		r.mu.Unlock()
+		c.send(&protocol.ErrorFrame{Code: protocol.CodeIDInUse, Message: "this client id is online on another connection"})
+		conn.Close(protocol.CloseIDInUse, protocol.CloseReason(protocol.CloseIDInUse))
+		return
+	} else if old != nil {
 		replaced = &protocol.Replaced{Host: old.hello.Host, PID: old.hello.PID}
 		go old.conn.Close(protocol.CloseReplaced, "replaced")
 	}
@@ -147,7 +177,10 @@ func (r *Relay) serve(w http.ResponseWriter, req *http.Request) {
 		r.boxes[h.ClientID] = b
 	}
 	b.last = time.Now()
-	peers := r.peersLocked()
+	var peers []protocol.Peer
+	if !h.Quiet {
+		peers = r.peersLocked()
+	}
 	var backlog []protocol.Message
 	for _, m := range b.msgs {
 		if m.Seq > h.ResumeAfter && m.Seq > b.acked {
@@ -155,12 +188,12 @@ func (r *Relay) serve(w http.ResponseWriter, req *http.Request) {
 		}
 	}
 	// Welcome and backlog are written under r.mu so live messages follow them.
-	c.send(&protocol.Welcome{Server: "relaytest", Proto: 1, ClientID: h.ClientID, Peers: peers, Replaced: replaced, HeartbeatMS: 15000})
+	c.send(&protocol.Welcome{Server: "relaytest", Proto: 1, ClientID: h.ClientID, Peers: peers, Replaced: replaced, HeartbeatMS: 15000, Backlog: len(backlog)})
 	for i := range backlog {
 		c.send(&backlog[i])
 	}
 	for _, o := range r.online {
-		if o != c {
+		if o != c && !o.hello.Quiet {
 			go o.send(&protocol.Presence{Event: protocol.PresenceJoined, Peer: c.peer()})
 		}
 	}
@@ -171,7 +204,9 @@ func (r *Relay) serve(w http.ResponseWriter, req *http.Request) {
 		if r.online[c.id] == c {
 			delete(r.online, c.id)
 			for _, o := range r.online {
-				go o.send(&protocol.Presence{Event: protocol.PresenceLeft, Peer: c.peer()})
+				if !o.hello.Quiet {
+					go o.send(&protocol.Presence{Event: protocol.PresenceLeft, Peer: c.peer()})
+				}
 			}
 		}
 		r.mu.Unlock()
@@ -234,6 +269,11 @@ func (r *Relay) handle(c *client, f protocol.Frame) {
 	defer r.mu.Unlock()
 	switch f := f.(type) {
 	case *protocol.Send:
+		key := c.id + "\x00" + f.Ref + "\x00" + f.Body
+		if acc := r.refs[key]; acc != nil {
+			c.send(acc) // a retry: the original answer, not a second delivery
+			return
+		}
 		var targets []string
 		if f.To.IsBroadcast() {
 			for id := range r.online {
@@ -268,6 +308,11 @@ func (r *Relay) handle(c *client, f protocol.Frame) {
 		} else {
 			r.nextID++
 			acc.ID = fmt.Sprintf("m%06d", r.nextID)
+		}
+		r.refs[key] = acc
+		if r.dropNext.CompareAndSwap(true, false) {
+			go c.conn.CloseNow()
+			return
 		}
 		c.send(acc)
 	case *protocol.Ack:

@@ -9,6 +9,8 @@ import (
 	"context"
 	"os"
 	"time"
+
+	"github.com/claude-relay/claude-relay/relay-mcp/internal/proc"
 )
 
 // DefaultInterval is how often the parent is checked: well within the 10 s
@@ -32,7 +34,7 @@ func Watch(ctx context.Context, o Options) <-chan string {
 		o.Getppid = os.Getppid
 	}
 	if o.Alive == nil {
-		o.Alive = alive
+		o.Alive = proc.Alive
 	}
 	out := make(chan string, 1)
 	parent := o.Getppid()

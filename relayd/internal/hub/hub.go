@@ -106,6 +106,13 @@ func New(opts Options) *Hub {
 // Stats returns the hub's counters.
 func (h *Hub) Stats() *Stats { return &h.stats }
 
+func (h *Hub) isOnline(id string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	_, ok := h.conns[id]
+	return ok
+}
+
 // Online returns how many clients are connected.
 func (h *Hub) Online() int {
 	h.mu.Lock()
@@ -138,6 +145,11 @@ func (h *Hub) Join(ctx context.Context, hello *protocol.Hello, legacy bool) (*Co
 		},
 	}
 	c.lastSeen.Store(now.UnixNano())
+	if hello.NoTakeover && h.isOnline(c.id) {
+		// Checked again under the lock below; this early look keeps a
+		// refused hello from touching the session or its resume point.
+		return nil, nil, ErrIDInUse
+	}
 	if err := h.store.Touch(ctx, c.sessionInfo(now)); err != nil {
 		h.log.Warn("could not record session", "client", c.id, "err", err)
 	}
@@ -181,6 +193,9 @@ func (h *Hub) Join(ctx context.Context, hello *protocol.Hello, legacy bool) (*Co
 	w := &protocol.Welcome{Server: h.opts.Server, Proto: protocol.Version, ClientID: c.id, Peers: peers, HeartbeatMS: h.opts.HeartbeatMS}
 	if n, err := h.store.Unacked(ctx, c.id); err == nil {
 		w.Backlog = n
+	}
+	if last, err := h.store.LastSeq(ctx, c.id); err == nil {
+		w.LastSeq = last
 	}
 	if old != nil {
 		h.stats.Replaced.Add(1)
@@ -320,7 +335,7 @@ func sendDigest(s *protocol.Send) [32]byte {
 }
 
 func (h *Hub) route(ctx context.Context, from *Conn, s *protocol.Send) (*protocol.Accepted, *protocol.Error) {
-	now := h.opts.Now()
+	now := h.opts.Now().UTC()
 	var targets []string
 	outcomes := make([]protocol.Outcome, 0, len(s.To))
 	h.mu.Lock()

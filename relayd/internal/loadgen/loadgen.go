@@ -104,7 +104,7 @@ func Echo(ctx context.Context, url, token string, n, size int) ([]time.Duration,
 				return
 			}
 			if m, ok := f.(*protocol.Message); ok {
-				if err := b.Send(ctx, &protocol.Send{Ref: "e", To: protocol.Recipients{a.ID}, Body: m.Body}); err != nil {
+				if err := b.Send(ctx, &protocol.Send{Ref: "e" + strconv.FormatUint(m.Seq, 36), To: protocol.Recipients{a.ID}, Body: m.Body}); err != nil {
 					echoErr <- err
 					return
 				}
@@ -118,7 +118,7 @@ func Echo(ctx context.Context, url, token string, n, size int) ([]time.Duration,
 	rtts := make([]time.Duration, 0, n)
 	for i := 0; i < n; i++ {
 		start := time.Now()
-		if err := a.Send(ctx, &protocol.Send{Ref: "p", To: protocol.Recipients{b.ID}, Body: body}); err != nil {
+		if err := a.Send(ctx, &protocol.Send{Ref: "p" + strconv.Itoa(i), To: protocol.Recipients{b.ID}, Body: body}); err != nil {
 			return rtts, err
 		}
 		for {
@@ -252,7 +252,9 @@ func sendBurst(ctx context.Context, tx *Client, to, body string, n, window int) 
 		case err := <-readErr:
 			return err
 		}
-		if err := tx.Send(ctx, &protocol.Send{Ref: "t", To: protocol.Recipients{to}, Body: body}); err != nil {
+		// Refs must differ: the relay takes a repeated ref with the same
+		// content for a retry and does not deliver it again.
+		if err := tx.Send(ctx, &protocol.Send{Ref: "t" + strconv.Itoa(i), To: protocol.Recipients{to}, Body: body}); err != nil {
 			return err
 		}
 	}

@@ -108,11 +108,12 @@ func (s *Server) init() {
 			s.WriteTimeout = 10 * time.Second
 		}
 		s.Limits = protocol.Limits{MaxFrameBytes: s.Limits.MaxFrameBytes, MaxBodyBytes: s.Limits.MaxBodyBytes}
-		if s.Limits.MaxFrameBytes <= 0 {
-			s.Limits.MaxFrameBytes = protocol.DefaultMaxFrameBytes
-		}
 		if s.Limits.MaxBodyBytes <= 0 {
 			s.Limits.MaxBodyBytes = protocol.DefaultMaxBodyBytes
+		}
+		if s.Limits.MaxFrameBytes <= 0 {
+			// Room for a body that needs JSON escaping, plus the other fields.
+			s.Limits.MaxFrameBytes = max(protocol.DefaultMaxFrameBytes, 2*s.Limits.MaxBodyBytes+64<<10)
 		}
 		s.started = time.Now()
 	})
@@ -205,7 +206,8 @@ func (s *Server) serveHealth(w http.ResponseWriter, _ *http.Request) {
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, codec Codec) {
 	s.conns.Add(1)
 	defer s.conns.Done()
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: s.AllowOrigins})
+	bw := &batchingWriter{ResponseWriter: w}
+	ws, err := websocket.Accept(bw, r, &websocket.AcceptOptions{OriginPatterns: s.AllowOrigins})
 	if err != nil {
 		// Accept has answered already (403 for a foreign Origin, 426 …).
 		s.Logger.Info("websocket upgrade refused", "remote", r.RemoteAddr, "origin", r.Header.Get("Origin"), "err", err)
@@ -247,7 +249,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, codec Codec) {
 
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); s.writeLoop(ctx, ws, codec, conn, log) }()
+	go func() { defer wg.Done(); s.writeLoop(ctx, ws, bw.conn, codec, conn, log) }()
 	go func() { defer wg.Done(); s.keepalive(ctx, ws, conn) }()
 	readDone := make(chan string, 1)
 	go func() { readDone <- s.readLoop(ctx, ws, codec, conn, log) }()
@@ -299,7 +301,7 @@ func (s *Server) readHello(ctx context.Context, ws *websocket.Conn, codec Codec,
 		}
 		hello, ok := f.(*protocol.Hello)
 		if !ok {
-			s.write(ctx, ws, codec, &protocol.ErrorFrame{Ref: refOf(f), Code: protocol.CodeHelloRequired,
+			s.write(ctx, ws, codec, &protocol.ErrorFrame{Ref: protocol.RefOf(f), Code: protocol.CodeHelloRequired,
 				Message: "the first frame must be hello {\"type\":\"hello\",\"proto\":1,\"client_id\":\"…\"}; got " + f.Type()}, "")
 			continue
 		}
@@ -353,7 +355,8 @@ func (s *Server) readLoop(ctx context.Context, ws *websocket.Conn, codec Codec, 
 
 // writeLoop writes what the hub hands the connection until ctx ends or the
 // hub closes it.
-func (s *Server) writeLoop(ctx context.Context, ws *websocket.Conn, codec Codec, conn *hub.Conn, log *slog.Logger) {
+// Each burst that Next hands over is written with one flush.
+func (s *Server) writeLoop(ctx context.Context, ws *websocket.Conn, bc *batchConn, codec Codec, conn *hub.Conn, log *slog.Logger) {
 	var buf []protocol.Frame
 	for {
 		frames, err := conn.Next(ctx, buf)
@@ -361,17 +364,25 @@ func (s *Server) writeLoop(ctx context.Context, ws *websocket.Conn, codec Codec,
 			return
 		}
 		var lastSeq uint64
+		bc.begin()
 		for _, f := range frames {
-			if err := s.write(ctx, ws, codec, f, conn.ID()); err != nil {
-				if ctx.Err() == nil {
-					log.Info("write failed; closing as slow consumer", "err", err)
-					conn.Kick(protocol.CloseSlowConsumer, protocol.CloseReason(protocol.CloseSlowConsumer))
-				}
-				return
+			err = s.write(ctx, ws, codec, f, conn.ID())
+			if err != nil {
+				break
 			}
 			if m, ok := f.(*protocol.Message); ok {
 				lastSeq = m.Seq
 			}
+		}
+		if ferr := bc.flush(s.WriteTimeout); err == nil {
+			err = ferr
+		}
+		if err != nil {
+			if ctx.Err() == nil {
+				log.Info("write failed; closing as slow consumer", "err", err)
+				conn.Kick(protocol.CloseSlowConsumer, protocol.CloseReason(protocol.CloseSlowConsumer))
+			}
+			return
 		}
 		if lastSeq > 0 && codec.AutoAck() {
 			conn.Handle(ctx, &protocol.Ack{Upto: lastSeq})
@@ -430,22 +441,6 @@ func asProtoError(err error) *protocol.Error {
 		return perr
 	}
 	return &protocol.Error{Code: protocol.CodeBadJSON, Message: err.Error()}
-}
-
-func refOf(f protocol.Frame) string {
-	switch f := f.(type) {
-	case *protocol.Send:
-		return f.Ref
-	case *protocol.Peers:
-		return f.Ref
-	case *protocol.Sessions:
-		return f.Ref
-	case *protocol.History:
-		return f.Ref
-	case *protocol.Clear:
-		return f.Ref
-	}
-	return ""
 }
 
 // truncateReason keeps a close reason within the 123 bytes a close frame

@@ -72,6 +72,10 @@ type SQLite struct {
 	unlock   func()  // releases the data-directory lock
 	maxBatch int
 	linger   time.Duration
+	// pruneChunk is how many messages one Prune transaction deletes. Prune
+	// runs as a series of such transactions so that appends queued behind
+	// it wait for one chunk (milliseconds), not for the whole expiry.
+	pruneChunk int
 
 	ops       chan *op
 	quit      chan struct{} // closed by Close: stop taking new writes
@@ -195,17 +199,18 @@ func qPutEntries(n int) string {
 // reads work and writes fail with ErrUnavailable until it becomes writable.
 func Open(ctx context.Context, dir string, opts Options) (*SQLite, error) {
 	s := &SQLite{
-		path:     filepath.Join(dir, FileName),
-		log:      opts.Logger,
-		maxBatch: opts.MaxBatch,
-		linger:   opts.Linger,
-		boxes:    map[string]boxState{},
-		sessions: map[string]bool{},
-		stale:    map[string]bool{},
-		prepared: map[string]*sql.Stmt{},
-		ops:      make(chan *op, 1024),
-		quit:     make(chan struct{}),
-		stopped:  make(chan struct{}),
+		path:       filepath.Join(dir, FileName),
+		log:        opts.Logger,
+		maxBatch:   opts.MaxBatch,
+		pruneChunk: 2000,
+		linger:     opts.Linger,
+		boxes:      map[string]boxState{},
+		sessions:   map[string]bool{},
+		stale:      map[string]bool{},
+		prepared:   map[string]*sql.Stmt{},
+		ops:        make(chan *op, 1024),
+		quit:       make(chan struct{}),
+		stopped:    make(chan struct{}),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -262,11 +267,11 @@ func (s *SQLite) open(ctx context.Context, busy time.Duration) error {
 	// transaction never fails half-way with SQLITE_BUSY on lock upgrade.
 	//
 	// Every commit rewrites the same few right-most b-tree pages; letting
-	// the WAL grow to 8192 pages (32 MiB) before a checkpoint copies each
-	// of them to the main file once instead of a thousand times, and
-	// fsyncs far less often. journal_size_limit gives the space back after.
-	// A 32 MiB page cache keeps the indexes of a million-message store in
-	// memory.
+	// the WAL grow to 8192 pages (32 MiB, the default is 1000) before a
+	// checkpoint copies each such page to the main file once per 8192
+	// frames, and fsyncs eight times less often. journal_size_limit gives
+	// the space back after. A 32 MiB page cache keeps the indexes of a
+	// million-message store in memory.
 	wdsn := fmt.Sprintf("%s?_pragma=busy_timeout(%d)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"+
 		"&_pragma=wal_autocheckpoint(8192)&_pragma=journal_size_limit(67108864)&_pragma=cache_size(-32768)&_txlock=immediate", s.path, ms)
 	rdsn := fmt.Sprintf("%s?_pragma=busy_timeout(%d)&_pragma=query_only(1)&_pragma=cache_size(-8192)", s.path, ms)
@@ -478,6 +483,11 @@ type op struct {
 // write hands fn to the committer and waits until its transaction has
 // committed (or failed).
 func (s *SQLite) write(ctx context.Context, fn func(*batch) error) error {
+	// Checked first because select picks at random among ready cases: a
+	// dead context must never get its write queued.
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	o := &op{apply: fn, done: make(chan struct{})}
 	select {
 	case <-s.quit:
@@ -533,12 +543,10 @@ func (s *SQLite) commitLoop() {
 			// Finish what was queued before Close; later writers see
 			// quit and stop.
 			for {
-				select {
-				case o := <-s.ops:
-					s.run([]*op{o})
-				default:
+				if ops = s.gather(ops[:0]); len(ops) == 0 {
 					return
 				}
+				s.run(ops)
 			}
 		}
 		ops = s.gather(ops)
@@ -1185,29 +1193,63 @@ func (s *SQLite) Clear(ctx context.Context, id string, includeUnread bool) (int,
 }
 
 func (s *SQLite) Prune(ctx context.Context, before time.Time) (int, error) {
-	cut := nanos(before)
-	var n int
-	err := s.write(ctx, func(b *batch) error {
-		// Earlier appends of this batch must be in the table first.
+	total := 0
+	for {
+		n, done, err := s.pruneOnce(ctx, nanos(before))
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("prune messages older than %s (%d mailbox entries dropped so far): %w", before.Format(time.RFC3339), total, err)
+		}
+		if done {
+			return total, nil
+		}
+	}
+}
+
+// pruneOnce deletes up to s.pruneChunk of the oldest messages older than cut
+// and their mailbox entries; done reports that none are left.
+func (s *SQLite) pruneOnce(ctx context.Context, cut int64) (n int, done bool, err error) {
+	err = s.write(ctx, func(b *batch) error {
+		n, done = 0, false
+		// Earlier appends of this batch must be in the tables, and its
+		// acks in boxes (the counts below read them), first.
 		if err := b.writeRows(); err != nil {
 			return err
 		}
-		n = 0
-		// The unacked counts below read acks from the boxes table: write
-		// this batch's earlier changes to it first.
 		if err := b.flush(); err != nil {
 			return err
 		}
+		var rids []int64
+		rows, err := b.tx.QueryContext(b.ctx, "SELECT rid FROM messages WHERE ts < ? ORDER BY ts LIMIT ?", cut, s.pruneChunk)
+		if err != nil {
+			return fmt.Errorf("find expired messages: %w", err)
+		}
+		for rows.Next() {
+			var rid int64
+			if err := rows.Scan(&rid); err != nil {
+				rows.Close()
+				return fmt.Errorf("find expired messages: %w", err)
+			}
+			rids = append(rids, rid)
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return fmt.Errorf("find expired messages: %w", err)
+		}
+		done = len(rids) < s.pruneChunk
+		if len(rids) == 0 {
+			return nil
+		}
+		js, _ := json.Marshal(rids)
 		// Record every mailbox's last seq before its newest entry may go.
 		if _, err := b.tx.ExecContext(b.ctx, `UPDATE boxes SET last_seq = max(last_seq,
 			coalesce((SELECT max(seq) FROM mailbox WHERE recipient = boxes.recipient), 0))`); err != nil {
 			return fmt.Errorf("record last seqs: %w", err)
 		}
-		rows, err := b.tx.QueryContext(b.ctx, `SELECT m.recipient, count(*)
-			FROM messages g JOIN mailbox m ON m.msg = g.rid JOIN boxes x ON x.recipient = m.recipient
-			WHERE g.ts < ? AND m.seq > x.acked GROUP BY m.recipient`, cut)
+		rows, err = b.tx.QueryContext(b.ctx, `SELECT m.recipient, count(*)
+			FROM mailbox m JOIN boxes x ON x.recipient = m.recipient
+			WHERE m.msg IN (SELECT value FROM json_each(?)) AND m.seq > x.acked GROUP BY m.recipient`, string(js))
 		if err != nil {
-			return fmt.Errorf("count expired messages: %w", err)
+			return fmt.Errorf("count expired unread messages: %w", err)
 		}
 		lost := map[string]int{}
 		for rows.Next() {
@@ -1215,20 +1257,20 @@ func (s *SQLite) Prune(ctx context.Context, before time.Time) (int, error) {
 			var c int
 			if err := rows.Scan(&id, &c); err != nil {
 				rows.Close()
-				return fmt.Errorf("count expired messages: %w", err)
+				return fmt.Errorf("count expired unread messages: %w", err)
 			}
 			lost[id] = c
 		}
 		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-			return fmt.Errorf("count expired messages: %w", err)
+			return fmt.Errorf("count expired unread messages: %w", err)
 		}
-		res, err := b.exec("DELETE FROM mailbox WHERE msg IN (SELECT rid FROM messages WHERE ts < ?)", cut)
+		res, err := b.tx.ExecContext(b.ctx, "DELETE FROM mailbox WHERE msg IN (SELECT value FROM json_each(?))", string(js))
 		if err != nil {
 			return fmt.Errorf("delete expired mailbox entries: %w", err)
 		}
 		d, _ := res.RowsAffected()
 		n = int(d)
-		if _, err := b.exec("DELETE FROM messages WHERE ts < ?", cut); err != nil {
+		if _, err := b.tx.ExecContext(b.ctx, "DELETE FROM messages WHERE rid IN (SELECT value FROM json_each(?))", string(js)); err != nil {
 			return fmt.Errorf("delete expired messages: %w", err)
 		}
 		for id, c := range lost {
@@ -1238,10 +1280,7 @@ func (s *SQLite) Prune(ctx context.Context, before time.Time) (int, error) {
 		}
 		return nil
 	})
-	if err != nil {
-		return 0, fmt.Errorf("prune messages older than %s: %w", before.Format(time.RFC3339), err)
-	}
-	return n, nil
+	return n, done, err
 }
 
 var _ Store = (*SQLite)(nil)

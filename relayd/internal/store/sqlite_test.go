@@ -99,6 +99,32 @@ func TestSQLiteSeqsSurviveEmptyMailboxes(t *testing.T) {
 	}
 }
 
+func TestSQLitePruneInChunks(t *testing.T) {
+	ctx := context.Background()
+	s := openSQLite(t, t.TempDir())
+	s.pruneChunk = 3 // before any Prune: only the Prune caller reads it
+	var old []Message
+	for range 10 {
+		m := newMsg("x", "a", "b")
+		send(t, s, m)
+		old = append(old, m)
+	}
+	mustAck(t, s, "a", 4)
+	cut := newMsg("x").TS
+	send(t, s, newMsg("x", "a"))
+	n, err := s.Prune(ctx, cut)
+	if err != nil || n != 20 {
+		t.Fatalf("Prune = %d, %v; want 20", n, err)
+	}
+	eq(t, "a's mailbox", seqs(pending(t, s, "a", 0, 0)), []uint64{11})
+	if u := unacked(t, s, "a"); u != 1 {
+		t.Errorf("Unacked(a) = %d, want 1", u)
+	}
+	if u := unacked(t, s, "b"); u != 0 {
+		t.Errorf("Unacked(b) = %d, want 0", u)
+	}
+}
+
 func TestSQLiteRefusesNewerSchema(t *testing.T) {
 	dir := t.TempDir()
 	s := openSQLite(t, dir)
