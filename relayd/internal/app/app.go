@@ -86,7 +86,7 @@ Examples:
 		UseShortOptionHandling: true,
 		Flags:                  serveFlags(),
 		Action:                 func(c *cli.Context) error { return serve(c, stderr) },
-		Commands: []*cli.Command{{
+		Commands: []*cli.Command{loadCommand(stdout), {
 			Name:  "version",
 			Usage: "print relayd's version and protocol version",
 			Action: func(c *cli.Context) error {
