@@ -485,3 +485,35 @@ func TestE2EContextBytes(t *testing.T) {
 		os.WriteFile(out, []byte(tb.String()), 0o644)
 	}
 }
+
+// A session that reconnects to a reset relay before any new mail arrives
+// must not keep its old resume point: once mail queues past it, a resume
+// from there would skip the first messages (welcome.last_seq tells it).
+func TestE2EMemoryRelayRestartIdleResume(t *testing.T) {
+	r := startRelay(t, "127.0.0.1:0", "")
+	addr := r.addr
+	home := t.TempDir()
+	a := spawnAgent(t, r.url(), "A", home)
+	b := spawnAgent(t, r.url(), "B", home)
+	a.waitState(t, "connected")
+	b.waitState(t, "connected")
+	for i := 1; i <= 3; i++ {
+		a.call(t, "relay_send", map[string]any{"to": "B", "message": fmt.Sprintf("before-%d", i)})
+	}
+	exactlyOnce(t, b, "before-1", "before-2", "before-3") // B holds seq 3
+
+	r.kill()
+	startRelay(t, addr, "") // empty mailboxes
+	a.waitState(t, "connected")
+	b.waitState(t, "connected") // resumes with 3; the relay's mailbox has issued nothing
+	b.cs.Close()
+	for i := 1; i <= 4; i++ {
+		txt, _ := a.call(t, "relay_send", map[string]any{"to": "B", "message": fmt.Sprintf("after-%d", i)})
+		if !strings.Contains(txt, "queued") {
+			t.Fatalf("send to offline B: %s", txt)
+		}
+	}
+	b2 := spawnAgent(t, r.url(), "B", home)
+	b2.waitState(t, "connected")
+	exactlyOnce(t, b2, "after-1", "after-2", "after-3", "after-4")
+}

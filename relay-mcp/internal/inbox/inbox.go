@@ -88,6 +88,9 @@ type record struct {
 	// (a duplicate too). Written by Add for duplicates, by Clear and at the
 	// end of a compacted snapshot.
 	Cursor uint64 `json:"cursor,omitempty"`
+	// ResetCursor sets the resume point to 0 (Cursor cannot say 0): the
+	// relay's mailbox for this id was reset.
+	ResetCursor bool `json:"reset_cursor,omitempty"`
 	// MaxSeq is the resume point as logs written before Cursor existed
 	// kept it (the highest seq seen); read, never written.
 	MaxSeq uint64 `json:"max_seq,omitempty"`
@@ -246,6 +249,9 @@ func (b *Inbox) apply(rec *record) {
 	if rec.Cursor > 0 {
 		b.cursor = rec.Cursor
 	}
+	if rec.ResetCursor {
+		b.cursor = 0
+	}
 	b.trim()
 }
 
@@ -326,7 +332,7 @@ func (b *Inbox) compact() error {
 		m := e.Message
 		enc.Encode(&record{Msg: &m, At: e.ReceivedAt, WasRead: e.Read})
 	}
-	enc.Encode(&record{Cursor: b.cursor})
+	enc.Encode(&record{Cursor: b.cursor, ResetCursor: b.cursor == 0})
 	if err := w.Flush(); err != nil {
 		tmp.Close()
 		return fmt.Errorf("compact inbox: %w", err)
@@ -417,6 +423,20 @@ func (b *Inbox) ResumeAfter() uint64 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.cursor
+}
+
+// ResetCursor moves the resume point back to 0. The link calls it when the
+// relay's welcome says this id's mailbox never issued the seq held here
+// (welcome.last_seq below it): the relay's store was reset and numbers
+// again from 1, so the next resume must ask for everything it holds;
+// message ids drop what was already received.
+func (b *Inbox) ResetCursor() error {
+	return b.locked(func() error {
+		if b.cursor == 0 {
+			return nil
+		}
+		return b.write(&record{ResetCursor: true})
+	})
 }
 
 // Refresh reads changes made by other processes.

@@ -453,6 +453,16 @@ func (l *Link) serve(ctx context.Context, conn *websocket.Conn, w *protocol.Welc
 	if w.Replaced != nil {
 		l.log.Info("took over this id from an older connection", "host", w.Replaced.Host, "pid", w.Replaced.PID)
 	}
+	if held := l.cfg.Inbox.ResumeAfter(); held > w.LastSeq {
+		// The relay never issued the seq held here: its store was reset.
+		// Its backlog starts from 1 and arrives now; the resume point must
+		// not stay above the new numbering, or a later resume would ack
+		// (and skip) new mail.
+		l.log.Warn("relay's mailbox was reset; resuming from its start", "held_seq", held, "relay_last_seq", w.LastSeq)
+		if err := l.cfg.Inbox.ResetCursor(); err != nil {
+			l.log.Error("could not reset the resume point", "err", err)
+		}
+	}
 	l.log.Info("connected to relay", "url", l.cfg.URL, "server", w.Server, "peers", len(w.Peers), "backlog", w.Backlog)
 
 	wg.Add(3)

@@ -188,7 +188,7 @@ func (r *Relay) serve(w http.ResponseWriter, req *http.Request) {
 		}
 	}
 	// Welcome and backlog are written under r.mu so live messages follow them.
-	c.send(&protocol.Welcome{Server: "relaytest", Proto: 1, ClientID: h.ClientID, Peers: peers, Replaced: replaced, HeartbeatMS: 15000, Backlog: len(backlog)})
+	c.send(&protocol.Welcome{Server: "relaytest", Proto: 1, ClientID: h.ClientID, Peers: peers, Replaced: replaced, HeartbeatMS: 15000, Backlog: len(backlog), LastSeq: b.seq})
 	for i := range backlog {
 		c.send(&backlog[i])
 	}
