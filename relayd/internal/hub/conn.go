@@ -121,6 +121,10 @@ func (c *Conn) Next(ctx context.Context, buf []protocol.Frame) ([]protocol.Frame
 
 		pending, err := c.hub.store.Pending(ctx, c.id, after, c.hub.opts.PullBatch)
 		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			// What was stored stays stored; the next wake tries again.
 			c.hub.log.Error("reading mailbox failed", "client", c.id, "err", err)
 		}
 		if len(pending) > 0 {
