@@ -3,6 +3,7 @@
 #   make test   vet + race tests of all three modules (what CI runs)
 #   make bench  benchmarks; figures go in docs/benchmarks.md
 #   make lint   gofmt + vet
+#   make fuzz   each fuzz target for FUZZTIME (20s)
 #   make install  go install both binaries into $(go env GOPATH)/bin
 
 MODULES  := protocol relayd relay-mcp
@@ -33,8 +34,12 @@ lint:
 	@test -z "$$(gofmt -l $(MODULES))" || { echo "gofmt needed:"; gofmt -l $(MODULES); exit 1; }
 	go vet $(PKGS)
 
-fuzz:
-	go test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./protocol
+FUZZTIME ?= 20s
+fuzz:  # every decoder of outside input, one after another
+	go test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./protocol
+	go test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./relayd/internal/legacy
+	go test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./relay-mcp/internal/registry
+	go test -run '^$$' -fuzz FuzzParseURL -fuzztime $(FUZZTIME) ./relay-mcp/internal/link
 
 install:
 	go install -ldflags '$(LDFLAGS)' ./relayd ./relay-mcp
