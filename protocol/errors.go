@@ -33,13 +33,15 @@ type Error struct {
 	Message string
 	// Ref is the ref of the request that failed, when it could be read.
 	Ref string
+	// RetryAfterMS, for CodeRateLimited, is when the request may succeed.
+	RetryAfterMS int64
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("%s: %s", e.Code, e.Message) }
 
 // Frame converts the error to the error frame a relay sends.
 func (e *Error) Frame() *ErrorFrame {
-	return &ErrorFrame{Code: e.Code, Message: e.Message, Ref: e.Ref}
+	return &ErrorFrame{Code: e.Code, Message: e.Message, Ref: e.Ref, RetryAfterMS: e.RetryAfterMS}
 }
 
 func errorf(code Code, format string, args ...any) *Error {

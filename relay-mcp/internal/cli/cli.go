@@ -7,6 +7,7 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -139,6 +140,7 @@ func globalFlags() []ucli.Flag {
 		&ucli.StringFlag{Name: "relay-url", EnvVars: []string{"RELAY_URL"}, Value: "ws://127.0.0.1:9999", Usage: "relay address; a bare ws://host:port means /v1/ws"},
 		&ucli.StringFlag{Name: "token", EnvVars: []string{"RELAY_TOKEN"}, DefaultText: "none", Usage: "relay token (prefer the environment variable: flags show in ps)"},
 		&ucli.StringFlag{Name: "token-file", EnvVars: []string{"RELAY_TOKEN_FILE"}, DefaultText: "none", Usage: "file holding the relay token"},
+		&ucli.StringFlag{Name: "ca-file", EnvVars: []string{"RELAY_CA_FILE"}, DefaultText: "the system's roots", Usage: "PEM file of the CA that signed a wss:// relay's certificate (for a self-signed or private CA; only it is trusted then)"},
 		&ucli.StringFlag{Name: "home", EnvVars: []string{EnvHome}, DefaultText: "~/claude-relay", Usage: "state directory: inboxes and the session registry"},
 		&ucli.StringFlag{Name: "agent", EnvVars: []string{"RELAY_AGENT"}, DefaultText: "guessed from the environment", Usage: "agent kind shown to peers (claude-code, codex, gemini, cursor …)"},
 		&ucli.StringFlag{Name: "label", EnvVars: []string{"RELAY_LABEL"}, DefaultText: "none", Usage: "free text shown to peers: what this session is for"},
@@ -153,6 +155,7 @@ type config struct {
 	home   string
 	url    string
 	token  string
+	tls    *tls.Config // from --ca-file; nil for the system's roots
 	agent  string
 	label  string
 	logger *slog.Logger
@@ -200,6 +203,11 @@ func loadConfigLevel(c *ucli.Context, s Streams, level string) (*config, error) 
 		}
 		cfg.token = strings.TrimSpace(string(b))
 	}
+	if ca := c.String("ca-file"); ca != "" {
+		if cfg.tls, err = link.LoadCA(ca); err != nil {
+			return nil, exitf(ExitUsage, "%v", err)
+		}
+	}
 	cfg.agent = c.String("agent")
 	if cfg.agent == "" {
 		cfg.agent = guessAgent()
@@ -231,6 +239,9 @@ func loadConfigLevel(c *ucli.Context, s Streams, level string) (*config, error) 
 		cfg.sdkLogger = slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: sdkLvl}))
 	default:
 		return nil, exitf(ExitUsage, "log format %q: use text or json", c.String("log-format"))
+	}
+	if cfg.token != "" && link.Cleartext(cfg.url) {
+		cfg.logger.Warn("the relay token and messages travel unencrypted to " + cfg.url + ": use wss:// (relayd --tls-cert) or an SSH tunnel to ws://127.0.0.1")
 	}
 	return cfg, nil
 }

@@ -266,7 +266,7 @@ func dialID(c *ucli.Context, cfg *config, id string, o dialOptions) (*client, er
 	cl := &client{cfg: cfg, id: id, in: in, cancel: cancel}
 	hello := helloFor(cfg, id)
 	hello.Quiet, hello.NoTakeover = o.quiet, !o.takeover
-	lc := link.Config{URL: cfg.url, Token: cfg.token, Hello: hello, Inbox: in, Outbox: out, Logger: cfg.logger, OnPresence: o.onPeer}
+	lc := link.Config{URL: cfg.url, Token: cfg.token, TLS: cfg.tls, Hello: hello, Inbox: in, Outbox: out, Logger: cfg.logger, OnPresence: o.onPeer}
 	if o.onMsg != nil {
 		lc.OnMessages = func(es []inbox.Entry) { o.onMsg(in, es) }
 	}

@@ -64,7 +64,7 @@ func serve(c *ucli.Context, s Streams) error {
 
 	var server *mcp.Server
 	l := link.New(link.Config{
-		URL: cfg.url, Token: cfg.token, Hello: hello, Inbox: in, Outbox: out, Logger: log,
+		URL: cfg.url, Token: cfg.token, TLS: cfg.tls, Hello: hello, Inbox: in, Outbox: out, Logger: log,
 	})
 	var linkWG sync.WaitGroup
 	linkWG.Add(1)

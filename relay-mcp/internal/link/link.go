@@ -8,6 +8,7 @@ package link
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -49,8 +50,11 @@ func (e *RelayError) Error() string {
 
 // Config configures a Link. URL, Hello.ClientID and Inbox are required.
 type Config struct {
-	URL    string         // normalised with ParseURL
-	Token  string         // sent as Authorization: Bearer when set
+	URL   string // normalised with ParseURL
+	Token string // sent as Authorization: Bearer when set
+	// TLS configures wss:// connections (RootCAs from --ca-file); nil uses
+	// the system's roots.
+	TLS    *tls.Config
 	Hello  protocol.Hello // identity and metadata; Proto and ResumeAfter are filled in
 	Inbox  *inbox.Inbox
 	Outbox *inbox.Outbox // optional: sends made while offline
@@ -293,7 +297,7 @@ func (e *stopError) Error() string { return e.reason }
 func (l *Link) connectOnce(ctx context.Context) (welcomed bool, err error) {
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	opts := &websocket.DialOptions{}
+	opts := &websocket.DialOptions{HTTPClient: l.httpClient()}
 	if l.cfg.Token != "" {
 		opts.HTTPHeader = http.Header{"Authorization": {"Bearer " + l.cfg.Token}}
 	}
@@ -305,9 +309,12 @@ func (l *Link) connectOnce(ctx context.Context) (welcomed bool, err error) {
 		if ctx.Err() != nil {
 			return false, ctx.Err()
 		}
+		if hint := dialHint(l.cfg.URL, resp, err); hint != "" {
+			return false, errors.New(hint)
+		}
 		return false, fmt.Errorf("relay not reachable at %s (%s) — is relayd running? start it with `relayd`", l.cfg.URL, shortErr(err))
 	}
-	conn.SetReadLimit(int64(protocol.DefaultMaxFrameBytes))
+	conn.SetReadLimit(maxRelayFrame)
 
 	hello := l.cfg.Hello
 	// The seq of the last message received, not the highest ever seen: a

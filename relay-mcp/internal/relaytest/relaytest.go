@@ -55,7 +55,7 @@ func (r *Relay) Delivered(id, body string) int {
 	return n
 }
 
-// SetDown makes the relay refuse connections (503) and drops the open ones
+// SetDown makes the relay drop new connections unanswered and drops the open ones
 // with 1001, as a relay that went away; SetDown(false) brings it back.
 func (r *Relay) SetDown(down bool) {
 	r.down.Store(down)
@@ -139,6 +139,14 @@ func (r *Relay) Inject(from, to, body string) string {
 
 func (r *Relay) serve(w http.ResponseWriter, req *http.Request) {
 	if r.down.Load() {
+		// A relay that is gone answers nothing: drop the connection, as
+		// a closed port would, so clients see a dial failure.
+		if hj, ok := w.(http.Hijacker); ok {
+			if c, _, err := hj.Hijack(); err == nil {
+				c.Close()
+				return
+			}
+		}
 		http.Error(w, "down", http.StatusServiceUnavailable)
 		return
 	}

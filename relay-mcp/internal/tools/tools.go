@@ -163,6 +163,9 @@ func offlineHint(st link.Status) string {
 	h := "relay not reachable at " + st.URL
 	if st.LastError != "" {
 		h = st.LastError
+		if strings.Contains(h, " — ") {
+			return h // the error names its own fix (TLS, connection limits …)
+		}
 	}
 	return h + " — is relayd running? start it with `relayd` (or check RELAY_URL / --relay-url)"
 }

@@ -84,9 +84,9 @@ Examples:
 		ErrWriter:              stderr,
 		HideHelpCommand:        true,
 		UseShortOptionHandling: true,
-		Flags:                  serveFlags(),
+		Flags:                  append(serveFlags(), securityFlags()...),
 		Action:                 func(c *cli.Context) error { return serve(c, stderr) },
-		Commands: []*cli.Command{loadCommand(stdout), {
+		Commands: []*cli.Command{loadCommand(stdout), tokenCommand(stdout), {
 			Name:  "version",
 			Usage: "print relayd's version and protocol version",
 			Action: func(c *cli.Context) error {
@@ -113,6 +113,8 @@ func serveFlags() []cli.Flag {
 			Usage: "allow listening beyond loopback without a token (anyone who reaches the port can steer your agents)"},
 		&cli.StringSliceFlag{Name: "allow-origin", EnvVars: []string{"RELAY_ALLOW_ORIGIN"},
 			Usage: "browser Origin host `PATTERN` allowed to open a WebSocket (default: none; pages on other sites are refused)"},
+		&cli.DurationFlag{Name: "retention", Value: 7 * 24 * time.Hour, EnvVars: []string{"RELAY_RETENTION"},
+			Usage: "how long a message is kept, read or not (default 7 days: long enough for a weekend away); 0 keeps everything"},
 		&cli.IntFlag{Name: "max-queue", Value: 10000, EnvVars: []string{"RELAY_MAX_QUEUE"},
 			Usage: "most unread messages kept for one recipient; senders are told when a mailbox is full"},
 		&cli.DurationFlag{Name: "ping-interval", Value: 15 * time.Second, EnvVars: []string{"RELAY_PING_INTERVAL"},
@@ -232,17 +234,9 @@ func serve(c *cli.Context, stderr io.Writer) error {
 	if err != nil {
 		return cli.Exit(err.Error(), 2)
 	}
-	token, err := readToken(c)
+	sec, err := loadSecurity(c, addr, log) // tokens, TLS, limits; refuses an open listener
 	if err != nil {
-		return cli.Exit(err.Error(), 2)
-	}
-	if !isLoopback(addr) && token == "" {
-		if !c.Bool("insecure") {
-			return cli.Exit(fmt.Sprintf("refusing to listen on %s without a token: anyone who reaches it could send text into your agents.\n"+
-				"Set RELAY_TOKEN or --token-file FILE (clients send it too), keep --listen on 127.0.0.1 and use an SSH tunnel, "+
-				"or pass --insecure to accept the risk", addr), 2)
-		}
-		log.Warn("listening beyond loopback WITHOUT a token (--insecure): anyone who reaches this port can message your agents", "addr", addr)
+		return err
 	}
 
 	ctx := c.Context
@@ -251,17 +245,21 @@ func serve(c *cli.Context, stderr io.Writer) error {
 		return cli.Exit(err.Error(), 1)
 	}
 	defer st.Close()
+	stopRetention := startRetention(ctx, st, c.Duration("retention"), log)
+	defer stopRetention() // runs before st.Close: no sweep on a closed store
 
 	h := hub.New(hub.Options{
 		Store: st, Logger: log, Server: "relayd " + version(), MaxQueue: c.Int("max-queue"),
 		HeartbeatMS: c.Duration("ping-interval").Milliseconds(),
+		Limits:      sec.limits,
 	})
 	srv := &server.Server{
 		Hub: h, Logger: log, Version: version(),
 		Limits:       protocol.Limits{MaxBodyBytes: c.Int("max-body")},
 		HelloTimeout: c.Duration("hello-timeout"), PingInterval: c.Duration("ping-interval"),
 		AllowOrigins: c.StringSlice("allow-origin"),
-		Token:        token,
+		Token:        sec.token, Tokens: sec.tokens,
+		MaxConns: sec.maxConns, MaxConnsPerAddr: sec.maxPerAddr, IdleTimeout: sec.idle,
 		Legacy: func() server.Codec {
 			return legacy.New(protocol.Limits{MaxBodyBytes: c.Int("max-body")})
 		},
@@ -276,9 +274,9 @@ func serve(c *cli.Context, stderr io.Writer) error {
 	}
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
+	go func() { served <- hs.Serve(sec.listen(ln)) }()
 	log.Info("relayd listening", "addr", ln.Addr().String(), "version", version(), "store", c.String("store"), "data", where,
-		"auth", token != "")
+		"auth", sec.token != "" || sec.tokens != nil, "scheme", sec.scheme())
 
 	select {
 	case err := <-served:

@@ -19,7 +19,8 @@ type Conn struct {
 	peer  protocol.Peer // fixed at Join, but for LastSeen
 	quiet bool          // no presence pushed to it
 
-	lastSeen atomic.Int64 // unix nanos of the last frame or pong
+	lastSeen  atomic.Int64 // unix nanos of the last frame or pong
+	lastFrame atomic.Int64 // unix nanos of the last application frame (not pongs)
 
 	mu          sync.Mutex
 	ctrl        []protocol.Frame // replies and presence waiting for the writer
@@ -47,6 +48,10 @@ func (c *Conn) CloseStatus() (int, string) {
 
 // Touch records that the client was heard from (a frame or a pong).
 func (c *Conn) Touch() { c.lastSeen.Store(c.hub.opts.Now().UnixNano()) }
+
+// LastFrame is when the client last sent an application frame; pongs do
+// not count. Before its first frame it is the time of its hello.
+func (c *Conn) LastFrame() time.Time { return time.Unix(0, c.lastFrame.Load()) }
 
 // LastSeen is when the client was last heard from.
 func (c *Conn) LastSeen() time.Time { return time.Unix(0, c.lastSeen.Load()) }
@@ -158,6 +163,11 @@ func (c *Conn) Next(ctx context.Context, buf []protocol.Frame) ([]protocol.Frame
 // error reply.
 func (c *Conn) Handle(ctx context.Context, f protocol.Frame) {
 	c.Touch()
+	c.lastFrame.Store(c.hub.opts.Now().UnixNano())
+	if perr := c.hub.allowFrame(c, f); perr != nil {
+		c.push(perr.Frame())
+		return
+	}
 	if reply := c.handle(ctx, f); reply != nil {
 		c.push(reply)
 	}

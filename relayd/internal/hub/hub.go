@@ -45,6 +45,8 @@ type Options struct {
 	HeartbeatMS int64
 	// Now defaults to time.Now.
 	Now func() time.Time
+	// Limits bound request and message rates; the zero value is unlimited.
+	Limits Limits
 }
 
 // Hub routes messages between connected clients.
@@ -61,6 +63,8 @@ type Hub struct {
 	refsMu sync.Mutex
 	refs   map[string]*refWindow // recent sends per client id, for retries
 
+	lim *limiter
+
 	stats Stats
 }
 
@@ -75,6 +79,7 @@ type Stats struct {
 	SlowConsumers  atomic.Int64 // connections closed for not draining their queue
 	Replaced       atomic.Int64 // connections taken over by a newer one
 	FramesToClient atomic.Int64 // frames handed to writers
+	RateLimited    atomic.Int64 // requests and sends refused with rate_limited
 }
 
 // New returns a hub ready for Join.
@@ -100,7 +105,8 @@ func New(opts Options) *Hub {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Hub{opts: opts, log: opts.Logger, store: opts.Store, conns: map[string]*Conn{}, refs: map[string]*refWindow{}}
+	return &Hub{opts: opts, log: opts.Logger, store: opts.Store, conns: map[string]*Conn{}, refs: map[string]*refWindow{},
+		lim: newLimiter(opts.Limits)}
 }
 
 // Stats returns the hub's counters.
@@ -145,6 +151,7 @@ func (h *Hub) Join(ctx context.Context, hello *protocol.Hello, legacy bool) (*Co
 		},
 	}
 	c.lastSeen.Store(now.UnixNano())
+	c.lastFrame.Store(now.UnixNano())
 	if hello.NoTakeover && h.isOnline(c.id) {
 		// Checked again under the lock below; this early look keeps a
 		// refused hello from touching the session or its resume point.
@@ -381,6 +388,9 @@ func (h *Hub) route(ctx context.Context, from *Conn, s *protocol.Send) (*protoco
 		}
 	}
 
+	if perr := h.allowSend(from.id, targets, s.Ref); perr != nil {
+		return nil, perr
+	}
 	msg := store.Message{ID: h.ids.next(now), From: from.id, To: []string(s.To), Body: s.Body, TS: now, ReplyTo: s.ReplyTo, Thread: s.Thread}
 	var slots []store.Slot
 	if len(targets) > 0 {

@@ -1,20 +1,28 @@
 package server
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
+	"context"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
+
+	"github.com/coder/websocket"
+
+	"github.com/claude-relay/claude-relay/protocol"
+	"github.com/claude-relay/claude-relay/relayd/internal/auth"
 )
 
-// authorized reports whether r carries the relay's token. With no token
-// configured every request is. The query parameter is accepted only where
-// allowQuery is set: older clients cannot send headers on /. Tokens are
-// compared as SHA-256 digests in constant time, so neither their content nor
-// their length leaks through timing.
-func (s *Server) authorized(r *http.Request, allowQuery bool) bool {
-	if s.Token == "" {
-		return true
+// identify returns what the request's token allows. With no token
+// configured everyone may claim any id. The query parameter is accepted only
+// where allowQuery is set: older clients cannot send headers on /. Tokens
+// are compared as SHA-256 digests in constant time (package auth), so
+// neither their content nor their length leaks through timing; they are
+// never logged.
+func (s *Server) identify(r *http.Request, allowQuery bool) (auth.Identity, bool) {
+	a := auth.NewAuthenticator(s.Token, s.Tokens)
+	if !a.Enabled() {
+		return auth.Anyone, true
 	}
 	got := ""
 	if h := r.Header.Get("Authorization"); h != "" {
@@ -25,11 +33,40 @@ func (s *Server) authorized(r *http.Request, allowQuery bool) bool {
 	if got == "" && allowQuery {
 		got = r.URL.Query().Get("token")
 	}
-	if got == "" {
-		return false
+	return a.Check(got)
+}
+
+// authorized reports whether r carries a token the relay accepts.
+func (s *Server) authorized(r *http.Request, allowQuery bool) bool {
+	_, ok := s.identify(r, allowQuery)
+	return ok
+}
+
+type identityKey struct{}
+
+// withIdentity remembers id on r for the hello check in serveWS.
+func withIdentity(r *http.Request, id auth.Identity) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), identityKey{}, id))
+}
+
+// mayClaim checks the hello's client id against the identity the upgrade
+// was authenticated with. A refused id gets a forbidden error frame and
+// close 4503, which tells clients not to reconnect: retrying cannot help
+// until someone changes the token or the id.
+func (s *Server) mayClaim(ctx context.Context, ws *websocket.Conn, codec Codec, r *http.Request, hello *protocol.Hello, log *slog.Logger) bool {
+	id, ok := r.Context().Value(identityKey{}).(auth.Identity)
+	if !ok {
+		id = auth.Anyone // Handler always sets it; tests of serveWS alone may not
 	}
-	a, b := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(s.Token))
-	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
+	if id.May(hello.ClientID) {
+		return true
+	}
+	log.Warn("client id refused: its token may not claim it", "client", hello.ClientID, "credential", id.Name, "may_claim", id.Globs())
+	msg := fmt.Sprintf("this token may claim only %s (%s on the relay), not %s — connect with one of those ids, or ask the relay's operator to add %s to the token's line in the tokens file",
+		id.Globs(), id.Name, hello.ClientID, hello.ClientID)
+	s.write(ctx, ws, codec, &protocol.ErrorFrame{Code: protocol.CodeForbidden, Message: msg}, "")
+	ws.Close(protocol.CloseForbiddenID, truncateReason("token may not claim client id "+hello.ClientID))
+	return false
 }
 
 func unauthorized(w http.ResponseWriter) {

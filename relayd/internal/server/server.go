@@ -13,11 +13,13 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
 
 	"github.com/claude-relay/claude-relay/protocol"
+	"github.com/claude-relay/claude-relay/relayd/internal/auth"
 	"github.com/claude-relay/claude-relay/relayd/internal/hub"
 )
 
@@ -54,10 +56,30 @@ type Server struct {
 	// "Authorization: Bearer TOKEN", or ?token=TOKEN on / for older clients
 	// that cannot set headers.
 	Token string
+	// Tokens, when set, are per-identity tokens (a tokens file): each may
+	// claim only the client ids its line lists. Token, if also set, may
+	// claim any id.
+	Tokens *auth.Tokens
+	// MaxConns caps the open WebSocket connections; past it upgrades are
+	// refused with 503. 0 means no cap.
+	MaxConns int
+	// MaxConnsPerAddr caps the open WebSocket connections from one remote
+	// IP address; past it upgrades are refused with 429. 0 means no cap.
+	MaxConnsPerAddr int
+	// IdleTimeout closes a client that sent no application frame for this
+	// long (pongs do not count: a live but stuck client answers pings).
+	// 0 means never.
+	IdleTimeout time.Duration
 
+	gate     gate
 	initOnce sync.Once
 	started  time.Time
 	conns    sync.WaitGroup
+
+	liveMu   sync.Mutex
+	live     map[*hub.Conn]*liveConn // for the pinger
+	stopPing chan struct{}
+	pinging  sync.WaitGroup // the pinger and its pings
 }
 
 // Codec turns one connection's frames into protocol frames and back. The v1
@@ -124,11 +146,12 @@ func (s *Server) Handler() http.Handler {
 	s.init()
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/ws", func(w http.ResponseWriter, r *http.Request) {
-		if !s.authorized(r, false) {
+		id, ok := s.identify(r, false)
+		if !ok {
 			unauthorized(w)
 			return
 		}
-		s.serveWS(w, r, v1Codec{limits: s.Limits})
+		s.serveWS(w, withIdentity(r, id), v1Codec{limits: s.Limits})
 	})
 	mux.HandleFunc("GET /healthz", s.serveHealth)
 	mux.HandleFunc("GET /dashboard.json", func(w http.ResponseWriter, r *http.Request) {
@@ -140,7 +163,8 @@ func (s *Server) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		if isUpgrade(r) {
-			if !s.authorized(r, true) {
+			id, ok := s.identify(r, true)
+			if !ok {
 				unauthorized(w)
 				return
 			}
@@ -148,7 +172,7 @@ func (s *Server) Handler() http.Handler {
 				http.Error(w, "the older relay protocol is not enabled here; connect to /v1/ws", http.StatusNotFound)
 				return
 			}
-			s.serveWS(w, r, s.Legacy())
+			s.serveWS(w, withIdentity(r, id), s.Legacy())
 			return
 		}
 		s.serveDashboard(w, r)
@@ -166,7 +190,18 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.init()
 	s.Hub.Close(protocol.CloseGoingAway, protocol.CloseReason(protocol.CloseGoingAway))
 	done := make(chan struct{})
-	go func() { s.conns.Wait(); close(done) }()
+	go func() {
+		s.conns.Wait()
+		s.liveMu.Lock()
+		if s.stopPing != nil {
+			close(s.stopPing)
+			s.stopPing = nil
+			s.live = nil
+		}
+		s.liveMu.Unlock()
+		s.pinging.Wait()
+		close(done)
+	}()
 	select {
 	case <-done:
 		return nil
@@ -204,6 +239,11 @@ func (s *Server) serveHealth(w http.ResponseWriter, _ *http.Request) {
 
 // serveWS runs one WebSocket connection from upgrade to close.
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, codec Codec) {
+	release, ok := s.admit(w, r)
+	if !ok {
+		return
+	}
+	defer release()
 	s.conns.Add(1)
 	defer s.conns.Done()
 	bw := &batchingWriter{ResponseWriter: w}
@@ -228,6 +268,9 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, codec Codec) {
 		log.Debug("no session", "err", err)
 		return
 	}
+	if !s.mayClaim(ctx, ws, codec, r, hello, log) {
+		return
+	}
 	conn, welcome, err := s.Hub.Join(ctx, hello, codec.AutoAck())
 	if errors.Is(err, hub.ErrIDInUse) {
 		s.write(ctx, ws, codec, &protocol.ErrorFrame{Code: protocol.CodeIDInUse, Message: err.Error()}, "")
@@ -247,33 +290,44 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, codec Codec) {
 		return
 	}
 
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); s.writeLoop(ctx, ws, bw.conn, codec, conn, log) }()
-	go func() { defer wg.Done(); s.keepalive(ctx, ws, conn) }()
-	readDone := make(chan string, 1)
-	go func() { readDone <- s.readLoop(ctx, ws, codec, conn, log) }()
-
-	select {
-	case reason = <-readDone:
-	case <-conn.Done():
-		// The hub closes this connection (replaced, slow, idle, shutdown).
-		// Others hear that it left at once; the close handshake gets
-		// CloseGrace, since a slow or silent client may never answer it.
-		code, why := conn.CloseStatus()
+	// Two goroutines a connection: the reader is this one, the writer is
+	// started and cancelled with it. Pings come from one pinger for all.
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		s.writeLoop(ctx, ws, bw.conn, codec, conn, log)
+		s.closeKicked(ctx, cancel, ws, conn)
+	}()
+	lc := s.track(conn, ws)
+	defer s.untrack(conn)
+	reason = s.readLoop(ctx, ws, codec, conn, lc, log)
+	if code, why := conn.CloseStatus(); code != 0 {
 		reason = why
-		s.Hub.Leave(conn, why)
-		wg.Add(1)
-		go func() { defer wg.Done(); ws.Close(websocket.StatusCode(code), truncateReason(why)) }()
-		select {
-		case <-readDone:
-		case <-time.After(s.CloseGrace):
-			cancel() // drops the socket, which ends the read loop
-			<-readDone
-		}
 	}
 	cancel()
-	wg.Wait()
+	<-writerDone
+}
+
+// closeKicked runs when the writer stops. If the hub closed the connection
+// (replaced, slow, idle, shutdown), others hear that it left at once and the
+// client gets the close code; the handshake gets CloseGrace, since a slow or
+// silent client may never answer it, then the socket is dropped, which ends
+// the read loop.
+func (s *Server) closeKicked(ctx context.Context, cancel context.CancelFunc, ws *websocket.Conn, conn *hub.Conn) {
+	select {
+	case <-conn.Done():
+	default:
+		return // the reader ended first: the handler closes
+	}
+	if ctx.Err() != nil {
+		return
+	}
+	code, why := conn.CloseStatus()
+	s.Hub.Leave(conn, why)
+	grace := time.AfterFunc(s.CloseGrace, cancel)
+	defer grace.Stop()
+	ws.Close(websocket.StatusCode(code), truncateReason(why))
+	cancel()
 }
 
 // readHello reads frames until a valid hello arrives. Frames before hello
@@ -320,7 +374,7 @@ func (s *Server) readHello(ctx context.Context, ws *websocket.Conn, codec Codec,
 }
 
 // readLoop reads frames until the connection ends and returns why it ended.
-func (s *Server) readLoop(ctx context.Context, ws *websocket.Conn, codec Codec, conn *hub.Conn, log *slog.Logger) string {
+func (s *Server) readLoop(ctx context.Context, ws *websocket.Conn, codec Codec, conn *hub.Conn, lc *liveConn, log *slog.Logger) string {
 	for {
 		typ, data, err := ws.Read(ctx)
 		if err != nil {
@@ -344,6 +398,7 @@ func (s *Server) readLoop(ctx context.Context, ws *websocket.Conn, codec Codec, 
 			conn.Push(binaryError())
 			continue
 		}
+		lc.lastFrame.Store(time.Now().UnixNano())
 		f, err := codec.Decode(data)
 		if err != nil {
 			conn.Push(asProtoError(err).Frame())
@@ -391,28 +446,91 @@ func (s *Server) writeLoop(ctx context.Context, ws *websocket.Conn, bc *batchCon
 	}
 }
 
-// keepalive pings the client every PingInterval and drops it once it has
-// been silent for two intervals.
-func (s *Server) keepalive(ctx context.Context, ws *websocket.Conn, conn *hub.Conn) {
+// liveConn is what the pinger knows of a connection.
+type liveConn struct {
+	ws *websocket.Conn
+	// lastFrame is when the client last sent a frame of its own (unix
+	// nanoseconds), for IdleTimeout. Pongs do not count: a client stuck
+	// in a loop still answers pings.
+	lastFrame atomic.Int64
+}
+
+// track registers a live connection with the pinger.
+func (s *Server) track(conn *hub.Conn, ws *websocket.Conn) *liveConn {
+	lc := &liveConn{ws: ws}
+	lc.lastFrame.Store(time.Now().UnixNano())
+	s.liveMu.Lock()
+	defer s.liveMu.Unlock()
+	if s.live == nil {
+		s.live = map[*hub.Conn]*liveConn{}
+		s.stopPing = make(chan struct{})
+		s.pinging.Add(1)
+		go s.pingLoop(s.stopPing)
+	}
+	s.live[conn] = lc
+	return lc
+}
+
+func (s *Server) untrack(conn *hub.Conn) {
+	s.liveMu.Lock()
+	defer s.liveMu.Unlock()
+	delete(s.live, conn)
+}
+
+// pingLoop is the keepalive of every connection: each PingInterval it drops
+// clients silent for two intervals, closes those idle past IdleTimeout, and
+// pings the rest. Each ping runs in a
+// goroutine that ends with the pong; they are started in batches spread over
+// half the interval, so ten thousand idle connections never hold ten
+// thousand ping goroutines (and their stacks) at once.
+func (s *Server) pingLoop(stop <-chan struct{}) {
+	defer s.pinging.Done()
+	const batch = 256
 	t := time.NewTicker(s.PingInterval)
 	defer t.Stop()
 	for {
 		select {
-		case <-ctx.Done():
-			return
-		case <-conn.Done():
+		case <-stop:
 			return
 		case <-t.C:
 		}
-		if time.Since(conn.LastSeen()) >= 2*s.PingInterval {
-			conn.Kick(protocol.CloseIdle, fmt.Sprintf("no answer to pings for %s", 2*s.PingInterval))
-			return
+		s.liveMu.Lock()
+		type pair struct {
+			conn *hub.Conn
+			ws   *websocket.Conn
 		}
-		pctx, cancel := context.WithTimeout(ctx, s.PingInterval)
-		err := ws.Ping(pctx)
-		cancel()
-		if err == nil {
-			conn.Touch()
+		due := make([]pair, 0, len(s.live))
+		now := time.Now()
+		for conn, lc := range s.live {
+			if now.Sub(conn.LastSeen()) >= 2*s.PingInterval {
+				conn.Kick(protocol.CloseIdle, fmt.Sprintf("no answer to pings for %s", 2*s.PingInterval))
+				continue
+			}
+			if s.IdleTimeout > 0 && now.Sub(time.Unix(0, lc.lastFrame.Load())) >= s.IdleTimeout {
+				conn.Kick(protocol.CloseIdle, fmt.Sprintf("idle: no frame for %s (the relay's --idle-timeout)", s.IdleTimeout))
+				continue
+			}
+			due = append(due, pair{conn, lc.ws})
+		}
+		s.liveMu.Unlock()
+		gap := s.PingInterval / 2 / time.Duration(len(due)/batch+1)
+		for i, p := range due {
+			if i > 0 && i%batch == 0 {
+				select {
+				case <-stop:
+					return
+				case <-time.After(gap):
+				}
+			}
+			s.pinging.Add(1)
+			go func() {
+				defer s.pinging.Done()
+				ctx, cancel := context.WithTimeout(context.Background(), s.PingInterval)
+				defer cancel()
+				if p.ws.Ping(ctx) == nil {
+					p.conn.Touch()
+				}
+			}()
 		}
 	}
 }

@@ -327,6 +327,14 @@ func TestBadInput(t *testing.T) {
 		{"relay frame", `{"type":"welcome","client_id":"X"}`, protocol.CodeUnexpected},
 		{"deep nesting", `{"type":"send","ref":"m","to":"CC-2","body":"x","extra":` + strings.Repeat("[", 20000) + strings.Repeat("]", 20000) + `}`, protocol.CodeBadJSON},
 		{"huge number", `{"type":"ack","upto":1e999}`, protocol.CodeBadField},
+		{"huge integer", `{"type":"ack","upto":99999999999999999999999}`, protocol.CodeBadField},
+		{"negative seq", `{"type":"ack","upto":-1}`, protocol.CodeBadField},
+		{"truncated frame", `{"type":"send","ref":"m","to":"CC-2","bo`, protocol.CodeBadJSON},
+		{"invalid utf-8", "{\"type\":\"send\",\"ref\":\"m\",\"to\":\"CC-2\",\"body\":\"\xff\xfe\"}", protocol.CodeBadJSON},
+		{"empty frame", ``, protocol.CodeBadJSON},
+		{"json null", `null`, protocol.CodeBadJSON},
+		{"json array", `[{"type":"send"}]`, protocol.CodeBadJSON},
+		{"null byte in reply_to", `{"type":"send","ref":"m","to":"CC-2","body":"x","reply_to":"a\u0000b"}`, protocol.CodeBadID},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -371,10 +379,15 @@ func TestBadInput(t *testing.T) {
 	})
 	t.Run("bad hello id", func(t *testing.T) {
 		c := r.dialRaw("/v1/ws", nil)
-		c.writeText(`{"type":"hello","proto":1,"client_id":"../../etc"}`)
-		if e := expect[*protocol.ErrorFrame](c); e.Code != protocol.CodeBadID {
-			t.Fatalf("error = %+v", e)
+		for _, id := range []string{`../../etc`, `CC\u00001`, `CC-1\n`, `all`, strings.Repeat("x", 65)} {
+			c.writeText(`{"type":"hello","proto":1,"client_id":"` + id + `"}`)
+			if e := expect[*protocol.ErrorFrame](c); e.Code != protocol.CodeBadID || e.Message == "" {
+				t.Fatalf("hello as %q: error = %+v", id, e)
+			}
 		}
+		// The connection is still waiting for a good hello.
+		c.send(&protocol.Hello{Proto: 1, ClientID: "GOOD-AFTER-BAD"})
+		expect[*protocol.Welcome](c)
 	})
 	t.Run("unsupported proto", func(t *testing.T) {
 		c := r.dialRaw("/v1/ws", nil)

@@ -203,8 +203,15 @@ func (m *Memory) History(_ context.Context, q HistoryQuery) ([]Message, bool, er
 	}
 	var page []Message
 	more := false
-	// Walk newest first so Limit keeps the most recent page.
-	for i := len(m.order) - 1; i >= 0; i-- {
+	// Walk newest first so Limit keeps the most recent page, or oldest
+	// first from After when paging forward.
+	forward := q.After != "" && q.Before == ""
+	i, step := len(m.order)-1, -1
+	if forward {
+		i, _ = slices.BinarySearchFunc(m.order, q.After, func(e *memMsg, id string) int { return cmpString(e.ID, id) })
+		step = 1
+	}
+	for ; i >= 0 && i < len(m.order); i += step {
 		mm := m.order[i]
 		if q.Before != "" && mm.ID >= q.Before || q.After != "" && mm.ID <= q.After {
 			continue
@@ -225,7 +232,9 @@ func (m *Memory) History(_ context.Context, q HistoryQuery) ([]Message, bool, er
 		}
 		page = append(page, mm.Message)
 	}
-	slices.Reverse(page)
+	if !forward {
+		slices.Reverse(page)
+	}
 	return page, more, nil
 }
 

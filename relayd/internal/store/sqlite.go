@@ -90,6 +90,15 @@ type SQLite struct {
 	mu       sync.RWMutex
 	boxes    map[string]boxState
 	sessions map[string]bool
+	// recent holds, per mailbox, the deliveries committed last, so that
+	// a writer woken by an append reads them back without a query. Also
+	// guarded by mu; see recent.go.
+	recent      map[string]*recentBox
+	recentBytes int
+
+	// refs are the send refs of the clients that sent since open, loaded
+	// from the refs table on their first send. Owned by the committer.
+	refs map[string]*clientRefs
 
 	// Owned by the committer goroutine.
 	prepared map[string]*sql.Stmt // by query text
@@ -160,6 +169,21 @@ CREATE TABLE mailbox (
 ) WITHOUT ROWID;
 CREATE INDEX mailbox_by_msg ON mailbox(msg);
 `,
+	// 2: send refs, so that a send retried after a restart of relayd is
+	// recognised and not stored twice.
+	`
+CREATE TABLE refs (
+	client     TEXT NOT NULL,
+	ref        TEXT NOT NULL,
+	n          INTEGER NOT NULL, -- per client, one more for each send: the newest RefWindow are kept
+	digest     BLOB NOT NULL,    -- of the send's content: the same ref with other content is a new message
+	msg_id     TEXT NOT NULL,
+	ts         INTEGER NOT NULL, -- unix nanoseconds, as the message's
+	recipients TEXT NOT NULL,    -- JSON array: the mailboxes it was offered to
+	seqs       TEXT NOT NULL,    -- JSON array: the seq it got in each, 0 when the mailbox was full
+	PRIMARY KEY (client, ref)
+) WITHOUT ROWID;
+`,
 }
 
 // Statements the committer runs for every batch, prepared once at open.
@@ -206,6 +230,8 @@ func Open(ctx context.Context, dir string, opts Options) (*SQLite, error) {
 		linger:     opts.Linger,
 		boxes:      map[string]boxState{},
 		sessions:   map[string]bool{},
+		recent:     map[string]*recentBox{},
+		refs:       map[string]*clientRefs{},
 		stale:      map[string]bool{},
 		prepared:   map[string]*sql.Stmt{},
 		ops:        make(chan *op, 1024),
@@ -288,7 +314,7 @@ func (s *SQLite) open(ctx context.Context, busy time.Duration) error {
 	// can bind them, whichever connection it runs on after a reconnect.
 	queries := []string{qPutBox, qTouch}
 	for _, n := range chunkSizes {
-		queries = append(queries, qPutMessages(n), qPutEntries(n))
+		queries = append(queries, qPutMessages(n), qPutEntries(n), qPutRefs(n))
 	}
 	for _, q := range queries {
 		st, err := s.w.PrepareContext(ctx, q)
@@ -477,7 +503,9 @@ type op struct {
 	state atomic.Int32
 	apply func(*batch) error
 	err   error
-	done  chan struct{}
+	done  chan struct{} // nil for an async op
+	after func(error)   // runs on the committer once the op's outcome is known; async ops only
+
 }
 
 // write hands fn to the committer and waits until its transaction has
@@ -600,14 +628,12 @@ func (s *SQLite) run(ops []*op) {
 		// One op is at fault (say, a duplicate message id): commit the
 		// others one by one so it fails alone.
 		for _, o := range live {
-			o.err = s.commit([]*op{o})
-			close(o.done)
+			o.finish(s.commit([]*op{o}))
 		}
 		return
 	}
 	for _, o := range live {
-		o.err = err
-		close(o.done)
+		o.finish(err)
 	}
 }
 
@@ -626,6 +652,15 @@ type batch struct {
 	msgIDs    []string
 	entryRows []any
 	nextRid   int64
+
+	// What the cache and the ref window learn once the batch commits.
+	appended  []appended
+	refRows   []any
+	refAdds   map[refKey]refRec
+	refN      map[string]int64 // each client's newest ref n in this batch
+	refTrims  []refTrim
+	forget    bool // a Clear or Prune ran: drop the recent cache
+	resetRefs bool // a Prune ran: reload the ref windows
 }
 
 // writeRows inserts the queued messages and mailbox entries. Ops that read
@@ -639,6 +674,9 @@ func (b *batch) writeRows() error {
 	}
 	if err := b.insertChunks(b.entryRows, entryColumns, qPutEntries); err != nil {
 		return fmt.Errorf("insert %d mailbox entries: %w", len(b.entryRows)/entryColumns, err)
+	}
+	if err := b.writeRefs(); err != nil {
+		return err
 	}
 	b.msgRows, b.msgIDs, b.entryRows = b.msgRows[:0], b.msgIDs[:0], b.entryRows[:0]
 	return nil
@@ -735,6 +773,7 @@ func (s *SQLite) commit(ops []*op) (err error) {
 	clear(b.boxes)
 	clear(b.dirty)
 	b.added, b.msgRows, b.msgIDs, b.entryRows = b.added[:0], b.msgRows[:0], b.msgIDs[:0], b.entryRows[:0]
+	b.resetLearned()
 	conn, err := s.w.Conn(ctx)
 	if err != nil {
 		return s.writeError(err)
@@ -795,6 +834,7 @@ func (s *SQLite) commit(ops []*op) (err error) {
 		return s.writeError(err)
 	}
 	s.nextRid = b.nextRid
+	s.learnRefs(b)
 	s.mu.Lock()
 	for id, bx := range b.boxes {
 		s.boxes[id] = *bx
@@ -802,6 +842,7 @@ func (s *SQLite) commit(ops []*op) (err error) {
 	for _, id := range b.added {
 		s.sessions[id] = true
 	}
+	s.learnRecent(b)
 	s.mu.Unlock()
 	return nil
 }
@@ -958,6 +999,49 @@ func (s *SQLite) Sessions(ctx context.Context) ([]SessionInfo, map[string]int, e
 }
 
 func (s *SQLite) Append(ctx context.Context, msg Message, recipients []string, maxQueue int) ([]Slot, error) {
+	a, err := s.newAppend(msg, recipients, maxQueue, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.write(ctx, a.apply); err != nil {
+		return nil, fmt.Errorf("store message %s: %w", msg.ID, err)
+	}
+	return a.slots, nil
+}
+
+// AppendAsync implements Pipeliner.
+func (s *SQLite) AppendAsync(msg Message, recipients []string, maxQueue int, ref *SendRef, done func([]Slot, *Sent, error)) {
+	a, err := s.newAppend(msg, recipients, maxQueue, ref)
+	if err != nil {
+		done(nil, nil, err)
+		return
+	}
+	s.writeAsync(a.apply, func(err error) {
+		if err != nil {
+			done(nil, nil, fmt.Errorf("store message %s: %w", msg.ID, err))
+			return
+		}
+		if a.dup != nil {
+			done(nil, a.dup, nil)
+			return
+		}
+		done(a.slots, nil, nil)
+	})
+}
+
+// pendingAppend is one Append on its way to the committer.
+type pendingAppend struct {
+	msg        *Message
+	to         string // msg.To as JSON
+	ts         int64
+	recipients []string
+	maxQueue   int
+	ref        *SendRef
+	slots      []Slot
+	dup        *Sent
+}
+
+func (s *SQLite) newAppend(msg Message, recipients []string, maxQueue int, ref *SendRef) (*pendingAppend, error) {
 	// Encode outside the committer so that work runs on the callers'
 	// goroutines, in parallel.
 	tob, err := json.Marshal(msg.To)
@@ -968,31 +1052,46 @@ func (s *SQLite) Append(ctx context.Context, msg Message, recipients []string, m
 	if msg.To == nil {
 		to = "[]"
 	}
-	ts := nanos(msg.TS)
-	slots := make([]Slot, len(recipients))
-	err = s.write(ctx, func(b *batch) error {
-		rid := b.nextRid
-		b.nextRid++
-		b.msgRows = append(b.msgRows, rid, msg.ID, msg.From, to, msg.Body, ts, msg.ReplyTo, msg.Thread)
-		b.msgIDs = append(b.msgIDs, msg.ID)
-		for i, id := range recipients {
-			bx, _ := b.box(id, true)
-			if maxQueue > 0 && bx.unacked >= maxQueue {
-				slots[i] = Slot{Full: true}
-				continue
-			}
-			seq := bx.last + 1
-			b.entryRows = append(b.entryRows, id, int64(seq), rid)
-			// Not dirty: the entry itself records the new last seq.
-			bx.last, bx.unacked = seq, bx.unacked+1
-			slots[i] = Slot{Seq: seq}
+	return &pendingAppend{msg: &msg, to: to, ts: nanos(msg.TS), recipients: recipients, maxQueue: maxQueue,
+		ref: ref, slots: make([]Slot, len(recipients))}, nil
+}
+
+// apply runs in the committer. It may run twice (see op), so it sets every
+// result it returns.
+func (a *pendingAppend) apply(b *batch) error {
+	a.dup = nil
+	if a.ref != nil {
+		dup, err := b.findRef(a.msg.From, a.ref)
+		if err != nil {
+			return err
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("store message %s: %w", msg.ID, err)
+		if dup != nil {
+			a.dup = dup
+			return nil
+		}
 	}
-	return slots, nil
+	msg := a.msg
+	rid := b.nextRid
+	b.nextRid++
+	b.msgRows = append(b.msgRows, rid, msg.ID, msg.From, a.to, msg.Body, a.ts, msg.ReplyTo, msg.Thread)
+	b.msgIDs = append(b.msgIDs, msg.ID)
+	for i, id := range a.recipients {
+		bx, _ := b.box(id, true)
+		if a.maxQueue > 0 && bx.unacked >= a.maxQueue {
+			a.slots[i] = Slot{Full: true}
+			continue
+		}
+		seq := bx.last + 1
+		b.entryRows = append(b.entryRows, id, int64(seq), rid)
+		// Not dirty: the entry itself records the new last seq.
+		bx.last, bx.unacked = seq, bx.unacked+1
+		a.slots[i] = Slot{Seq: seq}
+	}
+	b.appended = append(b.appended, appended{msg: msg, recipients: a.recipients, slots: a.slots})
+	if a.ref != nil {
+		b.addRef(msg, a.ref, a.recipients, a.slots)
+	}
+	return nil
 }
 
 const deliveryColumns = "g.id, g.sender, g.recipients, g.body, g.ts, g.reply_to, g.thread"
@@ -1005,7 +1104,8 @@ func scanMessage(sc interface{ Scan(...any) error }, extra ...any) (Message, err
 	if err := sc.Scan(dst...); err != nil {
 		return m, err
 	}
-	if err := json.Unmarshal([]byte(to), &m.To); err != nil {
+	var err error
+	if m.To, err = decodeRecipients(to); err != nil {
 		return m, fmt.Errorf("decode recipients of message %s: %w", m.ID, err)
 	}
 	m.TS = fromNanos(ts)
@@ -1013,6 +1113,9 @@ func scanMessage(sc interface{ Scan(...any) error }, extra ...any) (Message, err
 }
 
 func (s *SQLite) Pending(ctx context.Context, id string, after uint64, limit int) ([]Delivery, error) {
+	if ds, ok := s.pendingFromRecent(id, after, limit); ok {
+		return ds, nil
+	}
 	if limit <= 0 {
 		limit = -1 // SQLite: no limit
 	}
@@ -1089,49 +1192,6 @@ func (s *SQLite) Unacked(_ context.Context, id string) (int, error) {
 	return s.boxes[id].unacked, nil
 }
 
-func (s *SQLite) History(ctx context.Context, q HistoryQuery) ([]Message, bool, error) {
-	limit := q.Limit
-	if limit <= 0 {
-		limit = 50
-	}
-	// Visible: sent by the client and not cleared by it, or in its
-	// mailbox. With narrows to what the peer sent it, and what it sent to
-	// the peer (directly or to everyone).
-	rows, err := s.r.QueryContext(ctx, `SELECT `+deliveryColumns+`
-		FROM messages g
-		WHERE g.rid IN (
-			SELECT rid FROM messages WHERE sender = ?1 AND sender_cleared = 0
-			UNION
-			SELECT msg FROM mailbox WHERE recipient = ?1)
-		  AND NOT (g.sender = ?1 AND g.sender_cleared = 1)
-		  AND (?2 = '' OR g.id < ?2)
-		  AND (?3 = '' OR g.id > ?3)
-		  AND (?4 = '' OR g.sender = ?4 OR (g.sender = ?1 AND EXISTS (
-			SELECT 1 FROM json_each(g.recipients) WHERE value IN (?4, '*'))))
-		ORDER BY g.id DESC LIMIT ?5`, q.Client, q.Before, q.After, q.With, limit+1)
-	if err != nil {
-		return nil, false, fmt.Errorf("read history of %s in %s: %w", q.Client, s.path, err)
-	}
-	defer rows.Close()
-	var page []Message
-	for rows.Next() {
-		m, err := scanMessage(rows)
-		if err != nil {
-			return nil, false, fmt.Errorf("read history of %s in %s: %w", q.Client, s.path, err)
-		}
-		page = append(page, m)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, false, fmt.Errorf("read history of %s in %s: %w", q.Client, s.path, err)
-	}
-	more := len(page) > limit
-	if more {
-		page = page[:limit]
-	}
-	slices.Reverse(page)
-	return page, more, nil
-}
-
 func (s *SQLite) Clear(ctx context.Context, id string, includeUnread bool) (int, error) {
 	var n int
 	err := s.write(ctx, func(b *batch) error {
@@ -1140,6 +1200,7 @@ func (s *SQLite) Clear(ctx context.Context, id string, includeUnread bool) (int,
 			return err
 		}
 		n = 0
+		b.forget = true
 		var removed []int64
 		if bx, ok := b.box(id, false); ok {
 			// Record the last seq in boxes before its entry may go.
@@ -1236,9 +1297,17 @@ func (s *SQLite) pruneOnce(ctx context.Context, cut int64) (n int, done bool, er
 			return fmt.Errorf("find expired messages: %w", err)
 		}
 		done = len(rids) < s.pruneChunk
+		if done {
+			// Refs of expired messages answer retries nobody will send.
+			if _, err := b.tx.ExecContext(b.ctx, "DELETE FROM refs WHERE ts < ?", cut); err != nil {
+				return fmt.Errorf("delete expired send refs: %w", err)
+			}
+			b.resetRefs = true
+		}
 		if len(rids) == 0 {
 			return nil
 		}
+		b.forget = true
 		js, _ := json.Marshal(rids)
 		// Record every mailbox's last seq before its newest entry may go.
 		if _, err := b.tx.ExecContext(b.ctx, `UPDATE boxes SET last_seq = max(last_seq,

@@ -90,8 +90,19 @@ type Store interface {
 	// Unacked counts id's messages above its ack.
 	Unacked(ctx context.Context, id string) (int, error)
 
-	// History returns a page of what q.Client may see, oldest first, and
-	// whether older messages exist beyond it.
+	// History returns a page of what q.Client may see, oldest first, in the
+	// order the relay stored the messages (which is the order of their ids
+	// but for messages that concurrent senders got stored in the same
+	// instant).
+	//
+	// Without After, or with both cursors, it is the newest Limit messages
+	// older than Before (when set) and newer than After (when set), and
+	// more reports that older ones exist beyond the page: page back by
+	// passing the first id as Before. With After alone it pages forward:
+	// the oldest Limit messages newer than After, and more reports that
+	// newer ones exist: pass the last id as After. Limit defaults to 50.
+	// A cursor need not be a stored message: an id that is gone (pruned,
+	// cleared) still bounds the page by id.
 	History(ctx context.Context, q HistoryQuery) ([]Message, bool, error)
 	// Clear forgets id's read history (acked mail and its own sends); with
 	// includeUnread its unacked mail too. It returns how many were forgotten.
@@ -101,6 +112,42 @@ type Store interface {
 	Prune(ctx context.Context, before time.Time) (int, error)
 
 	Close() error
+}
+
+// SendRef identifies a send for recognising its retries: the sender (the
+// message's From), the ref it chose, and a digest of the content. A retry is
+// the same ref with the same digest.
+type SendRef struct {
+	Ref    string
+	Digest [32]byte
+}
+
+// Sent is what a store remembers of a send it took: enough to answer a
+// retry with what the first attempt was told.
+type Sent struct {
+	ID         string
+	TS         time.Time
+	Recipients []string // the mailboxes it was offered to, in order
+	Slots      []Slot   // what became of it in each
+}
+
+// Pipeliner is implemented by stores that can take appends without making
+// the caller wait for each commit, and that remember send refs durably. The
+// hub uses it when the store has it: a client that pipelines sends then
+// fills a whole group commit on its own, and a retry sent after a relay
+// restart is recognised.
+type Pipeliner interface {
+	// AppendAsync queues what Append does and returns at once. done runs
+	// exactly once, when the message is durable or has failed, on a
+	// goroutine of the store and in the order of the AppendAsync calls:
+	// it must be quick, and must not call the store. Mailbox seqs are
+	// assigned in call order, so one caller's messages keep their order
+	// in every mailbox.
+	//
+	// With ref set, a send whose (msg.From, ref.Ref, ref.Digest) the store
+	// already holds, among that sender's most recent protocol.RefWindow
+	// refs, is not stored again: done gets dup, the record of the first.
+	AppendAsync(msg Message, recipients []string, maxQueue int, ref *SendRef, done func(slots []Slot, dup *Sent, err error))
 }
 
 // ToProtocol converts a delivery to the frame a recipient receives.

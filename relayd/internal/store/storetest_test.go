@@ -46,6 +46,7 @@ var conformance = []struct {
 	{"Full", testFull},
 	{"History", testHistory},
 	{"HistoryPaging", testHistoryPaging},
+	{"HistoryForward", testHistoryForward},
 	{"Clear", testClear},
 	{"ClearUnread", testClearUnread},
 	{"Prune", testPrune},
@@ -382,6 +383,38 @@ func testHistoryPaging(t *testing.T, s Store) {
 	if !more {
 		t.Error("more = false with a, want true")
 	}
+}
+
+// After alone pages forward: the oldest page after the cursor, and more
+// while newer ones exist.
+func testHistoryForward(t *testing.T, s Store) {
+	m := conversation(t, s)
+	page, more := history(t, s, HistoryQuery{Client: "b", Limit: 2, After: m["ab"].ID})
+	eq(t, "first page after ab", bodies(page), []string{"ba", "bc"})
+	if !more {
+		t.Error("more = false with newer messages left, want true")
+	}
+	page, more = history(t, s, HistoryQuery{Client: "b", Limit: 2, After: m["bc"].ID})
+	eq(t, "page after bc", bodies(page), []string{"a*", "c-ab"})
+	if !more {
+		t.Error("more = false with cb left, want true")
+	}
+	page, more = history(t, s, HistoryQuery{Client: "b", Limit: 2, After: m["c-ab"].ID})
+	eq(t, "last page", bodies(page), []string{"cb"})
+	if more {
+		t.Error("more = true on the newest page, want false")
+	}
+	page, more = history(t, s, HistoryQuery{Client: "b", Limit: 2, After: m["cb"].ID})
+	if len(page) != 0 || more {
+		t.Errorf("after the newest: %v more=%v, want nothing", bodies(page), more)
+	}
+	page, _ = history(t, s, HistoryQuery{Client: "a", With: "c", Limit: 5, After: m["ab"].ID})
+	eq(t, "a with c after ab", bodies(page), []string{"ca", "a*", "c-ab"})
+	// A cursor that is no stored message still bounds by id.
+	page, _ = history(t, s, HistoryQuery{Client: "b", Limit: 1, After: m["bc"].ID + "~"})
+	eq(t, "after a gone id", bodies(page), []string{"a*"})
+	page, _ = history(t, s, HistoryQuery{Client: "b", Limit: 1, Before: m["bc"].ID + "~"})
+	eq(t, "before a gone id", bodies(page), []string{"bc"})
 }
 
 func testClear(t *testing.T, s Store) {

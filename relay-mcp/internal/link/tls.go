@@ -1,0 +1,84 @@
+package link
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+)
+
+// maxRelayFrame bounds a frame from the relay. It is larger than the
+// protocol's limit on client frames because the relay's own frames grow
+// with the team: a welcome or peers listing with 10 000 sessions online is
+// about 2 MB. The relay is trusted not to send more than it needs.
+const maxRelayFrame = 32 << 20
+
+// LoadCA returns a TLS config that trusts only the CA certificates in the
+// PEM file at path (like curl --cacert): for a relay whose certificate is
+// self-signed or from a private CA.
+func LoadCA(path string) (*tls.Config, error) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading --ca-file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("--ca-file %s holds no PEM certificate (-----BEGIN CERTIFICATE-----); give the CA that signed the relay's --tls-cert", path)
+	}
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
+}
+
+// httpClient is the client that dials the relay: the default one unless a
+// TLS config is set.
+func (l *Link) httpClient() *http.Client {
+	if l.cfg.TLS == nil {
+		return nil
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = l.cfg.TLS
+	return &http.Client{Transport: tr}
+}
+
+// dialHint explains dial failures whose fix is not "start relayd": TLS
+// trouble and a scheme that does not match the relay's.
+func dialHint(url string, resp *http.Response, err error) string {
+	var unknown x509.UnknownAuthorityError
+	var hostErr x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	switch {
+	case errors.As(err, &unknown):
+		return fmt.Sprintf("relay at %s presented a certificate this machine does not trust (%s) — pass --ca-file (RELAY_CA_FILE) with the CA that signed the relay's certificate", url, shortErr(err))
+	case errors.As(err, &hostErr):
+		return fmt.Sprintf("relay at %s presented a certificate for another name (%s) — connect with a host name the certificate lists, or reissue it for this one", url, shortErr(err))
+	case errors.As(err, &invalid):
+		return fmt.Sprintf("relay at %s presented an invalid certificate (%s) — is it expired? renew the relay's --tls-cert", url, shortErr(err))
+	case strings.Contains(err.Error(), "first record does not look like a TLS handshake"):
+		return fmt.Sprintf("relay at %s does not speak TLS — use ws:// instead of wss://, or start relayd with --tls-cert/--tls-key", url)
+	case resp != nil && resp.StatusCode == http.StatusBadRequest && strings.HasPrefix(url, "ws://"):
+		return fmt.Sprintf("relay at %s answered HTTP 400 — if it serves TLS (relayd --tls-cert), use wss://", url)
+	case resp != nil && (resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusTooManyRequests):
+		return fmt.Sprintf("relay at %s is refusing new connections (HTTP %d: it holds its connection limit) — will retry", url, resp.StatusCode)
+	}
+	return ""
+}
+
+// Cleartext reports whether a relay URL (as ParseURL returns it) sends
+// tokens and messages unencrypted over a network: ws:// to a host that is
+// not loopback. An SSH tunnel's ws://127.0.0.1 is fine.
+func Cleartext(relayURL string) bool {
+	u, err := url.Parse(relayURL)
+	if err != nil || u.Scheme != "ws" {
+		return false
+	}
+	h := u.Hostname()
+	if h == "localhost" {
+		return false
+	}
+	ip := net.ParseIP(h)
+	return ip == nil || !ip.IsLoopback()
+}

@@ -1,0 +1,196 @@
+package app
+
+import (
+	"crypto/tls"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/claude-relay/claude-relay/relayd/internal/auth"
+	"github.com/claude-relay/claude-relay/relayd/internal/hub"
+	"github.com/claude-relay/claude-relay/relayd/internal/ratelimit"
+)
+
+// Defaults of the limits. docs/security.md explains each.
+const (
+	defaultClientLimit = "100/10s" // requests per client id: a burst of 100, then 10 a second
+	defaultPairLimit   = "60/1h"   // messages one agent sends another: a burst of 60, then one a minute
+	defaultGlobalLimit = "600/1m"  // agent-to-agent messages through the relay: a burst of 600, then 10 a second
+	defaultMaxConns    = 1000
+	defaultMaxPerAddr  = 200
+)
+
+// securityFlags are the flags of issue 5: per-identity tokens, TLS and the
+// limits. The shared token, --insecure and --allow-origin are in serveFlags.
+func securityFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "tokens-file", EnvVars: []string{"RELAY_TOKENS_FILE"},
+			Usage: "`FILE` of per-identity tokens, one line each: sha256:<hex> <id-glob>[,<id-glob>…]; a token may claim only its ids (make lines with `relayd token new`)"},
+		&cli.StringFlag{Name: "tls-cert", EnvVars: []string{"RELAY_TLS_CERT"},
+			Usage: "PEM certificate `FILE` (with its chain): serve wss:// and https:// instead of ws:// and http:// (needs --tls-key)"},
+		&cli.StringFlag{Name: "tls-key", EnvVars: []string{"RELAY_TLS_KEY"},
+			Usage: "PEM private key `FILE` of --tls-cert"},
+		&cli.StringFlag{Name: "client-limit", Value: defaultClientLimit, EnvVars: []string{"RELAY_CLIENT_LIMIT"},
+			Usage: "requests (send, peers, history …; acks are free) one client id may make, as N/DURATION: a burst of N, refilled N per DURATION; over it the client gets rate_limited with retry_after_ms; 0 disables"},
+		&cli.StringFlag{Name: "pair-limit", Value: defaultPairLimit, EnvVars: []string{"RELAY_PAIR_LIMIT"},
+			Usage: "messages one client may send another, as N/DURATION; past it further sends are held (rate_limited, naming the pair and when it may resume) so two agents answering each other forever stop burning tokens; 0 disables"},
+		&cli.StringFlag{Name: "global-limit", Value: defaultGlobalLimit, EnvVars: []string{"RELAY_GLOBAL_LIMIT"},
+			Usage: "agent-to-agent messages through the whole relay (each recipient counts), as N/DURATION; catches loops among three or more agents; 0 disables"},
+		&cli.IntFlag{Name: "max-conns", Value: defaultMaxConns, EnvVars: []string{"RELAY_MAX_CONNS"},
+			Usage: "most open connections; more are refused with HTTP 503 before the upgrade; 0 disables"},
+		&cli.IntFlag{Name: "max-conns-per-addr", Value: defaultMaxPerAddr, EnvVars: []string{"RELAY_MAX_CONNS_PER_ADDR"},
+			Usage: "most open connections from one IP address (an SSH tunnel is one address: 127.0.0.1); more are refused with HTTP 429; 0 disables"},
+		&cli.DurationFlag{Name: "idle-timeout", EnvVars: []string{"RELAY_IDLE_TIMEOUT"},
+			Usage: "close a client that sent no frame (pongs do not count) for this long, e.g. 24h; 0 (the default) never does: a healthy agent may listen for hours, and dead ones are dropped by the keepalive"},
+	}
+}
+
+// security is what the security flags resolve to.
+type security struct {
+	token      string // shared token; may claim any id
+	tokens     *auth.Tokens
+	tls        *tls.Config
+	limits     hub.Limits
+	maxConns   int
+	maxPerAddr int
+	idle       time.Duration
+}
+
+// loadSecurity reads the security flags, and refuses to listen beyond
+// loopback without a credential unless --insecure. Errors are cli exits
+// whose message names the fix.
+func loadSecurity(c *cli.Context, addr string, log *slog.Logger) (*security, error) {
+	sec := &security{maxConns: c.Int("max-conns"), maxPerAddr: c.Int("max-conns-per-addr"), idle: c.Duration("idle-timeout")}
+	var err error
+	if sec.token, err = readToken(c); err != nil {
+		return nil, cli.Exit(err.Error(), 2)
+	}
+	if p := c.String("tokens-file"); p != "" {
+		if sec.tokens, err = auth.LoadTokens(p); err != nil {
+			return nil, cli.Exit(err.Error(), 2)
+		}
+	}
+	for _, l := range []struct {
+		flag string
+		to   *ratelimit.Rate
+	}{{"client-limit", &sec.limits.Client}, {"pair-limit", &sec.limits.Pair}, {"global-limit", &sec.limits.Global}} {
+		if *l.to, err = ratelimit.ParseRate(c.String(l.flag)); err != nil {
+			return nil, cli.Exit(fmt.Sprintf("--%s: %v", l.flag, err), 2)
+		}
+	}
+	if sec.maxConns < 0 || sec.maxPerAddr < 0 || sec.idle < 0 {
+		return nil, cli.Exit("--max-conns, --max-conns-per-addr and --idle-timeout take 0 (no limit) or a positive value", 2)
+	}
+	if sec.tls, err = loadTLS(c.String("tls-cert"), c.String("tls-key")); err != nil {
+		return nil, cli.Exit(err.Error(), 2)
+	}
+
+	authed := sec.token != "" || sec.tokens != nil
+	if !isLoopback(addr) {
+		switch {
+		case !authed && !c.Bool("insecure"):
+			return nil, cli.Exit(fmt.Sprintf("refusing to listen on %s without a token: anyone who reaches it could send text into your agents.\n"+
+				"Set RELAY_TOKEN or --token-file FILE (clients send it too) or --tokens-file FILE (per-identity tokens), "+
+				"keep --listen on 127.0.0.1 and use an SSH tunnel, or pass --insecure to accept the risk", addr), 2)
+		case !authed:
+			log.Warn("listening beyond loopback WITHOUT a token (--insecure): anyone who reaches this port can message your agents", "addr", addr)
+		case sec.tls == nil:
+			log.Warn("listening beyond loopback without TLS: tokens and messages cross the network in clear text; add --tls-cert/--tls-key or use an SSH tunnel", "addr", addr)
+		}
+	}
+	return sec, nil
+}
+
+// loadTLS loads the certificate now, so a wrong path or a key that does
+// not match fails at start, not at the first client.
+func loadTLS(certFile, keyFile string) (*tls.Config, error) {
+	if certFile == "" && keyFile == "" {
+		return nil, nil
+	}
+	if certFile == "" || keyFile == "" {
+		return nil, fmt.Errorf("--tls-cert and --tls-key go together: give both PEM files (certificate and its private key)")
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("loading --tls-cert %s / --tls-key %s: %v (both must be PEM, and the key must belong to the certificate)", certFile, keyFile, err)
+	}
+	// WebSocket upgrades need HTTP/1.1: h2 is not offered.
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}}, nil
+}
+
+// listen opens the listener, with TLS when configured.
+func (sec *security) listen(ln net.Listener) net.Listener {
+	if sec.tls == nil {
+		return ln
+	}
+	return tls.NewListener(ln, sec.tls)
+}
+
+// scheme is the URL scheme clients use.
+func (sec *security) scheme() string {
+	if sec.tls != nil {
+		return "wss"
+	}
+	return "ws"
+}
+
+// tokenCommand is `relayd token`: make and hash per-identity tokens.
+func tokenCommand(stdout io.Writer) *cli.Command {
+	ids := &cli.StringFlag{Name: "ids", Required: true,
+		Usage: "the client ids the token may claim: comma-separated globs, e.g. 'CC-*' or 'CC-1,BOT-?' (quote them from the shell)"}
+	return &cli.Command{
+		Name:  "token",
+		Usage: "make per-identity tokens for --tokens-file",
+		Subcommands: []*cli.Command{{
+			Name:  "new",
+			Usage: "print a fresh random token and the --tokens-file line that lets it claim --ids",
+			Description: `The token is printed once and kept nowhere: hand it to the client (RELAY_TOKEN or
+relay-mcp --token-file) and add the line to the relay's --tokens-file, then restart relayd.
+
+Example:
+   relayd token new --ids 'CC-*'`,
+			Flags: []cli.Flag{ids},
+			Action: func(c *cli.Context) error {
+				globs, err := auth.ParseGlobs(c.String("ids"))
+				if err != nil {
+					return cli.Exit("--ids: "+err.Error(), 2)
+				}
+				tok, err := auth.NewToken()
+				if err != nil {
+					return cli.Exit(err.Error(), 1)
+				}
+				fmt.Fprintf(stdout, "# token for the client (RELAY_TOKEN, or a --token-file); shown only now:\n%s\n", tok)
+				fmt.Fprintf(stdout, "# line for the relay's --tokens-file (holds only the token's SHA-256):\n%s\n", auth.Line(tok, globs))
+				return nil
+			},
+		}, {
+			Name:  "hash",
+			Usage: "read a token on stdin and print its --tokens-file line (for a token you already have)",
+			Description: `Example:
+   relayd token hash --ids CC-2 < ~/.config/claude-relay/token >> ~/.config/claude-relay/tokens`,
+			Flags: []cli.Flag{ids},
+			Action: func(c *cli.Context) error {
+				globs, err := auth.ParseGlobs(c.String("ids"))
+				if err != nil {
+					return cli.Exit("--ids: "+err.Error(), 2)
+				}
+				b, err := io.ReadAll(io.LimitReader(os.Stdin, 4096))
+				if err != nil {
+					return cli.Exit("reading the token from stdin: "+err.Error(), 1)
+				}
+				tok := strings.TrimSpace(string(b))
+				if tok == "" {
+					return cli.Exit("no token on stdin; pipe one in, or make one with `relayd token new`", 2)
+				}
+				fmt.Fprintln(stdout, auth.Line(tok, globs))
+				return nil
+			},
+		}},
+	}
+}

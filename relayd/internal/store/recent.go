@@ -1,0 +1,164 @@
+package store
+
+import (
+	"encoding/json"
+	"strings"
+)
+
+// The recent cache. A connected recipient's writer is woken by every append
+// to its mailbox and reads what was just committed with Pending; without a
+// cache that is a query (and a decode of every row) for data the store had
+// in hand a moment before. So each commit leaves the deliveries it made in
+// a short run per mailbox, and Pending answers from it when the run covers
+// what is asked. The file stays the truth: a run is dropped whenever it
+// could disagree with it (Clear, Prune), and Pending falls back to a query
+// for anything older than the run (a resume after a long absence).
+
+const (
+	// recentPerBox bounds one mailbox's run: a writer that is further
+	// behind than this reads from the file.
+	recentPerBox = 1024
+	// recentBudget bounds the bodies held by all runs together, so that
+	// many idle-but-connected recipients with unread mail cannot make the
+	// cache grow with the traffic.
+	recentBudget = 32 << 20
+)
+
+// recentBox is a run of consecutive seqs, the newest of a mailbox.
+type recentBox struct {
+	ds    []Delivery // ascending, consecutive seqs
+	bytes int
+}
+
+// learnRecent adds a committed batch's deliveries to the runs and trims
+// what its acks made old. s.mu is held.
+func (s *SQLite) learnRecent(b *batch) {
+	if b.forget {
+		clear(s.recent)
+		s.recentBytes = 0
+		return
+	}
+	for _, a := range b.appended {
+		size := len(a.msg.Body) + 128
+		for i, id := range a.recipients {
+			seq := a.slots[i].Seq
+			if seq == 0 {
+				continue
+			}
+			r := s.recent[id]
+			if r == nil {
+				r = &recentBox{}
+				s.recent[id] = r
+			}
+			if n := len(r.ds); n > 0 && r.ds[n-1].Seq+1 != seq {
+				s.dropRecent(id) // a gap: the run would lie about what follows
+				r = &recentBox{}
+				s.recent[id] = r
+			}
+			if s.recentBytes+size > recentBudget {
+				s.dropRecent(id)
+				continue
+			}
+			if len(r.ds) == recentPerBox {
+				// Keep the newer half: the writer is at the end.
+				half := recentPerBox / 2
+				for _, d := range r.ds[:half] {
+					r.bytes -= len(d.Msg.Body) + 128
+					s.recentBytes -= len(d.Msg.Body) + 128
+				}
+				r.ds = append(r.ds[:0], r.ds[half:]...)
+			}
+			r.ds = append(r.ds, Delivery{Seq: seq, Msg: *a.msg})
+			r.bytes += size
+			s.recentBytes += size
+		}
+	}
+	// Acked deliveries will never be asked for again.
+	for id, bx := range b.boxes {
+		r := s.recent[id]
+		if r == nil || len(r.ds) == 0 || r.ds[0].Seq > bx.acked {
+			continue
+		}
+		i := 0
+		for i < len(r.ds) && r.ds[i].Seq <= bx.acked {
+			r.bytes -= len(r.ds[i].Msg.Body) + 128
+			s.recentBytes -= len(r.ds[i].Msg.Body) + 128
+			i++
+		}
+		if i == len(r.ds) {
+			s.dropRecent(id)
+			continue
+		}
+		r.ds = append(r.ds[:0], r.ds[i:]...)
+	}
+}
+
+func (s *SQLite) dropRecent(id string) {
+	if r := s.recent[id]; r != nil {
+		s.recentBytes -= r.bytes
+		delete(s.recent, id)
+	}
+}
+
+// pendingFromRecent answers Pending from the cache; ok is false when the
+// run does not cover from onwards.
+func (s *SQLite) pendingFromRecent(id string, after uint64, limit int) (out []Delivery, ok bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	bx, known := s.boxes[id]
+	if !known {
+		return nil, true
+	}
+	from := max(after, bx.acked) + 1
+	if from > bx.last {
+		return nil, true // nothing committed beyond it
+	}
+	r := s.recent[id]
+	if r == nil || len(r.ds) == 0 || r.ds[0].Seq > from || r.ds[len(r.ds)-1].Seq != bx.last {
+		return nil, false
+	}
+	ds := r.ds[from-r.ds[0].Seq:]
+	if limit > 0 && len(ds) > limit {
+		ds = ds[:limit]
+	}
+	// A copy: the run changes under the next commit.
+	return append([]Delivery(nil), ds...), true
+}
+
+// decodeRecipients decodes a recipients column. Ids are plain text in
+// practice, so the common case is split by hand; anything with an escape
+// goes through encoding/json.
+func decodeRecipients(s string) ([]string, error) {
+	if len(s) < 2 || s[0] != '[' || s[len(s)-1] != ']' || strings.IndexByte(s, '\\') >= 0 {
+		var out []string
+		err := json.Unmarshal([]byte(s), &out)
+		return out, err
+	}
+	inner := s[1 : len(s)-1]
+	if inner == "" {
+		return []string{}, nil
+	}
+	n := strings.Count(inner, `","`) + 1
+	out := make([]string, 0, n)
+	for inner != "" {
+		if len(inner) < 2 || inner[0] != '"' {
+			break
+		}
+		end := strings.IndexByte(inner[1:], '"')
+		if end < 0 {
+			break
+		}
+		out = append(out, inner[1:1+end])
+		inner = inner[2+end:]
+		if inner == "" {
+			return out, nil
+		}
+		if inner[0] != ',' {
+			break
+		}
+		inner = inner[1:]
+	}
+	var slow []string
+	err := json.Unmarshal([]byte(s), &slow)
+	return slow, err
+}
