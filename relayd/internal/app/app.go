@@ -25,6 +25,7 @@ import (
 	"github.com/claude-relay/claude-relay/protocol"
 	"github.com/claude-relay/claude-relay/relayd/internal/hub"
 	"github.com/claude-relay/claude-relay/relayd/internal/legacy"
+	"github.com/claude-relay/claude-relay/relayd/internal/metrics"
 	"github.com/claude-relay/claude-relay/relayd/internal/server"
 	"github.com/claude-relay/claude-relay/relayd/internal/store"
 )
@@ -245,6 +246,8 @@ func serve(c *cli.Context, stderr io.Writer) error {
 		return cli.Exit(err.Error(), 1)
 	}
 	defer st.Close()
+	reg := metrics.New() // GET /metrics; times the store's appends
+	st = reg.Store(st)
 	stopRetention := startRetention(ctx, st, c.Duration("retention"), log)
 	defer stopRetention() // runs before st.Close: no sweep on a closed store
 
@@ -254,7 +257,7 @@ func serve(c *cli.Context, stderr io.Writer) error {
 		Limits:      sec.limits,
 	})
 	srv := &server.Server{
-		Hub: h, Logger: log, Version: version(),
+		Hub: h, Logger: log, Version: version(), Metrics: reg,
 		Limits:       protocol.Limits{MaxBodyBytes: c.Int("max-body")},
 		HelloTimeout: c.Duration("hello-timeout"), PingInterval: c.Duration("ping-interval"),
 		AllowOrigins: c.StringSlice("allow-origin"),

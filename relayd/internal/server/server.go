@@ -21,6 +21,7 @@ import (
 	"github.com/claude-relay/claude-relay/protocol"
 	"github.com/claude-relay/claude-relay/relayd/internal/auth"
 	"github.com/claude-relay/claude-relay/relayd/internal/hub"
+	"github.com/claude-relay/claude-relay/relayd/internal/metrics"
 )
 
 // Server serves relayd's HTTP endpoints. Set the fields, then use Handler.
@@ -70,8 +71,14 @@ type Server struct {
 	// long (pongs do not count: a live but stuck client answers pings).
 	// 0 means never.
 	IdleTimeout time.Duration
+	// Metrics is the registry GET /metrics serves. Nil makes one for this
+	// server (without store latency, which needs the store wrapped by
+	// Metrics.Store).
+	Metrics *metrics.Metrics
 
 	gate     gate
+	counters counters
+	metrics  http.Handler
 	initOnce sync.Once
 	started  time.Time
 	conns    sync.WaitGroup
@@ -138,6 +145,7 @@ func (s *Server) init() {
 			s.Limits.MaxFrameBytes = max(protocol.DefaultMaxFrameBytes, 2*s.Limits.MaxBodyBytes+64<<10)
 		}
 		s.started = time.Now()
+		s.metrics = s.metricsHandler()
 	})
 }
 
@@ -154,6 +162,7 @@ func (s *Server) Handler() http.Handler {
 		s.serveWS(w, withIdentity(r, id), v1Codec{limits: s.Limits})
 	})
 	mux.HandleFunc("GET /healthz", s.serveHealth)
+	mux.Handle("GET /metrics", s.metrics)
 	mux.HandleFunc("GET /dashboard.json", func(w http.ResponseWriter, r *http.Request) {
 		if !s.authorized(r, true) {
 			unauthorized(w)
@@ -254,6 +263,8 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, codec Codec) {
 		return
 	}
 	ws.SetReadLimit(int64(s.Limits.MaxFrameBytes))
+	s.counters.sockets.Add(1)
+	defer s.counters.sockets.Add(-1)
 	log := s.Logger.With("remote", r.RemoteAddr, "transport", codec.Name())
 
 	// The connection's lifetime is ctx, not the request's: a cancelled read
@@ -427,6 +438,7 @@ func (s *Server) writeLoop(ctx context.Context, ws *websocket.Conn, bc *batchCon
 			}
 			if m, ok := f.(*protocol.Message); ok {
 				lastSeq = m.Seq
+				s.counters.messagesOut.Add(1)
 			}
 		}
 		if ferr := bc.flush(s.WriteTimeout); err == nil {
