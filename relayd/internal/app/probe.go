@@ -1,0 +1,103 @@
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// relayHealth is what relayd's /healthz says (see server.health).
+type relayHealth struct {
+	Status  string  `json:"status"`
+	Version string  `json:"version"`
+	Proto   int     `json:"proto"`
+	UptimeS float64 `json:"uptime_s"`
+	Online  int     `json:"peers_online"`
+}
+
+// probeHealth asks the relay at addr for /healthz. With useTLS the
+// certificate is not checked: this only asks a local relay whether it is up.
+func probeHealth(ctx context.Context, addr string, useTLS bool) (relayHealth, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	scheme := "http"
+	tr := &http.Transport{Proxy: nil}
+	if useTLS {
+		scheme = "https"
+		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} // liveness probe of a local relay only
+	}
+	defer tr.CloseIdleConnections()
+	url := scheme + "://" + probeAddr(addr) + "/healthz"
+	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
+	if err != nil {
+		return relayHealth{}, err
+	}
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		return relayHealth{}, fmt.Errorf("GET %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	var h relayHealth
+	if resp.StatusCode != http.StatusOK {
+		return h, fmt.Errorf("GET %s: %s (is something other than relayd on that port?)", url, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil || h.Status == "" {
+		return h, fmt.Errorf("GET %s: not relayd's answer (is something other than relayd on that port?)", url)
+	}
+	return h, nil
+}
+
+// probeAddr turns a listen address into one to dial: a wildcard host is
+// reached on loopback.
+func probeAddr(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	switch host {
+	case "", "0.0.0.0":
+		host = "127.0.0.1"
+	case "::":
+		host = "::1"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// argValue finds flag's value in relayd's args, as --flag V or --flag=V.
+func argValue(args []string, flag string) (string, bool) {
+	for i, a := range args {
+		if a == "--"+flag || a == "-"+flag {
+			if i+1 < len(args) {
+				return args[i+1], true
+			}
+			return "", false
+		}
+		for _, p := range []string{"--" + flag + "=", "-" + flag + "="} {
+			if v, ok := strings.CutPrefix(a, p); ok {
+				return v, true
+			}
+		}
+	}
+	return "", false
+}
+
+// listenOf works out where a relayd started with args listens.
+func listenOf(args []string) string {
+	listen, ok := argValue(args, "listen")
+	if !ok {
+		listen = defaultListen
+	}
+	port := 0
+	if p, ok := argValue(args, "port"); ok {
+		fmt.Sscan(p, &port)
+	}
+	if addr, err := listenAddr(listen, port); err == nil {
+		return addr
+	}
+	return listen
+}

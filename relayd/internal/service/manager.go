@@ -1,0 +1,303 @@
+package service
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// Kinds of service manager.
+const (
+	Systemd = "systemd"
+	Launchd = "launchd"
+)
+
+// Manager installs, removes and inspects relayd's user service. Its fields
+// say where files go and how commands run, so tests point them at a temp
+// dir and a recording systemctl.
+type Manager struct {
+	// Kind is Systemd or Launchd.
+	Kind string
+	// Home is the user's home directory.
+	Home string
+	// ConfigHome is $XDG_CONFIG_HOME; empty means Home/.config.
+	ConfigHome string
+	// UID is the user id for launchctl's gui/UID domain.
+	UID int
+	// DryRun prints what would be written and run, and changes nothing.
+	DryRun bool
+	// Out receives what is done, one line each.
+	Out io.Writer
+}
+
+// Path is where the relayd unit (or plist) lives.
+func (m *Manager) Path() string {
+	if m.Kind == Launchd {
+		return filepath.Join(m.Home, "Library", "LaunchAgents", Label+".plist")
+	}
+	cfg := m.ConfigHome
+	if cfg == "" {
+		cfg = filepath.Join(m.Home, ".config")
+	}
+	return filepath.Join(cfg, "systemd", "user", Unit)
+}
+
+// LogDir is where launchd writes relayd's output (systemd uses the journal).
+func (m *Manager) LogDir() string { return filepath.Join(m.Home, "Library", "Logs", "claude-relay") }
+
+// Logs says how to read the service's logs.
+func (m *Manager) Logs() string {
+	if m.Kind == Launchd {
+		return "tail -f " + filepath.Join(m.LogDir(), "relayd.log")
+	}
+	return "journalctl --user -u relayd -f"
+}
+
+func (m *Manager) target() string { return "gui/" + strconv.Itoa(m.UID) }
+
+// Render returns the unit (or plist) that runs spec.
+func (m *Manager) Render(spec Spec) ([]byte, error) {
+	if m.Kind == Launchd {
+		return LaunchdPlist(spec, m.LogDir())
+	}
+	return SystemdUnit(spec)
+}
+
+// Install writes the service file for spec, loads it and starts it. A
+// service installed before is replaced and restarted (an upgrade, or new
+// flags).
+func (m *Manager) Install(ctx context.Context, spec Spec) error {
+	if !filepath.IsAbs(spec.Binary) {
+		return fmt.Errorf("the service needs relayd's absolute path, not %q", spec.Binary)
+	}
+	content, err := m.Render(spec)
+	if err != nil {
+		return err
+	}
+	path := m.Path()
+	_, statErr := os.Stat(path)
+	existed := statErr == nil
+	var cmds [][]string
+	switch m.Kind {
+	case Launchd:
+		if existed {
+			cmds = append(cmds, []string{"launchctl", "bootout", m.target() + "/" + Label})
+		}
+		cmds = append(cmds,
+			[]string{"launchctl", "enable", m.target() + "/" + Label},
+			[]string{"launchctl", "bootstrap", m.target(), path})
+	default:
+		cmds = append(cmds, []string{"systemctl", "--user", "daemon-reload"})
+		if existed {
+			cmds = append(cmds, []string{"systemctl", "--user", "enable", Unit}, []string{"systemctl", "--user", "restart", Unit})
+		} else {
+			cmds = append(cmds, []string{"systemctl", "--user", "enable", "--now", Unit})
+		}
+	}
+
+	if m.DryRun {
+		fmt.Fprintf(m.Out, "would write %s:\n%s\n", path, content)
+		if m.Kind == Launchd {
+			fmt.Fprintf(m.Out, "would create %s\n", m.LogDir())
+		}
+		for _, c := range cmds {
+			fmt.Fprintf(m.Out, "would run: %s\n", strings.Join(c, " "))
+		}
+		return nil
+	}
+	if m.Kind == Launchd {
+		if err := os.MkdirAll(m.LogDir(), 0o700); err != nil {
+			return fmt.Errorf("create the log folder: %w", err)
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", filepath.Dir(path), err)
+	}
+	if err := writeAtomic(path, content); err != nil {
+		return err
+	}
+	fmt.Fprintf(m.Out, "wrote %s\n", path)
+	for i, c := range cmds {
+		err := m.run(ctx, c)
+		if err != nil && m.Kind == Launchd && i == 0 && existed {
+			continue // bootout of a service that was not loaded: nothing to stop
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Uninstall stops the service and removes its file. Not installed is not
+// an error: there is nothing to do.
+func (m *Manager) Uninstall(ctx context.Context) error {
+	path := m.Path()
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		fmt.Fprintf(m.Out, "relayd service is not installed (no %s); nothing to do\n", path)
+		return nil
+	}
+	var before, after [][]string
+	if m.Kind == Launchd {
+		before = [][]string{{"launchctl", "bootout", m.target() + "/" + Label}}
+	} else {
+		before = [][]string{{"systemctl", "--user", "disable", "--now", Unit}}
+		after = [][]string{{"systemctl", "--user", "daemon-reload"}}
+	}
+	if m.DryRun {
+		for _, c := range before {
+			fmt.Fprintf(m.Out, "would run: %s\n", strings.Join(c, " "))
+		}
+		fmt.Fprintf(m.Out, "would remove %s\n", path)
+		for _, c := range after {
+			fmt.Fprintf(m.Out, "would run: %s\n", strings.Join(c, " "))
+		}
+		return nil
+	}
+	for _, c := range before {
+		if err := m.run(ctx, c); err != nil {
+			// Stopping failed (not loaded, no user session): the file still
+			// goes, so the service cannot come back at the next login.
+			fmt.Fprintf(m.Out, "warning: %v\n", err)
+		}
+	}
+	if err := os.Remove(path); err != nil {
+		return fmt.Errorf("remove %s: %w", path, err)
+	}
+	fmt.Fprintf(m.Out, "removed %s\n", path)
+	for _, c := range after {
+		if err := m.run(ctx, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Status is what the service manager says of relayd's service.
+type Status struct {
+	Installed bool   // the unit or plist exists
+	Path      string // where it is (or would be)
+	Spec      Spec   // what it runs, read back from the file
+	State     string // systemd: active, inactive, failed …; launchd: running, not running, not loaded
+	Running   bool
+	PID       int // launchd only, when running
+}
+
+var (
+	launchdState = regexp.MustCompile(`(?m)^\s*state = (.+)$`)
+	launchdPID   = regexp.MustCompile(`(?m)^\s*pid = (\d+)$`)
+)
+
+// Status reads the installed file and asks the service manager about it.
+func (m *Manager) Status(ctx context.Context) (Status, error) {
+	st := Status{Path: m.Path()}
+	b, err := os.ReadFile(st.Path)
+	if errors.Is(err, os.ErrNotExist) {
+		return st, nil
+	}
+	if err != nil {
+		return st, fmt.Errorf("read %s: %w", st.Path, err)
+	}
+	st.Installed = true
+	st.Spec = specOf(m.Kind, b)
+	if m.Kind == Launchd {
+		out, err := output(ctx, "launchctl", "print", m.target()+"/"+Label)
+		if err != nil {
+			st.State = "not loaded"
+			return st, nil
+		}
+		st.State = "not running"
+		if mm := launchdState.FindStringSubmatch(out); mm != nil {
+			st.State = strings.TrimSpace(mm[1])
+		}
+		if mm := launchdPID.FindStringSubmatch(out); mm != nil {
+			st.PID, _ = strconv.Atoi(mm[1])
+		}
+		st.Running = st.State == "running"
+		return st, nil
+	}
+	// is-active exits non-zero unless active; its output is the state.
+	out, err := output(ctx, "systemctl", "--user", "is-active", Unit)
+	st.State = strings.TrimSpace(out)
+	if st.State == "" && err != nil {
+		st.State = "unknown (" + err.Error() + ")"
+	}
+	st.Running = st.State == "active"
+	return st, nil
+}
+
+func specOf(kind string, b []byte) Spec {
+	var argv []string
+	if kind == Launchd {
+		argv, _ = PlistArgs(b)
+	} else {
+		for _, line := range strings.Split(string(b), "\n") {
+			if rest, ok := strings.CutPrefix(line, "ExecStart="); ok {
+				argv = SplitSystemdExec(rest)
+			}
+		}
+	}
+	if len(argv) == 0 {
+		return Spec{}
+	}
+	return Spec{Binary: argv[0], Args: argv[1:]}
+}
+
+// run runs one service-manager command and reports it; a failure carries
+// the command's output and what usually fixes it.
+func (m *Manager) run(ctx context.Context, argv []string) error {
+	fmt.Fprintf(m.Out, "ran: %s\n", strings.Join(argv, " "))
+	out, err := output(ctx, argv[0], argv[1:]...)
+	if err == nil {
+		return nil
+	}
+	hint := ""
+	switch {
+	case errors.Is(err, exec.ErrNotFound):
+		hint = fmt.Sprintf(" — %s is not on PATH; is this a %s system? (--manager picks the other kind)", argv[0], m.Kind)
+	case strings.Contains(out, "Failed to connect to bus") || strings.Contains(out, "XDG_RUNTIME_DIR"):
+		hint = " — there is no systemd user session here (ssh without a login session, a container?): log in normally, or run `loginctl enable-linger $USER` as root once, then retry"
+	}
+	return fmt.Errorf("%s failed: %w%s\n%s", strings.Join(argv, " "), err, hint, strings.TrimSpace(out))
+}
+
+func output(ctx context.Context, name string, args ...string) (string, error) {
+	var b bytes.Buffer
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Stdout, cmd.Stderr = &b, &b
+	err := cmd.Run()
+	return b.String(), err
+}
+
+// writeAtomic replaces path with content through a temp file and rename, so
+// a service manager never reads half a unit.
+func writeAtomic(path string, content []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(content); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
