@@ -249,4 +249,3 @@ func TestServiceNoUserSession(t *testing.T) {
 		t.Errorf("exit %d, stderr %q", code, errOut)
 	}
 }
-

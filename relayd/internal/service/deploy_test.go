@@ -32,8 +32,8 @@ func deployCopies(t *testing.T) map[string][]byte {
 		return b
 	}
 	return map[string][]byte{
-		"systemd/" + Unit:                  must(systemdUnitRaw("%h/go/bin/relayd")),
-		"systemd/" + TunnelUnit:            must(TunnelSystemdUnit()),
+		"systemd/" + Unit:                   must(systemdUnitRaw("%h/go/bin/relayd")),
+		"systemd/" + TunnelUnit:             must(TunnelSystemdUnit()),
 		"launchd/" + Label + ".plist":       must(LaunchdPlist(Spec{Binary: "/Users/you/go/bin/relayd"}, exampleLogDir)),
 		"launchd/" + TunnelLabel + ".plist": must(TunnelPlist("relay-host", 9999, exampleLogDir)),
 	}
