@@ -87,7 +87,7 @@ Examples:
 		UseShortOptionHandling: true,
 		Flags:                  append(serveFlags(), securityFlags()...),
 		Action:                 func(c *cli.Context) error { return serve(c, stderr) },
-		Commands: []*cli.Command{loadCommand(stdout), tokenCommand(stdout), serviceCommand(stdout), {
+		Commands: []*cli.Command{loadCommand(stdout), tokenCommand(stdout), serviceCommand(stdout), doctorCommand(stdout), {
 			Name:  "version",
 			Usage: "print relayd's version and protocol version",
 			Action: func(c *cli.Context) error {

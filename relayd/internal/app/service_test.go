@@ -53,9 +53,7 @@ esac
 	t.Setenv("XDG_CONFIG_HOME", filepath.Join(home, "cfg"))
 	t.Setenv("FAKE_LOG", log)
 	t.Setenv("FAKE_STATE", state)
-	for _, v := range []string{"RELAY_LISTEN", "RELAY_DATA_DIR", "RELAY_TOKEN_FILE", "RELAY_TOKEN"} {
-		t.Setenv(v, "")
-	}
+	unsetenv(t, "RELAY_LISTEN", "RELAY_DATA_DIR", "RELAY_TOKEN_FILE", "RELAY_TOKEN")
 	return home, func() []string {
 		b, _ := os.ReadFile(log)
 		return strings.Split(strings.TrimSpace(string(b)), "\n")
@@ -247,5 +245,14 @@ func TestServiceNoUserSession(t *testing.T) {
 	code, _, errOut := run(t, "service", "install", "--manager", "systemd", "--binary", bin)
 	if code != 1 || !strings.Contains(errOut, "no systemd user session") || !strings.Contains(errOut, "loginctl enable-linger") {
 		t.Errorf("exit %d, stderr %q", code, errOut)
+	}
+}
+
+// unsetenv removes environment variables for the test (an empty value is
+// not the same: a flag would read it).
+func unsetenv(t *testing.T, names ...string) {
+	for _, n := range names {
+		t.Setenv(n, "") // restores the old value after the test
+		os.Unsetenv(n)
 	}
 }
