@@ -269,8 +269,12 @@ func relayDate(ctx context.Context, addr string, useTLS bool) time.Time {
 func checkTokens(ctx context.Context, c *cli.Context, r *report, addr string, running, useTLS bool, log *slog.Logger) {
 	sec, err := loadSecurity(c, addr, log)
 	if err != nil {
-		msg := err.Error()
-		r.fail("token", firstLine(msg), "see the message: relayd refuses to start with this configuration")
+		// The message's first line is the problem, the rest its fix.
+		problem, fix, _ := strings.Cut(err.Error(), "\n")
+		if fix == "" {
+			fix = "relayd refuses to start with this configuration; see the message"
+		}
+		r.fail("token", problem, strings.ReplaceAll(fix, "\n", " "))
 		return
 	}
 	hasAuth := sec.token != "" || sec.tokens != nil
@@ -374,9 +378,4 @@ func checkService(ctx context.Context, c *cli.Context, r *report) {
 	default:
 		r.ok("service", fmt.Sprintf("%s service installed and %s", m.Kind, st.State))
 	}
-}
-
-func firstLine(s string) string {
-	line, _, _ := strings.Cut(s, "\n")
-	return line
 }
