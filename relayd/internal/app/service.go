@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -21,6 +22,8 @@ func serviceCommand(stdout io.Writer) *cli.Command {
 		&cli.StringFlag{Name: "manager", Value: defaultManager(),
 			Usage: "service manager: systemd (user units; the default on Linux) or launchd (LaunchAgents; the default on macOS)"},
 		&cli.BoolFlag{Name: "dry-run", Usage: "print what would be written and run, and change nothing"},
+		&cli.StringFlag{Name: "tunnel", Usage: "handle the SSH tunnel to the relayd on SSH `DEST` (you@relay-host, or a Host of ~/.ssh/config) instead of relayd"},
+		&cli.IntFlag{Name: "tunnel-port", Value: 9999, Usage: "`PORT` the tunnel forwards: local 127.0.0.1:PORT to the relay host's 127.0.0.1:PORT"},
 	}
 	return &cli.Command{
 		Name:  "service",
@@ -37,7 +40,8 @@ Examples:
    relayd service install --dry-run                # show the unit and the commands only
    relayd service install -- --retention 720h      # any other relayd flag after --
    relayd service status                           # installed? running? answering /healthz?
-   relayd service uninstall`,
+   relayd service uninstall
+   relayd service install --tunnel you@relay-host  # on another machine: an SSH tunnel to that relay`,
 		Subcommands: []*cli.Command{
 			{
 				Name:      "install",
@@ -86,8 +90,15 @@ func newManager(c *cli.Context, out io.Writer) (*service.Manager, error) {
 	if err != nil {
 		return nil, cli.Exit("cannot find the home directory: set HOME", 1)
 	}
+	tunnel, port := c.String("tunnel"), c.Int("tunnel-port")
+	if strings.HasPrefix(tunnel, "-") || strings.ContainsAny(tunnel, " \t\n") {
+		return nil, cli.Exit(fmt.Sprintf("--tunnel %q is not an SSH destination: use user@host or a Host of ~/.ssh/config", tunnel), 2)
+	}
+	if port < 1 || port > 65535 {
+		return nil, cli.Exit(fmt.Sprintf("--tunnel-port %d is not a TCP port (1-65535)", port), 2)
+	}
 	return &service.Manager{Kind: kind, Home: home, ConfigHome: os.Getenv("XDG_CONFIG_HOME"), UID: os.Getuid(),
-		DryRun: c.Bool("dry-run"), Out: out}, nil
+		DryRun: c.Bool("dry-run"), Out: out, Tunnel: tunnel, TunnelPort: port}, nil
 }
 
 // installSpec works out the command the service runs from install's flags.
@@ -163,6 +174,9 @@ func serviceInstall(c *cli.Context, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if m.Tunnel != "" {
+		return tunnelInstall(c, m, stdout)
+	}
 	spec, err := installSpec(c)
 	if err != nil {
 		return err
@@ -207,11 +221,15 @@ func serviceStatus(c *cli.Context, stdout io.Writer) error {
 	if err != nil {
 		return cli.Exit(err.Error(), 1)
 	}
-	if !st.Installed {
-		fmt.Fprintf(stdout, "relayd service (%s): not installed (no %s)\n", m.Kind, st.Path)
-		return cli.Exit("install it with: relayd service install", 3)
+	what, install := "relayd service", "relayd service install"
+	if m.Tunnel != "" {
+		what, install = "tunnel to "+m.Tunnel, "relayd service install --tunnel "+m.Tunnel
 	}
-	fmt.Fprintf(stdout, "relayd service (%s): installed at %s\n", m.Kind, st.Path)
+	if !st.Installed {
+		fmt.Fprintf(stdout, "%s (%s): not installed (no %s)\n", what, m.Kind, st.Path)
+		return cli.Exit("install it with: "+install, 3)
+	}
+	fmt.Fprintf(stdout, "%s (%s): installed at %s\n", what, m.Kind, st.Path)
 	fmt.Fprintf(stdout, "  runs:  %s\n", strings.Join(st.Spec.Argv(), " "))
 	state := st.State
 	if st.PID != 0 {
@@ -220,25 +238,51 @@ func serviceStatus(c *cli.Context, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "  state: %s\n", state)
 	fmt.Fprintf(stdout, "  logs:  %s\n", m.Logs())
 	if !st.Running {
-		return cli.Exit(fmt.Sprintf("relayd service is not running; see its logs (%s), then start it: %s", m.Logs(), startHint(m.Kind, st.Path)), 3)
+		return cli.Exit(fmt.Sprintf("%s is not running; see its logs (%s), then start it: %s", what, m.Logs(), startHint(m, st.Path)), 3)
 	}
 	addr := listenOf(st.Spec.Args)
 	_, hasTLS := argValue(st.Spec.Args, "tls-cert")
+	if m.Tunnel != "" {
+		// Through the tunnel: its local end answers only if ssh forwards
+		// to a relayd on the far side.
+		addr, hasTLS = fmt.Sprintf("127.0.0.1:%d", m.TunnelPort), false
+	}
 	h, err := probeHealth(c.Context, addr, hasTLS)
 	if err != nil {
 		fmt.Fprintf(stdout, "  health: FAIL %v\n", err)
-		return cli.Exit("the service runs but relayd does not answer /healthz; see its logs: "+m.Logs(), 1)
+		return cli.Exit(what+" runs but no relayd answers /healthz through it; see its logs: "+m.Logs(), 1)
 	}
 	fmt.Fprintf(stdout, "  health: ok — relayd %s (protocol v%d) on %s, %d peers online, up %s\n",
 		h.Version, h.Proto, addr, h.Online, fmtUptime(h.UptimeS))
 	return nil
 }
 
-func startHint(kind, path string) string {
-	if kind == service.Launchd {
+func startHint(m *service.Manager, path string) string {
+	switch {
+	case m.Kind == service.Launchd:
 		return "launchctl bootstrap gui/$(id -u) " + path
+	case m.Tunnel != "":
+		return "systemctl --user start '" + service.TunnelInstance(m.Tunnel) + "'"
 	}
 	return "systemctl --user start relayd"
+}
+
+// tunnelInstall installs the SSH tunnel service: the relay is on another
+// machine, so nothing of relayd's own is needed here but this command.
+func tunnelInstall(c *cli.Context, m *service.Manager, stdout io.Writer) error {
+	if _, err := exec.LookPath("ssh"); err != nil && !m.DryRun {
+		return cli.Exit("ssh is not installed here; the tunnel needs it (apt install openssh-client)", 1)
+	}
+	if err := m.Install(c.Context, service.Spec{}); err != nil {
+		return cli.Exit(err.Error(), 1)
+	}
+	if m.DryRun {
+		return nil
+	}
+	fmt.Fprintf(stdout, "tunnel installed: 127.0.0.1:%d here reaches 127.0.0.1:%d on %s\n", m.TunnelPort, m.TunnelPort, m.Tunnel)
+	fmt.Fprintf(stdout, "check it: relayd service status --tunnel %s    logs: %s\n", m.Tunnel, m.Logs())
+	fmt.Fprintln(stdout, "ssh runs with BatchMode=yes: its key must not need a passphrase typed (use ssh-agent or the keychain)")
+	return nil
 }
 
 func fmtUptime(s float64) string {

@@ -256,3 +256,74 @@ func unsetenv(t *testing.T, names ...string) {
 		os.Unsetenv(n)
 	}
 }
+
+// On a machine without relayd, a tunnel to the relay's host: the template
+// unit, a drop-in for another port, and systemd's escaped instance name;
+// status asks /healthz through the tunnel's local end.
+func TestServiceTunnelSystemd(t *testing.T) {
+	home, calls := fakeManagers(t)
+	// Stands for the relay at the far end of the tunnel.
+	addr, _, stop := serveInProcess(t, "--store", "memory")
+	defer stop()
+	_, port, _ := strings.Cut(addr, ":")
+	code, out, errOut := run(t, "service", "install", "--manager", "systemd", "--tunnel", "you@relay-host", "--tunnel-port", port)
+	if code != 0 {
+		t.Fatalf("install: exit %d\n%s%s", code, out, errOut)
+	}
+	unitDir := filepath.Join(home, "cfg", "systemd", "user")
+	inst := `relay-tunnel@you\x40relay\x2dhost.service`
+	unit, err := os.ReadFile(filepath.Join(unitDir, "relay-tunnel@.service"))
+	if err != nil || !strings.Contains(string(unit), "-o ExitOnForwardFailure=yes") || !strings.Contains(string(unit), " %I\n") {
+		t.Fatalf("template unit: %v\n%s", err, unit)
+	}
+	dropIn, err := os.ReadFile(filepath.Join(unitDir, inst+".d", "port.conf"))
+	if err != nil || string(dropIn) != "[Service]\nEnvironment=RELAY_TUNNEL_PORT="+port+"\n" {
+		t.Errorf("drop-in: %v %q", err, dropIn)
+	}
+	want := []string{"systemctl --user daemon-reload", "systemctl --user enable " + inst, "systemctl --user restart " + inst}
+	if got := calls(); strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("ran %q, want %q", got, want)
+	}
+	if !strings.Contains(out, "ran: systemctl --user enable 'relay-tunnel@you\\x40relay\\x2dhost.service'") {
+		t.Errorf("the commands shown cannot be pasted into a shell:\n%s", out)
+	}
+	code, out, errOut = run(t, "service", "status", "--manager", "systemd", "--tunnel", "you@relay-host", "--tunnel-port", port)
+	if code != 0 || !strings.Contains(out, "tunnel to you@relay-host (systemd): installed") || !strings.Contains(out, "health: ok") {
+		t.Errorf("status: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, out, errOut = run(t, "service", "uninstall", "--manager", "systemd", "--tunnel", "you@relay-host"); code != 0 {
+		t.Fatalf("uninstall: exit %d\n%s%s", code, out, errOut)
+	}
+	if left, _ := filepath.Glob(filepath.Join(unitDir, "*")); len(left) != 0 {
+		t.Errorf("left behind: %q", left)
+	}
+	if got := calls(); got[len(got)-2] != "systemctl --user disable --now "+inst {
+		t.Errorf("uninstall ran %q", got)
+	}
+}
+
+func TestServiceTunnelLaunchd(t *testing.T) {
+	home, _ := fakeManagers(t)
+	code, out, errOut := run(t, "service", "install", "--manager", "launchd", "--tunnel", "relay-host", "--tunnel-port", "7777")
+	if code != 0 {
+		t.Fatalf("install: exit %d\n%s%s", code, out, errOut)
+	}
+	plist, err := os.ReadFile(filepath.Join(home, "Library", "LaunchAgents", service.TunnelLabel+".plist"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	args, _ := service.PlistArgs(plist)
+	if got := strings.Join(args, " "); !strings.HasSuffix(got, "-o ServerAliveInterval=15 -o ServerAliveCountMax=3 -o ExitOnForwardFailure=yes -o BatchMode=yes -L 127.0.0.1:7777:127.0.0.1:7777 relay-host") {
+		t.Errorf("ProgramArguments %s", got)
+	}
+	// Nothing answers on 7777 through the "tunnel": running, not healthy.
+	code, out, _ = run(t, "service", "status", "--manager", "launchd", "--tunnel", "relay-host", "--tunnel-port", "7777")
+	if code != 1 || !strings.Contains(out, "health: FAIL") {
+		t.Errorf("status: exit %d\n%s", code, out)
+	}
+	for _, bad := range []string{"-oProxyCommand=x", "a b"} {
+		if code, _, errOut := run(t, "service", "install", "--tunnel", bad); code != 2 || !strings.Contains(errOut, "is not an SSH destination") {
+			t.Errorf("--tunnel %q: exit %d %s", bad, code, errOut)
+		}
+	}
+}

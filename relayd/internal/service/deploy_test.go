@@ -183,3 +183,21 @@ func TestSystemdExecRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+func TestTunnelInstanceEscapesLikeSystemd(t *testing.T) {
+	for dest, want := range map[string]string{
+		"relay-host":     `relay-tunnel@relay\x2dhost.service`,
+		"you@relay-host": `relay-tunnel@you\x40relay\x2dhost.service`,
+		"box.lan":        "relay-tunnel@box.lan.service",
+	} {
+		if got := TunnelInstance(dest); got != want {
+			t.Errorf("TunnelInstance(%q) = %s, want %s", dest, got, want)
+		}
+		if sd, err := exec.LookPath("systemd-escape"); err == nil {
+			out, err := exec.Command(sd, "--template=relay-tunnel@.service", dest).Output()
+			if err != nil || strings.TrimSpace(string(out)) != want {
+				t.Errorf("systemd-escape says %s (%v), we say %s", out, err, want)
+			}
+		}
+	}
+}

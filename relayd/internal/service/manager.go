@@ -34,20 +34,61 @@ type Manager struct {
 	UID int
 	// DryRun prints what would be written and run, and changes nothing.
 	DryRun bool
+	// Tunnel, when set, makes the Manager handle the SSH tunnel to the
+	// relayd on this SSH destination instead of relayd itself.
+	Tunnel string
+	// TunnelPort is the port forwarded by the tunnel, on both ends.
+	// Defaults to 9999.
+	TunnelPort int
 	// Out receives what is done, one line each.
 	Out io.Writer
 }
 
-// Path is where the relayd unit (or plist) lives.
+// Path is where the unit (or plist) lives. For a systemd tunnel it is the
+// template unit relay-tunnel@.service that every tunnel instance shares.
 func (m *Manager) Path() string {
 	if m.Kind == Launchd {
-		return filepath.Join(m.Home, "Library", "LaunchAgents", Label+".plist")
+		return filepath.Join(m.Home, "Library", "LaunchAgents", m.name()+".plist")
 	}
+	if m.Tunnel != "" {
+		return filepath.Join(m.unitDir(), TunnelUnit)
+	}
+	return filepath.Join(m.unitDir(), Unit)
+}
+
+func (m *Manager) unitDir() string {
 	cfg := m.ConfigHome
 	if cfg == "" {
 		cfg = filepath.Join(m.Home, ".config")
 	}
-	return filepath.Join(cfg, "systemd", "user", Unit)
+	return filepath.Join(cfg, "systemd", "user")
+}
+
+// name is what systemctl or launchctl calls the service: relayd.service,
+// relay-tunnel@HOST.service, or the launchd label.
+func (m *Manager) name() string {
+	switch {
+	case m.Kind == Launchd && m.Tunnel != "":
+		return TunnelLabel
+	case m.Kind == Launchd:
+		return Label
+	case m.Tunnel != "":
+		return TunnelInstance(m.Tunnel)
+	}
+	return Unit
+}
+
+func (m *Manager) tunnelPort() int {
+	if m.TunnelPort > 0 {
+		return m.TunnelPort
+	}
+	return 9999
+}
+
+// dropIn is the systemd drop-in that sets a tunnel instance's port, when
+// it is not the template's 9999.
+func (m *Manager) dropIn() string {
+	return filepath.Join(m.unitDir(), TunnelInstance(m.Tunnel)+".d", "port.conf")
 }
 
 // LogDir is where launchd writes relayd's output (systemd uses the journal).
@@ -55,18 +96,28 @@ func (m *Manager) LogDir() string { return filepath.Join(m.Home, "Library", "Log
 
 // Logs says how to read the service's logs.
 func (m *Manager) Logs() string {
-	if m.Kind == Launchd {
+	switch {
+	case m.Kind == Launchd && m.Tunnel != "":
+		return "tail -f " + filepath.Join(m.LogDir(), "tunnel.log")
+	case m.Kind == Launchd:
 		return "tail -f " + filepath.Join(m.LogDir(), "relayd.log")
+	case m.Tunnel != "":
+		return "journalctl --user -u '" + m.name() + "' -f"
 	}
 	return "journalctl --user -u relayd -f"
 }
 
 func (m *Manager) target() string { return "gui/" + strconv.Itoa(m.UID) }
 
-// Render returns the unit (or plist) that runs spec.
+// Render returns the unit (or plist) that runs spec; a tunnel's ignores it.
 func (m *Manager) Render(spec Spec) ([]byte, error) {
-	if m.Kind == Launchd {
+	switch {
+	case m.Kind == Launchd && m.Tunnel != "":
+		return TunnelPlist(m.Tunnel, m.tunnelPort(), m.LogDir())
+	case m.Kind == Launchd:
 		return LaunchdPlist(spec, m.LogDir())
+	case m.Tunnel != "":
+		return TunnelSystemdUnit()
 	}
 	return SystemdUnit(spec)
 }
@@ -75,7 +126,7 @@ func (m *Manager) Render(spec Spec) ([]byte, error) {
 // service installed before is replaced and restarted (an upgrade, or new
 // flags).
 func (m *Manager) Install(ctx context.Context, spec Spec) error {
-	if !filepath.IsAbs(spec.Binary) {
+	if m.Tunnel == "" && !filepath.IsAbs(spec.Binary) {
 		return fmt.Errorf("the service needs relayd's absolute path, not %q", spec.Binary)
 	}
 	content, err := m.Render(spec)
@@ -85,31 +136,40 @@ func (m *Manager) Install(ctx context.Context, spec Spec) error {
 	path := m.Path()
 	_, statErr := os.Stat(path)
 	existed := statErr == nil
+	// A systemd tunnel's port other than 9999 goes in a drop-in of its
+	// instance; an old drop-in goes when the port is back to 9999.
+	var dropIn []byte
+	if m.Kind == Systemd && m.Tunnel != "" && m.tunnelPort() != 9999 {
+		dropIn = fmt.Appendf(nil, "[Service]\nEnvironment=RELAY_TUNNEL_PORT=%d\n", m.tunnelPort())
+	}
 	var cmds [][]string
-	switch m.Kind {
-	case Launchd:
+	switch {
+	case m.Kind == Launchd:
 		if existed {
-			cmds = append(cmds, []string{"launchctl", "bootout", m.target() + "/" + Label})
+			cmds = append(cmds, []string{"launchctl", "bootout", m.target() + "/" + m.name()})
 		}
 		cmds = append(cmds,
-			[]string{"launchctl", "enable", m.target() + "/" + Label},
+			[]string{"launchctl", "enable", m.target() + "/" + m.name()},
 			[]string{"launchctl", "bootstrap", m.target(), path})
+	case existed || m.Tunnel != "":
+		// restart, unlike enable --now, also restarts a running service
+		// with its new file (an upgrade, other flags, another port).
+		cmds = append(cmds, []string{"systemctl", "--user", "daemon-reload"},
+			[]string{"systemctl", "--user", "enable", m.name()}, []string{"systemctl", "--user", "restart", m.name()})
 	default:
-		cmds = append(cmds, []string{"systemctl", "--user", "daemon-reload"})
-		if existed {
-			cmds = append(cmds, []string{"systemctl", "--user", "enable", Unit}, []string{"systemctl", "--user", "restart", Unit})
-		} else {
-			cmds = append(cmds, []string{"systemctl", "--user", "enable", "--now", Unit})
-		}
+		cmds = append(cmds, []string{"systemctl", "--user", "daemon-reload"}, []string{"systemctl", "--user", "enable", "--now", m.name()})
 	}
 
 	if m.DryRun {
 		fmt.Fprintf(m.Out, "would write %s:\n%s\n", path, content)
+		if dropIn != nil {
+			fmt.Fprintf(m.Out, "would write %s:\n%s\n", m.dropIn(), dropIn)
+		}
 		if m.Kind == Launchd {
 			fmt.Fprintf(m.Out, "would create %s\n", m.LogDir())
 		}
 		for _, c := range cmds {
-			fmt.Fprintf(m.Out, "would run: %s\n", strings.Join(c, " "))
+			fmt.Fprintf(m.Out, "would run: %s\n", shellJoin(c))
 		}
 		return nil
 	}
@@ -125,6 +185,19 @@ func (m *Manager) Install(ctx context.Context, spec Spec) error {
 		return err
 	}
 	fmt.Fprintf(m.Out, "wrote %s\n", path)
+	if m.Kind == Systemd && m.Tunnel != "" {
+		if dropIn == nil {
+			os.RemoveAll(filepath.Dir(m.dropIn()))
+		} else {
+			if err := os.MkdirAll(filepath.Dir(m.dropIn()), 0o755); err != nil {
+				return fmt.Errorf("create %s: %w", filepath.Dir(m.dropIn()), err)
+			}
+			if err := writeAtomic(m.dropIn(), dropIn); err != nil {
+				return err
+			}
+			fmt.Fprintf(m.Out, "wrote %s\n", m.dropIn())
+		}
+	}
 	for i, c := range cmds {
 		err := m.run(ctx, c)
 		if err != nil && m.Kind == Launchd && i == 0 && existed {
@@ -142,23 +215,35 @@ func (m *Manager) Install(ctx context.Context, spec Spec) error {
 func (m *Manager) Uninstall(ctx context.Context) error {
 	path := m.Path()
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-		fmt.Fprintf(m.Out, "relayd service is not installed (no %s); nothing to do\n", path)
+		fmt.Fprintf(m.Out, "%s is not installed (no %s); nothing to do\n", m.name(), path)
 		return nil
 	}
 	var before, after [][]string
 	if m.Kind == Launchd {
-		before = [][]string{{"launchctl", "bootout", m.target() + "/" + Label}}
+		before = [][]string{{"launchctl", "bootout", m.target() + "/" + m.name()}}
 	} else {
-		before = [][]string{{"systemctl", "--user", "disable", "--now", Unit}}
+		before = [][]string{{"systemctl", "--user", "disable", "--now", m.name()}}
 		after = [][]string{{"systemctl", "--user", "daemon-reload"}}
+	}
+	// The tunnel template serves every tunnel instance: it goes with the
+	// last one.
+	remove := []string{path}
+	if m.Kind == Systemd && m.Tunnel != "" {
+		remove = []string{filepath.Dir(m.dropIn())}
+		others, _ := filepath.Glob(filepath.Join(m.unitDir(), "*.wants", "relay-tunnel@*.service"))
+		if len(others) == 0 || (len(others) == 1 && filepath.Base(others[0]) == m.name()) {
+			remove = append(remove, path)
+		}
 	}
 	if m.DryRun {
 		for _, c := range before {
-			fmt.Fprintf(m.Out, "would run: %s\n", strings.Join(c, " "))
+			fmt.Fprintf(m.Out, "would run: %s\n", shellJoin(c))
 		}
-		fmt.Fprintf(m.Out, "would remove %s\n", path)
+		for _, p := range remove {
+			fmt.Fprintf(m.Out, "would remove %s\n", p)
+		}
 		for _, c := range after {
-			fmt.Fprintf(m.Out, "would run: %s\n", strings.Join(c, " "))
+			fmt.Fprintf(m.Out, "would run: %s\n", shellJoin(c))
 		}
 		return nil
 	}
@@ -169,10 +254,15 @@ func (m *Manager) Uninstall(ctx context.Context) error {
 			fmt.Fprintf(m.Out, "warning: %v\n", err)
 		}
 	}
-	if err := os.Remove(path); err != nil {
-		return fmt.Errorf("remove %s: %w", path, err)
+	for _, p := range remove {
+		if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err := os.RemoveAll(p); err != nil {
+			return fmt.Errorf("remove %s: %w", p, err)
+		}
+		fmt.Fprintf(m.Out, "removed %s\n", p)
 	}
-	fmt.Fprintf(m.Out, "removed %s\n", path)
 	for _, c := range after {
 		if err := m.run(ctx, c); err != nil {
 			return err
@@ -209,7 +299,7 @@ func (m *Manager) Status(ctx context.Context) (Status, error) {
 	st.Installed = true
 	st.Spec = specOf(m.Kind, b)
 	if m.Kind == Launchd {
-		out, err := output(ctx, "launchctl", "print", m.target()+"/"+Label)
+		out, err := output(ctx, "launchctl", "print", m.target()+"/"+m.name())
 		if err != nil {
 			st.State = "not loaded"
 			return st, nil
@@ -225,7 +315,7 @@ func (m *Manager) Status(ctx context.Context) (Status, error) {
 		return st, nil
 	}
 	// is-active exits non-zero unless active; its output is the state.
-	out, err := output(ctx, "systemctl", "--user", "is-active", Unit)
+	out, err := output(ctx, "systemctl", "--user", "is-active", m.name())
 	st.State = strings.TrimSpace(out)
 	if st.State == "" && err != nil {
 		st.State = "unknown (" + err.Error() + ")"
@@ -254,7 +344,7 @@ func specOf(kind string, b []byte) Spec {
 // run runs one service-manager command and reports it; a failure carries
 // the command's output and what usually fixes it.
 func (m *Manager) run(ctx context.Context, argv []string) error {
-	fmt.Fprintf(m.Out, "ran: %s\n", strings.Join(argv, " "))
+	fmt.Fprintf(m.Out, "ran: %s\n", shellJoin(argv))
 	out, err := output(ctx, argv[0], argv[1:]...)
 	if err == nil {
 		return nil
@@ -300,4 +390,38 @@ func writeAtomic(path string, content []byte) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
+}
+
+// TunnelInstance is the systemd unit of the tunnel to an SSH destination:
+// relay-tunnel@DEST.service, with DEST escaped as systemd-escape does (the
+// template's %I turns it back), so you@relay-host works as well as a Host
+// alias from ~/.ssh/config.
+func TunnelInstance(dest string) string {
+	var b strings.Builder
+	for i := 0; i < len(dest); i++ {
+		c := dest[i]
+		switch {
+		case c == '/':
+			b.WriteByte('-')
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == ':', c == '_', c == '.' && i > 0:
+			b.WriteByte(c)
+		default:
+			fmt.Fprintf(&b, `\x%02x`, c)
+		}
+	}
+	return "relay-tunnel@" + b.String() + ".service"
+}
+
+// shellJoin shows a command as it could be pasted into a shell.
+func shellJoin(argv []string) string {
+	out := make([]string, len(argv))
+	for i, a := range argv {
+		if a == "" || strings.ContainsFunc(a, func(r rune) bool {
+			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("@%+=:,./_-", r))
+		}) {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		out[i] = a
+	}
+	return strings.Join(out, " ")
 }
