@@ -77,7 +77,9 @@ Examples:
    relayd --store memory --log-level debug  # nothing on disk, chatty logs
    relayd --listen 0.0.0.0:9999 --token-file ~/.config/claude-relay/token
                                             # reachable from the network, clients need the token
-   curl -s 127.0.0.1:9999/healthz           # is it up?`,
+   curl -s 127.0.0.1:9999/healthz           # is it up? (/metrics: Prometheus)
+   relayd doctor                            # what is wrong with this setup, and the fix
+   relayd service install                   # run it at login (systemd user unit or LaunchAgent)`,
 		// Main prints errors and picks the exit code; the default handler
 		// would call os.Exit from inside the library.
 		ExitErrHandler:         func(*cli.Context, error) {},
