@@ -112,7 +112,7 @@ func installSpec(c *cli.Context) (service.Spec, error) {
 		if strings.Contains(exe, "go-build") {
 			return service.Spec{}, cli.Exit("this relayd runs from a temporary `go run` build that will vanish; install it first (go install, make install or brew install) and run that relayd, or pass --binary PATH", 2)
 		}
-		bin = exe
+		bin = stableBinary(exe)
 	}
 	bin, err := filepath.Abs(bin)
 	if err != nil {
@@ -294,4 +294,23 @@ func fmtUptime(s float64) string {
 		return fmt.Sprintf("%dh%dm", d/3600, d%3600/60)
 	}
 	return fmt.Sprintf("%dm%ds", d/60, d%60)
+}
+
+// stableBinary turns a Homebrew Cellar path, which an upgrade deletes, into
+// the formula's opt path, which follows upgrades. On Linux os.Executable
+// resolves symlinks, so a brew-installed relayd reports its Cellar path.
+func stableBinary(exe string) string {
+	prefix, rest, ok := strings.Cut(exe, "/Cellar/relayd/")
+	if !ok {
+		return exe
+	}
+	_, tail, ok := strings.Cut(rest, "/") // past the version folder
+	if !ok {
+		return exe
+	}
+	opt := filepath.Join(prefix, "opt", "relayd", tail)
+	if _, err := os.Stat(opt); err != nil {
+		return exe
+	}
+	return opt
 }

@@ -327,3 +327,20 @@ func TestServiceTunnelLaunchd(t *testing.T) {
 		}
 	}
 }
+
+func TestStableBinaryFollowsHomebrewUpgrades(t *testing.T) {
+	prefix := t.TempDir()
+	cellar := filepath.Join(prefix, "Cellar", "relayd", "0.1.0", "bin", "relayd")
+	opt := filepath.Join(prefix, "opt", "relayd", "bin", "relayd")
+	if got := stableBinary(cellar); got != cellar {
+		t.Errorf("without an opt link: %s", got)
+	}
+	os.MkdirAll(filepath.Dir(opt), 0o755)
+	os.WriteFile(opt, []byte("#!/bin/sh\n"), 0o755)
+	if got := stableBinary(cellar); got != opt {
+		t.Errorf("stableBinary(%s) = %s, want %s", cellar, got, opt)
+	}
+	if got := stableBinary("/home/u/go/bin/relayd"); got != "/home/u/go/bin/relayd" {
+		t.Errorf("a go install path changed: %s", got)
+	}
+}
