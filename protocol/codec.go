@@ -144,10 +144,10 @@ func refOf(f Frame) string {
 	case *Clear:
 		return f.Ref
 	}
-	return ""
+	return convRef(f)
 }
 
-var allTypes = []string{TypeHello, TypeWelcome, TypeSend, TypeAccepted, TypeMessage, TypeAck, TypePresence, TypePeers, TypeSessions, TypeHistory, TypeClear, TypeCleared, TypeError}
+var allTypes = []string{TypeHello, TypeWelcome, TypeSend, TypeAccepted, TypeMessage, TypeAck, TypePresence, TypePeers, TypeSessions, TypeHistory, TypeClear, TypeCleared, TypeError, TypeStatus, TypeWatch, TypeMail}
 
 // asError unwraps a *Error returned from a custom UnmarshalJSON.
 func asError(err error, target **Error) bool {
@@ -239,6 +239,9 @@ func (f *Hello) validate(Limits) error {
 	if f.PID < 0 {
 		return errorf(CodeBadField, "hello.pid must not be negative")
 	}
+	if err := (&Status{Status: f.Status}).validate(Limits{}); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -311,8 +314,8 @@ func (f *Ack) validate(Limits) error {
 }
 
 func (f *Presence) validate(Limits) error {
-	if f.Event != PresenceJoined && f.Event != PresenceLeft {
-		return errorf(CodeBadField, "presence.event must be %q or %q", PresenceJoined, PresenceLeft)
+	if f.Event != PresenceJoined && f.Event != PresenceLeft && f.Event != PresenceStatus {
+		return errorf(CodeBadField, "presence.event must be %q, %q or %q", PresenceJoined, PresenceLeft, PresenceStatus)
 	}
 	if f.Peer.ID == "" {
 		return missing(TypePresence, "peer.id")
@@ -335,6 +338,9 @@ func (f *History) validate(Limits) error {
 				return err
 			}
 		}
+	}
+	if err := checkThread(TypeHistory, f.Thread); err != nil {
+		return err
 	}
 	if f.Limit < 0 || f.Limit > MaxHistoryLimit {
 		return errorf(CodeBadField, "history.limit must be 0-%d", MaxHistoryLimit)

@@ -188,7 +188,7 @@ func TestShouldReconnect(t *testing.T) {
 
 func TestClientFrame(t *testing.T) {
 	for _, typ := range allTypes {
-		want := typ == TypeHello || typ == TypeSend || typ == TypeAck || typ == TypePeers || typ == TypeSessions || typ == TypeHistory || typ == TypeClear
+		want := typ == TypeHello || typ == TypeSend || typ == TypeAck || typ == TypePeers || typ == TypeSessions || typ == TypeHistory || typ == TypeClear || typ == TypeStatus || typ == TypeWatch
 		if ClientFrame(typ) != want {
 			t.Errorf("ClientFrame(%q) = %v", typ, !want)
 		}

@@ -54,6 +54,9 @@ type Hello struct {
 	// id: for one-shot tools that act as an agent's id without knocking
 	// the agent offline.
 	NoTakeover bool `json:"no_takeover,omitempty"`
+	// Status is the session's current task (see [Status]), repeated on
+	// every reconnect so peers keep seeing it.
+	Status string `json:"status,omitempty"`
 }
 
 // Welcome answers hello: the session is open.
@@ -198,6 +201,8 @@ type Peer struct {
 	LastSeen       time.Time `json:"last_seen"`
 	// Legacy marks a client of the older Node relay protocol.
 	Legacy bool `json:"legacy,omitempty"`
+	// Status is what the peer says it is doing now (a [Status] frame).
+	Status string `json:"status,omitempty"`
 }
 
 // Peers asks for (client → relay, Ref only) or carries (relay → client) the
@@ -234,6 +239,7 @@ type Sessions struct {
 type History struct {
 	Ref      string    `json:"ref,omitempty"`
 	With     string    `json:"with,omitempty"`
+	Thread   string    `json:"thread,omitempty"` // only this thread (a conversation), when set
 	Before   string    `json:"before,omitempty"`
 	After    string    `json:"after,omitempty"`
 	Limit    int       `json:"limit,omitempty"`
@@ -308,7 +314,7 @@ func newFrame(typ string) Frame {
 	case TypeError:
 		return new(ErrorFrame)
 	}
-	return nil
+	return convFrame(typ)
 }
 
 // ClientFrame reports whether frames of type typ may be sent by a client.
@@ -317,5 +323,5 @@ func ClientFrame(typ string) bool {
 	case TypeHello, TypeSend, TypeAck, TypePeers, TypeSessions, TypeHistory, TypeClear:
 		return true
 	}
-	return false
+	return convClientFrame(typ)
 }

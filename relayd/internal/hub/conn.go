@@ -59,6 +59,7 @@ func (c *Conn) LastSeen() time.Time { return time.Unix(0, c.lastSeen.Load()) }
 func (c *Conn) peerInfo() protocol.Peer {
 	p := c.peer
 	p.LastSeen = c.LastSeen().UTC()
+	p.Status = c.hub.conv.statusOf(c)
 	p.ConnectedSince = p.ConnectedSince.UTC()
 	return p
 }
@@ -196,11 +197,11 @@ func (c *Conn) handle(ctx context.Context, f protocol.Frame) protocol.Frame {
 		}
 		return &protocol.Sessions{Ref: f.Ref, Sessions: s}
 	case *protocol.History:
-		msgs, more, err := h.store.History(ctx, store.HistoryQuery{Client: c.id, With: f.With, Before: f.Before, After: f.After, Limit: f.Limit})
+		msgs, more, err := h.store.History(ctx, store.HistoryQuery{Client: c.id, With: f.With, Thread: f.Thread, Before: f.Before, After: f.After, Limit: f.Limit})
 		if err != nil {
 			return storeError(f.Ref, err)
 		}
-		out := &protocol.History{Ref: f.Ref, With: f.With, Before: f.Before, After: f.After, Limit: f.Limit, More: more, Messages: make([]protocol.Message, len(msgs))}
+		out := &protocol.History{Ref: f.Ref, With: f.With, Thread: f.Thread, Before: f.Before, After: f.After, Limit: f.Limit, More: more, Messages: make([]protocol.Message, len(msgs))}
 		for i, m := range msgs {
 			out.Messages[i] = *m.ToProtocol()
 		}
@@ -221,6 +222,9 @@ func (c *Conn) handle(ctx context.Context, f protocol.Frame) protocol.Frame {
 	case *protocol.Hello:
 		return &protocol.ErrorFrame{Code: protocol.CodeAlreadyHello, Message: "this connection already said hello as " + c.id + "; open a new connection for another id"}
 	default:
+		if reply, ok := c.handleConv(ctx, f); ok {
+			return reply
+		}
 		return &protocol.ErrorFrame{Code: protocol.CodeUnexpected, Message: "a client may not send " + f.Type() + " frames; they go from the relay to clients"}
 	}
 }

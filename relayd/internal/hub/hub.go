@@ -65,6 +65,8 @@ type Hub struct {
 
 	lim *limiter
 
+	conv conv // status lines and mail watchers (conv.go)
+
 	stats Stats
 }
 
@@ -105,8 +107,10 @@ func New(opts Options) *Hub {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Hub{opts: opts, log: opts.Logger, store: opts.Store, conns: map[string]*Conn{}, refs: map[string]*refWindow{},
+	h := &Hub{opts: opts, log: opts.Logger, store: opts.Store, conns: map[string]*Conn{}, refs: map[string]*refWindow{},
 		lim: newLimiter(opts.Limits)}
+	h.conv.init()
+	return h
 }
 
 // Stats returns the hub's counters.
@@ -152,6 +156,7 @@ func (h *Hub) Join(ctx context.Context, hello *protocol.Hello, legacy bool) (*Co
 	}
 	c.lastSeen.Store(now.UnixNano())
 	c.lastFrame.Store(now.UnixNano())
+	h.conv.setStatus(c, hello.Status)
 	if hello.NoTakeover && h.isOnline(c.id) {
 		// Checked again under the lock below; this early look keeps a
 		// refused hello from touching the session or its resume point.
@@ -225,6 +230,7 @@ func (h *Hub) Join(ctx context.Context, hello *protocol.Hello, legacy bool) (*Co
 // removes the newer one.
 func (h *Hub) Leave(c *Conn, reason string) {
 	c.kick(protocol.CloseNormal, reason)
+	h.conv.forget(c)
 	h.mu.Lock()
 	current := h.conns[c.id] == c
 	if current {
@@ -432,6 +438,7 @@ func (h *Hub) route(ctx context.Context, from *Conn, s *protocol.Send) (*protoco
 	for _, c := range wake {
 		c.wake()
 	}
+	h.notifyWatchers(ctx, targets)
 	return &protocol.Accepted{Ref: s.Ref, ID: msg.ID, TS: now, Recipients: outcomes}, nil
 }
 

@@ -292,6 +292,9 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, codec Codec) {
 		ws.Close(protocol.CloseGoingAway, err.Error())
 		return
 	}
+	if id, ok := r.Context().Value(identityKey{}).(auth.Identity); ok {
+		conn.SetClaims(id.May) // who may be watched (hub/conv.go)
+	}
 	log = log.With("client", conn.ID())
 	reason := "closed by client"
 	defer func() { s.Hub.Leave(conn, reason) }()

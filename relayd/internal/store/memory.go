@@ -223,6 +223,9 @@ func (m *Memory) History(_ context.Context, q HistoryQuery) ([]Message, bool, er
 		if !mine && !inBox[mm] {
 			continue
 		}
+		if q.Thread != "" && mm.Thread != q.Thread {
+			continue
+		}
 		if q.With != "" && !(mine && (slices.Contains(mm.To, q.With) || slices.Contains(mm.To, "*")) || mm.From == q.With) {
 			continue
 		}

@@ -184,6 +184,8 @@ CREATE TABLE refs (
 	PRIMARY KEY (client, ref)
 ) WITHOUT ROWID;
 `,
+	// 3: conversations, so that one thread's history is an index range.
+	`CREATE INDEX messages_by_thread ON messages(thread, rid) WHERE thread != '';`,
 }
 
 // Statements the committer runs for every batch, prepared once at open.

@@ -23,7 +23,11 @@ func (s *SQLite) History(ctx context.Context, q HistoryQuery) ([]Message, bool, 
 	if limit <= 0 {
 		limit = 50
 	}
-	page, more, err := s.history(ctx, q, limit)
+	history := s.history
+	if q.Thread != "" {
+		history = s.historyThread
+	}
+	page, more, err := history(ctx, q, limit)
 	if err != nil {
 		return nil, false, fmt.Errorf("read history of %s in %s: %w", q.Client, s.path, err)
 	}

@@ -58,6 +58,7 @@ type SessionInfo struct {
 type HistoryQuery struct {
 	Client string
 	With   string // only the conversation with this peer, when set
+	Thread string // only messages of this thread, when set
 	Before string // message id: only older messages
 	After  string // message id: only newer messages
 	Limit  int

@@ -47,6 +47,7 @@ var conformance = []struct {
 	{"History", testHistory},
 	{"HistoryPaging", testHistoryPaging},
 	{"HistoryForward", testHistoryForward},
+	{"HistoryThread", testHistoryThread},
 	{"Clear", testClear},
 	{"ClearUnread", testClearUnread},
 	{"Prune", testPrune},

@@ -1,0 +1,71 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"math"
+	"slices"
+)
+
+// historyThread is History for one thread. A thread is a small part of
+// what a client sees, so instead of merging the client's two streams (its
+// sends, its mailbox) and dropping other threads' rows, it walks the
+// thread along messages_by_thread (thread, rid) and keeps the rows the
+// client may see: its own sends it has not cleared, and messages in its
+// mailbox (one mailbox_by_msg seek each).
+func (s *SQLite) historyThread(ctx context.Context, q HistoryQuery, limit int) ([]Message, bool, error) {
+	tx, err := s.r.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, false, err
+	}
+	defer tx.Rollback()
+	forward := q.After != "" && q.Before == ""
+	lo, hi := int64(0), int64(math.MaxInt64) // rids strictly between
+	if q.After != "" {
+		err := tx.QueryRowContext(ctx, "SELECT rid FROM messages WHERE id <= ? ORDER BY id DESC LIMIT 1", q.After).Scan(&lo)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return nil, false, err
+		}
+	}
+	if q.Before != "" {
+		err := tx.QueryRowContext(ctx, "SELECT rid FROM messages WHERE id >= ? ORDER BY id LIMIT 1", q.Before).Scan(&hi)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return nil, false, err
+		}
+	}
+	order := "DESC"
+	if forward {
+		order = "ASC"
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM messages g INDEXED BY messages_by_thread
+		WHERE g.thread = ?1 AND g.thread != '' AND g.rid > ?3 AND g.rid < ?4
+		  AND ((g.sender = ?2 AND g.sender_cleared = 0)
+		    OR (g.sender != ?2 AND EXISTS (SELECT 1 FROM mailbox m WHERE m.msg = g.rid AND m.recipient = ?2)))
+		  AND (?5 = '' OR g.sender = ?5 OR (g.sender = ?2 AND EXISTS (
+			SELECT 1 FROM json_each(g.recipients) WHERE value IN (?5, '*'))))
+		ORDER BY g.rid `+order+` LIMIT ?6`, q.Thread, q.Client, lo, hi, q.With, limit+1)
+	if err != nil {
+		return nil, false, err
+	}
+	defer rows.Close()
+	var page []Message
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			return nil, false, err
+		}
+		page = append(page, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, err
+	}
+	more := len(page) > limit
+	if more {
+		page = page[:limit]
+	}
+	if !forward {
+		slices.Reverse(page)
+	}
+	return page, more, nil
+}
