@@ -96,6 +96,7 @@ func App(s Streams) *ucli.App {
 			sendCommand(s),
 			receiveCommand(s),
 			peersCommand(s),
+			watchCommand(s),
 			{
 				Name:  "version",
 				Usage: "print the version",
@@ -144,6 +145,7 @@ func globalFlags() []ucli.Flag {
 		&ucli.StringFlag{Name: "home", EnvVars: []string{EnvHome}, DefaultText: "~/claude-relay", Usage: "state directory: inboxes and the session registry"},
 		&ucli.StringFlag{Name: "agent", EnvVars: []string{"RELAY_AGENT"}, DefaultText: "guessed from the environment", Usage: "agent kind shown to peers (claude-code, codex, gemini, cursor …)"},
 		&ucli.StringFlag{Name: "label", EnvVars: []string{"RELAY_LABEL"}, DefaultText: "none", Usage: "free text shown to peers: what this session is for"},
+		&ucli.StringFlag{Name: "tools", EnvVars: []string{"RELAY_TOOLS"}, Value: "core", Usage: "tool profile of the MCP server: core (six tools, the smallest schema cost per turn) or full (adds relay_thread, relay_set_status, relay_rename)"},
 		&ucli.StringFlag{Name: "log-file", EnvVars: []string{"RELAY_LOG_FILE"}, DefaultText: "stderr", Usage: "write logs to this file (never stdout: it is the MCP channel)"},
 		&ucli.StringFlag{Name: "log-level", EnvVars: []string{"RELAY_LOG_LEVEL"}, Value: "info", Usage: "debug, info, warn or error (commands other than the server log warnings only unless this is set)"},
 		&ucli.StringFlag{Name: "log-format", EnvVars: []string{"RELAY_LOG_FORMAT"}, Value: "text", Usage: "text or json"},

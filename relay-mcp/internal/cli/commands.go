@@ -241,6 +241,7 @@ type dialOptions struct {
 	outbox   bool // flush and use the id's outbox (chat); one-shots leave it alone
 	onMsg    func(*inbox.Inbox, []inbox.Entry)
 	onPeer   func(protocol.Presence)
+	onMail   func(protocol.Mail)
 }
 
 // errInUse is a refused hello: the id is online and takeover was not asked for.
@@ -266,7 +267,7 @@ func dialID(c *ucli.Context, cfg *config, id string, o dialOptions) (*client, er
 	cl := &client{cfg: cfg, id: id, in: in, cancel: cancel}
 	hello := helloFor(cfg, id)
 	hello.Quiet, hello.NoTakeover = o.quiet, !o.takeover
-	lc := link.Config{URL: cfg.url, Token: cfg.token, TLS: cfg.tls, Hello: hello, Inbox: in, Outbox: out, Logger: cfg.logger, OnPresence: o.onPeer}
+	lc := link.Config{URL: cfg.url, Token: cfg.token, TLS: cfg.tls, Hello: hello, Inbox: in, Outbox: out, Logger: cfg.logger, OnPresence: o.onPeer, OnMail: o.onMail}
 	if o.onMsg != nil {
 		lc.OnMessages = func(es []inbox.Entry) { o.onMsg(in, es) }
 	}

@@ -30,6 +30,10 @@ func serve(c *ucli.Context, s Streams) error {
 		return exitf(ExitUsage, "unknown command %q (see relay-mcp --help)", c.Args().First())
 	}
 	started := time.Now()
+	profile, err := tools.ParseProfile(c.String("tools"))
+	if err != nil {
+		return exitf(ExitUsage, "--tools / RELAY_TOOLS: %v", err)
+	}
 	cfg, err := loadConfig(c, s)
 	if err != nil {
 		return err
@@ -74,7 +78,7 @@ func serve(c *ucli.Context, s Streams) error {
 		Instructions: tools.Instructions,
 		Logger:       cfg.sdkLogger.With("id", id),
 	})
-	tools.Register(server, &tools.Deps{Link: l, Inbox: in, Registry: reg, Host: hello.Host, Started: started, Version: Version})
+	tools.RegisterProfile(server, profile, &tools.Deps{Link: l, Inbox: in, Registry: reg, Host: hello.Host, Started: started, Version: Version})
 
 	why := make(chan string, 2)
 	go func() {

@@ -124,7 +124,11 @@ func Open(dir string, opts Options) (*Inbox, error) {
 }
 
 // Dir is the inbox directory.
-func (b *Inbox) Dir() string { return b.dir }
+func (b *Inbox) Dir() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.dir
+}
 
 // locked runs fn with the file lock held and the state brought up to date
 // with the log on disk. Call with b.mu held or not at all: it takes b.mu.

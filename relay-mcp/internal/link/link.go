@@ -74,6 +74,8 @@ type Config struct {
 	OnMessages func([]inbox.Entry)
 	// OnPresence is called for every presence frame.
 	OnPresence func(protocol.Presence)
+	// OnMail is called for every mail event (see Watch).
+	OnMail func(protocol.Mail)
 }
 
 // Status is a snapshot of the link for relay_status.
@@ -118,6 +120,7 @@ type Link struct {
 	stateCh     chan struct{}              // closed at each state change
 	kickFlush   chan struct{}
 	ackCh       chan uint64
+	rename      *renameReq // asked for by Rename, applied between connections (conv.go)
 }
 
 // New returns a link; nothing happens until Run.
@@ -153,7 +156,11 @@ func New(cfg Config) *Link {
 }
 
 // ClientID is the id this link connects as.
-func (l *Link) ClientID() string { return l.cfg.Hello.ClientID }
+func (l *Link) ClientID() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.cfg.Hello.ClientID
+}
 
 // URL is the relay URL.
 func (l *Link) URL() string { return l.cfg.URL }
@@ -219,7 +226,12 @@ func (l *Link) Peers() []protocol.Peer {
 func (l *Link) Run(ctx context.Context) error {
 	attempt := 0
 	for {
+		l.applyRename() // asked for while no connection was live
 		welcomed, err := l.connectOnce(ctx)
+		if ctx.Err() == nil && l.applyRename() {
+			attempt = 0
+			continue // at once, as the new id
+		}
 		if ctx.Err() != nil {
 			l.mu.Lock()
 			l.state = StateClosed
@@ -316,7 +328,9 @@ func (l *Link) connectOnce(ctx context.Context) (welcomed bool, err error) {
 	}
 	conn.SetReadLimit(maxRelayFrame)
 
+	l.mu.Lock()
 	hello := l.cfg.Hello
+	l.mu.Unlock()
 	// The seq of the last message received, not the highest ever seen: a
 	// relay whose store was reset numbers from 1 again (and treats a
 	// resume_after beyond its mailbox as 0, resending what it holds, which
@@ -530,7 +544,7 @@ func (l *Link) handle(f protocol.Frame) {
 		}
 	case *protocol.Presence:
 		l.mu.Lock()
-		if f.Event == protocol.PresenceJoined {
+		if f.Event != protocol.PresenceLeft { // joined, or a new status
 			l.peers[f.Peer.ID] = f.Peer
 		} else {
 			delete(l.peers, f.Peer.ID)
@@ -538,6 +552,10 @@ func (l *Link) handle(f protocol.Frame) {
 		l.mu.Unlock()
 		if l.cfg.OnPresence != nil {
 			l.cfg.OnPresence(*f)
+		}
+	case *protocol.Mail:
+		if l.cfg.OnMail != nil {
+			l.cfg.OnMail(*f)
 		}
 	default:
 		ref := frameRef(f)
@@ -614,7 +632,7 @@ func frameRef(f protocol.Frame) string {
 	case *protocol.ErrorFrame:
 		return f.Ref
 	}
-	return ""
+	return protocol.RefOf(f) // status, watch
 }
 
 // ackLoop acks the newest seq once the inbox is durable.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,6 +17,8 @@ import (
 type ReceiveArgs struct {
 	Count       int    `json:"count,omitempty" jsonschema:"most messages to return (default 20)"`
 	From        string `json:"from,omitempty" jsonschema:"only messages from this peer id"`
+	Thread      string `json:"thread,omitempty" jsonschema:"only messages of this thread"`
+	ReplyTo     string `json:"reply_to,omitempty" jsonschema:"only replies to this message id (with wait_seconds: wait for the answer to a message you sent)"`
 	IncludeRead bool   `json:"include_read,omitempty" jsonschema:"also show recent messages already read"`
 	WaitSeconds int    `json:"wait_seconds,omitempty" jsonschema:"if nothing is unread, wait up to this many seconds (0-300) for a message to arrive"`
 	ID          string `json:"id,omitempty" jsonschema:"return this one message in full (for a shortened long message)"`
@@ -40,6 +43,7 @@ type ReceiveOutput struct {
 	Messages   []MessageOut `json:"messages"`
 	UnreadLeft int          `json:"unread_left"`
 	Waited     float64      `json:"waited_seconds,omitempty"`
+	TimedOut   bool         `json:"timed_out,omitempty"` // waited the whole wait_seconds for nothing
 }
 
 // catchUpWait bounds how long relay_receive waits for the backlog the relay
@@ -112,14 +116,17 @@ func (d *Deps) receive(ctx context.Context, req *mcp.CallToolRequest, a ReceiveA
 		return errResult("wait_seconds must be 0-300."), nil, nil
 	}
 	q := inbox.Query{From: a.From, IncludeRead: a.IncludeRead, Limit: a.Count}
+	if a.Thread != "" || a.ReplyTo != "" {
+		q.Limit = 0 // filtered here, then cut to count
+	}
 	list := func() []inbox.Entry {
 		var es []inbox.Entry
 		for _, e := range d.Inbox.List(q) {
-			if e.From != self {
+			if e.From != self && matches(e, a) {
 				es = append(es, e)
 			}
 		}
-		return es
+		return cut(es, a.Count, a.IncludeRead)
 	}
 	hasUnread := func(es []inbox.Entry) bool {
 		for _, e := range es {
@@ -159,12 +166,14 @@ func (d *Deps) receive(ctx context.Context, req *mcp.CallToolRequest, a ReceiveA
 		out.Waited = waited.Round(100 * time.Millisecond).Seconds()
 	}
 	if len(es) == 0 {
-		txt := "No unread messages"
-		if a.From != "" {
-			txt += " from " + a.From
-		}
+		txt := "No unread messages" + filterText(a)
 		if a.WaitSeconds > 0 {
-			txt += fmt.Sprintf(" (waited %s)", roundDur(waited))
+			out.TimedOut = ctx.Err() == nil
+			txt += fmt.Sprintf(" (waited %s", roundDur(waited))
+			if out.TimedOut {
+				txt += ": timed out, nothing arrived"
+			}
+			txt += ")"
 		}
 		txt += "."
 		if st := d.Link.Status(); st.State != link.StateConnected {
@@ -232,6 +241,7 @@ type PeerOut struct {
 	Agent          string    `json:"agent,omitempty"`
 	Cwd            string    `json:"cwd,omitempty"`
 	Label          string    `json:"label,omitempty"`
+	Status         string    `json:"status,omitempty"` // what the peer says it is working on
 	ConnectedSince time.Time `json:"connected_since"`
 	LastSeen       time.Time `json:"last_seen"`
 }
@@ -258,7 +268,7 @@ func (d *Deps) peers(ctx context.Context, _ *mcp.CallToolRequest, _ NoArgs) (*mc
 	b.WriteString(stale)
 	others := 0
 	for _, p := range ps {
-		po := PeerOut{ID: p.ID, You: p.ID == self, Host: p.Host, Agent: p.Agent, Cwd: p.Cwd, Label: p.Label, ConnectedSince: p.ConnectedSince, LastSeen: p.LastSeen}
+		po := PeerOut{ID: p.ID, You: p.ID == self, Host: p.Host, Agent: p.Agent, Cwd: p.Cwd, Label: p.Label, Status: p.Status, ConnectedSince: p.ConnectedSince, LastSeen: p.LastSeen}
 		out.Peers = append(out.Peers, po)
 		if !po.You {
 			others++
@@ -268,8 +278,8 @@ func (d *Deps) peers(ctx context.Context, _ *mcp.CallToolRequest, _ NoArgs) (*mc
 			b.WriteString(" (you)")
 		}
 		var meta []string
-		for _, kv := range [][2]string{{"agent", p.Agent}, {"host", p.Host}, {"cwd", p.Cwd}, {"label", p.Label}} {
-			if kv[1] != "" {
+		for _, kv := range [][2]string{{"agent", p.Agent}, {"host", p.Host}, {"cwd", p.Cwd}, {"label", p.Label}, {"status", strconv.Quote(p.Status)}} {
+			if kv[1] != "" && kv[1] != `""` {
 				meta = append(meta, kv[0]+"="+kv[1])
 			}
 		}
@@ -296,6 +306,7 @@ type StatusOutput struct {
 	Unread     int     `json:"unread"`
 	Queued     int     `json:"queued_outgoing"`
 	Hint       string  `json:"hint,omitempty"`
+	Status     string  `json:"status,omitempty"` // this session's relay_set_status line
 }
 
 func (d *Deps) status(ctx context.Context, _ *mcp.CallToolRequest, _ NoArgs) (*mcp.CallToolResult, any, error) {
@@ -306,6 +317,7 @@ func (d *Deps) status(ctx context.Context, _ *mcp.CallToolRequest, _ NoArgs) (*m
 		State: string(st.State), RelayURL: st.URL, ID: st.ClientID, Server: st.Server,
 		Uptime: now.Sub(d.Started).Round(time.Second).Seconds(), Reconnects: st.Reconnects,
 		RTTms: float64(st.LastRTT.Microseconds()) / 1000, Unread: unread, Queued: st.Outbox, Hint: offlineHint(st),
+		Status: d.Link.OwnStatus(),
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s as %s to %s", st.State, st.ClientID, st.URL)
@@ -318,6 +330,9 @@ func (d *Deps) status(ctx context.Context, _ *mcp.CallToolRequest, _ NoArgs) (*m
 		fmt.Fprintf(&b, " RTT %.1f ms.", o.RTTms)
 	}
 	fmt.Fprintf(&b, " Uptime %s.", roundDur(now.Sub(d.Started)))
+	if o.Status != "" {
+		fmt.Fprintf(&b, " Your status: %q.", o.Status)
+	}
 	if dropped > 0 {
 		fmt.Fprintf(&b, " %d old message(s) dropped from the local inbox (it keeps %d); the relay's history has them.", dropped, inbox.DefaultLimit)
 	}

@@ -29,7 +29,7 @@ type agent struct {
 
 // newAgent wires the tools for id to a link on relayURL and an in-memory
 // MCP client.
-func newAgent(t *testing.T, relayURL, id string) *agent {
+func newAgent(t testing.TB, relayURL, id string) *agent {
 	t.Helper()
 	home := t.TempDir()
 	in, err := inbox.Open(filepath.Join(home, "inbox", id), inbox.Options{})
