@@ -1,0 +1,317 @@
+package main
+
+// End-to-end tests of conversations and wake-ups, with the real binaries: a
+// coordinator hands a task to an idle agent, `relay-mcp watch` wakes it by
+// running a stand-in agent command, the answer comes back in the same
+// thread to the waiting coordinator, and the thread survives restarts of
+// relayd and relay-mcp; status lines seen by peers; a rename with mail in
+// flight.
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/claude-relay/claude-relay/relay-mcp/internal/registry"
+	"github.com/claude-relay/claude-relay/relay-mcp/internal/wake"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// standIn is the scripted stand-in for `codex exec resume …`: it reads its
+// mail with relay-mcp receive, "does the work" and answers the task in its
+// thread with relay-mcp send --thread --reply-to, as an agent would with
+// relay_receive and relay_send.
+const standIn = `#!/bin/sh
+set -e
+mail=$("$RELAY_MCP" receive --id "$RELAY_WATCH_ID" --json)
+field() { printf '%s\n' "$mail" | sed -n "s/^    \"$1\": \"\([^\"]*\)\".*/\1/p" | head -1; }
+id=$(field id); from=$(field from); thread=$(field thread)
+echo "stand-in: woke for $RELAY_WATCH_COUNT message(s); task $id from $from in thread $thread" >&2
+[ -n "$id" ] || { echo "stand-in: no mail" >&2; exit 9; }
+"$RELAY_MCP" send --as "$RELAY_WATCH_ID" --thread "$thread" --reply-to "$id" "$from" "done: all 42 tests pass"
+echo "$RELAY_WATCH_ID $RELAY_WATCH_COUNT" >> "$WAKE_LOG"
+`
+
+func TestE2EHandoffWakeReplyThread(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("the stand-in agent is a shell script")
+	}
+	data := t.TempDir()
+	r := startRelay(t, "127.0.0.1:0", data)
+	coordHome, codexHome := t.TempDir(), t.TempDir()
+	env := []string{"RELAY_URL=" + r.url(), "RELAY_HOME=" + codexHome}
+
+	// CODEX was here earlier and is idle now: the relay knows it.
+	if code, _, errs := runCLI(t, env, "receive", "--id", "CODEX"); code != 0 {
+		t.Fatalf("receive as CODEX: %d %s", code, errs)
+	}
+	script := filepath.Join(t.TempDir(), "codex-stand-in.sh")
+	if err := os.WriteFile(script, []byte(standIn), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	wakeLog := filepath.Join(t.TempDir(), "wakes.log")
+	watch := exec.Command(bins.relayMCP, "watch", "--for", "CODEX", "--exec", script, "--debounce", "300ms", "--max-runs", "1")
+	watch.Env = append(os.Environ(), append(env, "RELAY_MCP="+bins.relayMCP, "WAKE_LOG="+wakeLog)...)
+	watchLog := &syncBuffer{}
+	watch.Stderr = watchLog
+	if err := watch.Start(); err != nil {
+		t.Fatal(err)
+	}
+	watchDone := make(chan error, 1)
+	go func() { watchDone <- watch.Wait() }()
+	t.Cleanup(func() {
+		watch.Process.Kill()
+		if t.Failed() {
+			t.Logf("watch log:\n%s", tail(watchLog.String(), 4000))
+		}
+	})
+	poll(t, "the watcher to subscribe", 20*time.Second, func() bool {
+		return strings.Contains(watchLog.String(), "the relay announces mail for CODEX")
+	})
+
+	coord := spawnAgent(t, r.url(), "COORD", coordHome, "RELAY_TOOLS=full")
+	coord.waitState(t, "connected")
+	txt, sc := coord.call(t, "relay_send", map[string]any{"to": "CODEX", "message": "please run the test suite of repo app", "thread": "task-42"})
+	if !strings.Contains(txt, "CODEX: queued") {
+		t.Fatalf("handoff: %s", txt)
+	}
+	task := sc["id"].(string)
+
+	// The coordinator waits, with a timeout, for the answer to its task.
+	txt, sc = coord.call(t, "relay_receive", map[string]any{"reply_to": task, "wait_seconds": 60})
+	ms, _ := sc["messages"].([]any)
+	if len(ms) != 1 {
+		t.Fatalf("no reply: %s\nwatch log:\n%s", txt, watchLog.String())
+	}
+	reply := ms[0].(map[string]any)
+	if reply["from"] != "CODEX" || reply["thread"] != "task-42" || reply["reply_to"] != task || reply["body"] != "done: all 42 tests pass" {
+		t.Fatalf("reply = %v", reply)
+	}
+
+	// The watcher ran the agent once, recorded its exit, and stopped (--max-runs 1).
+	select {
+	case err := <-watchDone:
+		if err != nil {
+			t.Fatalf("watch exited with %v:\n%s", err, watchLog.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("watch did not exit after its run")
+	}
+	if b, _ := os.ReadFile(wakeLog); strings.TrimSpace(string(b)) != "CODEX 1" {
+		t.Fatalf("wake log %q, want one run for one message", b)
+	}
+	st, err := wake.ReadState(filepath.Join(codexHome, "watch", "CODEX.json"))
+	if err != nil || st.Runs != 1 || st.Last == nil || st.Last.ExitCode != 0 || st.Last.Count != 1 {
+		t.Fatalf("watch state = %+v %+v (%v)", st, st.Last, err)
+	}
+
+	// The conversation, in order, from the relay's history.
+	wantThread := []string{"COORD: please run the test suite of repo app", "CODEX: done: all 42 tests pass"}
+	thread := func(a *agentProc) []string {
+		t.Helper()
+		txt, sc := a.call(t, "relay_thread", map[string]any{"thread": "task-42"})
+		var got []string
+		ms, _ := sc["messages"].([]any)
+		for _, m := range ms {
+			m := m.(map[string]any)
+			got = append(got, fmt.Sprint(m["from"], ": ", m["body"]))
+		}
+		if sc["source"] != "relay" {
+			t.Fatalf("relay_thread answered from %v: %s", sc["source"], txt)
+		}
+		return got
+	}
+	if got := thread(coord); !slices.Equal(got, wantThread) {
+		t.Fatalf("thread = %q, want %q", got, wantThread)
+	}
+
+	// After relayd and relay-mcp restart, the thread is still there.
+	coord.cs.Close()
+	addr := r.addr
+	r.kill()
+	startRelay(t, addr, data)
+	coord2 := spawnAgent(t, "ws://"+addr, "COORD", coordHome, "RELAY_TOOLS=full")
+	coord2.waitState(t, "connected")
+	if got := thread(coord2); !slices.Equal(got, wantThread) {
+		t.Fatalf("thread after restarts = %q, want %q", got, wantThread)
+	}
+	// A wait that nothing answers ends with a clear timeout.
+	txt, sc = coord2.call(t, "relay_receive", map[string]any{"reply_to": task, "wait_seconds": 1})
+	if sc["timed_out"] != true || !strings.Contains(txt, "timed out") {
+		t.Fatalf("timeout: %s %v", txt, sc)
+	}
+}
+
+// A status line set with relay_set_status is what peers see in relay_peers,
+// and it survives the setter's reconnect.
+func TestE2EStatusVisibleToPeers(t *testing.T) {
+	r := startRelay(t, "127.0.0.1:0", "")
+	home := t.TempDir()
+	coord := spawnAgent(t, r.url(), "COORD", home)
+	codex := spawnAgent(t, r.url(), "CODEX", home, "RELAY_TOOLS=full")
+	coord.waitState(t, "connected")
+	codex.waitState(t, "connected")
+	if txt, _ := codex.call(t, "relay_set_status", map[string]any{"status": "auth refactor in repo api"}); !strings.Contains(txt, "Status set") {
+		t.Fatalf("set status: %s", txt)
+	}
+	peerStatus := func() string {
+		_, sc := coord.call(t, "relay_peers", nil)
+		for _, p := range sc["peers"].([]any) {
+			p := p.(map[string]any)
+			if p["id"] == "CODEX" {
+				s, _ := p["status"].(string)
+				return s
+			}
+		}
+		return "(offline)"
+	}
+	if s := peerStatus(); s != "auth refactor in repo api" {
+		t.Fatalf("coordinator sees CODEX status %q", s)
+	}
+	if txt, _ := coord.call(t, "relay_peers", nil); !strings.Contains(txt, `status="auth refactor in repo api"`) {
+		t.Fatalf("relay_peers text: %s", txt)
+	}
+	if txt, sc := codex.call(t, "relay_status", nil); sc["status"] != "auth refactor in repo api" || !strings.Contains(txt, "auth refactor") {
+		t.Fatalf("own status: %s", txt)
+	}
+	// Bad input is refused with the fix.
+	if txt, _ := codex.call(t, "relay_set_status", map[string]any{"status": "two\nlines"}); !strings.Contains(txt, "one line") {
+		t.Fatalf("two lines: %s", txt)
+	}
+	// The core profile does not offer it.
+	if _, err := coord.cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "relay_set_status", Arguments: map[string]any{"status": "x"}}); err == nil || !strings.Contains(err.Error(), "unknown tool") {
+		t.Fatalf("core profile offers relay_set_status: %v", err)
+	}
+}
+
+// relay_rename with mail in flight: every message sent to the old id is
+// read exactly once, by the renamed session or by the session that comes
+// back as the old id; mail to the new id reaches the renamed session only.
+func TestE2ERenameWithMailInFlight(t *testing.T) {
+	data := t.TempDir()
+	r := startRelay(t, "127.0.0.1:0", data)
+	home, bHome := t.TempDir(), t.TempDir()
+	a := spawnAgent(t, r.url(), "A", home, "RELAY_TOOLS=full")
+	b := spawnAgent(t, r.url(), "B", bHome)
+	a.waitState(t, "connected")
+	b.waitState(t, "connected")
+
+	// Refused: an id that is online, a bad id.
+	if txt, _ := a.call(t, "relay_rename", map[string]any{"id": "B"}); !strings.Contains(txt, "B is online") {
+		t.Fatalf("rename onto B: %s", txt)
+	}
+	if txt, _ := a.call(t, "relay_rename", map[string]any{"id": "a b"}); !strings.Contains(txt, "Not renamed") {
+		t.Fatalf("bad id: %s", txt)
+	}
+
+	b.call(t, "relay_send", map[string]any{"to": "A", "message": "before-1"})
+	b.call(t, "relay_send", map[string]any{"to": "A", "message": "before-2"})
+	// B keeps sending to A while A renames.
+	var mu sync.Mutex
+	var sent []string
+	stop := make(chan struct{})
+	senderDone := make(chan struct{})
+	go func() {
+		defer close(senderDone)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			body := fmt.Sprintf("flight-%d", i)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			res, err := b.cs.CallTool(ctx, &mcp.CallToolParams{Name: "relay_send", Arguments: map[string]any{"to": "A", "message": body}})
+			cancel()
+			if err == nil && !res.IsError {
+				mu.Lock()
+				sent = append(sent, body)
+				mu.Unlock()
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	time.Sleep(100 * time.Millisecond)
+	txt, sc := a.call(t, "relay_rename", map[string]any{"id": "A2"})
+	if !strings.Contains(txt, "now A2") {
+		t.Fatalf("rename: %s", txt)
+	}
+	time.Sleep(100 * time.Millisecond)
+	close(stop)
+	<-senderDone
+	mu.Lock()
+	want := append([]string{"before-1", "before-2"}, sent...)
+	mu.Unlock()
+	t.Logf("rename: %s (%v); %d messages sent to A during it", txt, sc["moved"], len(sent))
+
+	if _, sc := a.call(t, "relay_status", nil); sc["id"] != "A2" || sc["state"] != "connected" {
+		t.Fatalf("status after rename: %v", sc)
+	}
+	// This machine's registry follows: A2 online, A offline.
+	ls, err := registry.Open(home, nil).List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	online := map[string]bool{}
+	for _, x := range ls {
+		online[x.ID] = x.Online
+	}
+	if !online["A2"] || online["A"] {
+		t.Fatalf("registry after rename: %+v", ls)
+	}
+	if txt, _ := b.call(t, "relay_send", map[string]any{"to": "A2", "message": "to the new id"}); !strings.Contains(txt, "A2: delivered") {
+		t.Fatalf("send to A2: %s", txt)
+	}
+	if txt, _ := b.call(t, "relay_send", map[string]any{"to": "A", "message": "after"}); !strings.Contains(txt, "A: queued") {
+		t.Fatalf("send to the old id after the rename: %s", txt)
+	}
+	want = append(want, "after")
+
+	readAll := func(ag *agentProc) []string {
+		var got []string
+		for {
+			_, sc := ag.call(t, "relay_receive", map[string]any{"count": 200, "wait_seconds": 1})
+			ms, _ := sc["messages"].([]any)
+			if len(ms) == 0 {
+				return got
+			}
+			for _, m := range ms {
+				got = append(got, m.(map[string]any)["body"].(string))
+			}
+		}
+	}
+	renamed := readAll(a)
+	if !slices.Contains(renamed, "to the new id") {
+		t.Fatalf("the renamed session did not get mail for A2: %v", renamed)
+	}
+	// A restarted session lands back on its own id and reads what waited for it.
+	a.cs.Close()
+	back := spawnAgent(t, r.url(), "A", home, "RELAY_TOOLS=full")
+	back.waitState(t, "connected")
+	if _, sc := back.call(t, "relay_status", nil); sc["id"] != "A" {
+		t.Fatalf("restarted session is %v, want A", sc["id"])
+	}
+	returned := readAll(back)
+	if slices.Contains(returned, "to the new id") {
+		t.Fatalf("mail for A2 reached A: %v", returned)
+	}
+	var all []string
+	for _, m := range append(renamed, returned...) {
+		if m != "to the new id" {
+			all = append(all, m)
+		}
+	}
+	slices.Sort(all)
+	slices.Sort(want)
+	if !slices.Equal(all, want) {
+		t.Fatalf("read %v (renamed %v, back as A %v), want each of %v exactly once", all, renamed, returned, want)
+	}
+}
