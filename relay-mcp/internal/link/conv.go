@@ -188,6 +188,13 @@ func (l *Link) drain(ctx context.Context, oldID, oldDir string) (int, error) {
 		wg.Add(1)
 		go func() { defer wg.Done(); d.Run(dctx) }()
 		werr = d.WaitCaughtUp(dctx)
+		if werr == nil {
+			// Ack what was taken, so the relay stops holding it for the
+			// old id (and its watchers stop hearing of it).
+			if err := d.ackHeld(dctx); err != nil {
+				l.log.Warn("could not ack the old id's mail; the relay resends it to that id (read already)", "id", oldID, "err", err)
+			}
+		}
 		cancel()
 		wg.Wait()
 		if werr == nil || d.Status().StopCode != protocol.CloseIDInUse {
@@ -204,6 +211,27 @@ func (l *Link) drain(ctx context.Context, oldID, oldDir string) (int, error) {
 		l.log.Warn("could not drain the old id on the relay", "id", oldID, "err", werr)
 	}
 	return l.cfg.Inbox.TakeUnread(old)
+}
+
+// ackHeld acks everything the inbox holds and waits until the relay has
+// handled the ack (a request after it is answered in order).
+func (l *Link) ackHeld(ctx context.Context) error {
+	l.mu.Lock()
+	conn := l.conn
+	l.mu.Unlock()
+	if conn == nil {
+		return ErrOffline
+	}
+	if err := l.cfg.Inbox.Sync(); err != nil {
+		return err
+	}
+	if seq := l.cfg.Inbox.ResumeAfter(); seq > 0 {
+		if err := l.write(ctx, conn, &protocol.Ack{Upto: seq}); err != nil {
+			return err
+		}
+	}
+	_, err := l.RequestPeers(ctx)
+	return err
 }
 
 func offlineReason(st Status) string {
