@@ -39,8 +39,8 @@ Recipes (see docs/agents.md):
 Exit codes: 0 (stopped, or --max-runs done), 2 usage, 3 relay unreachable,
 5 refused by the relay, 7 the watcher id is online elsewhere.`,
 		Flags: []ucli.Flag{
-			&ucli.StringFlag{Name: "for", Required: true, Usage: "the id whose mail wakes the command"},
-			&ucli.StringFlag{Name: "exec", Required: true, Usage: "the command to run (sh -c)"},
+			&ucli.StringFlag{Name: "for", Usage: "the id whose mail wakes the command"},
+			&ucli.StringFlag{Name: "exec", Usage: "the command to run (sh -c)"},
 			&ucli.DurationFlag{Name: "debounce", Value: 2 * time.Second, Usage: "quiet time after the last message before the command runs (a burst wakes it once)"},
 			&ucli.DurationFlag{Name: "run-timeout", Value: 30 * time.Minute, Usage: "kill a command that runs longer"},
 			&ucli.IntFlag{Name: "max-runs", Usage: "exit after this many runs (0: keep watching)"},
@@ -49,6 +49,9 @@ Exit codes: 0 (stopped, or --max-runs done), 2 usage, 3 relay unreachable,
 		},
 		Action: func(c *ucli.Context) error {
 			id := c.String("for")
+			if id == "" {
+				return exitf(ExitUsage, "whose mail? pass --for ID, e.g. relay-mcp watch --for CODEX --exec 'codex exec resume --last \"check your relay messages\"'")
+			}
 			if err := protocol.ValidateID(id); err != nil {
 				return exitf(ExitUsage, "--for: %v", err)
 			}
