@@ -93,6 +93,10 @@ refused by the relay, 7 the id is online elsewhere.`,
 				in.MarkRead(ids...)
 			}
 			presence := func(p protocol.Presence) {
+				if p.Event == protocol.PresenceStatus {
+					say("* %s status: %s", p.Peer.ID, p.Peer.Status)
+					return
+				}
 				say("* %s %s", p.Peer.ID, p.Event)
 			}
 			cl, err := dial(c, cfg, choices, dialOptions{timeout: c.Duration("timeout"), takeover: c.Bool("takeover"), outbox: true, onMsg: show, onPeer: presence})

@@ -252,6 +252,9 @@ func (c *Codec) Encode(f protocol.Frame, self string) ([]byte, bool, error) {
 			Cleared int    `json:"cleared"`
 		}{"history_cleared", f.Cleared}
 	case *protocol.Presence:
+		if f.Event == protocol.PresenceStatus {
+			return nil, false, nil // the older protocol has no status
+		}
 		typ := "peer_joined"
 		c.peers[f.Peer.ID] = true
 		if f.Event == protocol.PresenceLeft {

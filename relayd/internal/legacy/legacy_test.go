@@ -117,4 +117,12 @@ func TestEncode(t *testing.T) {
 	if _, ok, _ := c.Encode(&protocol.Accepted{Recipients: []protocol.Outcome{{ID: "A", Status: protocol.StatusDelivered}}}, "OLD"); ok {
 		t.Error("a fully delivered accepted has no older form and must be skipped")
 	}
+	for _, f := range []protocol.Frame{
+		&protocol.Presence{Event: protocol.PresenceStatus, Peer: protocol.Peer{ID: "CC-2", Status: "x"}},
+		&protocol.Mail{For: "OLD", Count: 1, Seq: 1},
+	} {
+		if b, ok, _ := c.Encode(f, "OLD"); ok {
+			t.Errorf("Encode(%T) = %s; the older protocol has no form for it and must skip it", f, b)
+		}
+	}
 }
