@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/claude-relay/claude-relay/protocol"
@@ -71,7 +72,22 @@ func RegisterFull(s *mcp.Server, d *Deps) {
 
 // matches applies relay_receive's thread and reply_to filters.
 func matches(e inbox.Entry, a ReceiveArgs) bool {
-	return (a.Thread == "" || e.Thread == a.Thread) && (a.ReplyTo == "" || e.ReplyTo == a.ReplyTo)
+	return (a.Thread == "" || a.Thread == "*" || e.Thread == a.Thread) && (a.ReplyTo == "" || e.ReplyTo == a.ReplyTo)
+}
+
+// byThread orders messages by thread, in the order each thread first
+// appears, oldest first within a thread; messages without one come last.
+func byThread(es []inbox.Entry) []inbox.Entry {
+	rank := map[string]int{}
+	for _, e := range es {
+		if _, ok := rank[e.Thread]; !ok && e.Thread != "" {
+			rank[e.Thread] = len(rank)
+		}
+	}
+	rank[""] = len(rank)
+	out := slices.Clone(es)
+	slices.SortStableFunc(out, func(a, b inbox.Entry) int { return rank[a.Thread] - rank[b.Thread] })
+	return out
 }
 
 // cut keeps count entries: the oldest unread, or the newest with read ones.

@@ -138,6 +138,20 @@ func TestReceiveWaitForReply(t *testing.T) {
 	if ms := sc["messages"].([]any); len(ms) != 1 {
 		t.Fatalf("thread filter: %s", txt)
 	}
+	// thread=* groups unread mail by thread, threads in order of first arrival.
+	b.call(t, "relay_send", map[string]any{"to": "A", "message": "docs 1", "thread": "docs"})
+	b.call(t, "relay_send", map[string]any{"to": "A", "message": "loose"})
+	b.call(t, "relay_send", map[string]any{"to": "A", "message": "rev 2", "thread": "rev"})
+	b.call(t, "relay_send", map[string]any{"to": "A", "message": "docs 2", "thread": "docs"})
+	waitFor(t, func() bool { _, u, _ := a.in.Counts(); return u == 5 })
+	_, sc, _ = a.call(t, "relay_receive", map[string]any{"thread": "*"})
+	var order []string
+	for _, m := range sc["messages"].([]any) {
+		order = append(order, m.(map[string]any)["body"].(string))
+	}
+	if want := []string{"docs 1", "docs 2", "rev 2", "unrelated", "loose"}; !slices.Equal(order, want) {
+		t.Fatalf("grouped = %v, want %v", order, want)
+	}
 	// Nothing comes: a clear timeout.
 	txt, sc, _ = a.call(t, "relay_receive", map[string]any{"reply_to": "0193a1b2-0000-7000-8000-000000000001", "wait_seconds": 1})
 	if sc["timed_out"] != true || !bytes.Contains([]byte(txt), []byte("timed out")) || !bytes.Contains([]byte(txt), []byte("reply_to=0193a1b2")) {

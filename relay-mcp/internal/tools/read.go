@@ -17,7 +17,7 @@ import (
 type ReceiveArgs struct {
 	Count       int    `json:"count,omitempty" jsonschema:"most messages to return (default 20)"`
 	From        string `json:"from,omitempty" jsonschema:"only messages from this peer id"`
-	Thread      string `json:"thread,omitempty" jsonschema:"only messages of this thread"`
+	Thread      string `json:"thread,omitempty" jsonschema:"only messages of this thread; * groups them by thread"`
 	ReplyTo     string `json:"reply_to,omitempty" jsonschema:"only replies to this message id (with wait_seconds: wait for the answer to a message you sent)"`
 	IncludeRead bool   `json:"include_read,omitempty" jsonschema:"also show recent messages already read"`
 	WaitSeconds int    `json:"wait_seconds,omitempty" jsonschema:"if nothing is unread, wait up to this many seconds (0-300) for a message to arrive"`
@@ -116,7 +116,7 @@ func (d *Deps) receive(ctx context.Context, req *mcp.CallToolRequest, a ReceiveA
 		return errResult("wait_seconds must be 0-300."), nil, nil
 	}
 	q := inbox.Query{From: a.From, IncludeRead: a.IncludeRead, Limit: a.Count}
-	if a.Thread != "" || a.ReplyTo != "" {
+	if (a.Thread != "" && a.Thread != "*") || a.ReplyTo != "" {
 		q.Limit = 0 // filtered here, then cut to count
 	}
 	list := func() []inbox.Entry {
@@ -181,6 +181,9 @@ func (d *Deps) receive(ctx context.Context, req *mcp.CallToolRequest, a ReceiveA
 		}
 		out.Messages = []MessageOut{}
 		return textResult(txt), out, nil
+	}
+	if a.Thread == "*" {
+		es = byThread(es)
 	}
 	text, msgs := render(es, false)
 	out.Messages = msgs
