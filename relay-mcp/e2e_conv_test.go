@@ -309,3 +309,50 @@ func TestE2ERenameWithMailInFlight(t *testing.T) {
 		t.Fatalf("read %v (renamed %v, back as A %v), want each of %v exactly once", all, renamed, returned, want)
 	}
 }
+
+// The watcher outlives a relay restart: it reconnects, watches again, and
+// mail stored after the restart still wakes the command.
+func TestE2EWatchAcrossRelayRestart(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("the wake command is sh")
+	}
+	data := t.TempDir()
+	r := startRelay(t, "127.0.0.1:0", data)
+	home := t.TempDir()
+	env := []string{"RELAY_URL=" + r.url(), "RELAY_HOME=" + home}
+	ran := filepath.Join(t.TempDir(), "ran")
+	watch := exec.Command(bins.relayMCP, "watch", "--for", "IDLE", "--exec", `echo "$RELAY_WATCH_COUNT" >> `+ran, "--debounce", "100ms", "--max-runs", "1")
+	watch.Env = append(os.Environ(), env...)
+	logs := &syncBuffer{}
+	watch.Stderr = logs
+	if err := watch.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- watch.Wait() }()
+	t.Cleanup(func() {
+		watch.Process.Kill()
+		if t.Failed() {
+			t.Logf("watch log:\n%s", tail(logs.String(), 3000))
+		}
+	})
+	poll(t, "the first watch", 20*time.Second, func() bool { return strings.Count(logs.String(), "the relay announces mail for IDLE") == 1 })
+	addr := r.addr
+	r.kill()
+	startRelay(t, addr, data)
+	poll(t, "the watch after the restart", 30*time.Second, func() bool { return strings.Count(logs.String(), "the relay announces mail for IDLE") == 2 })
+	if code, _, errs := runCLI(t, env, "send", "--queue-if-unknown", "IDLE", "wake up"); code != 0 {
+		t.Fatalf("send: %d %s", code, errs)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("watch: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the mail did not wake the command")
+	}
+	if b, _ := os.ReadFile(ran); strings.TrimSpace(string(b)) != "1" {
+		t.Fatalf("runs: %q", b)
+	}
+}

@@ -156,7 +156,6 @@ func (h *Hub) Join(ctx context.Context, hello *protocol.Hello, legacy bool) (*Co
 	}
 	c.lastSeen.Store(now.UnixNano())
 	c.lastFrame.Store(now.UnixNano())
-	h.conv.setStatus(c, hello.Status)
 	if hello.NoTakeover && h.isOnline(c.id) {
 		// Checked again under the lock below; this early look keeps a
 		// refused hello from touching the session or its resume point.
@@ -194,6 +193,7 @@ func (h *Hub) Join(ctx context.Context, hello *protocol.Hello, legacy bool) (*Co
 		h.mu.Unlock()
 		return nil, nil, ErrIDInUse
 	}
+	h.conv.setStatus(c, hello.Status) // a refused hello leaves nothing behind
 	h.conns[c.id] = c
 	var peers []protocol.Peer
 	if !c.quiet {
