@@ -52,6 +52,9 @@ type Mail struct {
 	For   string `json:"for"`
 	Count int    `json:"count"`
 	Seq   uint64 `json:"seq"`
+	// Online reports that For is connected now (its client has the mail
+	// already; a waker may leave it be).
+	Online bool `json:"online,omitempty"`
 }
 
 func (*Status) Type() string { return TypeStatus }

@@ -44,6 +44,7 @@ Exit codes: 0 (stopped, or --max-runs done), 2 usage, 3 relay unreachable,
 			&ucli.DurationFlag{Name: "debounce", Value: 2 * time.Second, Usage: "quiet time after the last message before the command runs (a burst wakes it once)"},
 			&ucli.DurationFlag{Name: "run-timeout", Value: 30 * time.Minute, Usage: "kill a command that runs longer"},
 			&ucli.IntFlag{Name: "max-runs", Usage: "exit after this many runs (0: keep watching)"},
+			&ucli.BoolFlag{Name: "skip-online", Usage: "do not run while ID is online (its relay-mcp has the mail; for agents that stay connected while idle, such as an open Claude Code)"},
 			&ucli.StringFlag{Name: "as", DefaultText: "watch-ID", Usage: "the watcher's own id"},
 			timeoutFlag(),
 		},
@@ -80,7 +81,7 @@ Exit codes: 0 (stopped, or --max-runs done), 2 usage, 3 relay unreachable,
 			log := cfg.logger.With("watch", id)
 			r := wake.New(wake.Options{
 				ID: id, Command: c.String("exec"), Debounce: c.Duration("debounce"), RunTimeout: c.Duration("run-timeout"),
-				MaxRuns: c.Int("max-runs"), StateFile: filepath.Join(cfg.home, "watch", id+".json"),
+				MaxRuns: c.Int("max-runs"), SkipOnline: c.Bool("skip-online"), StateFile: filepath.Join(cfg.home, "watch", id+".json"),
 				Output: s.Stderr, Env: []string{EnvSessionID + "=" + id}, Logger: log,
 			})
 			cl, err := dial(c, cfg, []idChoice{{id: as, explicit: true}}, dialOptions{timeout: c.Duration("timeout"), quiet: true, onMail: r.Notify})

@@ -39,6 +39,9 @@ type Options struct {
 	RunTimeout time.Duration
 	// MaxRuns ends Run after that many runs; 0 means no limit.
 	MaxRuns int
+	// SkipOnline leaves mail alone while the id is online: its own
+	// relay-mcp has it, and its hooks show it at the next turn.
+	SkipOnline bool
 	// StateFile, when set, is rewritten after every run (JSON State).
 	StateFile string
 	// Output receives the command's stdout and stderr. Defaults to discard.
@@ -117,7 +120,7 @@ func (r *Runner) Notify(m protocol.Mail) {
 func (r *Runner) pending(handled uint64) (protocol.Mail, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.latest, r.latest.Count > 0 && r.latest.Seq > handled
+	return r.latest, r.latest.Count > 0 && r.latest.Seq > handled && !(r.opts.SkipOnline && r.latest.Online)
 }
 
 // Run waits for mail and runs the command, one run at a time, until ctx
@@ -158,7 +161,11 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 		quiet.Stop()
 		limit.Stop()
-		m, _ := r.pending(handled)
+		m, ok := r.pending(handled)
+		if !ok { // the agent came online meanwhile (SkipOnline)
+			runs--
+			continue
+		}
 		handled = m.Seq
 		r.runOnce(ctx, m)
 	}

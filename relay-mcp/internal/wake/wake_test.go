@@ -94,3 +94,26 @@ func TestNeverTwiceAtOnce(t *testing.T) {
 		t.Fatalf("runs log:\n%s\nwant two runs, never overlapping", got)
 	}
 }
+
+// With SkipOnline, mail for an id that is online runs nothing; the next
+// mail once it is offline does.
+func TestSkipOnline(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "runs.log")
+	r, done := start(t, Options{ID: "A", Debounce: 50 * time.Millisecond, MaxRuns: 1, SkipOnline: true, Command: `echo "$RELAY_WATCH_SEQ" >> ` + log})
+	r.Notify(protocol.Mail{For: "A", Count: 1, Seq: 1, Online: true})
+	r.Notify(protocol.Mail{For: "A", Count: 2, Seq: 2, Online: true})
+	time.Sleep(300 * time.Millisecond)
+	if r.State().Runs != 0 {
+		t.Fatal("ran while the id was online")
+	}
+	r.Notify(protocol.Mail{For: "A", Count: 3, Seq: 3})
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("no run once offline")
+	}
+	if b, _ := os.ReadFile(log); strings.TrimSpace(string(b)) != "3" {
+		t.Fatalf("runs: %q", b)
+	}
+}

@@ -141,7 +141,7 @@ func (h *Hub) mailEvent(ctx context.Context, id string) *protocol.Mail {
 		h.log.Warn("could not read mailbox for a watcher", "client", id, "err", err)
 		return nil
 	}
-	return &protocol.Mail{For: id, Count: n, Seq: last}
+	return &protocol.Mail{For: id, Count: n, Seq: last, Online: h.isOnline(id)}
 }
 
 // notifyWatchers pushes a mail event to the watchers of each recipient

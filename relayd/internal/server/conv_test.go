@@ -95,13 +95,19 @@ func TestWatchMail(t *testing.T) {
 	}
 	coord.send(&protocol.Send{Ref: "2", To: protocol.Recipients{"CODEX"}, Body: "another secret", Thread: "t1"})
 	m := expect[*protocol.Mail](w)
-	if m.For != "CODEX" || m.Count != 2 || m.Seq <= first.Seq {
+	if m.For != "CODEX" || m.Count != 2 || m.Seq <= first.Seq || m.Online {
 		t.Fatalf("mail = %+v, want count 2 and a newer seq", m)
 	}
 	// Mail to others is not announced; the watcher is not a peer to others' presence.
 	coord.send(&protocol.Send{Ref: "3", To: protocol.Recipients{"watch-CODEX"}, Body: "x"})
 	if f := w.next(); f.Type() != protocol.TypeMessage {
 		t.Fatalf("watcher got %T, want only its own message", f)
+	}
+	// Mail for an id that is online says so.
+	r.connect("CODEX", 0)
+	coord.send(&protocol.Send{Ref: "4", To: protocol.Recipients{"CODEX"}, Body: "you are online"})
+	if m := expect[*protocol.Mail](w); !m.Online || m.For != "CODEX" {
+		t.Fatalf("mail = %+v, want online", m)
 	}
 }
 
