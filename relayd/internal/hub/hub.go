@@ -193,7 +193,7 @@ func (h *Hub) Join(ctx context.Context, hello *protocol.Hello, legacy bool) (*Co
 		h.mu.Unlock()
 		return nil, nil, ErrIDInUse
 	}
-	h.conv.setStatus(c, hello.Status) // a refused hello leaves nothing behind
+	h.conv.setStatus(c, hello.Status) // only now: a refused hello keeps no status
 	h.conns[c.id] = c
 	var peers []protocol.Peer
 	if !c.quiet {
