@@ -143,8 +143,13 @@ func TestE2EHandoffWakeReplyThread(t *testing.T) {
 	if got := thread(coord2); !slices.Equal(got, wantThread) {
 		t.Fatalf("thread after restarts = %q, want %q", got, wantThread)
 	}
+	// The answer, read before the restart, still answers a wait for it.
+	if _, sc := coord2.call(t, "relay_receive", map[string]any{"reply_to": task, "wait_seconds": 30}); len(sc["messages"].([]any)) != 1 {
+		t.Fatalf("wait for a reply read earlier: %v", sc)
+	}
 	// A wait that nothing answers ends with a clear timeout.
-	txt, sc = coord2.call(t, "relay_receive", map[string]any{"reply_to": task, "wait_seconds": 1})
+	_, sc = coord2.call(t, "relay_send", map[string]any{"to": "CODEX", "message": "and the docs?", "thread": "task-42"})
+	txt, sc = coord2.call(t, "relay_receive", map[string]any{"reply_to": sc["id"], "wait_seconds": 1})
 	if sc["timed_out"] != true || !strings.Contains(txt, "timed out") {
 		t.Fatalf("timeout: %s %v", txt, sc)
 	}

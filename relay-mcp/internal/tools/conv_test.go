@@ -133,6 +133,10 @@ func TestReceiveWaitForReply(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("the reply did not end the wait")
 	}
+	// The reply, read already, still answers a later wait for it at once.
+	if _, sc, _ := a.call(t, "relay_receive", map[string]any{"reply_to": task, "wait_seconds": 30}); len(sc["messages"].([]any)) != 1 || sc["timed_out"] == true {
+		t.Fatalf("second wait for the same reply: %v", sc)
+	}
 	// A thread filter without waiting.
 	txt, sc, _ := a.call(t, "relay_receive", map[string]any{"thread": "rev", "include_read": true})
 	if ms := sc["messages"].([]any); len(ms) != 1 {

@@ -119,6 +119,9 @@ func (d *Deps) receive(ctx context.Context, req *mcp.CallToolRequest, a ReceiveA
 	if (a.Thread != "" && a.Thread != "*") || a.ReplyTo != "" {
 		q.Limit = 0 // filtered here, then cut to count
 	}
+	if a.ReplyTo != "" {
+		q.IncludeRead = true // a reply already shown (by a hook, an earlier call) still answers
+	}
 	list := func() []inbox.Entry {
 		var es []inbox.Entry
 		for _, e := range d.Inbox.List(q) {
@@ -129,6 +132,9 @@ func (d *Deps) receive(ctx context.Context, req *mcp.CallToolRequest, a ReceiveA
 		return cut(es, a.Count, a.IncludeRead)
 	}
 	hasUnread := func(es []inbox.Entry) bool {
+		if a.ReplyTo != "" && len(es) > 0 {
+			return true
+		}
 		for _, e := range es {
 			if !e.Read {
 				return true
