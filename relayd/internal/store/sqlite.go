@@ -184,8 +184,10 @@ CREATE TABLE refs (
 	PRIMARY KEY (client, ref)
 ) WITHOUT ROWID;
 `,
-	// 3: conversations, so that one thread's history is an index range.
-	`CREATE INDEX messages_by_thread ON messages(thread, rid) WHERE thread != '';`,
+	// 3: conversations, so that one thread's history is an index range
+	// (sqlite_thread.go). IF NOT EXISTS: an index only, safe in any order
+	// with the other steps added beside it.
+	`CREATE INDEX IF NOT EXISTS messages_by_thread ON messages(thread, rid) WHERE thread != '';`,
 }
 
 // Statements the committer runs for every batch, prepared once at open.
