@@ -242,6 +242,8 @@ type dialOptions struct {
 	onMsg    func(*inbox.Inbox, []inbox.Entry)
 	onPeer   func(protocol.Presence)
 	onMail   func(protocol.Mail)
+	agent    string // overrides the guessed agent kind shown to peers
+	label    string // overrides --label
 }
 
 // errInUse is a refused hello: the id is online and takeover was not asked for.
@@ -267,6 +269,12 @@ func dialID(c *ucli.Context, cfg *config, id string, o dialOptions) (*client, er
 	cl := &client{cfg: cfg, id: id, in: in, cancel: cancel}
 	hello := helloFor(cfg, id)
 	hello.Quiet, hello.NoTakeover = o.quiet, !o.takeover
+	if o.agent != "" {
+		hello.Agent = o.agent
+	}
+	if o.label != "" {
+		hello.Label = o.label
+	}
 	lc := link.Config{URL: cfg.url, Token: cfg.token, TLS: cfg.tls, Hello: hello, Inbox: in, Outbox: out, Logger: cfg.logger, OnPresence: o.onPeer, OnMail: o.onMail}
 	if o.onMsg != nil {
 		lc.OnMessages = func(es []inbox.Entry) { o.onMsg(in, es) }

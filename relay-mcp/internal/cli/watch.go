@@ -84,7 +84,8 @@ Exit codes: 0 (stopped, or --max-runs done), 2 usage, 3 relay unreachable,
 				MaxRuns: c.Int("max-runs"), SkipOnline: c.Bool("skip-online"), StateFile: filepath.Join(cfg.home, "watch", id+".json"),
 				Output: s.Stderr, Env: []string{EnvSessionID + "=" + id}, Logger: log,
 			})
-			cl, err := dial(c, cfg, []idChoice{{id: as, explicit: true}}, dialOptions{timeout: c.Duration("timeout"), quiet: true, onMail: r.Notify})
+			cl, err := dial(c, cfg, []idChoice{{id: as, explicit: true}}, dialOptions{timeout: c.Duration("timeout"), quiet: true, onMail: r.Notify,
+				agent: "relay-mcp-watch", label: "wakes " + id + " when mail arrives"})
 			if err != nil {
 				return err
 			}
