@@ -298,6 +298,15 @@ func TestE2ERenameWithMailInFlight(t *testing.T) {
 	}
 	// A restarted session lands back on its own id and reads what waited for it.
 	a.cs.Close()
+	poll(t, "the renamed session to leave the registry", 15*time.Second, func() bool {
+		ls, _ := registry.Open(home, nil).List()
+		for _, x := range ls {
+			if x.ID == "A2" {
+				return !x.Online
+			}
+		}
+		return false
+	})
 	back := spawnAgent(t, r.url(), "A", home, "RELAY_TOOLS=full")
 	back.waitState(t, "connected")
 	if _, sc := back.call(t, "relay_status", nil); sc["id"] != "A" {

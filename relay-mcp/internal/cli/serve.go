@@ -70,6 +70,13 @@ func serve(c *ucli.Context, s Streams) error {
 	l := link.New(link.Config{
 		URL: cfg.url, Token: cfg.token, TLS: cfg.tls, Hello: hello, Inbox: in, Outbox: out, Logger: log,
 	})
+	defer func() { // after relay_rename the registry holds this process under its new id
+		if cur := l.ClientID(); cur != id {
+			if err := reg.SetOffline(cur, hello.PID); err != nil {
+				log.Warn("could not mark the session offline", "id", cur, "err", err)
+			}
+		}
+	}()
 	var linkWG sync.WaitGroup
 	linkWG.Add(1)
 	go func() { defer linkWG.Done(); l.Run(ctx) }()
