@@ -95,6 +95,8 @@ func App(s Streams) *ucli.App {
 			chatCommand(s),
 			sendCommand(s),
 			receiveCommand(s),
+			hookCommand(s),
+			installHooksCommand(s),
 			peersCommand(s),
 			{
 				Name:  "version",
