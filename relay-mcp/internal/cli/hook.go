@@ -59,7 +59,7 @@ Examples:
 				Flags: []ucli.Flag{
 					&ucli.BoolFlag{Name: "desktop", Value: true, Usage: "also show the line as a desktop notification (notify-send or osascript, when found)"},
 				},
-				Action:    func(c *ucli.Context) error { return hookCodex(c, s) },
+				Action: func(c *ucli.Context) error { return hookCodex(c, s) },
 			},
 		},
 	}
