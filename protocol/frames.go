@@ -198,6 +198,10 @@ type Peer struct {
 	LastSeen       time.Time `json:"last_seen"`
 	// Legacy marks a client of the older Node relay protocol.
 	Legacy bool `json:"legacy,omitempty"`
+	// Unread counts the messages in the peer's mailbox not yet shown to
+	// its model; LastRead is when it last reported reading (see Read).
+	Unread   int       `json:"unread,omitempty"`
+	LastRead time.Time `json:"last_read,omitzero"`
 }
 
 // Peers asks for (client → relay, Ref only) or carries (relay → client) the
@@ -307,6 +311,10 @@ func newFrame(typ string) Frame {
 		return new(Cleared)
 	case TypeError:
 		return new(ErrorFrame)
+	case TypeRead:
+		return new(Read)
+	case TypeReceipts:
+		return new(Receipts)
 	}
 	return nil
 }
@@ -314,7 +322,7 @@ func newFrame(typ string) Frame {
 // ClientFrame reports whether frames of type typ may be sent by a client.
 func ClientFrame(typ string) bool {
 	switch typ {
-	case TypeHello, TypeSend, TypeAck, TypePeers, TypeSessions, TypeHistory, TypeClear:
+	case TypeHello, TypeSend, TypeAck, TypePeers, TypeSessions, TypeHistory, TypeClear, TypeRead, TypeReceipts:
 		return true
 	}
 	return false

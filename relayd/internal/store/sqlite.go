@@ -184,6 +184,8 @@ CREATE TABLE refs (
 	PRIMARY KEY (client, ref)
 ) WITHOUT ROWID;
 `,
+	// 3: read receipts (sqlite_receipts.go).
+	migrationReceipts,
 }
 
 // Statements the committer runs for every batch, prepared once at open.
@@ -1164,6 +1166,9 @@ func (s *SQLite) Ack(ctx context.Context, id string, upto uint64) error {
 		to := max(bx.acked, min(upto, bx.last))
 		if to == bx.acked {
 			return nil
+		}
+		if err := stampDelivered(b, id, bx.acked, to); err != nil {
+			return err
 		}
 		var n int
 		if err := b.tx.QueryRowContext(b.ctx, "SELECT count(*) FROM mailbox WHERE recipient = ? AND seq > ? AND seq <= ?",
