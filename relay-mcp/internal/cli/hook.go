@@ -85,13 +85,16 @@ func readHookInput(r io.Reader) ([]byte, bool) {
 	}
 }
 
+// hookClaude never exits 2: to Claude Code, exit code 2 from a hook means
+// "block" (a prompt, a tool, a stop). Mistakes exit 1, which Claude Code
+// reports without blocking anything.
 func hookClaude(c *ucli.Context, s Streams) error {
 	started := time.Now()
 	onStop := c.String("on-stop")
 	switch onStop {
 	case hook.StopBlock, hook.StopNotify, hook.StopOff:
 	default:
-		return exitf(ExitUsage, "--on-stop %q: use block, notify or off", onStop)
+		return exitf(ExitError, "--on-stop %q: use block, notify or off", onStop)
 	}
 	var in hook.ClaudeInput
 	raw, ok := readHookInput(s.Stdin)
@@ -109,7 +112,7 @@ func hookClaude(c *ucli.Context, s Streams) error {
 		known = known || e == in.HookEventName
 	}
 	if !known {
-		return exitf(ExitUsage, "hook event %q: use one of SessionStart, UserPromptSubmit, PostToolUse, Stop (as the argument or hook_event_name)", in.HookEventName)
+		return exitf(ExitError, "hook event %q: use one of SessionStart, UserPromptSubmit, PostToolUse, Stop (as the argument or hook_event_name)", in.HookEventName)
 	}
 	out := &hook.ClaudeOutput{}
 	defer func() {

@@ -224,10 +224,10 @@ func TestHookFindsSessionByCwd(t *testing.T) {
 
 func TestHookBadUsage(t *testing.T) {
 	t.Setenv(EnvSessionID, "CC-2")
-	if code, _, errOut := run(t, "{}", "--home", t.TempDir(), "hook", "claude-code", "Bogus"); code != ExitUsage || !strings.Contains(errOut, "UserPromptSubmit") {
+	if code, _, errOut := run(t, "{}", "--home", t.TempDir(), "hook", "claude-code", "Bogus"); code != ExitError || !strings.Contains(errOut, "UserPromptSubmit") {
 		t.Fatalf("bad event: exit %d %q", code, errOut)
 	}
-	if code, _, errOut := run(t, "{}", "--home", t.TempDir(), "hook", "claude-code", "--on-stop", "maybe", "Stop"); code != ExitUsage || !strings.Contains(errOut, "block, notify or off") {
+	if code, _, errOut := run(t, "{}", "--home", t.TempDir(), "hook", "claude-code", "--on-stop", "maybe", "Stop"); code != ExitError || !strings.Contains(errOut, "block, notify or off") {
 		t.Fatalf("bad on-stop: exit %d %q", code, errOut)
 	}
 	// Input that is not JSON: the turn goes on, nothing is added.

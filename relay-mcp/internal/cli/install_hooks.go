@@ -115,8 +115,7 @@ func installHooks(path, bin, onStop string, write bool) ([]byte, string, error) 
 	}
 	backup := ""
 	if old != nil {
-		backup = path + ".bak-" + time.Now().UTC().Format("20060102T150405Z")
-		if err := os.WriteFile(backup, old, 0o600); err != nil {
+		if backup, err = writeBackup(path, old); err != nil {
 			return nil, "", fmt.Errorf("back up %s: %w", path, err)
 		}
 	}
@@ -234,4 +233,29 @@ Examples:
 			},
 		}},
 	}
+}
+
+// writeBackup writes data to a new file path.bak-TIME (path.bak-TIME-N if
+// that exists: an older backup is never overwritten) and returns its name.
+func writeBackup(path string, data []byte) (string, error) {
+	stem := path + ".bak-" + time.Now().UTC().Format("20060102T150405Z")
+	for i := 0; i < 100; i++ {
+		name := stem
+		if i > 0 {
+			name = fmt.Sprintf("%s-%d", stem, i)
+		}
+		f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if os.IsExist(err) {
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		if _, err := f.Write(data); err != nil {
+			f.Close()
+			return "", err
+		}
+		return name, f.Close()
+	}
+	return "", fmt.Errorf("too many backups named %s-N", stem)
 }

@@ -49,16 +49,28 @@ func (s *SQLite) MarkRead(ctx context.Context, client string, ids []string, upto
 		if err := b.writeRows(); err != nil {
 			return err
 		}
-		res, err := b.tx.ExecContext(b.ctx, `UPDATE mailbox SET read_at = ?1,
-				delivered_at = CASE WHEN delivered_at = 0 THEN ?1 ELSE delivered_at END
-			WHERE recipient = ?2 AND read_at = 0
-			  AND (seq <= ?3 OR msg IN (SELECT rid FROM messages WHERE id IN (SELECT value FROM json_each(?4))))`,
-			at.UnixNano(), client, int64(upto), string(js))
-		if err != nil {
-			return fmt.Errorf("record reads of %s: %w", client, err)
+		// Two statements, each on an index: by seq on the mailbox's key,
+		// by id through messages.id and mailbox_by_msg.
+		set := `UPDATE mailbox SET read_at = ?1, delivered_at = CASE WHEN delivered_at = 0 THEN ?1 ELSE delivered_at END
+			WHERE recipient = ?2 AND read_at = 0 AND `
+		n = 0
+		if upto > 0 {
+			res, err := b.tx.ExecContext(b.ctx, set+"seq <= ?3", at.UnixNano(), client, int64(upto))
+			if err != nil {
+				return fmt.Errorf("record reads of %s: %w", client, err)
+			}
+			k, _ := res.RowsAffected()
+			n += int(k)
 		}
-		k, _ := res.RowsAffected()
-		n = int(k)
+		if len(ids) > 0 {
+			res, err := b.tx.ExecContext(b.ctx, set+"msg IN (SELECT rid FROM messages WHERE id IN (SELECT value FROM json_each(?3)))",
+				at.UnixNano(), client, string(js))
+			if err != nil {
+				return fmt.Errorf("record reads of %s: %w", client, err)
+			}
+			k, _ := res.RowsAffected()
+			n += int(k)
+		}
 		if _, err := b.tx.ExecContext(b.ctx, `INSERT INTO reads(recipient, last_read) VALUES (?, ?)
 			ON CONFLICT(recipient) DO UPDATE SET last_read = max(last_read, excluded.last_read)`, client, at.UnixNano()); err != nil {
 			return fmt.Errorf("record reads of %s: %w", client, err)
