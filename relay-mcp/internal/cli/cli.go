@@ -130,6 +130,7 @@ Examples:
    relay-mcp send CC-2 'tests pass'                   # one message from a script
    relay-mcp receive --id CC-1 --wait 30s
    relay-mcp peers
+   relay-mcp install claude --hooks --write           # sessions see their mail unasked
    RELAY_URL=ws://10.0.0.5:9999 RELAY_TOKEN=... relay-mcp peers
 
 Exit codes: 0 ok, 1 error, 2 usage or configuration, 3 relay unreachable,
