@@ -79,13 +79,15 @@ func Watch(ctx context.Context, s *mcp.Server, d *Deps) {
 		seen[e.ID] = true // mail from before this process: no news
 	}
 	reported := map[string]bool{}
-	connected := false
+	conn := -1 // which connection reads were reported on: Status.Reconnects
 	tick := time.NewTicker(refreshEvery)
 	defer tick.Stop()
 	for {
 		stateCh, changed := d.Link.StateChanged(), d.Inbox.Changed()
-		if now := d.Link.Status().State == link.StateConnected; now != connected {
-			connected = now
+		st := d.Link.Status()
+		connected := st.State == link.StateConnected
+		if connected && st.Reconnects != conn {
+			conn = st.Reconnects
 			clear(reported) // a new connection: report everything once
 		}
 		all := d.Inbox.List(inbox.Query{IncludeRead: true})
