@@ -167,3 +167,37 @@ func BenchmarkHookProcess(b *testing.B) {
 		}
 	})
 }
+
+// A hook that shows mail while the session's server is not running (it
+// exited, or is between restarts) still produces a read receipt: the
+// server reports everything read when it next connects.
+func TestE2EReadReportedAfterServerRestart(t *testing.T) {
+	r := startRelay(t, "127.0.0.1:0", "")
+	home2 := t.TempDir()
+	a := spawnAgent(t, r.url(), "CC-1", t.TempDir())
+	b := spawnAgent(t, r.url(), "CC-2", home2)
+	a.waitState(t, "connected")
+	b.waitState(t, "connected")
+	_, sc := a.call(t, "relay_send", map[string]any{"to": "CC-2", "message": "read me later"})
+	id := sc["id"].(string)
+	poll(t, "CC-2 to hold it", 10*time.Second, func() bool { return receiptState(t, a, id, "CC-2") == "delivered" })
+	b.cs.Close() // the server exits with its stdin
+	poll(t, "CC-2 to go offline", 10*time.Second, func() bool {
+		_, sc := a.call(t, "relay_peers", nil)
+		for _, p := range sc["peers"].([]any) {
+			if p.(map[string]any)["id"] == "CC-2" {
+				return false
+			}
+		}
+		return true
+	})
+	in, _ := os.ReadFile(filepath.Join("internal", "cli", "testdata", "hooks", "user_prompt_submit.in.json"))
+	if out, _ := runHook(t, home2, "CC-2", "UserPromptSubmit", string(in)); !strings.Contains(hookContext(t, out), "read me later") {
+		t.Fatalf("hook: %s", out)
+	}
+	if st := receiptState(t, a, id, "CC-2"); st != "delivered" {
+		t.Fatalf("read with no server to report it: %s", st)
+	}
+	spawnAgent(t, r.url(), "CC-2", home2)
+	poll(t, "the restarted server to report the read", 15*time.Second, func() bool { return receiptState(t, a, id, "CC-2") == "read" })
+}
