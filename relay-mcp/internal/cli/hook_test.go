@@ -105,6 +105,11 @@ func TestHookClaudeGolden(t *testing.T) {
 			{"stop", []string{"--on-stop", "block", "Stop"}, "stop_block", 0},
 			{"stop", []string{"--on-stop", "block", "Stop"}, "empty", 0},
 		}},
+		{"stop blocks once with a summary of many", 7, []hookStep{
+			{"stop", []string{"--on-stop", "block", "Stop"}, "stop_block_many", 7},
+			{"stop", []string{"--on-stop", "block", "Stop"}, "empty", 7},
+			{"user_prompt_submit", []string{"UserPromptSubmit"}, "user_prompt_many", 7},
+		}},
 		{"stop already continuing does not block again", 1, []hookStep{
 			{"stop_active", []string{"--on-stop", "block", "Stop"}, "stop_notify", 1},
 		}},
