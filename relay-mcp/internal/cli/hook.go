@@ -46,6 +46,15 @@ Examples:
 				Name:      "claude-code",
 				Usage:     "answer a Claude Code hook: SessionStart, UserPromptSubmit, PostToolUse or Stop (JSON on stdin, JSON on stdout)",
 				ArgsUsage: "EVENT",
+				Description: `Answers in Claude Code's hook format: unread mail as additionalContext on
+SessionStart, UserPromptSubmit and PostToolUse (news only); on Stop, per
+--on-stop. Messages shown whole are marked read. Exit 0 always, but 1 for
+a bad event or flag (never 2, which Claude Code takes as "block").
+
+Examples:
+   relay-mcp install claude --hooks --write     # writes these into ~/.claude/settings.json
+   echo '{"hook_event_name":"UserPromptSubmit","cwd":"'$PWD'"}' | CLAUDE_RELAY_SESSION_ID=CC-2 relay-mcp hook claude-code UserPromptSubmit
+   relay-mcp hook claude-code --on-stop block Stop < stop-input.json`,
 				Flags: []ucli.Flag{
 					&ucli.StringFlag{Name: "on-stop", EnvVars: []string{"RELAY_ON_STOP"}, Value: hook.StopNotify,
 						Usage: "what Stop does when mail arrived that the model has not seen: block (keep the turn going once, showing it), notify (tell the person; the model sees it at the next prompt) or off"},
@@ -56,6 +65,13 @@ Examples:
 				Name:      "codex",
 				Usage:     "Codex's notify command: tell the person about unread mail when a Codex turn ends (Codex cannot add context from a hook)",
 				ArgsUsage: "[NOTIFICATION-JSON]",
+				Description: `In ~/.codex/config.toml:  notify = ["relay-mcp", "hook", "codex"]
+Codex runs it when a turn ends, with the notification JSON as the last
+argument, and ignores its output. When mail arrived that nobody was told
+about, it prints one line and shows a desktop notification.
+
+Examples:
+   CLAUDE_RELAY_SESSION_ID=CODEX relay-mcp hook codex --desktop=false '{"type":"agent-turn-complete"}'`,
 				Flags: []ucli.Flag{
 					&ucli.BoolFlag{Name: "desktop", Value: true, Usage: "also show the line as a desktop notification (notify-send or osascript, when found)"},
 				},
