@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -137,7 +138,11 @@ func hookClaude(c *ucli.Context, s Streams) error {
 	}()
 	home, id, err := hookSession(c, in.Cwd)
 	if err != nil {
-		fmt.Fprintf(s.Stderr, "relay-mcp hook: %v\n", err)
+		// Hooks installed for every project also run in sessions
+		// without a relay: for them this is normal, and quiet.
+		if !errors.Is(err, hook.ErrNoSession) {
+			fmt.Fprintf(s.Stderr, "relay-mcp hook: %v\n", err)
+		}
 		return nil
 	}
 	dir := filepath.Join(home, "inbox", id)
