@@ -16,7 +16,7 @@ import (
 // markRead records a read report from c. It has no answer; a failure is
 // logged (the sender just sees "delivered" a while longer).
 func (h *Hub) markRead(ctx context.Context, c *Conn, ids []string, upto uint64) {
-	r, ok := h.store.(store.Receipts)
+	r, ok := store.ReceiptsOf(h.store)
 	if !ok {
 		return
 	}
@@ -28,7 +28,7 @@ func (h *Hub) markRead(ctx context.Context, c *Conn, ids []string, upto uint64) 
 // receipts answers a receipts request: the state of c's own messages in
 // every mailbox that still holds them.
 func (h *Hub) receipts(ctx context.Context, c *Conn, f *protocol.Receipts) protocol.Frame {
-	r, ok := h.store.(store.Receipts)
+	r, ok := store.ReceiptsOf(h.store)
 	if !ok {
 		return &protocol.ErrorFrame{Ref: f.Ref, Code: protocol.CodeUnexpected, Message: "this relay's store keeps no read receipts"}
 	}
@@ -57,7 +57,7 @@ func (h *Hub) receipts(ctx context.Context, c *Conn, f *protocol.Receipts) proto
 // read, when the store keeps them.
 func (h *Hub) peersWithReads(ctx context.Context) []protocol.Peer {
 	ps := h.Peers()
-	r, ok := h.store.(store.Receipts)
+	r, ok := store.ReceiptsOf(h.store)
 	if !ok || len(ps) == 0 {
 		return ps
 	}

@@ -24,6 +24,22 @@ type Receipts interface {
 	ReadStates(ctx context.Context, clients []string) (map[string]ReadState, error)
 }
 
+// ReceiptsOf returns st's receipts, looking through wrappers (metrics,
+// say) that hand out what they wrap with Unwrap.
+func ReceiptsOf(st Store) (Receipts, bool) {
+	for st != nil {
+		if r, ok := st.(Receipts); ok {
+			return r, true
+		}
+		u, ok := st.(interface{ Unwrap() Store })
+		if !ok {
+			return nil, false
+		}
+		st = u.Unwrap()
+	}
+	return nil, false
+}
+
 // Receipt is one message in one recipient's mailbox, with its stages.
 type Receipt struct {
 	MsgID       string
