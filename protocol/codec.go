@@ -143,11 +143,13 @@ func refOf(f Frame) string {
 		return f.Ref
 	case *Clear:
 		return f.Ref
+	case *Receipts:
+		return f.Ref
 	}
 	return convRef(f)
 }
 
-var allTypes = []string{TypeHello, TypeWelcome, TypeSend, TypeAccepted, TypeMessage, TypeAck, TypePresence, TypePeers, TypeSessions, TypeHistory, TypeClear, TypeCleared, TypeError, TypeStatus, TypeWatch, TypeMail}
+var allTypes = []string{TypeHello, TypeWelcome, TypeSend, TypeAccepted, TypeMessage, TypeAck, TypePresence, TypePeers, TypeSessions, TypeHistory, TypeClear, TypeCleared, TypeError, TypeRead, TypeReceipts, TypeStatus, TypeWatch, TypeMail}
 
 // asError unwraps a *Error returned from a custom UnmarshalJSON.
 func asError(err error, target **Error) bool {

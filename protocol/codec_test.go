@@ -27,12 +27,16 @@ var samples = []Frame{
 	&Message{Seq: 18, ID: "0193a1b2-0000-7000-8000-000000000002", From: "CC-1", To: []string{"CC-2", "CODEX"}, Body: "the bug is in auth.js line 42", TS: ts, Thread: "auth"},
 	&Ack{Upto: 18},
 	&Presence{Event: PresenceLeft, Peer: Peer{ID: "CC-2", Host: "mbp", ConnectedSince: ts, LastSeen: ts}, Reason: "closed"},
-	&Peers{Ref: "p1", Peers: []Peer{{ID: "CC-1", Host: "mbp", Cwd: "/src/app", ConnectedSince: ts, LastSeen: ts}}},
+	&Peers{Ref: "p1", Peers: []Peer{{ID: "CC-1", Host: "mbp", Cwd: "/src/app", ConnectedSince: ts, LastSeen: ts, Unread: 2, LastRead: ts}}},
 	&Sessions{Ref: "s1", Sessions: []Session{{ID: "CODEX", Online: false, Host: "box", FirstSeen: ts, LastSeen: ts, Queued: 1}}},
 	&History{Ref: "h1", With: "CC-2", Before: "0193a1b2-0000-7000-8000-000000000009", Limit: 2,
 		Messages: []Message{{ID: "0193a1b2-0000-7000-8000-000000000002", From: "CC-1", To: []string{"CC-2"}, Body: "hi", TS: ts}}, More: true},
 	&Clear{Ref: "c1", IncludeUnread: true},
 	&Cleared{Ref: "c1", Cleared: 3},
+	&Read{IDs: []string{"0193a1b2-0000-7000-8000-000000000002"}},
+	&Receipts{Ref: "q1", IDs: []string{"0193a1b2-0000-7000-8000-000000000002"}, Receipts: []Receipt{
+		{ID: "0193a1b2-0000-7000-8000-000000000002", To: "CC-2", State: ReceiptRead, StoredAt: ts, DeliveredAt: ts, ReadAt: ts},
+		{ID: "0193a1b2-0000-7000-8000-000000000002", To: "CODEX", State: ReceiptStored, StoredAt: ts}}},
 	&ErrorFrame{Ref: "r9", Code: CodeRateLimited, Message: "too many messages; wait 200 ms", RetryAfterMS: 200},
 }
 
@@ -188,7 +192,8 @@ func TestShouldReconnect(t *testing.T) {
 
 func TestClientFrame(t *testing.T) {
 	for _, typ := range allTypes {
-		want := typ == TypeHello || typ == TypeSend || typ == TypeAck || typ == TypePeers || typ == TypeSessions || typ == TypeHistory || typ == TypeClear || typ == TypeStatus || typ == TypeWatch
+		want := typ == TypeHello || typ == TypeSend || typ == TypeAck || typ == TypePeers || typ == TypeSessions || typ == TypeHistory || typ == TypeClear ||
+			typ == TypeRead || typ == TypeReceipts || typ == TypeStatus || typ == TypeWatch
 		if ClientFrame(typ) != want {
 			t.Errorf("ClientFrame(%q) = %v", typ, !want)
 		}

@@ -203,6 +203,10 @@ type Peer struct {
 	Legacy bool `json:"legacy,omitempty"`
 	// Status is what the peer says it is doing now (a [Status] frame).
 	Status string `json:"status,omitempty"`
+	// Unread counts the messages in the peer's mailbox not yet shown to
+	// its model; LastRead is when it last reported reading (see Read).
+	Unread   int       `json:"unread,omitempty"`
+	LastRead time.Time `json:"last_read,omitzero"`
 }
 
 // Peers asks for (client → relay, Ref only) or carries (relay → client) the
@@ -313,6 +317,10 @@ func newFrame(typ string) Frame {
 		return new(Cleared)
 	case TypeError:
 		return new(ErrorFrame)
+	case TypeRead:
+		return new(Read)
+	case TypeReceipts:
+		return new(Receipts)
 	}
 	return convFrame(typ)
 }
@@ -320,7 +328,7 @@ func newFrame(typ string) Frame {
 // ClientFrame reports whether frames of type typ may be sent by a client.
 func ClientFrame(typ string) bool {
 	switch typ {
-	case TypeHello, TypeSend, TypeAck, TypePeers, TypeSessions, TypeHistory, TypeClear:
+	case TypeHello, TypeSend, TypeAck, TypePeers, TypeSessions, TypeHistory, TypeClear, TypeRead, TypeReceipts:
 		return true
 	}
 	return convClientFrame(typ)

@@ -95,6 +95,8 @@ func App(s Streams) *ucli.App {
 			chatCommand(s),
 			sendCommand(s),
 			receiveCommand(s),
+			hookCommand(s),
+			installHooksCommand(s),
 			peersCommand(s),
 			watchCommand(s),
 			{
@@ -130,6 +132,7 @@ Examples:
    relay-mcp receive --id CC-1 --wait 30s
    relay-mcp peers
    relay-mcp watch --for CODEX --exec 'codex exec resume --last "check your relay mail"'
+   relay-mcp install claude --hooks --write           # sessions see their mail unasked
    RELAY_URL=ws://10.0.0.5:9999 RELAY_TOKEN=... relay-mcp peers
 
 Exit codes: 0 ok, 1 error, 2 usage or configuration, 3 relay unreachable,

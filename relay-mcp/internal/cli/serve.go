@@ -81,11 +81,17 @@ func serve(c *ucli.Context, s Streams) error {
 	linkWG.Add(1)
 	go func() { defer linkWG.Done(); l.Run(ctx) }()
 
-	server = mcp.NewServer(&mcp.Implementation{Name: "claude-relay", Version: Version}, &mcp.ServerOptions{
+	opts := &mcp.ServerOptions{
 		Instructions: tools.Instructions,
 		Logger:       cfg.sdkLogger.With("id", id),
-	})
-	tools.RegisterProfile(server, profile, &tools.Deps{Link: l, Inbox: in, Registry: reg, Host: hello.Host, Started: started, Version: Version})
+	}
+	tools.SetSubscriptions(opts)
+	server = mcp.NewServer(&mcp.Implementation{Name: "claude-relay", Version: Version}, opts)
+	deps := &tools.Deps{Link: l, Inbox: in, Registry: reg, Host: hello.Host, Started: started, Version: Version}
+	tools.RegisterProfile(server, profile, deps)
+	tools.RegisterInbox(server, deps)
+	linkWG.Add(1)
+	go func() { defer linkWG.Done(); tools.Watch(ctx, server, deps) }() // notifications and read receipts
 
 	why := make(chan string, 2)
 	go func() {

@@ -54,6 +54,7 @@ type Inbox struct {
 	lockPath string
 	limit    int
 	now      func() time.Time
+	lockWait time.Duration // 0: wait as long as it takes
 
 	mu      sync.Mutex
 	f       *os.File // append handle on logPath
@@ -72,6 +73,11 @@ type Inbox struct {
 type Options struct {
 	Limit int              // defaults to DefaultLimit
 	Now   func() time.Time // defaults to time.Now
+	// LockWait bounds how long any call waits for another process's lock
+	// on the inbox; past it the call fails with an error wrapping
+	// filelock.ErrBusy. 0 waits as long as it takes (the server); hooks,
+	// which must answer the agent on time, set it.
+	LockWait time.Duration
 }
 
 type clearRec struct {
@@ -113,6 +119,7 @@ func Open(dir string, opts Options) (*Inbox, error) {
 		lockPath: filepath.Join(dir, "messages.lock"),
 		limit:    opts.Limit,
 		now:      opts.Now,
+		lockWait: opts.LockWait,
 		byID:     map[string]*Entry{},
 		changed:  make(chan struct{}),
 	}
@@ -135,7 +142,13 @@ func (b *Inbox) Dir() string {
 func (b *Inbox) locked(fn func() error) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	l, err := filelock.Acquire(b.lockPath)
+	var l *filelock.Lock
+	var err error
+	if b.lockWait > 0 {
+		l, err = filelock.AcquireWithin(b.lockPath, b.lockWait)
+	} else {
+		l, err = filelock.Acquire(b.lockPath)
+	}
 	if err != nil {
 		return err
 	}

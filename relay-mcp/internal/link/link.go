@@ -629,6 +629,8 @@ func frameRef(f protocol.Frame) string {
 		return f.Ref
 	case *protocol.Cleared:
 		return f.Ref
+	case *protocol.Receipts:
+		return f.Ref
 	case *protocol.ErrorFrame:
 		return f.Ref
 	}

@@ -180,12 +180,12 @@ func (d *Deps) thread(ctx context.Context, _ *mcp.CallToolRequest, a ThreadArgs)
 
 // ---- relay_set_status
 
-// StatusArgs are relay_set_status's parameters.
-type StatusArgs struct {
+// SetStatusArgs are relay_set_status's parameters.
+type SetStatusArgs struct {
 	Status string `json:"status" jsonschema:"one line: what this session is working on; empty clears it"`
 }
 
-func (d *Deps) setStatus(ctx context.Context, _ *mcp.CallToolRequest, a StatusArgs) (*mcp.CallToolResult, any, error) {
+func (d *Deps) setStatus(ctx context.Context, _ *mcp.CallToolRequest, a SetStatusArgs) (*mcp.CallToolResult, any, error) {
 	s := strings.TrimSpace(a.Status)
 	if len(s) > protocol.MaxStatusBytes {
 		return errResult(fmt.Sprintf("Not set: the status is %d bytes; the limit is %d. One line of what you are doing.", len(s), protocol.MaxStatusBytes)), nil, nil

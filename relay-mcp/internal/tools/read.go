@@ -244,15 +244,17 @@ func (d *Deps) wait(ctx context.Context, req *mcp.CallToolRequest, want time.Dur
 
 // PeerOut is one peer in relay_peers' structured content.
 type PeerOut struct {
-	ID             string    `json:"id"`
-	You            bool      `json:"you,omitempty"`
-	Host           string    `json:"host,omitempty"`
-	Agent          string    `json:"agent,omitempty"`
-	Cwd            string    `json:"cwd,omitempty"`
-	Label          string    `json:"label,omitempty"`
-	Status         string    `json:"status,omitempty"` // what the peer says it is working on
-	ConnectedSince time.Time `json:"connected_since"`
-	LastSeen       time.Time `json:"last_seen"`
+	ID             string     `json:"id"`
+	You            bool       `json:"you,omitempty"`
+	Host           string     `json:"host,omitempty"`
+	Agent          string     `json:"agent,omitempty"`
+	Cwd            string     `json:"cwd,omitempty"`
+	Label          string     `json:"label,omitempty"`
+	Status         string     `json:"status,omitempty"` // what the peer says it is working on
+	ConnectedSince time.Time  `json:"connected_since"`
+	LastSeen       time.Time  `json:"last_seen"`
+	Unread         int        `json:"unread,omitempty"`    // messages it has not read yet
+	LastRead       *time.Time `json:"last_read,omitempty"` // when it last read
 }
 
 func (d *Deps) peers(ctx context.Context, _ *mcp.CallToolRequest, _ NoArgs) (*mcp.CallToolResult, any, error) {
@@ -277,7 +279,8 @@ func (d *Deps) peers(ctx context.Context, _ *mcp.CallToolRequest, _ NoArgs) (*mc
 	b.WriteString(stale)
 	others := 0
 	for _, p := range ps {
-		po := PeerOut{ID: p.ID, You: p.ID == self, Host: p.Host, Agent: p.Agent, Cwd: p.Cwd, Label: p.Label, Status: p.Status, ConnectedSince: p.ConnectedSince, LastSeen: p.LastSeen}
+		po := PeerOut{ID: p.ID, You: p.ID == self, Host: p.Host, Agent: p.Agent, Cwd: p.Cwd, Label: p.Label, Status: p.Status, ConnectedSince: p.ConnectedSince, LastSeen: p.LastSeen,
+			Unread: p.Unread, LastRead: optTime(p.LastRead)}
 		out.Peers = append(out.Peers, po)
 		if !po.You {
 			others++
@@ -295,7 +298,7 @@ func (d *Deps) peers(ctx context.Context, _ *mcp.CallToolRequest, _ NoArgs) (*mc
 		if len(meta) > 0 {
 			b.WriteString(" " + strings.Join(meta, " "))
 		}
-		fmt.Fprintf(&b, " online for %s, last seen %s\n", roundDur(now.Sub(p.ConnectedSince)), ago(now, p.LastSeen))
+		fmt.Fprintf(&b, " online for %s, last seen %s%s\n", roundDur(now.Sub(p.ConnectedSince)), ago(now, p.LastSeen), peerAttention(now, p))
 	}
 	head := fmt.Sprintf("%d other session(s) online.\n", others)
 	return textResult(strings.TrimRight(head+b.String(), "\n")), out, nil
@@ -318,7 +321,14 @@ type StatusOutput struct {
 	Status     string  `json:"status,omitempty"` // this session's relay_set_status line
 }
 
-func (d *Deps) status(ctx context.Context, _ *mcp.CallToolRequest, _ NoArgs) (*mcp.CallToolResult, any, error) {
+func (d *Deps) status(ctx context.Context, _ *mcp.CallToolRequest, a StatusArgs) (*mcp.CallToolResult, any, error) {
+	if a.MessageID != "" {
+		out, text, err := d.messageState(ctx, a.MessageID)
+		if err != nil {
+			return errResult("No message state: " + err.Error()), nil, nil
+		}
+		return textResult(text), out, nil
+	}
 	st := d.Link.Status()
 	_, unread, dropped := d.Inbox.Counts()
 	now := d.Now()

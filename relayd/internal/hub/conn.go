@@ -187,9 +187,17 @@ func (c *Conn) handle(ctx context.Context, f protocol.Frame) protocol.Frame {
 		if err := h.store.Ack(ctx, c.id, f.Upto); err != nil {
 			h.log.Warn("ack not recorded", "client", c.id, "upto", f.Upto, "err", err)
 		}
+		if c.peer.Legacy {
+			h.markRead(ctx, c, nil, f.Upto) // no read concept: what it holds it has read
+		}
 		return nil
+	case *protocol.Read:
+		h.markRead(ctx, c, f.IDs, f.Upto)
+		return nil
+	case *protocol.Receipts:
+		return h.receipts(ctx, c, f)
 	case *protocol.Peers:
-		return &protocol.Peers{Ref: f.Ref, Peers: h.Peers()}
+		return &protocol.Peers{Ref: f.Ref, Peers: h.peersWithReads(ctx)}
 	case *protocol.Sessions:
 		s, err := h.Sessions(ctx)
 		if err != nil {

@@ -33,6 +33,10 @@ func (t timedStore) Append(ctx context.Context, msg store.Message, recipients []
 	return slots, err
 }
 
+// Unwrap returns the wrapped store, so that optional interfaces this
+// wrapper does not time (store.Receipts) are still found.
+func (t timedStore) Unwrap() store.Store { return t.Store }
+
 type timedPipeliner struct {
 	timedStore
 	p store.Pipeliner

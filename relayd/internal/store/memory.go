@@ -24,14 +24,18 @@ type memMsg struct {
 }
 
 type mailbox struct {
-	entries []memEntry // ascending seq
-	last    uint64
-	acked   uint64
+	entries  []memEntry // ascending seq
+	last     uint64
+	acked    uint64
+	lastRead time.Time // when the client last reported reading (receipts.go)
 }
 
 type memEntry struct {
 	seq uint64
 	msg *memMsg
+	// deliveredAt is when the client acked it, readAt when it reported it
+	// shown to its model; zero until then.
+	deliveredAt, readAt time.Time
 }
 
 // NewMemory returns an empty memory store.
@@ -165,7 +169,9 @@ func (m *Memory) Ack(_ context.Context, id string, upto uint64) error {
 	// An ack for a mailbox that does not exist changes nothing; creating
 	// one would make the id Known.
 	if b := m.mailboxes[id]; b != nil {
-		b.acked = max(b.acked, min(upto, b.last))
+		to := max(b.acked, min(upto, b.last))
+		b.stampDelivered(b.acked, to, time.Now().UTC())
+		b.acked = to
 	}
 	return nil
 }

@@ -184,7 +184,9 @@ CREATE TABLE refs (
 	PRIMARY KEY (client, ref)
 ) WITHOUT ROWID;
 `,
-	// 3: conversations, so that one thread's history is an index range
+	// 3: read receipts (sqlite_receipts.go).
+	migrationReceipts,
+	// 4: conversations, so that one thread's history is an index range
 	// (sqlite_thread.go). IF NOT EXISTS: an index only, safe in any order
 	// with the other steps added beside it.
 	`CREATE INDEX IF NOT EXISTS messages_by_thread ON messages(thread, rid) WHERE thread != '';`,
@@ -1168,6 +1170,9 @@ func (s *SQLite) Ack(ctx context.Context, id string, upto uint64) error {
 		to := max(bx.acked, min(upto, bx.last))
 		if to == bx.acked {
 			return nil
+		}
+		if err := stampDelivered(b, id, bx.acked, to); err != nil {
+			return err
 		}
 		var n int
 		if err := b.tx.QueryRowContext(b.ctx, "SELECT count(*) FROM mailbox WHERE recipient = ? AND seq > ? AND seq <= ?",

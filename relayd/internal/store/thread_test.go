@@ -66,7 +66,7 @@ func testHistoryThread(t *testing.T, s Store) {
 	}
 }
 
-// A store written before threads were indexed (schema 2) gains the index
+// A store written before threads were indexed (schema 3) gains the index
 // when a newer relayd opens it, and keeps its messages.
 func TestSQLiteMigratesThreadIndex(t *testing.T) {
 	dir := t.TempDir()
@@ -79,7 +79,7 @@ func TestSQLiteMigratesThreadIndex(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Exec("DROP INDEX messages_by_thread; PRAGMA user_version = 2"); err != nil {
+	if _, err := db.Exec("DROP INDEX messages_by_thread; PRAGMA user_version = 3"); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()

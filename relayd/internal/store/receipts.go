@@ -1,0 +1,160 @@
+package store
+
+import (
+	"context"
+	"slices"
+	"time"
+)
+
+// Receipts is implemented by stores that record read receipts: when each
+// mailbox entry was delivered (acked by its client) and read (shown to the
+// client's model). The hub answers read and receipts frames with it, and
+// adds unread counts to the peer list.
+type Receipts interface {
+	// MarkRead records that client's model was shown these messages of
+	// its mailbox (by message id), and those up to seq upto when upto > 0,
+	// at time at. Entries already read keep their first time; ids not in
+	// the mailbox are ignored. It returns how many entries became read.
+	MarkRead(ctx context.Context, client string, ids []string, upto uint64, at time.Time) (int, error)
+	// Receipts returns what became of the messages with these ids that
+	// sender sent: one receipt per mailbox still holding one.
+	Receipts(ctx context.Context, sender string, ids []string) ([]Receipt, error)
+	// ReadStates returns, for each of the client ids that has a mailbox,
+	// its unread count and when it last reported reading.
+	ReadStates(ctx context.Context, clients []string) (map[string]ReadState, error)
+}
+
+// ReceiptsOf returns st's receipts, looking through wrappers (metrics,
+// say) that hand out what they wrap with Unwrap.
+func ReceiptsOf(st Store) (Receipts, bool) {
+	for st != nil {
+		if r, ok := st.(Receipts); ok {
+			return r, true
+		}
+		u, ok := st.(interface{ Unwrap() Store })
+		if !ok {
+			return nil, false
+		}
+		st = u.Unwrap()
+	}
+	return nil, false
+}
+
+// Receipt is one message in one recipient's mailbox, with its stages.
+type Receipt struct {
+	MsgID       string
+	To          string
+	Stored      time.Time // the message's timestamp
+	Delivered   time.Time // zero: not acked yet (an entry acked before receipts existed has the ack's time unknown: Stored)
+	Read        time.Time // zero: not shown to the model yet
+	DeliveredOK bool      // acked, even when the time is unknown
+}
+
+// ReadState is what a sender may know about a recipient's attention.
+type ReadState struct {
+	Unread   int
+	LastRead time.Time
+}
+
+// stampDelivered marks the entries with seq in (from, to] delivered at at.
+func (b *mailbox) stampDelivered(from, to uint64, at time.Time) {
+	if to <= from {
+		return
+	}
+	i, _ := slices.BinarySearchFunc(b.entries, from+1, func(e memEntry, s uint64) int { return cmpU64(e.seq, s) })
+	for ; i < len(b.entries) && b.entries[i].seq <= to; i++ {
+		if b.entries[i].deliveredAt.IsZero() {
+			b.entries[i].deliveredAt = at
+		}
+	}
+}
+
+func (m *Memory) MarkRead(_ context.Context, client string, ids []string, upto uint64, at time.Time) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b := m.mailboxes[client]
+	if b == nil {
+		return 0, nil
+	}
+	want := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		want[id] = true
+	}
+	n := 0
+	for i := range b.entries {
+		e := &b.entries[i]
+		if e.readAt.IsZero() && (want[e.msg.ID] || e.seq <= upto) {
+			e.readAt = at
+			if e.deliveredAt.IsZero() {
+				e.deliveredAt = at // shown implies held
+			}
+			n++
+		}
+	}
+	if n > 0 || len(ids) > 0 || upto > 0 {
+		b.lastRead = at
+	}
+	return n, nil
+}
+
+func (m *Memory) Receipts(_ context.Context, sender string, ids []string) ([]Receipt, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	want := map[string]bool{}
+	for _, id := range ids {
+		if mm := m.msgs[id]; mm != nil && mm.From == sender {
+			want[id] = true
+		}
+	}
+	var out []Receipt
+	if len(want) == 0 {
+		return nil, nil
+	}
+	for to, b := range m.mailboxes {
+		for _, e := range b.entries {
+			if want[e.msg.ID] {
+				out = append(out, Receipt{MsgID: e.msg.ID, To: to, Stored: e.msg.TS, Delivered: e.deliveredAt, Read: e.readAt,
+					DeliveredOK: e.seq <= b.acked || !e.readAt.IsZero()})
+			}
+		}
+	}
+	SortReceipts(out, ids)
+	return out, nil
+}
+
+func (m *Memory) ReadStates(_ context.Context, clients []string) (map[string]ReadState, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string]ReadState, len(clients))
+	for _, c := range clients {
+		b := m.mailboxes[c]
+		if b == nil {
+			continue
+		}
+		rs := ReadState{LastRead: b.lastRead}
+		for _, e := range b.entries {
+			if e.readAt.IsZero() {
+				rs.Unread++
+			}
+		}
+		out[c] = rs
+	}
+	return out, nil
+}
+
+// SortReceipts orders receipts as the ids were asked for, then by
+// recipient.
+func SortReceipts(rs []Receipt, ids []string) {
+	pos := make(map[string]int, len(ids))
+	for i, id := range ids {
+		if _, ok := pos[id]; !ok {
+			pos[id] = i
+		}
+	}
+	slices.SortFunc(rs, func(a, b Receipt) int {
+		if d := pos[a.MsgID] - pos[b.MsgID]; d != 0 {
+			return d
+		}
+		return cmpString(a.To, b.To)
+	})
+}

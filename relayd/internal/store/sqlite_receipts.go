@@ -1,0 +1,140 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// migrationReceipts adds read receipts: when each mailbox entry was
+// delivered (acked by its client) and read (shown to its model), and when
+// each client last reported reading. Mail acked before receipts existed is
+// taken as delivered and read at its own timestamp: the relay never knew
+// better, and counting old mail unread forever would be worse.
+const migrationReceipts = `
+ALTER TABLE mailbox ADD COLUMN delivered_at INTEGER NOT NULL DEFAULT 0; -- unix ns; 0: not acked yet
+ALTER TABLE mailbox ADD COLUMN read_at INTEGER NOT NULL DEFAULT 0;      -- unix ns; 0: not shown to the model yet
+UPDATE mailbox SET
+	delivered_at = (SELECT ts FROM messages WHERE rid = mailbox.msg),
+	read_at = (SELECT ts FROM messages WHERE rid = mailbox.msg)
+WHERE seq <= coalesce((SELECT acked FROM boxes WHERE recipient = mailbox.recipient), 0);
+CREATE TABLE reads (
+	recipient TEXT PRIMARY KEY,
+	last_read INTEGER NOT NULL -- unix ns of the client's last read report
+) WITHOUT ROWID;
+`
+
+// stampDelivered records the ack time of the entries with seq in
+// (from, to]. Called by Ack inside its write.
+func stampDelivered(b *batch, id string, from, to uint64) error {
+	if _, err := b.tx.ExecContext(b.ctx, "UPDATE mailbox SET delivered_at = ? WHERE recipient = ? AND seq > ? AND seq <= ? AND delivered_at = 0",
+		time.Now().UnixNano(), id, int64(from), int64(to)); err != nil {
+		return fmt.Errorf("record delivery to %s: %w", id, err)
+	}
+	return nil
+}
+
+func (s *SQLite) MarkRead(ctx context.Context, client string, ids []string, upto uint64, at time.Time) (int, error) {
+	if ids == nil {
+		ids = []string{}
+	}
+	js, err := json.Marshal(ids)
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	err = s.write(ctx, func(b *batch) error {
+		// Earlier appends of this batch must be in the table first.
+		if err := b.writeRows(); err != nil {
+			return err
+		}
+		// Two statements, each on an index: by seq on the mailbox's key,
+		// by id through messages.id and mailbox_by_msg.
+		set := `UPDATE mailbox SET read_at = ?1, delivered_at = CASE WHEN delivered_at = 0 THEN ?1 ELSE delivered_at END
+			WHERE recipient = ?2 AND read_at = 0 AND `
+		n = 0
+		if upto > 0 {
+			res, err := b.tx.ExecContext(b.ctx, set+"seq <= ?3", at.UnixNano(), client, int64(upto))
+			if err != nil {
+				return fmt.Errorf("record reads of %s: %w", client, err)
+			}
+			k, _ := res.RowsAffected()
+			n += int(k)
+		}
+		if len(ids) > 0 {
+			res, err := b.tx.ExecContext(b.ctx, set+"msg IN (SELECT rid FROM messages WHERE id IN (SELECT value FROM json_each(?3)))",
+				at.UnixNano(), client, string(js))
+			if err != nil {
+				return fmt.Errorf("record reads of %s: %w", client, err)
+			}
+			k, _ := res.RowsAffected()
+			n += int(k)
+		}
+		if _, err := b.tx.ExecContext(b.ctx, `INSERT INTO reads(recipient, last_read) VALUES (?, ?)
+			ON CONFLICT(recipient) DO UPDATE SET last_read = max(last_read, excluded.last_read)`, client, at.UnixNano()); err != nil {
+			return fmt.Errorf("record reads of %s: %w", client, err)
+		}
+		return nil
+	})
+	return n, err
+}
+
+func (s *SQLite) Receipts(ctx context.Context, sender string, ids []string) ([]Receipt, error) {
+	js, err := json.Marshal(ids)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT g.id, m.recipient, g.ts, m.delivered_at, m.read_at,
+			m.seq <= coalesce((SELECT acked FROM boxes WHERE recipient = m.recipient), 0)
+		FROM messages g JOIN mailbox m ON m.msg = g.rid
+		WHERE g.id IN (SELECT value FROM json_each(?1)) AND g.sender = ?2`, string(js), sender)
+	if err != nil {
+		return nil, fmt.Errorf("read receipts in %s: %w", s.path, err)
+	}
+	defer rows.Close()
+	var out []Receipt
+	for rows.Next() {
+		var r Receipt
+		var ts, del, read int64
+		var acked bool
+		if err := rows.Scan(&r.MsgID, &r.To, &ts, &del, &read, &acked); err != nil {
+			return nil, fmt.Errorf("read receipts in %s: %w", s.path, err)
+		}
+		r.Stored, r.Delivered, r.Read = fromNanos(ts), fromNanos(del), fromNanos(read)
+		r.DeliveredOK = acked || del != 0
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read receipts in %s: %w", s.path, err)
+	}
+	SortReceipts(out, ids)
+	return out, nil
+}
+
+func (s *SQLite) ReadStates(ctx context.Context, clients []string) (map[string]ReadState, error) {
+	js, err := json.Marshal(clients)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT c.value,
+			(SELECT count(*) FROM mailbox m WHERE m.recipient = c.value AND m.read_at = 0),
+			coalesce((SELECT last_read FROM reads WHERE recipient = c.value), 0)
+		FROM json_each(?1) c`, string(js))
+	if err != nil {
+		return nil, fmt.Errorf("read unread counts in %s: %w", s.path, err)
+	}
+	defer rows.Close()
+	out := make(map[string]ReadState, len(clients))
+	for rows.Next() {
+		var id string
+		var rs ReadState
+		var last int64
+		if err := rows.Scan(&id, &rs.Unread, &last); err != nil {
+			return nil, fmt.Errorf("read unread counts in %s: %w", s.path, err)
+		}
+		rs.LastRead = fromNanos(last)
+		out[id] = rs
+	}
+	return out, rows.Err()
+}
