@@ -1,12 +1,15 @@
 package app
 
 import (
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -26,6 +29,23 @@ func TestStoreBackupWhileRunning(t *testing.T) {
 	addr, _, stop := serveInProcess(t, "--data-dir", dir)
 	defer stop()
 	dialClient(t, addr, "CC-2").ws.Close(websocket.StatusNormalClosure, "")
+	// CC-2 must be known and gone before the sends, or they are delivered.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		var h struct {
+			Online int `json:"peers_online"`
+		}
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err == nil {
+			err = json.NewDecoder(resp.Body).Decode(&h)
+			resp.Body.Close()
+		}
+		if err == nil && h.Online == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("CC-2 still online after closing (err %v)", err)
+		}
+	}
 	a := dialClient(t, addr, "CC-1")
 	for i := range 2 {
 		a.send(&protocol.Send{Ref: fmt.Sprint("r", i), To: protocol.Recipients{"CC-2"}, Body: "kept for CC-2"})
