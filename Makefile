@@ -10,9 +10,10 @@ MODULES  := protocol relayd relay-mcp
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo none)
 DATE     ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
-LDFLAGS  := -s -w \
-  -X github.com/claude-relay/claude-relay/relayd/internal/app.Version=$(VERSION) \
-  -X github.com/claude-relay/claude-relay/relay-mcp/internal/cli.Version=$(VERSION)
+STAMP     = -X github.com/claude-relay/claude-relay/$(1)/internal/buildinfo.Version=$(VERSION) \
+  -X github.com/claude-relay/claude-relay/$(1)/internal/buildinfo.Commit=$(COMMIT) \
+  -X github.com/claude-relay/claude-relay/$(1)/internal/buildinfo.Date=$(DATE)
+LDFLAGS  := -s -w $(call STAMP,relayd) $(call STAMP,relay-mcp)
 PKGS     := ./protocol/... ./relayd/... ./relay-mcp/...
 
 .PHONY: build run test bench lint install fuzz clean

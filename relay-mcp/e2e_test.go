@@ -41,11 +41,13 @@ func TestMain(m *testing.M) {
 	bins.dir = dir
 	bins.relayMCP = filepath.Join(dir, "relay-mcp")
 	bins.relayd = filepath.Join(dir, "relayd")
-	if out, err := exec.Command("go", "build", "-o", bins.relayMCP, ".").CombinedOutput(); err != nil {
+	// Both binaries are stamped as `make build` stamps them (see
+	// TestVersionStamped).
+	if out, err := exec.Command("go", "build", "-ldflags", testStamp("relay-mcp"), "-o", bins.relayMCP, ".").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build relay-mcp: %v\n%s", err, out)
 		os.Exit(1)
 	}
-	if out, err := exec.Command("go", "build", "-o", bins.relayd, "github.com/claude-relay/claude-relay/relayd").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-ldflags", testStamp("relayd"), "-o", bins.relayd, "github.com/claude-relay/claude-relay/relayd").CombinedOutput(); err != nil {
 		bins.relaydErr = fmt.Sprintf("relayd does not build: %v\n%s", err, out)
 	}
 	code := m.Run()

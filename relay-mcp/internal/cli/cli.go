@@ -18,14 +18,15 @@ import (
 	"time"
 
 	"github.com/claude-relay/claude-relay/protocol"
+	"github.com/claude-relay/claude-relay/relay-mcp/internal/buildinfo"
 	"github.com/claude-relay/claude-relay/relay-mcp/internal/inbox"
 	"github.com/claude-relay/claude-relay/relay-mcp/internal/link"
 	ucli "github.com/urfave/cli/v2"
 )
 
-// Version is relay-mcp's version, set at build time with
-// -ldflags "-X github.com/claude-relay/claude-relay/relay-mcp/internal/cli.Version=…".
-var Version = "0.1.0-dev"
+// Version is relay-mcp's version: stamped with -ldflags (see package
+// buildinfo), else the module version of a go install, else "dev".
+var Version = buildinfo.Get().Version
 
 // Exit codes of relay-mcp. Scripts may rely on them.
 const (
@@ -99,11 +100,12 @@ func App(s Streams) *ucli.App {
 			installHooksCommand(s),
 			peersCommand(s),
 			watchCommand(s),
+			installCommand(s),
 			{
 				Name:  "version",
-				Usage: "print the version",
+				Usage: "print the version, commit, build date and protocol version",
 				Action: func(c *ucli.Context) error {
-					fmt.Fprintf(s.Stdout, "relay-mcp %s (protocol v%d)\n", Version, protocol.Version)
+					fmt.Fprintln(s.Stdout, buildinfo.Get().String("relay-mcp", protocol.Version))
 					return nil
 				},
 			},

@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -23,6 +22,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/claude-relay/claude-relay/protocol"
+	"github.com/claude-relay/claude-relay/relayd/internal/buildinfo"
 	"github.com/claude-relay/claude-relay/relayd/internal/hub"
 	"github.com/claude-relay/claude-relay/relayd/internal/legacy"
 	"github.com/claude-relay/claude-relay/relayd/internal/metrics"
@@ -30,20 +30,9 @@ import (
 	"github.com/claude-relay/claude-relay/relayd/internal/store"
 )
 
-// Version is stamped with -ldflags "-X …/internal/app.Version=v0.1.0".
-var Version = ""
-
-// version returns the stamped version, or the module version when built by
-// go install, or "dev".
-func version() string {
-	if Version != "" {
-		return Version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "dev"
-}
+// version returns the stamped version (see package buildinfo), or the
+// module version when built by go install, or "dev".
+func version() string { return buildinfo.Get().Version }
 
 const defaultListen = "127.0.0.1:9999"
 
@@ -91,9 +80,9 @@ Examples:
 		Action:                 func(c *cli.Context) error { return serve(c, stderr) },
 		Commands: []*cli.Command{loadCommand(stdout), tokenCommand(stdout), serviceCommand(stdout), doctorCommand(stdout), {
 			Name:  "version",
-			Usage: "print relayd's version and protocol version",
+			Usage: "print relayd's version, commit, build date and protocol version",
 			Action: func(c *cli.Context) error {
-				fmt.Fprintf(stdout, "relayd %s (protocol v%d)\n", version(), protocol.Version)
+				fmt.Fprintln(stdout, buildinfo.Get().String("relayd", protocol.Version))
 				return nil
 			},
 		}},
