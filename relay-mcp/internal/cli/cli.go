@@ -101,6 +101,7 @@ func App(s Streams) *ucli.App {
 			peersCommand(s),
 			watchCommand(s),
 			installCommand(s),
+			doctorCommand(s),
 			{
 				Name:  "version",
 				Usage: "print the version, commit, build date and protocol version",

@@ -82,3 +82,8 @@ func Cleartext(relayURL string) bool {
 	ip := net.ParseIP(h)
 	return ip == nil || !ip.IsLoopback()
 }
+
+// DialHint explains a failed WebSocket dial whose cause is not "nothing
+// listens" (TLS trouble, a scheme that does not match the relay's, a full
+// relay), or returns "". relay-mcp doctor uses it too.
+func DialHint(url string, resp *http.Response, err error) string { return dialHint(url, resp, err) }
