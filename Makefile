@@ -5,6 +5,7 @@
 #   make lint   gofmt + vet
 #   make fuzz   each fuzz target for FUZZTIME (20s)
 #   make install  go install both binaries into $(go env GOPATH)/bin
+#   make check-modules  each module builds alone and go installs from a module proxy (~2 min; CI runs it)
 
 MODULES  := protocol relayd relay-mcp
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -16,7 +17,7 @@ STAMP     = -X github.com/claude-relay/claude-relay/$(1)/internal/buildinfo.Vers
 LDFLAGS  := -s -w $(call STAMP,relayd) $(call STAMP,relay-mcp)
 PKGS     := ./protocol/... ./relayd/... ./relay-mcp/...
 
-.PHONY: build run test bench lint install fuzz clean
+.PHONY: build run test bench lint install fuzz clean check-modules
 
 build:
 	go build -ldflags '$(LDFLAGS)' -o bin/relayd ./relayd
@@ -44,6 +45,9 @@ fuzz:  # every decoder of outside input, one after another
 
 install:
 	go install -ldflags '$(LDFLAGS)' ./relayd ./relay-mcp
+
+check-modules:
+	scripts/check-modules.sh
 
 clean:
 	rm -rf bin bench.out
