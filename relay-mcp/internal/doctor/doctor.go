@@ -165,6 +165,9 @@ func relayChecks(ctx context.Context, cfg Config, r *report) netInfo {
 			skipRest(r, "upgrade refused")
 		default:
 			fix := link.DialHint(cfg.URL, resp, err)
+			if fix == "" && strings.Contains(err.Error(), "server gave HTTP response to HTTPS client") {
+				fix = "the relay does not speak TLS: use ws:// instead of wss://, or start relayd with --tls-cert/--tls-key"
+			}
 			if fix == "" && resp != nil && resp.StatusCode == http.StatusNotFound {
 				fix = "nothing serves " + u.Path + " there: is this a relayd? use ws://HOST:PORT (relay-mcp adds /v1/ws)"
 			}
@@ -340,6 +343,20 @@ func tunnelCheck(cfg Config, loopback bool, port string, ps []process, reached b
 		r.add(Skip, "SSH tunnel: cannot list this machine's processes", "")
 		return
 	}
+	if reached {
+		if l, ok := listener(ps, port); ok {
+			name := filepath.Base(l.args[0])
+			switch name {
+			case "relayd":
+				r.add(OK, fmt.Sprintf("SSH tunnel: not needed, relayd runs on this machine (pid %d) and listens on port %s", l.pid, port), "")
+			case "ssh":
+				r.add(OK, fmt.Sprintf("SSH tunnel: pid %d (%s) carries port %s to the relay", l.pid, strings.Join(l.args, " "), port), "")
+			default:
+				r.add(OK, fmt.Sprintf("SSH tunnel: not needed, %s (pid %d) listens on port %s", name, l.pid, port), "")
+			}
+			return
+		}
+	}
 	if p, ok := findRelayd(ps); ok {
 		if !reached {
 			r.add(Warn, fmt.Sprintf("relayd runs on this machine (pid %d: %s) but did not answer on port %s", p.pid, strings.Join(p.args, " "), port),
@@ -403,7 +420,7 @@ func registryCheck(cfg Config, r *report) {
 		r.add(OK, "registry "+path+": none yet (written when a session starts)", "")
 		return
 	case err != nil:
-		r.add(Fail, "registry "+path+": "+err.Error(), "make it readable by this user (chmod 600 "+path+"), or point RELAY_HOME elsewhere")
+		r.add(Fail, "registry "+path+": "+err.Error(), "RELAY_HOME ("+cfg.Home+") must be a directory this user can read and write: fix its owner and mode, or point RELAY_HOME elsewhere")
 		return
 	}
 	f, err := registry.Decode(data)

@@ -93,3 +93,47 @@ func findTunnel(ps []process, port string) (process, bool) {
 	}
 	return process{}, false
 }
+
+// listener returns the process listening on TCP port on this machine, when
+// the system tells (Linux: /proc/net/tcp and each process's open sockets,
+// as far as this user may read them).
+func listener(ps []process, port string) (process, bool) {
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		return process{}, false
+	}
+	inodes := map[string]bool{}
+	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, ln := range strings.Split(string(b), "\n")[1:] {
+			// sl local_address rem_address st … inode
+			fs := strings.Fields(ln)
+			if len(fs) < 10 || fs[3] != "0A" { // 0A: LISTEN
+				continue
+			}
+			i := strings.LastIndexByte(fs[1], ':')
+			if lp, err := strconv.ParseInt(fs[1][i+1:], 16, 32); err == nil && int(lp) == p {
+				inodes["socket:["+fs[9]+"]"] = true
+			}
+		}
+	}
+	if len(inodes) == 0 {
+		return process{}, false
+	}
+	for _, pr := range ps {
+		dir := filepath.Join("/proc", strconv.Itoa(pr.pid), "fd")
+		fds, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		for _, fd := range fds {
+			if l, err := os.Readlink(filepath.Join(dir, fd.Name())); err == nil && inodes[l] {
+				return pr, true
+			}
+		}
+	}
+	return process{}, false
+}
