@@ -301,7 +301,7 @@ func tcpFix(err error, hostport, port string, loopback bool, ps []process) strin
 		return "cannot resolve the relay's host name: check RELAY_URL (for an SSH tunnel use ws://127.0.0.1:" + port + ")"
 	case errors.Is(err, syscall.ECONNREFUSED) && loopback:
 		if t, ok := findTunnel(ps, port); ok {
-			return fmt.Sprintf("an SSH tunnel (pid %d: %s) forwards port %s but nothing answers behind it: the remote relayd is down or the tunnel is broken — restart the tunnel, and check the relay with: ssh HOST curl -s 127.0.0.1:%s/healthz", t.pid, strings.Join(t.args, " "), port, port)
+			return fmt.Sprintf("an SSH tunnel (pid %d) holds port %s but is not forwarding: see the SSH tunnel line below", t.pid, port)
 		}
 		return "nothing listens on " + hostport + ": start relayd (`relayd`, `make run`, or `relayd service install`); if the relay runs on another machine, open the tunnel: ssh -N -L " + port + ":127.0.0.1:" + port + " you@relay-host"
 	case errors.Is(err, syscall.ECONNREFUSED):
@@ -371,7 +371,8 @@ func tunnelCheck(cfg Config, loopback bool, port string, ps []process, reached b
 	case ok && reached:
 		r.add(OK, fmt.Sprintf("SSH tunnel: pid %d (%s) carries port %s to the relay", t.pid, strings.Join(t.args, " "), port), "")
 	case ok:
-		r.add(Fail, fmt.Sprintf("SSH tunnel: pid %d forwards port %s, but the relay did not answer through it", t.pid, port), "restart the tunnel (launchctl kickstart -k gui/$UID/<label>, or systemctl --user restart relay-tunnel@HOST) and check relayd on the remote host")
+		r.add(Fail, fmt.Sprintf("SSH tunnel: pid %d (%s) should forward port %s, but the relay did not answer through it", t.pid, strings.Join(t.args, " "), port),
+			fmt.Sprintf("the tunnel is still connecting, has lost its connection, or the relay on %s is down: check the relay there (ssh %s curl -s http://%s/healthz), then restart the tunnel (kill %d and run it again; or launchctl kickstart -k gui/$UID/<label>, systemctl --user restart relay-tunnel@<host>)", t.dest, t.dest, t.remote, t.pid))
 	case reached:
 		r.add(OK, "SSH tunnel: none seen, and none needed — something on this machine answers on port "+port+" (a relayd under another name, a container, or a tunnel this check cannot see)", "")
 	default:

@@ -10,10 +10,10 @@ import (
 
 func TestFindTunnelAndRelayd(t *testing.T) {
 	ps := []process{
-		{10, []string{"/usr/bin/ssh", "-N", "-L", "7777:127.0.0.1:9999", "me@box"}},
-		{11, []string{"ssh", "-N", "-L127.0.0.1:9999:127.0.0.1:9999", "-o", "ServerAliveInterval=30", "me@relay"}},
-		{12, []string{"/opt/homebrew/bin/relayd", "version"}},
-		{13, []string{"/usr/local/bin/relayd", "--listen", "127.0.0.1:9999"}},
+		{pid: 10, args: []string{"/usr/bin/ssh", "-N", "-L", "7777:127.0.0.1:9999", "me@box"}},
+		{pid: 11, args: []string{"ssh", "-N", "-L127.0.0.1:9999:127.0.0.1:9999", "-o", "ServerAliveInterval=30", "me@relay"}},
+		{pid: 12, args: []string{"/opt/homebrew/bin/relayd", "version"}},
+		{pid: 13, args: []string{"/usr/local/bin/relayd", "--listen", "127.0.0.1:9999"}},
 	}
 	if p, ok := findTunnel(ps, "9999"); !ok || p.pid != 11 {
 		t.Fatalf("tunnel for 9999: %v %v", p, ok)
@@ -32,12 +32,12 @@ func TestFindTunnelAndRelayd(t *testing.T) {
 // A tunnel process whose far end does not answer: the user is told which
 // process and what to restart.
 func TestTunnelBroken(t *testing.T) {
-	ps := []process{{4242, []string{"ssh", "-N", "-L", "9999:127.0.0.1:9999", "me@relay-host"}}}
+	ps := []process{{pid: 4242, args: []string{"ssh", "-N", "-L", "9999:127.0.0.1:9999", "me@relay-host"}}}
 	var b bytes.Buffer
 	r := &report{w: &b}
 	tunnelCheck(Config{}, true, "9999", ps, false, r)
 	out := b.String()
-	if r.fails != 1 || !strings.Contains(out, "FAIL  SSH tunnel: pid 4242 forwards port 9999, but the relay did not answer through it") || !strings.Contains(out, "restart the tunnel") {
+	if r.fails != 1 || !strings.Contains(out, "FAIL  SSH tunnel: pid 4242 (ssh -N -L 9999:127.0.0.1:9999 me@relay-host) should forward port 9999, but the relay did not answer through it") || !strings.Contains(out, "ssh me@relay-host curl -s http://127.0.0.1:9999/healthz") {
 		t.Fatalf("%d:\n%s", r.fails, out)
 	}
 	b.Reset()

@@ -13,6 +13,9 @@ import (
 type process struct {
 	pid  int
 	args []string
+	// For an ssh tunnel: the forwarded host:port on the far side, and the
+	// ssh destination (the last argument).
+	remote, dest string
 }
 
 // processes lists this machine's processes, best effort: /proc where it
@@ -30,7 +33,7 @@ func processes() []process {
 				continue
 			}
 			args := strings.Split(string(bytes.TrimRight(b, "\x00")), "\x00")
-			out = append(out, process{pid, args})
+			out = append(out, process{pid: pid, args: args})
 		}
 		if len(out) > 0 {
 			return out
@@ -47,7 +50,7 @@ func processes() []process {
 			continue
 		}
 		if pid, err := strconv.Atoi(f[0]); err == nil {
-			out = append(out, process{pid, f[1:]})
+			out = append(out, process{pid: pid, args: f[1:]})
 		}
 	}
 	return out
@@ -87,6 +90,8 @@ func findTunnel(ps []process, port string) (process, bool) {
 			}
 			f := strings.Split(spec, ":")
 			if (len(f) == 3 && f[0] == port) || (len(f) == 4 && f[1] == port) {
+				p.remote = strings.Join(f[len(f)-2:], ":")
+				p.dest = p.args[len(p.args)-1]
 				return p, true
 			}
 		}
