@@ -357,6 +357,11 @@ func tunnelCheck(cfg Config, loopback bool, port string, ps []process, reached b
 			return
 		}
 	}
+	if t, ok := findTunnel(ps, port); ok && !reached {
+		r.add(Fail, fmt.Sprintf("SSH tunnel: pid %d (%s) should forward port %s, but the relay did not answer through it", t.pid, strings.Join(t.args, " "), port),
+			fmt.Sprintf("the tunnel is still connecting, has lost its connection, or the relay on %s is down: check the relay there (ssh %s curl -s http://%s/healthz), then restart the tunnel (kill %d and run it again; or launchctl kickstart -k gui/$UID/<label>, systemctl --user restart relay-tunnel@<host>)", t.dest, t.dest, t.remote, t.pid))
+		return
+	}
 	if p, ok := findRelayd(ps); ok {
 		if !reached {
 			r.add(Warn, fmt.Sprintf("relayd runs on this machine (pid %d: %s) but did not answer on port %s", p.pid, strings.Join(p.args, " "), port),
@@ -370,9 +375,6 @@ func tunnelCheck(cfg Config, loopback bool, port string, ps []process, reached b
 	switch {
 	case ok && reached:
 		r.add(OK, fmt.Sprintf("SSH tunnel: pid %d (%s) carries port %s to the relay", t.pid, strings.Join(t.args, " "), port), "")
-	case ok:
-		r.add(Fail, fmt.Sprintf("SSH tunnel: pid %d (%s) should forward port %s, but the relay did not answer through it", t.pid, strings.Join(t.args, " "), port),
-			fmt.Sprintf("the tunnel is still connecting, has lost its connection, or the relay on %s is down: check the relay there (ssh %s curl -s http://%s/healthz), then restart the tunnel (kill %d and run it again; or launchctl kickstart -k gui/$UID/<label>, systemctl --user restart relay-tunnel@<host>)", t.dest, t.dest, t.remote, t.pid))
 	case reached:
 		r.add(OK, "SSH tunnel: none seen, and none needed — something on this machine answers on port "+port+" (a relayd under another name, a container, or a tunnel this check cannot see)", "")
 	default:
