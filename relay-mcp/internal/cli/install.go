@@ -33,7 +33,8 @@ The entry runs this relay-mcp by its absolute path (--command to name
 another, e.g. a symlink that survives upgrades) and sets RELAY_URL when it
 is not the default, RELAY_TOKEN_FILE, RELAY_CA_FILE and RELAY_HOME when
 given. A token is never written into a config file: keep it in a file
-(chmod 600) and pass --token-file.
+(chmod 600) and pass --token-file. Claude Code rewrites ~/.claude.json while
+it runs: write with its sessions closed (or use the printed claude mcp add).
 
 Examples:
    relay-mcp install claude                        # show the entry
