@@ -97,7 +97,6 @@ func App(s Streams) *ucli.App {
 			sendCommand(s),
 			receiveCommand(s),
 			hookCommand(s),
-			installHooksCommand(s),
 			peersCommand(s),
 			watchCommand(s),
 			installCommand(s),

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/claude-relay/claude-relay/relay-mcp/internal/hook"
 	"github.com/claude-relay/claude-relay/relay-mcp/internal/install"
 	"github.com/claude-relay/claude-relay/relay-mcp/internal/link"
 	ucli "github.com/urfave/cli/v2"
@@ -23,6 +24,13 @@ func installCommand(s Streams) *ucli.Command {
 (stderr). With --write, merges it into the client's config file, keeping
 every other key and line, and copies the old file to FILE.bak-DATE-TIME
 first; running it again changes nothing and says so.
+
+claude --hooks instead merges relay-mcp's SessionStart, UserPromptSubmit,
+PostToolUse and Stop hooks ("relay-mcp hook claude-code EVENT") into Claude
+Code's settings (~/.claude/settings.json, or --settings FILE), so a session
+sees its relay mail at its next prompt or tool call without being asked.
+Every other setting and hook is kept; relay-mcp's hooks from an earlier
+install are replaced. Without --write it prints the merged file.
 
   claude   ~/.claude.json          mcpServers.relay   (--project: ./.mcp.json)
   codex    ~/.codex/config.toml    [mcp_servers.relay]
@@ -42,11 +50,17 @@ Examples:
    relay-mcp install claude --write --project      # ./.mcp.json, for everyone on the repo
    RELAY_URL=ws://127.0.0.1:9999 relay-mcp install codex --write
    relay-mcp --token-file ~/.config/claude-relay/token install gemini --write
-   relay-mcp install cursor --command /opt/homebrew/bin/relay-mcp --write`,
+   relay-mcp install cursor --command /opt/homebrew/bin/relay-mcp --write
+   relay-mcp install claude --hooks --write        # the hooks, in ~/.claude/settings.json
+   relay-mcp install claude --hooks --on-stop block --write
+   relay-mcp install claude --hooks --settings .claude/settings.json --write   # one project`,
 		Flags: []ucli.Flag{
 			&ucli.BoolFlag{Name: "write", Usage: "merge the entry into the client's config file (a backup is kept)"},
 			&ucli.BoolFlag{Name: "project", Usage: "claude only: write ./.mcp.json (shared with the repository) instead of ~/.claude.json"},
-			&ucli.StringFlag{Name: "command", DefaultText: "this relay-mcp's absolute path", Usage: "the relay-mcp the client should run"},
+			&ucli.StringFlag{Name: "command", DefaultText: "this relay-mcp's absolute path (--hooks: relay-mcp when it is this binary on PATH)", Usage: "the relay-mcp the client should run"},
+			&ucli.BoolFlag{Name: "hooks", Usage: "claude only: install relay-mcp's hooks into Claude Code's settings instead of the MCP server entry"},
+			&ucli.StringFlag{Name: "settings", DefaultText: "~/.claude/settings.json", Usage: "with --hooks: the Claude Code settings file to change"},
+			&ucli.StringFlag{Name: "on-stop", Value: hook.StopNotify, Usage: "with --hooks: the Stop hook's --on-stop: block, notify or off"},
 		},
 		Action: func(c *ucli.Context) error { return runInstall(c, s, time.Now()) },
 	}
@@ -56,12 +70,17 @@ Examples:
 // name (urfave/cli stops parsing flags at the first argument; people type
 // `relay-mcp install claude --write`).
 type installOptions struct {
-	client, command string
-	write, project  bool
+	client, command       string
+	write, project        bool
+	hooks                 bool   // install claude --hooks
+	settings, onStop      string // with --hooks
+	hookFlagsWithoutHooks bool   // --settings or --on-stop given
 }
 
 func parseInstallArgs(c *ucli.Context) (installOptions, error) {
-	o := installOptions{write: c.Bool("write"), project: c.Bool("project"), command: c.String("command")}
+	o := installOptions{write: c.Bool("write"), project: c.Bool("project"), command: c.String("command"),
+		hooks: c.Bool("hooks"), settings: c.String("settings"), onStop: c.String("on-stop")}
+	o.hookFlagsWithoutHooks = c.IsSet("settings") || c.IsSet("on-stop")
 	args := c.Args().Slice()
 	if len(args) == 0 {
 		return o, exitf(ExitUsage, "usage: relay-mcp install claude|codex|gemini|cursor [--write]")
@@ -72,8 +91,19 @@ func parseInstallArgs(c *ucli.Context) (installOptions, error) {
 	fs.BoolVar(&o.write, "write", o.write, "")
 	fs.BoolVar(&o.project, "project", o.project, "")
 	fs.StringVar(&o.command, "command", o.command, "")
+	fs.BoolVar(&o.hooks, "hooks", o.hooks, "")
+	fs.StringVar(&o.settings, "settings", o.settings, "")
+	fs.StringVar(&o.onStop, "on-stop", o.onStop, "")
 	if err := fs.Parse(args[1:]); err != nil {
 		return o, exitf(ExitUsage, "install: %v (see relay-mcp install --help)", err)
+	}
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "settings" || f.Name == "on-stop" {
+			o.hookFlagsWithoutHooks = true
+		}
+	})
+	if o.hooks {
+		o.hookFlagsWithoutHooks = false
 	}
 	if fs.NArg() > 0 {
 		return o, exitf(ExitUsage, "usage: relay-mcp install claude|codex|gemini|cursor [--write] (one client at a time; got %q too)", fs.Arg(0))
@@ -89,6 +119,15 @@ func runInstall(c *ucli.Context, s Streams, now time.Time) error {
 	cl, err := install.Lookup(o.client)
 	if err != nil {
 		return exitf(ExitUsage, "%v", err)
+	}
+	if o.hooks {
+		if cl.Name != "claude" {
+			return exitf(ExitUsage, "--hooks: only Claude Code's hooks are installed by this command (for %s, see docs/agents.md)", cl.Title)
+		}
+		return runInstallHooks(s, o)
+	}
+	if o.hookFlagsWithoutHooks {
+		return exitf(ExitUsage, "--settings and --on-stop go with --hooks: relay-mcp install claude --hooks --write")
 	}
 	project := o.project
 	if project && cl.ProjectFile == "" {

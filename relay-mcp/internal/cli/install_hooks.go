@@ -4,14 +4,16 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/claude-relay/claude-relay/relay-mcp/internal/hook"
-	ucli "github.com/urfave/cli/v2"
+	"github.com/claude-relay/claude-relay/relay-mcp/internal/install"
 )
 
 // hookMarker identifies the hook entries relay-mcp wrote, so installing
@@ -46,24 +48,28 @@ func ClaudeHooks(bin, onStop string) map[string]any {
 
 // MergeClaudeHooks returns settings (the content of a Claude Code settings
 // file, empty for none) with relay-mcp's hook entries: every other key and
-// every other hook is kept; relay-mcp entries written before are replaced.
+// every other hook is kept (keys in their order, values as written, through
+// install.Object); relay-mcp entries written before are replaced.
 func MergeClaudeHooks(settings []byte, bin, onStop string) ([]byte, error) {
-	doc := map[string]any{}
-	if len(bytes.TrimSpace(settings)) > 0 {
-		if err := json.Unmarshal(settings, &doc); err != nil {
-			return nil, fmt.Errorf("the settings file is not valid JSON (%v): fix it or move it aside, then run this again", err)
-		}
+	doc, err := install.ParseObject(settings)
+	if err != nil {
+		return nil, fmt.Errorf("the settings file is not valid JSON (%v): fix it or move it aside, then run this again", err)
 	}
-	hooks, _ := doc["hooks"].(map[string]any)
-	if doc["hooks"] != nil && hooks == nil {
+	hooks, err := doc.Object("hooks")
+	if err != nil {
 		return nil, fmt.Errorf(`"hooks" in the settings file is not an object: fix it by hand, then run this again`)
 	}
-	if hooks == nil {
-		hooks = map[string]any{}
-	}
-	for ev, groups := range ClaudeHooks(bin, onStop) {
+	ours := ClaudeHooks(bin, onStop)
+	for _, ev := range slices.Sorted(maps.Keys(ours)) {
+		var old []any
+		if raw, ok := hooks.Raw(ev); ok {
+			dec := json.NewDecoder(bytes.NewReader(raw))
+			dec.UseNumber() // numbers stay as written
+			if err := dec.Decode(&old); err != nil {
+				return nil, fmt.Errorf(`"hooks.%s" in the settings file is not a list: fix it by hand, then run this again`, ev)
+			}
+		}
 		var kept []any
-		old, _ := hooks[ev].([]any)
 		for _, g := range old {
 			if g, ok := g.(map[string]any); ok {
 				if hs, ok := g["hooks"].([]any); ok {
@@ -84,14 +90,14 @@ func MergeClaudeHooks(settings []byte, bin, onStop string) ([]byte, error) {
 			}
 			kept = append(kept, g)
 		}
-		hooks[ev] = append(kept, groups.([]any)...)
+		if err := hooks.Set(ev, append(kept, ours[ev].([]any)...)); err != nil {
+			return nil, err
+		}
 	}
-	doc["hooks"] = hooks
-	b, err := json.MarshalIndent(doc, "", "  ")
-	if err != nil {
+	if err := doc.Set("hooks", hooks); err != nil {
 		return nil, err
 	}
-	return append(b, '\n'), nil
+	return doc.Indented(), nil
 }
 
 // installHooks merges relay-mcp's hooks into the settings file at path.
@@ -167,72 +173,41 @@ func hookBinary() string {
 	return self
 }
 
-// installHooksCommand is `relay-mcp install claude --hooks`. (When the
-// install command for MCP configs lands, this becomes its --hooks flag.)
-func installHooksCommand(s Streams) *ucli.Command {
-	return &ucli.Command{
-		Name:  "install",
-		Usage: "configure an agent to use relay-mcp",
-		Subcommands: []*ucli.Command{{
-			Name:  "claude",
-			Usage: "write relay-mcp's hooks into Claude Code's settings (~/.claude/settings.json), merging with what is there",
-			Description: `With --hooks, adds SessionStart, UserPromptSubmit, PostToolUse and Stop hooks
-that run "relay-mcp hook claude-code EVENT", so a session sees its relay mail
-at its next prompt or tool call without being asked. Every other setting and
-hook is kept; relay-mcp's entries from an earlier install are replaced.
-Without --write it prints the merged file and changes nothing; with --write
-it backs the old file up to settings.json.bak-TIME first.
-
-Examples:
-   relay-mcp install claude --hooks                    # show what would be written
-   relay-mcp install claude --hooks --write
-   relay-mcp install claude --hooks --on-stop block --write
-   relay-mcp install claude --hooks --settings .claude/settings.json --write   # one project`,
-			Flags: []ucli.Flag{
-				&ucli.BoolFlag{Name: "hooks", Usage: "install the hooks (required: the MCP server entry is `claude mcp add relay -- relay-mcp`)"},
-				&ucli.BoolFlag{Name: "write", Usage: "write the file (default: print it)"},
-				&ucli.StringFlag{Name: "settings", DefaultText: "~/.claude/settings.json", Usage: "the Claude Code settings file to change"},
-				&ucli.StringFlag{Name: "on-stop", Value: hook.StopNotify, Usage: "the Stop hook's --on-stop: block, notify or off"},
-				&ucli.StringFlag{Name: "command", DefaultText: "relay-mcp, or this binary's path when relay-mcp on PATH is another", Usage: "how the hooks run relay-mcp"},
-			},
-			Action: func(c *ucli.Context) error {
-				if !c.Bool("hooks") {
-					return exitf(ExitUsage, "nothing to install: add --hooks (the MCP server itself: claude mcp add relay -- relay-mcp)")
-				}
-				switch c.String("on-stop") {
-				case hook.StopBlock, hook.StopNotify, hook.StopOff:
-				default:
-					return exitf(ExitUsage, "--on-stop %q: use block, notify or off", c.String("on-stop"))
-				}
-				path := c.String("settings")
-				if path == "" {
-					p, err := claudeSettingsPath()
-					if err != nil {
-						return exitf(ExitUsage, "cannot find the home directory; pass --settings: %v", err)
-					}
-					path = p
-				}
-				bin := c.String("command")
-				if bin == "" {
-					bin = hookBinary()
-				}
-				merged, backup, err := installHooks(path, bin, c.String("on-stop"), c.Bool("write"))
-				if err != nil {
-					return exitf(ExitError, "%v", err)
-				}
-				if !c.Bool("write") {
-					fmt.Fprintf(s.Stdout, "%s# %s would become the above; run again with --write to write it\n", merged, path)
-					return nil
-				}
-				fmt.Fprintf(s.Stdout, "wrote relay-mcp hooks to %s", path)
-				if backup != "" {
-					fmt.Fprintf(s.Stdout, " (the old file is %s)", backup)
-				}
-				fmt.Fprintln(s.Stdout, "; restart Claude Code sessions to load them")
-				return nil
-			},
-		}},
+// runInstallHooks is `relay-mcp install claude --hooks`: it merges
+// relay-mcp's hooks into a Claude Code settings file (printing the result
+// without --write).
+func runInstallHooks(s Streams, o installOptions) error {
+	switch o.onStop {
+	case hook.StopBlock, hook.StopNotify, hook.StopOff:
+	default:
+		return exitf(ExitUsage, "--on-stop %q: use block, notify or off", o.onStop)
 	}
+	path := o.settings
+	if path == "" {
+		p, err := claudeSettingsPath()
+		if err != nil {
+			return exitf(ExitUsage, "cannot find the home directory; pass --settings: %v", err)
+		}
+		path = p
+	}
+	bin := o.command
+	if bin == "" {
+		bin = hookBinary()
+	}
+	merged, backup, err := installHooks(path, bin, o.onStop, o.write)
+	if err != nil {
+		return exitf(ExitError, "%v", err)
+	}
+	if !o.write {
+		fmt.Fprintf(s.Stdout, "%s# %s would become the above; run again with --write to write it\n", merged, path)
+		return nil
+	}
+	fmt.Fprintf(s.Stdout, "wrote relay-mcp hooks to %s", path)
+	if backup != "" {
+		fmt.Fprintf(s.Stdout, " (the old file is %s)", backup)
+	}
+	fmt.Fprintln(s.Stdout, "; restart Claude Code sessions to load them")
+	return nil
 }
 
 // writeBackup writes data to a new file path.bak-TIME (path.bak-TIME-N if

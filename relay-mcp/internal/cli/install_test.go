@@ -1,15 +1,12 @@
 package cli
 
 import (
-	"flag"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
 // testdata is absolute: some tests change directory.
 var testdata, _ = filepath.Abs("testdata")
@@ -221,5 +218,28 @@ func TestInstallCorruptConfigUntouched(t *testing.T) {
 		if backups, _ := filepath.Glob(p + ".bak-*"); len(backups) != 0 {
 			t.Errorf("%s: backup written for a refused edit: %v", c.client, backups)
 		}
+	}
+}
+
+// install claude --hooks (the hooks side of install) keeps the settings'
+// key order and values as written, like the MCP entry merge does.
+func TestInstallHooksKeepOrderAndNumbers(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "settings.json")
+	orig := `{"zeta": 1.0, "cleanupPeriodDays": 123456789012345678901, "hooks": {"Stop": [{"hooks": [{"type": "command", "command": "say done", "timeout": 30}]}]}, "alpha": true}`
+	os.WriteFile(path, []byte(orig), 0o600)
+	if code, _, errs := run(t, "", "install", "claude", "--hooks", "--write", "--settings", path, "--command", "relay-mcp"); code != 0 {
+		t.Fatalf("%d %s", code, errs)
+	}
+	b, _ := os.ReadFile(path)
+	got := string(b)
+	z, c, h, a := strings.Index(got, `"zeta": 1.0`), strings.Index(got, `"cleanupPeriodDays": 123456789012345678901`), strings.Index(got, `"hooks"`), strings.Index(got, `"alpha": true`)
+	if z < 0 || c < 0 || !(z < c && c < h && h < a) {
+		t.Fatalf("order or values changed:\n%s", got)
+	}
+	if !strings.Contains(got, `"command": "say done"`) || !strings.Contains(got, `"timeout": 30`) || !strings.Contains(got, "relay-mcp hook claude-code --on-stop notify Stop") {
+		t.Fatalf("hooks:\n%s", got)
+	}
+	if code, _, errs := run(t, "", "install", "codex", "--hooks"); code != ExitUsage || !strings.Contains(errs, "only Claude Code") {
+		t.Fatalf("codex --hooks: %d %s", code, errs)
 	}
 }
