@@ -178,6 +178,10 @@ func (c *Conn) handle(ctx context.Context, f protocol.Frame) protocol.Frame {
 	h := c.hub
 	switch f := f.(type) {
 	case *protocol.Send:
+		if p, ok := h.store.(store.Pipeliner); ok {
+			h.sendPipelined(ctx, c, f, p) // answers when the store has settled it
+			return nil
+		}
 		acc, perr := h.send(ctx, c, f)
 		if perr != nil {
 			return perr.Frame()

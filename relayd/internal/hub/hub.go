@@ -348,6 +348,32 @@ func sendDigest(s *protocol.Send) [32]byte {
 }
 
 func (h *Hub) route(ctx context.Context, from *Conn, s *protocol.Send) (*protocol.Accepted, *protocol.Error) {
+	r, perr := h.plan(ctx, from, s)
+	if perr != nil {
+		return nil, perr
+	}
+	var slots []store.Slot
+	if len(r.targets) > 0 {
+		var err error
+		slots, err = h.store.Append(ctx, r.msg, r.targets, h.opts.MaxQueue)
+		if err != nil {
+			return nil, h.storeFailed(from, s.Ref, err)
+		}
+	}
+	acc := h.finish(s.Ref, r, r.targets, slots)
+	h.notifyWatchers(ctx, r.targets)
+	return acc, nil
+}
+
+// routing is a send on its way to the store: the message and who gets it.
+type routing struct {
+	msg      store.Message
+	targets  []string           // mailboxes it goes to
+	outcomes []protocol.Outcome // one per recipient; Status set for the unknown ones
+}
+
+// plan picks a send's recipients and gives it its id; nothing is stored.
+func (h *Hub) plan(ctx context.Context, from *Conn, s *protocol.Send) (*routing, *protocol.Error) {
 	now := h.opts.Now().UTC()
 	var targets []string
 	outcomes := make([]protocol.Outcome, 0, len(s.To))
@@ -398,16 +424,19 @@ func (h *Hub) route(ctx context.Context, from *Conn, s *protocol.Send) (*protoco
 		return nil, perr
 	}
 	msg := store.Message{ID: h.ids.next(now), From: from.id, To: []string(s.To), Body: s.Body, TS: now, ReplyTo: s.ReplyTo, Thread: s.Thread}
-	var slots []store.Slot
-	if len(targets) > 0 {
-		var err error
-		slots, err = h.store.Append(ctx, msg, targets, h.opts.MaxQueue)
-		if err != nil {
-			h.stats.StoreErrors.Add(1)
-			h.log.Error("store append failed", "from", from.id, "err", err)
-			return nil, &protocol.Error{Code: protocol.CodeStoreUnavailable, Message: "the relay could not store the message, nothing was sent; retry later (" + err.Error() + ")", Ref: s.Ref}
-		}
-	}
+	return &routing{msg: msg, targets: targets, outcomes: outcomes}, nil
+}
+
+func (h *Hub) storeFailed(from *Conn, ref string, err error) *protocol.Error {
+	h.stats.StoreErrors.Add(1)
+	h.log.Error("store append failed", "from", from.id, "err", err)
+	return &protocol.Error{Code: protocol.CodeStoreUnavailable, Message: "the relay could not store the message, nothing was sent; retry later (" + err.Error() + ")", Ref: ref}
+}
+
+// finish tells the sender what became of a stored message, targets[i]
+// having got slots[i], and wakes the recipients online.
+func (h *Hub) finish(ref string, r *routing, targets []string, slots []store.Slot) *protocol.Accepted {
+	outcomes := slices.Clone(r.outcomes)
 	bySlot := make(map[string]store.Slot, len(targets))
 	for i, id := range targets {
 		bySlot[id] = slots[i]
@@ -438,8 +467,7 @@ func (h *Hub) route(ctx context.Context, from *Conn, s *protocol.Send) (*protoco
 	for _, c := range wake {
 		c.wake()
 	}
-	h.notifyWatchers(ctx, targets)
-	return &protocol.Accepted{Ref: s.Ref, ID: msg.ID, TS: now, Recipients: outcomes}, nil
+	return &protocol.Accepted{Ref: ref, ID: r.msg.ID, TS: r.msg.TS, Recipients: outcomes}
 }
 
 // refWindow remembers the accepted answers to a client's last RefWindow

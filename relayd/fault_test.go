@@ -1,0 +1,616 @@
+package main
+
+// The fault suite: real relayd processes (this test binary re-executed as
+// relayd, see TestMain) with their SQLite store, killed with SIGKILL while
+// real WebSocket clients send and receive, then restarted on the same data
+// directory. What a client saw accepted must reach every recipient exactly
+// once (after deduplication by message id, as relay-mcp does it) and in each
+// sender's order.
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/claude-relay/claude-relay/protocol"
+)
+
+// relaydProc is a relayd process the test can kill and restart.
+type relaydProc struct {
+	cmd  *exec.Cmd
+	addr string
+	logs *lockedBuffer
+	done chan struct{}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+var listeningRE = regexp.MustCompile(`relayd listening.*addr=(\S+)`)
+
+// startRelayd runs relayd with its SQLite store in dataDir on addr
+// ("127.0.0.1:0" for any port) and waits until it listens. Its log is
+// shown if the test fails.
+func startRelayd(t *testing.T, dataDir, addr string, extra ...string) *relaydProc {
+	t.Helper()
+	// No rate limits: a burst of thousands is the point here, not a loop
+	// between agents.
+	args := append([]string{"--listen", addr, "--data-dir", dataDir,
+		"--client-limit", "0", "--pair-limit", "0", "--global-limit", "0"}, extra...)
+	p, err := runRelayd(args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		p.kill()
+		if t.Failed() {
+			t.Logf("relayd on %s log:\n%s", p.addr, lastBytes(p.logs.String(), 4000))
+		}
+	})
+	deadline := time.After(20 * time.Second)
+	for p.addr == "" {
+		select {
+		case <-p.done:
+			t.Fatalf("relayd exited before listening:\n%s", p.logs.String())
+		case <-deadline:
+			t.Fatalf("relayd did not report its address:\n%s", p.logs.String())
+		case <-time.After(10 * time.Millisecond):
+			if m := listeningRE.FindStringSubmatch(p.logs.String()); m != nil {
+				p.addr = m[1]
+			}
+		}
+	}
+	return p
+}
+
+func runRelayd(args ...string) (*relaydProc, error) {
+	cmd := exec.Command(os.Args[0], args...)
+	// The test's own environment must not leak a token or data dir into it.
+	cmd.Env = append(os.Environ(), "RELAYD_RUN_MAIN=1", "RELAY_TOKEN=", "RELAY_TOKEN_FILE=", "RELAY_HOME="+os.TempDir())
+	p := &relaydProc{cmd: cmd, logs: &lockedBuffer{}, done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = p.logs, p.logs
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() { cmd.Wait(); close(p.done) }()
+	return p, nil
+}
+
+// kill9 is kill -9: no shutdown, no flush, no close frames.
+func (p *relaydProc) kill() {
+	p.cmd.Process.Signal(os.Kill)
+	<-p.done
+}
+
+func lastBytes(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
+}
+
+// wsClient is a protocol v1 client that reads in the background.
+type wsClient struct {
+	ws     *websocket.Conn
+	frames chan protocol.Frame // closed when the connection ends
+}
+
+func dialClient(ctx context.Context, addr, id string, resumeAfter uint64) (*wsClient, *protocol.Welcome, error) {
+	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(dctx, "ws://"+addr+"/v1/ws", nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	ws.SetReadLimit(int64(protocol.DefaultMaxFrameBytes))
+	c := &wsClient{ws: ws, frames: make(chan protocol.Frame, 512)}
+	if err := c.send(dctx, &protocol.Hello{Proto: protocol.Version, ClientID: id, Agent: "fault-test", Quiet: true, ResumeAfter: resumeAfter}); err != nil {
+		ws.CloseNow()
+		return nil, nil, err
+	}
+	_, b, err := ws.Read(dctx)
+	if err != nil {
+		ws.CloseNow()
+		return nil, nil, err
+	}
+	f, err := protocol.Decode(b)
+	if err != nil {
+		ws.CloseNow()
+		return nil, nil, err
+	}
+	w, ok := f.(*protocol.Welcome)
+	if !ok {
+		ws.CloseNow()
+		return nil, nil, fmt.Errorf("%s: got %s before welcome: %+v", id, f.Type(), f)
+	}
+	go func() {
+		defer close(c.frames)
+		for {
+			_, b, err := ws.Read(ctx)
+			if err != nil {
+				return
+			}
+			f, err := protocol.Decode(b)
+			if err != nil {
+				continue
+			}
+			select {
+			case c.frames <- f:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return c, w, nil
+}
+
+// dialRetry dials until the relay answers (it may be restarting) or ctx ends.
+func dialRetry(ctx context.Context, addr, id string, resumeAfter func() uint64) (*wsClient, *protocol.Welcome, error) {
+	for {
+		c, w, err := dialClient(ctx, addr, id, resumeAfter())
+		if err == nil {
+			return c, w, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, nil, fmt.Errorf("%s: relay not back: %v (%w)", id, err, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func (c *wsClient) send(ctx context.Context, f protocol.Frame) error {
+	b, err := protocol.Encode(f)
+	if err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return c.ws.Write(wctx, websocket.MessageText, b)
+}
+
+func (c *wsClient) close() { c.ws.CloseNow() }
+
+// burstSender sends n messages to the same recipients, keeping up to window
+// unanswered, and resends what was not accepted after a dropped connection
+// with the same ref, as relay-mcp's outbox does.
+type burstSender struct {
+	id       string
+	to       []string
+	n        int
+	window   int
+	accepted []string     // message id per index once accepted
+	count    atomic.Int64 // accepted so far
+	resent   int          // sends repeated after a dropped connection
+}
+
+func bodyOf(sender string, k int) string {
+	return fmt.Sprintf("%s-%05d %s", sender, k, strings.Repeat("x", 80))
+}
+
+func refOf(sender string, k int) string { return fmt.Sprintf("%s-%05d", sender, k) }
+
+func (s *burstSender) run(ctx context.Context, addr string) error {
+	s.accepted = make([]string, s.n)
+	next := 0 // the first index never sent
+	zero := func() uint64 { return 0 }
+	for s.count.Load() < int64(s.n) {
+		c, _, err := dialRetry(ctx, addr, s.id, zero)
+		if err != nil {
+			return err
+		}
+		inflight := map[int]bool{}
+		sendK := func(k int) error {
+			inflight[k] = true
+			return c.send(ctx, &protocol.Send{Ref: refOf(s.id, k), To: s.to, Body: bodyOf(s.id, k)})
+		}
+		var werr error
+		for k := 0; k < next && werr == nil; k++ { // resend, in order, what was never answered
+			if s.accepted[k] == "" {
+				werr = sendK(k)
+				s.resent++
+			}
+		}
+	conn:
+		for werr == nil && s.count.Load() < int64(s.n) {
+			for len(inflight) < s.window && next < s.n && werr == nil {
+				werr = sendK(next)
+				next++
+			}
+			f, ok := <-c.frames
+			if !ok {
+				break conn
+			}
+			switch f := f.(type) {
+			case *protocol.Accepted:
+				k, err := strconv.Atoi(strings.TrimPrefix(f.Ref, s.id+"-"))
+				if err != nil || k < 0 || k >= s.n {
+					c.close()
+					return fmt.Errorf("%s: accepted for a ref it never sent: %+v", s.id, f)
+				}
+				delete(inflight, k)
+				if s.accepted[k] == "" {
+					s.accepted[k] = f.ID
+					s.count.Add(1)
+				} else if s.accepted[k] != f.ID {
+					c.close()
+					return fmt.Errorf("%s: ref %s accepted twice, as %s and %s: a retry was stored again", s.id, f.Ref, s.accepted[k], f.ID)
+				}
+				for _, o := range f.Recipients {
+					if o.Status != protocol.StatusDelivered && o.Status != protocol.StatusQueued {
+						c.close()
+						return fmt.Errorf("%s: %s was %s for %s", s.id, f.Ref, o.Status, o.ID)
+					}
+				}
+			case *protocol.ErrorFrame:
+				c.close()
+				return fmt.Errorf("%s: relay refused a send: %s: %s", s.id, f.Code, f.Message)
+			}
+		}
+		c.close()
+	}
+	return nil
+}
+
+// inbox is what a receiving agent ends up with: messages deduplicated by id,
+// checked for duplicates by content and for each sender's order.
+type inbox struct {
+	mu       sync.Mutex
+	ids      map[string]bool
+	last     map[string]int // sender → index of its newest message seen
+	got      int
+	problems []string
+	seq      uint64 // highest seq held: the resume point
+}
+
+func newInbox() *inbox { return &inbox{ids: map[string]bool{}, last: map[string]int{}} }
+
+func (in *inbox) add(m *protocol.Message) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.seq = max(in.seq, m.Seq)
+	if in.ids[m.ID] {
+		return // redelivered after a resume: the client drops it
+	}
+	in.ids[m.ID] = true
+	sender, idx, ok := strings.Cut(strings.Fields(m.Body)[0], "-")
+	k, err := strconv.Atoi(idx)
+	if !ok || err != nil || sender != m.From {
+		in.problems = append(in.problems, fmt.Sprintf("unexpected message %s from %s: %.20q", m.ID, m.From, m.Body))
+		return
+	}
+	last, seen := in.last[sender]
+	switch {
+	case seen && k == last:
+		in.problems = append(in.problems, fmt.Sprintf("%s-%05d delivered twice (second id %s)", sender, k, m.ID))
+	case seen && k < last:
+		in.problems = append(in.problems, fmt.Sprintf("%s-%05d arrived after %s-%05d", sender, k, sender, last))
+	default:
+		in.last[sender] = k
+		in.got++
+	}
+}
+
+func (in *inbox) resumePoint() uint64 {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.seq
+}
+
+func (in *inbox) count() int {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.got
+}
+
+// receive reads messages into the inbox, acking every ackEvery, until ctx
+// ends or (when dropAfter > 0) dropAfter messages arrived on this
+// connection. It reports whether the connection ended on its own.
+func receive(ctx context.Context, c *wsClient, in *inbox, ackEvery, dropAfter int) (lost bool) {
+	n := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case f, ok := <-c.frames:
+			if !ok {
+				return true
+			}
+			m, ok := f.(*protocol.Message)
+			if !ok {
+				continue
+			}
+			in.add(m)
+			n++
+			if ackEvery > 0 && n%ackEvery == 0 {
+				c.send(ctx, &protocol.Ack{Upto: m.Seq})
+			}
+			if dropAfter > 0 && n >= dropAfter {
+				return false
+			}
+		}
+	}
+}
+
+// receiveLoop is an agent that stays online, reconnecting with resume_after
+// whenever the connection ends, and (with dropEvery > 0) hangs up on its own
+// every dropEvery messages, as a flaky network would.
+func receiveLoop(ctx context.Context, addr, id string, in *inbox, dropEvery int) error {
+	for ctx.Err() == nil {
+		c, _, err := dialRetry(ctx, addr, id, in.resumePoint)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		receive(ctx, c, in, 128, dropEvery)
+		c.close()
+	}
+	return nil
+}
+
+// TestKill9DuringBurst kills relayd with SIGKILL in the middle of 10 000
+// messages from 5 senders, each to the same 5 receivers, and restarts it
+// on the same data directory. Receivers: two stay online, one hangs up and
+// resumes every few hundred messages, one is offline for the whole burst
+// and one goes offline at the crash and returns later.
+func TestKill9DuringBurst(t *testing.T) {
+	perSender := 2000
+	if testing.Short() {
+		perSender = 200
+	}
+	const senders, receivers, window = 5, 5, 64
+	data := t.TempDir()
+	p := startRelayd(t, data, "127.0.0.1:0")
+	addr := p.addr
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var rids []string
+	for i := range receivers {
+		rids = append(rids, fmt.Sprintf("R%d", i))
+	}
+	// Every receiver has connected once, so the relay queues for it.
+	for _, id := range rids {
+		c, _, err := dialClient(ctx, addr, id, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.close()
+	}
+
+	inboxes := make([]*inbox, receivers)
+	for i := range inboxes {
+		inboxes[i] = newInbox()
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, senders+receivers)
+	goRun := func(ctx context.Context, f func(ctx context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(ctx); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	recvCtx, stopReceivers := context.WithCancel(ctx)
+	defer stopReceivers()
+	// R0, R1 online; R2 online but hangs up every 700 messages.
+	for i, drop := range []int{0, 0, 700} {
+		goRun(recvCtx, func(ctx context.Context) error { return receiveLoop(ctx, addr, rids[i], inboxes[i], drop) })
+	}
+	// R4 online until the crash, then away for a while.
+	r4ctx, r4stop := context.WithCancel(recvCtx)
+	goRun(r4ctx, func(ctx context.Context) error { return receiveLoop(ctx, addr, rids[4], inboxes[4], 0) })
+
+	ss := make([]*burstSender, senders)
+	for i := range ss {
+		ss[i] = &burstSender{id: fmt.Sprintf("S%d", i), to: rids, n: perSender, window: window}
+		goRun(ctx, func(ctx context.Context) error { return ss[i].run(ctx, addr) })
+	}
+	accepted := func() int64 {
+		var n int64
+		for _, s := range ss {
+			n += s.count.Load()
+		}
+		return n
+	}
+	total := int64(senders * perSender)
+	// A client that gives up fails the test at once, not at the deadline.
+	waitUntil := func(t *testing.T, ctx context.Context, what string, cond func() bool) {
+		t.Helper()
+		waitUntil(t, ctx, what, func() bool {
+			select {
+			case err := <-errs:
+				t.Fatal(err)
+			default:
+			}
+			return cond()
+		})
+	}
+	waitUntil(t, ctx, "a third of the burst accepted", func() bool { return accepted() >= total/3 })
+	p.kill()
+	r4stop()
+	t.Logf("killed relayd with SIGKILL after %d of %d messages were accepted", accepted(), total)
+
+	startRelayd(t, data, addr)
+	waitUntil(t, ctx, "more accepted after the restart", func() bool { return accepted() >= total*2/3 })
+	// R3, offline all along, and R4 come back.
+	goRun(recvCtx, func(ctx context.Context) error { return receiveLoop(ctx, addr, rids[3], inboxes[3], 0) })
+	goRun(recvCtx, func(ctx context.Context) error { return receiveLoop(ctx, addr, rids[4], inboxes[4], 0) })
+
+	waitUntil(t, ctx, "every send accepted", func() bool { return accepted() == total })
+	resent := 0
+	for _, s := range ss {
+		resent += s.resent
+	}
+	t.Logf("senders resent %d unanswered sends with their refs after the restart", resent)
+	waitUntil(t, ctx, "every receiver holding the whole burst", func() bool {
+		for _, in := range inboxes {
+			if in.count() < int(total) {
+				return false
+			}
+		}
+		return true
+	})
+	time.Sleep(200 * time.Millisecond) // let a stray duplicate show itself
+	stopReceivers()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	for i, in := range inboxes {
+		in.mu.Lock()
+		if len(in.problems) > 0 {
+			t.Errorf("%s: %d problems, first: %s", rids[i], len(in.problems), strings.Join(in.problems[:min(5, len(in.problems))], "; "))
+		}
+		if in.got != int(total) {
+			t.Errorf("%s holds %d distinct messages, want %d", rids[i], in.got, total)
+		}
+		for _, s := range ss {
+			if in.last[s.id] != perSender-1 {
+				t.Errorf("%s: last from %s is #%d, want #%d", rids[i], s.id, in.last[s.id], perSender-1)
+			}
+		}
+		in.mu.Unlock()
+	}
+}
+
+// TestKill9DuringResume kills relayd while a receiver is part way through a
+// backlog it is resuming; after the restart it resumes from what it holds
+// and ends with every message once, in order.
+func TestKill9DuringResume(t *testing.T) {
+	n := 3000
+	if testing.Short() {
+		n = 300
+	}
+	data := t.TempDir()
+	p := startRelayd(t, data, "127.0.0.1:0")
+	addr := p.addr
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	c, _, err := dialClient(ctx, addr, "AWAY", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.close()
+	s := &burstSender{id: "S", to: []string{"AWAY"}, n: n, window: 64}
+	if err := s.run(ctx, addr); err != nil {
+		t.Fatal(err)
+	}
+
+	in := newInbox()
+	c, w, err := dialClient(ctx, addr, "AWAY", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.Backlog != n && w.Backlog != min(n, 256) { // the backlog may be announced one pull at a time
+		t.Logf("welcome.backlog = %d", w.Backlog)
+	}
+	receive(ctx, c, in, 100, n/3) // a third read, most of it acked
+	p.kill()
+	c.close()
+	held := in.count()
+	if held >= n {
+		t.Fatalf("read %d of %d before the crash; the test needs the crash mid-backlog", held, n)
+	}
+	t.Logf("killed relayd with %d of %d backlog messages read (resume point seq %d)", held, n, in.resumePoint())
+
+	startRelayd(t, data, addr)
+	rctx, stop := context.WithCancel(ctx)
+	defer stop()
+	done := make(chan error, 1)
+	go func() { done <- receiveLoop(rctx, addr, "AWAY", in, 0) }()
+	waitUntil(t, ctx, "the whole backlog", func() bool { return in.count() >= n })
+	time.Sleep(200 * time.Millisecond)
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if len(in.problems) > 0 || in.got != n || in.last["S"] != n-1 {
+		t.Fatalf("got %d distinct (last #%d), want %d; problems: %v", in.got, in.last["S"], n, in.problems[:min(5, len(in.problems))])
+	}
+}
+
+// A data directory relayd cannot write is a clear startup error that names
+// the directory and the fix, not a crash and not a relay that takes
+// messages it cannot keep.
+func TestReadOnlyDataDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	if err := os.Mkdir(dir, 0o500); err != nil {
+		t.Fatal(err)
+	}
+	if os.Geteuid() == 0 { // root writes through permission bits
+		if out, err := exec.Command("chattr", "+i", dir).CombinedOutput(); err != nil {
+			t.Skipf("cannot make %s read-only for root (chattr +i: %v %s)", dir, err, out)
+		}
+		t.Cleanup(func() { exec.Command("chattr", "-i", dir).Run() })
+	}
+	p, err := runRelayd("--listen", "127.0.0.1:0", "--data-dir", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(20 * time.Second):
+		p.kill()
+		t.Fatalf("relayd kept running on a read-only data dir:\n%s", p.logs.String())
+	}
+	out := p.logs.String()
+	t.Logf("relayd said:\n%s", out)
+	if code := p.cmd.ProcessState.ExitCode(); code != 1 {
+		t.Errorf("exit code %d, want 1", code)
+	}
+	for _, want := range []string{dir, "not writable", "--data-dir"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("error does not mention %q", want)
+		}
+	}
+	if strings.Contains(out, "panic") || strings.Contains(out, "relayd listening") {
+		t.Errorf("relayd should refuse to start cleanly")
+	}
+}
+
+func waitUntil(t *testing.T, ctx context.Context, what string, cond func() bool) {
+	t.Helper()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("timed out waiting for %s", what)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
