@@ -379,8 +379,9 @@ func receiveLoop(ctx context.Context, addr, id string, in *inbox, dropEvery int)
 // TestKill9DuringBurst kills relayd with SIGKILL in the middle of 10 000
 // messages from 5 senders, each to the same 5 receivers, and restarts it
 // on the same data directory. Receivers: two stay online, one hangs up and
-// resumes every few hundred messages, one is offline for the whole burst
-// and one goes offline at the crash and returns later.
+// resumes every few hundred messages, one is offline until two thirds of
+// the burst are accepted (after the restart) and one goes offline at the
+// crash and returns at the same time.
 func TestKill9DuringBurst(t *testing.T) {
 	perSender := 2000
 	if testing.Short() {
