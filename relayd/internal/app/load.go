@@ -27,7 +27,13 @@ func loadCommand(stdout io.Writer) *cli.Command {
 	return &cli.Command{
 		Name:  "load",
 		Usage: "measure a running relay: echo round trips, fan-in throughput, idle connections",
-		Description: `Examples:
+		Description: `The relay's default limits are made for agents, not for a load test: start the
+relay under test without them, and with room for a receiver that falls behind:
+
+   relayd --store memory --client-limit 0 --pair-limit 0 --global-limit 0 \
+          --max-conns 0 --max-conns-per-addr 0 --max-queue 1000000
+
+Examples:
    relayd load echo --n 20000                 # A→relay→B→relay→A, one in flight: p50/p99
    relayd load throughput --senders 4 --n 400000
    relayd load idle --n 10000 --hold 10s      # open idle connections; read the relay's RSS meanwhile`,

@@ -239,6 +239,10 @@ func sendBurst(ctx context.Context, tx *Client, to, body string, n, window int) 
 			case *protocol.Accepted:
 				answered++
 				<-credits
+				if err := notStored(f); err != nil {
+					readErr <- err
+					return
+				}
 			case *protocol.ErrorFrame:
 				readErr <- errors.New(f.Message)
 				return
@@ -259,6 +263,22 @@ func sendBurst(ctx context.Context, tx *Client, to, body string, n, window int) 
 		}
 	}
 	return <-readErr
+}
+
+// notStored explains an accepted that did not store the message for every
+// recipient: the receiver would wait for it forever.
+func notStored(a *protocol.Accepted) error {
+	for _, o := range a.Recipients {
+		switch o.Status {
+		case protocol.StatusDelivered, protocol.StatusQueued:
+		case protocol.StatusFull:
+			return fmt.Errorf("message %s not stored: %s's mailbox is full (the receiver fell --max-queue messages behind); "+
+				"for a load test start relayd with a larger --max-queue, e.g. --max-queue 1000000", a.ID, o.ID)
+		default:
+			return fmt.Errorf("message %s not stored for %s: %s", a.ID, o.ID, o.Status)
+		}
+	}
+	return nil
 }
 
 // Idle opens n connections that say hello and then stay idle (they keep

@@ -1,0 +1,57 @@
+package loadgen_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/claude-relay/claude-relay/relayd/internal/hub"
+	"github.com/claude-relay/claude-relay/relayd/internal/loadgen"
+	"github.com/claude-relay/claude-relay/relayd/internal/server"
+)
+
+func startRelay(t *testing.T, maxQueue int) string {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv := &server.Server{Logger: log, Hub: hub.New(hub.Options{Logger: log, MaxQueue: maxQueue})}
+	hts := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		hts.Close()
+	})
+	return "ws" + strings.TrimPrefix(hts.URL, "http")
+}
+
+func TestThroughputCountsEveryMessage(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := loadgen.Throughput(ctx, startRelay(t, 0), "", 2, 2000, 100, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Messages != 2000 {
+		t.Fatalf("received %d, want 2000", res.Messages)
+	}
+}
+
+// A relay that refuses messages because the receiver's mailbox is full
+// (the receiver acks every 256, the relay holds 10) ends the run at once
+// with the fix, instead of a receiver waiting for messages never stored.
+func TestThroughputMailboxFullIsAnError(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := loadgen.Throughput(ctx, startRelay(t, 10), "", 1, 2000, 100, 64)
+	if err == nil || !strings.Contains(err.Error(), "--max-queue") {
+		t.Fatalf("err = %v, want one naming --max-queue", err)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("the run waited for its deadline")
+	}
+	t.Log(err)
+}
