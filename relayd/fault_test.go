@@ -614,3 +614,101 @@ func waitUntil(t *testing.T, ctx context.Context, what string, cond func() bool)
 		}
 	}
 }
+
+// --max-queue and --retention hold across kill -9: a full mailbox refuses
+// the next message at once ("full", never silently dropped), what it held
+// survives the crash, and retention later drops what nobody read in time,
+// saying so in the log.
+func TestLimitsAcrossKill9(t *testing.T) {
+	data := t.TempDir()
+	p := startRelayd(t, data, "127.0.0.1:0", "--max-queue", "3")
+	addr := p.addr
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b, _, err := dialClient(ctx, addr, "B", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.close()
+	a, _, err := dialClient(ctx, addr, "A", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sendOne := func(a *wsClient, k int) string {
+		t.Helper()
+		if err := a.send(ctx, &protocol.Send{Ref: refOf("A", k), To: protocol.Recipients{"B"}, Body: bodyOf("A", k)}); err != nil {
+			t.Fatal(err)
+		}
+		for f := range a.frames {
+			if acc, ok := f.(*protocol.Accepted); ok {
+				return acc.Recipients[0].Status
+			}
+			t.Fatalf("got %+v, want accepted", f)
+		}
+		t.Fatal("connection lost")
+		return ""
+	}
+	var got []string
+	for k := range 4 {
+		got = append(got, sendOne(a, k))
+	}
+	// B's hang-up may not have reached the relay yet: delivered or queued,
+	// it is stored either way.
+	stored := strings.NewReplacer("delivered", "stored", "queued", "stored").Replace(strings.Join(got, ","))
+	if stored != "stored,stored,stored,full" {
+		t.Fatalf("outcomes %v, want three stored then full", got)
+	}
+	p.kill()
+	a.close()
+
+	p = startRelayd(t, data, addr, "--max-queue", "3", "--retention", "2s")
+	in := newInbox()
+	b, w, err := dialClient(ctx, addr, "B", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.Backlog != 3 {
+		t.Errorf("backlog after the restart = %d, want 3", w.Backlog)
+	}
+	rctx, stop := context.WithTimeout(ctx, 10*time.Second)
+	receive(rctx, b, in, 3, 3)
+	stop()
+	b.close()
+	if in.got != 3 || in.last["A"] != 2 || len(in.problems) > 0 {
+		t.Fatalf("B read %d (last #%d, problems %v), want #0..#2", in.got, in.last["A"], in.problems)
+	}
+
+	a, _, err = dialClient(ctx, addr, "A", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := time.Now()
+	if s := sendOne(a, 4); s == protocol.StatusFull {
+		t.Fatalf("after B acked: %s, want room", s)
+	}
+	// B looks in now and then, reading nothing, until its mail is gone.
+	waitUntil(t, ctx, "retention to drop the unread message", func() bool {
+		b, w, err = dialClient(ctx, addr, "B", in.resumePoint())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w.Backlog == 0 {
+			return true
+		}
+		b.close()
+		time.Sleep(200 * time.Millisecond)
+		return false
+	})
+	defer b.close()
+	if age := time.Since(sent); age < 2*time.Second {
+		t.Errorf("dropped %v after it was sent, before its retention of 2s", age)
+	}
+	if !strings.Contains(p.logs.String(), "retention: dropped expired messages") {
+		t.Error("relayd did not log what retention dropped")
+	}
+	select {
+	case f := <-b.frames:
+		t.Errorf("got %+v after retention dropped everything", f)
+	case <-time.After(300 * time.Millisecond):
+	}
+}
