@@ -22,8 +22,10 @@ import (
 //     process).
 
 // sendPipelined handles a send from c through p. The accepted (or the
-// error) reaches c's writer once the store has settled the send; settled
-// sends are answered in the order they were read.
+// error) reaches c's writer once the store has settled the send, and the
+// answers of stored sends keep the order the sends were read in. An answer
+// that needs no commit (a refusal, a retry the hub remembers, a send to
+// unknown ids only) may overtake them: clients match answers by ref.
 func (h *Hub) sendPipelined(ctx context.Context, c *Conn, s *protocol.Send, p store.Pipeliner) {
 	sum := sendDigest(s)
 	if acc := h.seenRef(c.id, s.Ref, sum); acc != nil {
