@@ -25,6 +25,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/claude-relay/claude-relay/protocol"
+	"github.com/claude-relay/claude-relay/relayd/internal/store"
 )
 
 // relaydProc is a relayd process the test can kill and restart.
@@ -601,6 +602,43 @@ func TestReadOnlyDataDir(t *testing.T) {
 	}
 	if strings.Contains(out, "panic") || strings.Contains(out, "relayd listening") {
 		t.Errorf("relayd should refuse to start cleanly")
+	}
+}
+
+// A corrupt store file stops relayd at start with the file's path and what
+// to do, not a panic and not a relay that answers without its mail.
+func TestCorruptStoreFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, store.FileName)
+	junk := bytes.Repeat([]byte("not a database "), 4096)
+	if err := os.WriteFile(path, junk, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p, err := runRelayd("--listen", "127.0.0.1:0", "--data-dir", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(20 * time.Second):
+		p.kill()
+		t.Fatalf("relayd kept running on a corrupt store:\n%s", p.logs.String())
+	}
+	out := p.logs.String()
+	t.Logf("relayd said:\n%s", out)
+	if code := p.cmd.ProcessState.ExitCode(); code != 1 {
+		t.Errorf("exit code %d, want 1", code)
+	}
+	for _, want := range []string{path, "move it aside"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("error does not mention %q", want)
+		}
+	}
+	if strings.Contains(out, "panic") || strings.Contains(out, "relayd listening") {
+		t.Errorf("relayd should refuse to start cleanly")
+	}
+	if b, _ := os.ReadFile(path); !bytes.Equal(b, junk) {
+		t.Error("relayd changed the corrupt file; it must leave it for the user to inspect")
 	}
 }
 
