@@ -208,7 +208,7 @@ type burstSender struct {
 	window   int
 	accepted []string     // message id per index once accepted
 	count    atomic.Int64 // accepted so far
-	resent   int          // sends repeated after a dropped connection
+	resent   atomic.Int64 // sends repeated after a dropped connection
 }
 
 func bodyOf(sender string, k int) string {
@@ -235,7 +235,7 @@ func (s *burstSender) run(ctx context.Context, addr string) error {
 		for k := 0; k < next && werr == nil; k++ { // resend, in order, what was never answered
 			if s.accepted[k] == "" {
 				werr = sendK(k)
-				s.resent++
+				s.resent.Add(1)
 			}
 		}
 	conn:
@@ -470,9 +470,9 @@ func TestKill9DuringBurst(t *testing.T) {
 	goRun(recvCtx, func(ctx context.Context) error { return receiveLoop(ctx, addr, rids[4], inboxes[4], 0) })
 
 	waitUntil(t, ctx, "every send accepted", func() bool { return accepted() == total })
-	resent := 0
+	var resent int64
 	for _, s := range ss {
-		resent += s.resent
+		resent += s.resent.Load()
 	}
 	t.Logf("senders resent %d unanswered sends with their refs after the restart", resent)
 	waitUntil(t, ctx, "every receiver holding the whole burst", func() bool {
