@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path"
 	"strings"
 	"time"
 
@@ -32,6 +33,8 @@ func securityFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "tokens-file", EnvVars: []string{"RELAY_TOKENS_FILE"},
 			Usage: "`FILE` of per-identity tokens, one line each: sha256:<hex> <id-glob>[,<id-glob>…]; a token may claim only its ids (make lines with `relayd token new`)"},
+		&cli.StringSliceFlag{Name: "allow-host", EnvVars: []string{"RELAY_ALLOW_HOST"},
+			Usage: "host name `PATTERN` (no port; globs allowed) a relay without a token answers to besides 127.0.0.1, localhost and IP addresses; other names are refused with 403, which stops web pages reaching the relay by DNS rebinding. Not needed with a token"},
 		&cli.StringFlag{Name: "tls-cert", EnvVars: []string{"RELAY_TLS_CERT"},
 			Usage: "PEM certificate `FILE` (with its chain): serve wss:// and https:// instead of ws:// and http:// (needs --tls-key)"},
 		&cli.StringFlag{Name: "tls-key", EnvVars: []string{"RELAY_TLS_KEY"},
@@ -60,6 +63,7 @@ type security struct {
 	maxConns   int
 	maxPerAddr int
 	idle       time.Duration
+	allowHosts []string
 }
 
 // loadSecurity reads the security flags, and refuses to listen beyond
@@ -86,6 +90,12 @@ func loadSecurity(c *cli.Context, addr string, log *slog.Logger) (*security, err
 	}
 	if sec.maxConns < 0 || sec.maxPerAddr < 0 || sec.idle < 0 {
 		return nil, cli.Exit("--max-conns, --max-conns-per-addr and --idle-timeout take 0 (no limit) or a positive value", 2)
+	}
+	for _, h := range c.StringSlice("allow-host") {
+		if _, perr := path.Match(h, ""); perr != nil || h == "" || strings.ContainsAny(h, ":/") {
+			return nil, cli.Exit(fmt.Sprintf("--allow-host %q: give a host name or pattern without scheme or port, e.g. relay.example.com or *.lan", h), 2)
+		}
+		sec.allowHosts = append(sec.allowHosts, h)
 	}
 	if sec.tls, err = loadTLS(c.String("tls-cert"), c.String("tls-key")); err != nil {
 		return nil, cli.Exit(err.Error(), 2)

@@ -45,6 +45,7 @@ func TestSecurityFlagErrors(t *testing.T) {
 		{"cert without key", []string{"--tls-cert", "/x.pem"}, []string{"--tls-cert and --tls-key go together"}},
 		{"unreadable cert", []string{"--tls-cert", "/nope.pem", "--tls-key", "/nope.key"}, []string{"loading --tls-cert", "PEM"}},
 		{"bad pair limit", []string{"--pair-limit", "lots"}, []string{"--pair-limit", "N/DURATION"}},
+		{"allow-host with a port", []string{"--allow-host", "relay.lan:9999"}, []string{"--allow-host", "without scheme or port"}},
 		{"negative max conns", []string{"--max-conns", "-1"}, []string{"--max-conns"}},
 	}
 	for _, tt := range tests {

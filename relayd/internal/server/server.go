@@ -50,6 +50,10 @@ type Server struct {
 	// a WebSocket (see websocket.AcceptOptions.OriginPatterns). Requests
 	// from any other foreign Origin are refused with 403.
 	AllowOrigins []string
+	// AllowHosts lists host name patterns (path.Match, no port) a relay
+	// without a token answers to besides loopback names and IP addresses;
+	// other Host headers are refused with 403 (DNS rebinding, host.go).
+	AllowHosts []string
 	// Legacy makes a codec for one connection of the older Node relay's
 	// protocol; WebSocket upgrades on / use it. Nil refuses them.
 	Legacy func() Codec
@@ -186,7 +190,7 @@ func (s *Server) Handler() http.Handler {
 		}
 		s.serveDashboard(w, r)
 	})
-	return mux
+	return s.checkHost(mux)
 }
 
 func isUpgrade(r *http.Request) bool {
