@@ -25,6 +25,7 @@ const (
 	defaultGlobalLimit = "600/1m"  // agent-to-agent messages through the relay: a burst of 600, then 10 a second
 	defaultMaxConns    = 1000
 	defaultMaxPerAddr  = 200
+	minTokenLen        = 20 // shorter shared tokens get a warning beyond loopback
 )
 
 // securityFlags are the flags of issue 5: per-identity tokens, TLS and the
@@ -112,6 +113,11 @@ func loadSecurity(c *cli.Context, addr string, log *slog.Logger) (*security, err
 			log.Warn("listening beyond loopback WITHOUT a token (--insecure): anyone who reaches this port can message your agents", "addr", addr)
 		case sec.tls == nil:
 			log.Warn("listening beyond loopback without TLS: tokens and messages cross the network in clear text; add --tls-cert/--tls-key or use an SSH tunnel", "addr", addr)
+		}
+		// Failed tokens are not throttled; a long random token is what
+		// makes guessing hopeless.
+		if n := len(sec.token); n > 0 && n < minTokenLen {
+			log.Warn(fmt.Sprintf("the shared token is only %d characters: someone who can reach the port could guess it; use %d or more random characters (relayd token new prints one)", n, minTokenLen), "addr", addr)
 		}
 	}
 	return sec, nil

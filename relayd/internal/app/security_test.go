@@ -79,6 +79,13 @@ func TestInsecureWarnsEveryStart(t *testing.T) {
 	if code != 1 || !strings.Contains(stderr, "without TLS") || strings.Contains(stderr, "some-token") {
 		t.Fatalf("token without TLS beyond loopback: exit %d, stderr %q", code, stderr)
 	}
+	if !strings.Contains(stderr, "the shared token is only 10 characters") || !strings.Contains(stderr, "relayd token new") {
+		t.Fatalf("a short token beyond loopback is not warned about: %q", stderr)
+	}
+	t.Setenv("RELAY_TOKEN", strings.Repeat("k", 43))
+	if _, _, stderr := run(t, "--listen", "192.0.2.1:0", "--store", "memory"); strings.Contains(stderr, "characters: someone") {
+		t.Fatalf("a long token warned about: %q", stderr)
+	}
 }
 
 func TestTokenCommand(t *testing.T) {
