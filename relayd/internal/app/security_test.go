@@ -248,6 +248,13 @@ func TestTLSWithPerIdentityTokens(t *testing.T) {
 	if strings.Contains(logs, tok) {
 		t.Fatal("the token appears in the logs")
 	}
+	audited := false
+	for _, l := range strings.Split(logs, "\n") {
+		audited = audited || strings.Contains(l, `msg="client authenticated"`) && strings.Contains(l, "client=CC-1") && strings.Contains(l, `credential="tokens-file line 2"`)
+	}
+	if !audited {
+		t.Errorf("no log line says CC-1 came in with tokens-file line 2:\n%s", logs)
+	}
 	for _, w := range []string{`scheme=wss`, `client id refused`, `credential="tokens-file line 2"`} {
 		if !strings.Contains(logs, w) {
 			t.Errorf("logs do not mention %s:\n%s", w, logs)

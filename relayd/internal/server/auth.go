@@ -59,6 +59,10 @@ func (s *Server) mayClaim(ctx context.Context, ws *websocket.Conn, codec Codec, 
 		id = auth.Anyone // Handler always sets it; tests of serveWS alone may not
 	}
 	if id.May(hello.ClientID) {
+		if id.Name != auth.Anyone.Name {
+			// Which credential a session used, for an audit trail; never the token.
+			log.Info("client authenticated", "client", hello.ClientID, "credential", id.Name)
+		}
 		return true
 	}
 	log.Warn("client id refused: its token may not claim it", "client", hello.ClientID, "credential", id.Name, "may_claim", id.Globs())

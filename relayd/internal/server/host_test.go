@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/claude-relay/claude-relay/relayd/internal/hub"
 )
@@ -87,4 +90,21 @@ func TestDNSRebindingRefused(t *testing.T) {
 			t.Errorf("with the token: %d, want 101", code)
 		}
 	})
+}
+
+// Pages without an origin of their own (sandboxed frames, file:// pages)
+// send "Origin: null" and are refused like any foreign page.
+func TestNullOriginRefused(t *testing.T) {
+	r := startRelay(t)
+	if code, _ := rebindRequest(t, r, "127.0.0.1", "/v1/ws", true, ""); code != http.StatusSwitchingProtocols {
+		t.Fatalf("control: the relay's own origin answered %d", code)
+	}
+	for _, origin := range []string{"null", "file://"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, resp, err := websocket.Dial(ctx, r.url+"/v1/ws", &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {origin}}})
+		cancel()
+		if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+			t.Errorf("Origin %s: err=%v resp=%v, want 403", origin, err, resp)
+		}
+	}
 }
