@@ -397,7 +397,7 @@ func (s *Server) readLoop(ctx context.Context, ws *websocket.Conn, codec Codec, 
 		typ, data, err := ws.Read(ctx)
 		if err != nil {
 			switch st := websocket.CloseStatus(err); {
-			case st == websocket.StatusNormalClosure || st == websocket.StatusGoingAway:
+			case st == websocket.StatusNormalClosure || st == websocket.StatusGoingAway || st == websocket.StatusNoStatusRcvd: // 1005: a close frame without a code, as browsers send
 				return "closed by client"
 			case st == websocket.StatusMessageTooBig:
 				return "frame too large"
