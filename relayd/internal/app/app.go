@@ -259,6 +259,7 @@ func serve(c *cli.Context, stderr io.Writer) error {
 		},
 	}
 	srv.AllowHosts = sec.allowHosts // DNS rebinding guard (server/host.go)
+	srv.AuthFailLimit = sec.authFail
 
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

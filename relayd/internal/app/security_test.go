@@ -46,6 +46,7 @@ func TestSecurityFlagErrors(t *testing.T) {
 		{"unreadable cert", []string{"--tls-cert", "/nope.pem", "--tls-key", "/nope.key"}, []string{"loading --tls-cert", "PEM"}},
 		{"bad pair limit", []string{"--pair-limit", "lots"}, []string{"--pair-limit", "N/DURATION"}},
 		{"allow-host with a port", []string{"--allow-host", "relay.lan:9999"}, []string{"--allow-host", "without scheme or port"}},
+		{"bad auth-fail limit", []string{"--auth-fail-limit", "many"}, []string{"--auth-fail-limit", "N/DURATION"}},
 		{"negative max conns", []string{"--max-conns", "-1"}, []string{"--max-conns"}},
 	}
 	for _, tt := range tests {
