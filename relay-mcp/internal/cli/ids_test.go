@@ -50,6 +50,8 @@ func TestBadIDsRefusedAtEveryEntry(t *testing.T) {
 		{"receive from the session env", envVar, EnvSessionID, func(string) []string { return []string{"receive"} }, "--id"},
 		{"chat --id", flagValue, "", func(id string) []string { return []string{"chat", "--id", id} }, "--id"},
 		{"chat from the session env", envVar, EnvSessionID, func(string) []string { return []string{"chat"} }, EnvSessionID},
+		{"watch --for", flagValue, "", func(id string) []string { return []string{"watch", "--for", id, "--exec", "true"} }, "--for"},
+		{"watch --as", flagValue, "", func(id string) []string { return []string{"watch", "--for", "CC-1", "--as", id, "--exec", "true"} }, "--as"},
 	}
 	for _, e := range entries {
 		t.Run(e.name, func(t *testing.T) {

@@ -27,6 +27,7 @@ func TestToolsRefuseBadIDs(t *testing.T) {
 		{"relay_receive", map[string]any{"from": "B\x00"}, "`from` is not a peer id"},
 		{"relay_receive", map[string]any{"from": "../../B"}, "`from` is not a peer id"},
 		{"relay_receive", map[string]any{"id": "<script>"}, "`id` is not a message id"},
+		{"relay_receive", map[string]any{"reply_to": "../x", "wait_seconds": 1}, "`reply_to` is not a message id"},
 	} {
 		txt, _, isErr := a.call(t, tc.tool, tc.args)
 		if !isErr || !strings.Contains(txt, tc.says) {

@@ -106,9 +106,12 @@ func (d *Deps) receive(ctx context.Context, req *mcp.CallToolRequest, a ReceiveA
 			return errResult("`from` is not a peer id: " + strings.TrimPrefix(err.Error(), string(protocol.CodeBadID)+": ") + " (see relay_peers)."), nil, nil
 		}
 	}
-	if a.ID != "" {
-		if err := protocol.ValidateMessageID(a.ID); err != nil {
-			return errResult("`id` is not a message id: " + strings.TrimPrefix(err.Error(), string(protocol.CodeBadID)+": ") + " (message ids are shown by relay_receive)."), nil, nil
+	for _, m := range []struct{ name, v string }{{"id", a.ID}, {"reply_to", a.ReplyTo}} {
+		if m.v == "" {
+			continue
+		}
+		if err := protocol.ValidateMessageID(m.v); err != nil {
+			return errResult("`" + m.name + "` is not a message id: " + strings.TrimPrefix(err.Error(), string(protocol.CodeBadID)+": ") + " (message ids are shown by relay_send and relay_receive)."), nil, nil
 		}
 	}
 	if a.ID != "" {
