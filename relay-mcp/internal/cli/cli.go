@@ -272,7 +272,7 @@ func guessAgent() string {
 // then RELAY_CLIENT_ID, then hostname-pid. A given id is validated, never
 // silently rewritten.
 func ResolveID(sessionEnv, flag, clientEnv, host string, pid int) (string, string, error) {
-	for _, c := range []struct{ v, src string }{{sessionEnv, EnvSessionID}, {flag, "--client-id"}, {clientEnv, EnvClientID}} {
+	for _, c := range []struct{ v, src string }{{sessionEnv, EnvSessionID}, {flag, "--client-id (or " + EnvClientID + ")"}, {clientEnv, EnvClientID}} {
 		if c.v == "" {
 			continue
 		}

@@ -124,6 +124,9 @@ Examples:
 					if c.NArg() != 1 {
 						return exitf(ExitUsage, "usage: relay-mcp session remove ID")
 					}
+					if err := protocol.ValidateID(c.Args().First()); err != nil {
+						return exitf(ExitUsage, "bad id: %v", err)
+					}
 					found, err := registry.Open(cfg.home, cfg.logger).Remove(c.Args().First())
 					if err != nil {
 						return exitf(ExitError, "%v", err)
@@ -414,6 +417,11 @@ Exit codes: 0 sent, 2 usage, 3 relay unreachable (or not confirmed),
 				ref = link.NewRef()
 			} else if len(ref) > protocol.MaxIDLen {
 				return exitf(ExitUsage, "--ref is longer than %d characters", protocol.MaxIDLen)
+			}
+			if rt := c.String("reply-to"); rt != "" {
+				if err := protocol.ValidateMessageID(rt); err != nil {
+					return exitf(ExitUsage, "--reply-to: %v", err)
+				}
 			}
 			text := strings.Join(c.Args().Slice()[1:], " ")
 			if text == "-" {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/claude-relay/claude-relay/protocol"
 	"github.com/claude-relay/claude-relay/relay-mcp/internal/inbox"
 	"github.com/claude-relay/claude-relay/relay-mcp/internal/link"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -98,6 +99,21 @@ func render(es []inbox.Entry, full bool) (string, []MessageOut) {
 
 func (d *Deps) receive(ctx context.Context, req *mcp.CallToolRequest, a ReceiveArgs) (*mcp.CallToolResult, any, error) {
 	self := d.Link.ClientID()
+	// Ids are checked where they come in, even for a filter: a clear error
+	// beats "no messages from …" echoing whatever was passed.
+	if a.From != "" {
+		if err := protocol.ValidateID(a.From); err != nil {
+			return errResult("`from` is not a peer id: " + strings.TrimPrefix(err.Error(), string(protocol.CodeBadID)+": ") + " (see relay_peers)."), nil, nil
+		}
+	}
+	for _, m := range []struct{ name, v string }{{"id", a.ID}, {"reply_to", a.ReplyTo}} {
+		if m.v == "" {
+			continue
+		}
+		if err := protocol.ValidateMessageID(m.v); err != nil {
+			return errResult("`" + m.name + "` is not a message id: " + strings.TrimPrefix(err.Error(), string(protocol.CodeBadID)+": ") + " (message ids are shown by relay_send and relay_receive)."), nil, nil
+		}
+	}
 	if a.ID != "" {
 		e, ok := d.Inbox.Get(a.ID)
 		if !ok {

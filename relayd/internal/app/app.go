@@ -258,6 +258,8 @@ func serve(c *cli.Context, stderr io.Writer) error {
 			return legacy.New(protocol.Limits{MaxBodyBytes: c.Int("max-body")})
 		},
 	}
+	srv.AllowHosts = sec.allowHosts // DNS rebinding guard (server/host.go)
+	srv.AuthFailLimit = sec.authFail
 
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path"
 	"strings"
 	"time"
 
@@ -22,8 +23,10 @@ const (
 	defaultClientLimit = "100/10s" // requests per client id: a burst of 100, then 10 a second
 	defaultPairLimit   = "60/1h"   // messages one agent sends another: a burst of 60, then one a minute
 	defaultGlobalLimit = "600/1m"  // agent-to-agent messages through the relay: a burst of 600, then 10 a second
+	defaultAuthFail    = "30/1m"   // wrong tokens per remote address: a burst of 30, then one every 2 s
 	defaultMaxConns    = 1000
 	defaultMaxPerAddr  = 200
+	minTokenLen        = 20 // shorter shared tokens get a warning beyond loopback
 )
 
 // securityFlags are the flags of issue 5: per-identity tokens, TLS and the
@@ -32,6 +35,8 @@ func securityFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "tokens-file", EnvVars: []string{"RELAY_TOKENS_FILE"},
 			Usage: "`FILE` of per-identity tokens, one line each: sha256:<hex> <id-glob>[,<id-glob>…]; a token may claim only its ids (make lines with `relayd token new`)"},
+		&cli.StringSliceFlag{Name: "allow-host", EnvVars: []string{"RELAY_ALLOW_HOST"},
+			Usage: "host name `PATTERN` (no port; globs allowed) a relay without a token answers to besides 127.0.0.1, localhost and IP addresses; other names are refused with 403, which stops web pages reaching the relay by DNS rebinding. Not needed with a token"},
 		&cli.StringFlag{Name: "tls-cert", EnvVars: []string{"RELAY_TLS_CERT"},
 			Usage: "PEM certificate `FILE` (with its chain): serve wss:// and https:// instead of ws:// and http:// (needs --tls-key)"},
 		&cli.StringFlag{Name: "tls-key", EnvVars: []string{"RELAY_TLS_KEY"},
@@ -42,6 +47,8 @@ func securityFlags() []cli.Flag {
 			Usage: "messages one client may send another, as N/DURATION; past it further sends are held (rate_limited, naming the pair and when it may resume) so two agents answering each other forever stop burning tokens; 0 disables"},
 		&cli.StringFlag{Name: "global-limit", Value: defaultGlobalLimit, EnvVars: []string{"RELAY_GLOBAL_LIMIT"},
 			Usage: "agent-to-agent messages through the whole relay (each recipient counts), as N/DURATION; catches loops among three or more agents; 0 disables"},
+		&cli.StringFlag{Name: "auth-fail-limit", Value: defaultAuthFail, EnvVars: []string{"RELAY_AUTH_FAIL_LIMIT"},
+			Usage: "requests with a wrong token one IP address may make, as N/DURATION; past it the address gets HTTP 429 whatever token it sends, until the bucket refills, so tokens cannot be guessed fast (requests without a token do not count); 0 disables"},
 		&cli.IntFlag{Name: "max-conns", Value: defaultMaxConns, EnvVars: []string{"RELAY_MAX_CONNS"},
 			Usage: "most open connections; more are refused with HTTP 503 before the upgrade; 0 disables"},
 		&cli.IntFlag{Name: "max-conns-per-addr", Value: defaultMaxPerAddr, EnvVars: []string{"RELAY_MAX_CONNS_PER_ADDR"},
@@ -60,6 +67,8 @@ type security struct {
 	maxConns   int
 	maxPerAddr int
 	idle       time.Duration
+	allowHosts []string
+	authFail   ratelimit.Rate
 }
 
 // loadSecurity reads the security flags, and refuses to listen beyond
@@ -79,13 +88,19 @@ func loadSecurity(c *cli.Context, addr string, log *slog.Logger) (*security, err
 	for _, l := range []struct {
 		flag string
 		to   *ratelimit.Rate
-	}{{"client-limit", &sec.limits.Client}, {"pair-limit", &sec.limits.Pair}, {"global-limit", &sec.limits.Global}} {
+	}{{"client-limit", &sec.limits.Client}, {"pair-limit", &sec.limits.Pair}, {"global-limit", &sec.limits.Global}, {"auth-fail-limit", &sec.authFail}} {
 		if *l.to, err = ratelimit.ParseRate(c.String(l.flag)); err != nil {
 			return nil, cli.Exit(fmt.Sprintf("--%s: %v", l.flag, err), 2)
 		}
 	}
 	if sec.maxConns < 0 || sec.maxPerAddr < 0 || sec.idle < 0 {
 		return nil, cli.Exit("--max-conns, --max-conns-per-addr and --idle-timeout take 0 (no limit) or a positive value", 2)
+	}
+	for _, h := range c.StringSlice("allow-host") {
+		if _, perr := path.Match(h, ""); perr != nil || h == "" || strings.ContainsAny(h, ":/") {
+			return nil, cli.Exit(fmt.Sprintf("--allow-host %q: give a host name or pattern without scheme or port, e.g. relay.example.com or *.lan", h), 2)
+		}
+		sec.allowHosts = append(sec.allowHosts, h)
 	}
 	if sec.tls, err = loadTLS(c.String("tls-cert"), c.String("tls-key")); err != nil {
 		return nil, cli.Exit(err.Error(), 2)
@@ -102,6 +117,11 @@ func loadSecurity(c *cli.Context, addr string, log *slog.Logger) (*security, err
 			log.Warn("listening beyond loopback WITHOUT a token (--insecure): anyone who reaches this port can message your agents", "addr", addr)
 		case sec.tls == nil:
 			log.Warn("listening beyond loopback without TLS: tokens and messages cross the network in clear text; add --tls-cert/--tls-key or use an SSH tunnel", "addr", addr)
+		}
+		// --auth-fail-limit slows guessing down; a long random token is
+		// what makes it hopeless.
+		if n := len(sec.token); n > 0 && n < minTokenLen {
+			log.Warn(fmt.Sprintf("the shared token is only %d characters: someone who can reach the port could guess it; use %d or more random characters (relayd token new prints one)", n, minTokenLen), "addr", addr)
 		}
 	}
 	return sec, nil

@@ -45,6 +45,8 @@ func TestSecurityFlagErrors(t *testing.T) {
 		{"cert without key", []string{"--tls-cert", "/x.pem"}, []string{"--tls-cert and --tls-key go together"}},
 		{"unreadable cert", []string{"--tls-cert", "/nope.pem", "--tls-key", "/nope.key"}, []string{"loading --tls-cert", "PEM"}},
 		{"bad pair limit", []string{"--pair-limit", "lots"}, []string{"--pair-limit", "N/DURATION"}},
+		{"allow-host with a port", []string{"--allow-host", "relay.lan:9999"}, []string{"--allow-host", "without scheme or port"}},
+		{"bad auth-fail limit", []string{"--auth-fail-limit", "many"}, []string{"--auth-fail-limit", "N/DURATION"}},
 		{"negative max conns", []string{"--max-conns", "-1"}, []string{"--max-conns"}},
 	}
 	for _, tt := range tests {
@@ -77,6 +79,13 @@ func TestInsecureWarnsEveryStart(t *testing.T) {
 	code, _, stderr := run(t, "--listen", "192.0.2.1:0", "--store", "memory")
 	if code != 1 || !strings.Contains(stderr, "without TLS") || strings.Contains(stderr, "some-token") {
 		t.Fatalf("token without TLS beyond loopback: exit %d, stderr %q", code, stderr)
+	}
+	if !strings.Contains(stderr, "the shared token is only 10 characters") || !strings.Contains(stderr, "relayd token new") {
+		t.Fatalf("a short token beyond loopback is not warned about: %q", stderr)
+	}
+	t.Setenv("RELAY_TOKEN", strings.Repeat("k", 43))
+	if _, _, stderr := run(t, "--listen", "192.0.2.1:0", "--store", "memory"); strings.Contains(stderr, "characters: someone") {
+		t.Fatalf("a long token warned about: %q", stderr)
 	}
 }
 
@@ -239,6 +248,13 @@ func TestTLSWithPerIdentityTokens(t *testing.T) {
 	logs := stderr.String()
 	if strings.Contains(logs, tok) {
 		t.Fatal("the token appears in the logs")
+	}
+	audited := false
+	for _, l := range strings.Split(logs, "\n") {
+		audited = audited || strings.Contains(l, `msg="client authenticated"`) && strings.Contains(l, "client=CC-1") && strings.Contains(l, `credential="tokens-file line 2"`)
+	}
+	if !audited {
+		t.Errorf("no log line says CC-1 came in with tokens-file line 2:\n%s", logs)
 	}
 	for _, w := range []string{`scheme=wss`, `client id refused`, `credential="tokens-file line 2"`} {
 		if !strings.Contains(logs, w) {

@@ -36,6 +36,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/claude-relay/claude-relay/protocol"
 )
@@ -96,6 +97,11 @@ func (c *Codec) Decode(data []byte) (protocol.Frame, error) {
 	}
 	if len(data) > l.MaxFrameBytes {
 		return nil, &protocol.Error{Code: protocol.CodeTooLarge, Message: fmt.Sprintf("frame is %d bytes; the limit is %d", len(data), l.MaxFrameBytes)}
+	}
+	// encoding/json would quietly turn bad bytes into U+FFFD, so a
+	// message would arrive altered; refuse it, as protocol v1 does.
+	if !utf8.Valid(data) {
+		return nil, &protocol.Error{Code: protocol.CodeBadJSON, Message: "frame is not valid UTF-8; send text as UTF-8"}
 	}
 	var f clientFrame
 	if err := json.Unmarshal(data, &f); err != nil {

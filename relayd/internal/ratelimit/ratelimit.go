@@ -163,6 +163,21 @@ func (b *Buckets) Allow(key string, now time.Time) (ok bool, retry time.Duration
 	return true, 0
 }
 
+// Wait is how long until key's bucket holds a token, without taking one;
+// 0 if it does now. A key without a bucket is not remembered, so asking
+// about many keys costs no memory.
+func (b *Buckets) Wait(key string, now time.Time) time.Duration {
+	if b == nil {
+		return 0
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.m[key] == nil {
+		return 0
+	}
+	return b.wait(key, 1, now)
+}
+
 // Len is how many buckets are remembered (for tests).
 func (b *Buckets) Len() int {
 	if b == nil {

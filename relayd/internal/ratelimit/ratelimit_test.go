@@ -79,3 +79,27 @@ func TestAllowAllIsAllOrNothing(t *testing.T) {
 		t.Fatal("an oversized request never passes")
 	}
 }
+
+// Wait looks without taking, and remembers no key it has not seen.
+func TestWait(t *testing.T) {
+	b := New(Rate{2, 2 * time.Second})
+	t0 := time.Unix(1000, 0)
+	if w := b.Wait("a", t0); w != 0 || b.Len() != 0 {
+		t.Fatalf("unknown key: wait %v, %d buckets", w, b.Len())
+	}
+	b.Allow("a", t0)
+	b.Allow("a", t0)
+	if w := b.Wait("a", t0); w < 990*time.Millisecond || w > 1010*time.Millisecond {
+		t.Fatalf("empty bucket: wait %v, want ~1s", w)
+	}
+	if w := b.Wait("a", t0); w < 990*time.Millisecond {
+		t.Fatalf("Wait took a token: second wait %v", w)
+	}
+	if w := b.Wait("a", t0.Add(time.Second)); w != 0 {
+		t.Fatalf("after a refill: wait %v", w)
+	}
+	var none *Buckets
+	if none.Wait("a", t0) != 0 {
+		t.Fatal("nil buckets must allow everything")
+	}
+}

@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -24,22 +27,55 @@ func (s *Server) identify(r *http.Request, allowQuery bool) (auth.Identity, bool
 	if !a.Enabled() {
 		return auth.Anyone, true
 	}
-	got := ""
-	if h := r.Header.Get("Authorization"); h != "" {
-		if scheme, tok, ok := strings.Cut(h, " "); ok && strings.EqualFold(scheme, "Bearer") {
-			got = strings.TrimSpace(tok)
-		}
-	}
-	if got == "" && allowQuery {
-		got = r.URL.Query().Get("token")
-	}
-	return a.Check(got)
+	return a.Check(presentedToken(r, allowQuery))
 }
 
-// authorized reports whether r carries a token the relay accepts.
-func (s *Server) authorized(r *http.Request, allowQuery bool) bool {
-	_, ok := s.identify(r, allowQuery)
-	return ok
+// presentedToken is the token r carries, or "".
+func presentedToken(r *http.Request, allowQuery bool) string {
+	if h := r.Header.Get("Authorization"); h != "" {
+		if scheme, tok, ok := strings.Cut(h, " "); ok && strings.EqualFold(scheme, "Bearer") {
+			if tok = strings.TrimSpace(tok); tok != "" {
+				return tok
+			}
+		}
+	}
+	if allowQuery {
+		return r.URL.Query().Get("token")
+	}
+	return ""
+}
+
+// authenticate answers a request that carries no acceptable token (401)
+// and returns the identity of one that does. Failed attempts are counted
+// per remote address (AuthFailLimit); once an address has used them up,
+// its requests are refused with 429 before their token is even looked at,
+// so guessing goes no faster than the limit, right guesses included.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, allowQuery bool) (auth.Identity, bool) {
+	if !s.authEnabled() {
+		return auth.Anyone, true
+	}
+	addr := hostOnly(r.RemoteAddr)
+	now := time.Now()
+	if wait := s.authFails.Wait(addr, now); wait > 0 {
+		s.Logger.Debug("request refused: too many failed tokens", "remote", r.RemoteAddr)
+		secs := int(math.Ceil(wait.Seconds()))
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		http.Error(w, fmt.Sprintf("429 too many requests with a wrong token from %s (the relay's --auth-fail-limit is %s); wait %d s and check RELAY_TOKEN / --token-file",
+			addr, s.AuthFailLimit, secs), http.StatusTooManyRequests)
+		return auth.Identity{}, false
+	}
+	id, ok := s.identify(r, allowQuery)
+	if !ok {
+		// Only a wrong token is a guess; a request without one (a client
+		// or dashboard not yet configured) does not use up the limit.
+		if presentedToken(r, allowQuery) != "" {
+			s.authFails.Allow(addr, now)
+		}
+		s.Logger.Info("request refused: missing or wrong token", "remote", r.RemoteAddr, "path", r.URL.Path)
+		unauthorized(w)
+		return auth.Identity{}, false
+	}
+	return id, true
 }
 
 type identityKey struct{}
@@ -59,6 +95,10 @@ func (s *Server) mayClaim(ctx context.Context, ws *websocket.Conn, codec Codec, 
 		id = auth.Anyone // Handler always sets it; tests of serveWS alone may not
 	}
 	if id.May(hello.ClientID) {
+		if id.Name != auth.Anyone.Name {
+			// Which credential a session used, for an audit trail; never the token.
+			log.Info("client authenticated", "client", hello.ClientID, "credential", id.Name)
+		}
 		return true
 	}
 	log.Warn("client id refused: its token may not claim it", "client", hello.ClientID, "credential", id.Name, "may_claim", id.Globs())

@@ -32,6 +32,13 @@ type relay struct {
 // the test ends.
 func startRelay(t *testing.T, opt ...func(*Server, *hub.Options)) *relay {
 	t.Helper()
+	return startRelayWrapped(t, nil, opt...)
+}
+
+// startRelayWrapped is startRelay with the relay's handler wrapped by wrap
+// (when not nil), for tests that watch the HTTP answers themselves.
+func startRelayWrapped(t *testing.T, wrap func(http.Handler) http.Handler, opt ...func(*Server, *hub.Options)) *relay {
+	t.Helper()
 	base := runtime.NumGoroutine()
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	hopts := hub.Options{Store: store.NewMemory(), Logger: log, Server: "relayd test"}
@@ -40,7 +47,11 @@ func startRelay(t *testing.T, opt ...func(*Server, *hub.Options)) *relay {
 		o(srv, &hopts)
 	}
 	srv.Hub = hub.New(hopts)
-	hts := httptest.NewServer(srv.Handler())
+	h := srv.Handler()
+	if wrap != nil {
+		h = wrap(h)
+	}
+	hts := httptest.NewServer(h)
 	r := &relay{t: t, srv: srv, hts: hts, url: "ws" + strings.TrimPrefix(hts.URL, "http")}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

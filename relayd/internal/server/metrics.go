@@ -30,8 +30,7 @@ func (s *Server) metricsHandler() http.Handler {
 	}
 	h := s.Metrics.Handler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.authorized(r, false) {
-			unauthorized(w)
+		if _, ok := s.authenticate(w, r, false); !ok {
 			return
 		}
 		h.ServeHTTP(w, r)

@@ -245,8 +245,10 @@ func TestConnectionLimits(t *testing.T) {
 // relay's pings but says nothing is closed; one that talks stays.
 func TestIdleTimeout(t *testing.T) {
 	r := startRelay(t, func(s *Server, _ *hub.Options) {
-		s.PingInterval = 40 * time.Millisecond
-		s.IdleTimeout = 400 * time.Millisecond
+		// Pongs may take a while on a loaded machine: the keepalive
+		// (two intervals without one) must not beat the idle timeout.
+		s.PingInterval = 200 * time.Millisecond
+		s.IdleTimeout = time.Second
 	})
 	idle, _ := r.connect("IDLE", 0)
 	active, _ := r.connect("ACTIVE", 0)

@@ -22,6 +22,7 @@ import (
 	"github.com/claude-relay/claude-relay/relayd/internal/auth"
 	"github.com/claude-relay/claude-relay/relayd/internal/hub"
 	"github.com/claude-relay/claude-relay/relayd/internal/metrics"
+	"github.com/claude-relay/claude-relay/relayd/internal/ratelimit"
 )
 
 // Server serves relayd's HTTP endpoints. Set the fields, then use Handler.
@@ -50,6 +51,10 @@ type Server struct {
 	// a WebSocket (see websocket.AcceptOptions.OriginPatterns). Requests
 	// from any other foreign Origin are refused with 403.
 	AllowOrigins []string
+	// AllowHosts lists host name patterns (path.Match, no port) a relay
+	// without a token answers to besides loopback names and IP addresses;
+	// other Host headers are refused with 403 (DNS rebinding, host.go).
+	AllowHosts []string
 	// Legacy makes a codec for one connection of the older Node relay's
 	// protocol; WebSocket upgrades on / use it. Nil refuses them.
 	Legacy func() Codec
@@ -75,13 +80,18 @@ type Server struct {
 	// server (without store latency, which needs the store wrapped by
 	// Metrics.Store).
 	Metrics *metrics.Metrics
+	// AuthFailLimit bounds requests with a missing or wrong token per
+	// remote IP address; past it the address gets 429 until its bucket
+	// refills, whatever token it sends. The zero Rate means no limit.
+	AuthFailLimit ratelimit.Rate
 
-	gate     gate
-	counters counters
-	metrics  http.Handler
-	initOnce sync.Once
-	started  time.Time
-	conns    sync.WaitGroup
+	gate      gate
+	authFails *ratelimit.Buckets
+	counters  counters
+	metrics   http.Handler
+	initOnce  sync.Once
+	started   time.Time
+	conns     sync.WaitGroup
 
 	liveMu   sync.Mutex
 	live     map[*hub.Conn]*liveConn // for the pinger
@@ -144,6 +154,7 @@ func (s *Server) init() {
 			// Room for a body that needs JSON escaping, plus the other fields.
 			s.Limits.MaxFrameBytes = max(protocol.DefaultMaxFrameBytes, 2*s.Limits.MaxBodyBytes+64<<10)
 		}
+		s.authFails = ratelimit.New(s.AuthFailLimit)
 		s.started = time.Now()
 		s.metrics = s.metricsHandler()
 	})
@@ -154,9 +165,8 @@ func (s *Server) Handler() http.Handler {
 	s.init()
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/ws", func(w http.ResponseWriter, r *http.Request) {
-		id, ok := s.identify(r, false)
+		id, ok := s.authenticate(w, r, false)
 		if !ok {
-			unauthorized(w)
 			return
 		}
 		s.serveWS(w, withIdentity(r, id), v1Codec{limits: s.Limits})
@@ -164,17 +174,15 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /healthz", s.serveHealth)
 	mux.Handle("GET /metrics", s.metrics)
 	mux.HandleFunc("GET /dashboard.json", func(w http.ResponseWriter, r *http.Request) {
-		if !s.authorized(r, true) {
-			unauthorized(w)
+		if _, ok := s.authenticate(w, r, true); !ok {
 			return
 		}
 		s.serveDashboardJSON(w, r)
 	})
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		if isUpgrade(r) {
-			id, ok := s.identify(r, true)
+			id, ok := s.authenticate(w, r, true)
 			if !ok {
-				unauthorized(w)
 				return
 			}
 			if s.Legacy == nil {
@@ -186,7 +194,7 @@ func (s *Server) Handler() http.Handler {
 		}
 		s.serveDashboard(w, r)
 	})
-	return mux
+	return s.checkHost(mux)
 }
 
 func isUpgrade(r *http.Request) bool {
@@ -393,7 +401,7 @@ func (s *Server) readLoop(ctx context.Context, ws *websocket.Conn, codec Codec, 
 		typ, data, err := ws.Read(ctx)
 		if err != nil {
 			switch st := websocket.CloseStatus(err); {
-			case st == websocket.StatusNormalClosure || st == websocket.StatusGoingAway:
+			case st == websocket.StatusNormalClosure || st == websocket.StatusGoingAway || st == websocket.StatusNoStatusRcvd: // 1005: a close frame without a code, as browsers send
 				return "closed by client"
 			case st == websocket.StatusMessageTooBig:
 				return "frame too large"

@@ -1,0 +1,181 @@
+package main
+
+import (
+	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"io"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The network recipe end to end, with both real binaries: relayd serves
+// wss:// with a certificate from a private CA and per-identity tokens made
+// by `relayd token new`; relay-mcp reaches it with --ca-file (RELAY_CA_FILE)
+// and its token from RELAY_TOKEN or RELAY_TOKEN_FILE. Each way of getting
+// it wrong stops with a status that names the fix.
+func TestE2ETLSAndPerIdentityTokens(t *testing.T) {
+	if bins.relaydErr != "" {
+		t.Skip(bins.relaydErr)
+	}
+	dir := t.TempDir()
+	ca, cert, key := writeTestCA(t, dir)
+	tok1, line1 := newToken(t, "CC-1")
+	tok2, line2 := newToken(t, "CC-2")
+	tokens := filepath.Join(dir, "tokens")
+	os.WriteFile(tokens, []byte(line1+"\n"+line2+"\n"), 0o600)
+	tokFile := filepath.Join(dir, "cc2-token")
+	os.WriteFile(tokFile, []byte(tok2+"\n"), 0o600)
+
+	addr, logs := startRelayArgs(t, "--listen", "127.0.0.1:0", "--store", "memory", "--tls-cert", cert, "--tls-key", key, "--tokens-file", tokens)
+	url := "wss://" + addr
+	home := t.TempDir()
+
+	a := spawnAgent(t, url, "CC-1", home, "RELAY_TOKEN="+tok1, "RELAY_CA_FILE="+ca)
+	b := spawnAgent(t, url, "CC-2", home, "RELAY_TOKEN=", "RELAY_TOKEN_FILE="+tokFile, "RELAY_CA_FILE="+ca)
+	a.waitState(t, "connected")
+	b.waitState(t, "connected")
+	if txt, _ := a.call(t, "relay_send", map[string]any{"to": "CC-2", "message": "over wss with my own token"}); !strings.Contains(txt, "CC-2: delivered") {
+		t.Fatalf("send: %s", txt)
+	}
+	if got := b.bodies(t, 1); len(got) != 1 || got[0] != "over wss with my own token" {
+		t.Fatalf("CC-2 got %q", got)
+	}
+
+	for _, tc := range []struct {
+		name, id string
+		env      []string
+		state    string
+		says     []string
+	}{
+		{"another id's token", "CC-3", []string{"RELAY_TOKEN=" + tok1, "RELAY_CA_FILE=" + ca}, "stopped", []string{"may claim only CC-1"}},
+		{"a made-up token", "CC-3", []string{"RELAY_TOKEN=made-up", "RELAY_CA_FILE=" + ca}, "stopped", []string{"refused the token", "RELAY_TOKEN"}},
+		{"no token", "CC-3", []string{"RELAY_TOKEN=", "RELAY_CA_FILE=" + ca}, "stopped", []string{"RELAY_TOKEN"}},
+		{"no CA", "CC-1b", []string{"RELAY_TOKEN=" + tok1}, "reconnecting", []string{"--ca-file"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			x := spawnAgent(t, url, tc.id, t.TempDir(), tc.env...)
+			x.waitState(t, tc.state)
+			txt, _ := x.call(t, "relay_status", nil)
+			t.Logf("%s: %q", tc.name, txt)
+			for _, w := range tc.says {
+				if !strings.Contains(txt, w) {
+					t.Errorf("status %q does not say %q", txt, w)
+				}
+			}
+		})
+	}
+	if strings.Contains(logs.String(), tok1) || strings.Contains(logs.String(), tok2) {
+		t.Fatal("a token appears in relayd's log")
+	}
+	// The impostor never got in: CC-1 sees only CC-2 besides itself.
+	if txt, _ := a.call(t, "relay_peers", nil); strings.Contains(txt, "CC-3") || !strings.Contains(txt, "CC-2") {
+		t.Fatalf("peers: %s", txt)
+	}
+}
+
+// newToken runs `relayd token new --ids id` and returns the token and its
+// tokens-file line.
+func newToken(t *testing.T, id string) (tok, line string) {
+	t.Helper()
+	out, err := exec.Command(bins.relayd, "token", "new", "--ids", id).Output()
+	if err != nil {
+		t.Fatalf("relayd token new: %v", err)
+	}
+	var plain []string
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if !strings.HasPrefix(l, "#") {
+			plain = append(plain, l)
+		}
+	}
+	if len(plain) != 2 {
+		t.Fatalf("relayd token new printed %q", out)
+	}
+	return plain[0], plain[1]
+}
+
+// startRelayArgs runs relayd with args and returns the address it listens
+// on and its log.
+func startRelayArgs(t *testing.T, args ...string) (string, *syncBuffer) {
+	t.Helper()
+	cmd := exec.Command(bins.relayd, args...)
+	cmd.Env = append(os.Environ(), "RELAY_HOME="+t.TempDir(), "RELAY_TOKEN=")
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			logs.Write([]byte(sc.Text() + "\n"))
+			if m := addrRE.FindStringSubmatch(sc.Text()); m != nil && strings.Contains(sc.Text(), "relayd listening") {
+				select {
+				case found <- m[1]:
+				default:
+				}
+			}
+		}
+		io.Copy(io.Discard, stderr)
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("relayd log:\n%s", tail(logs.String(), 3000))
+		}
+	})
+	select {
+	case addr := <-found:
+		return addr, logs
+	case <-time.After(15 * time.Second):
+		t.Fatalf("relayd did not say where it listens: %s", logs.String())
+		return "", nil
+	}
+}
+
+// writeTestCA writes a private CA and a certificate for 127.0.0.1 signed by
+// it, as PEM files: what `openssl` makes in docs/security.md.
+func writeTestCA(t *testing.T, dir string) (caFile, certFile, keyFile string) {
+	t.Helper()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "relay test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caCert, _ := x509.ParseCertificate(caDER)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	leaf := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "relayd"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"localhost"},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, leaf, caCert, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, _ := x509.MarshalECPrivateKey(key)
+	caFile, certFile, keyFile = filepath.Join(dir, "ca.pem"), filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	for _, f := range []struct {
+		path, typ string
+		der       []byte
+	}{{caFile, "CERTIFICATE", caDER}, {certFile, "CERTIFICATE", der}, {keyFile, "EC PRIVATE KEY", keyDER}} {
+		if err := os.WriteFile(f.path, pem.EncodeToMemory(&pem.Block{Type: f.typ, Bytes: f.der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return caFile, certFile, keyFile
+}
