@@ -1,6 +1,7 @@
 package server
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -65,7 +66,11 @@ func TestWatchMail(t *testing.T) {
 	r := startRelay(t)
 	coord, _ := r.connect("COORD", 0)
 	codex, _ := r.connect("CODEX", 0)
-	codex.ws.CloseNow() // CODEX is known and offline now
+	codex.ws.CloseNow() // CODEX is known, and offline once the relay notices
+	waitFor(t, "CODEX to be offline", func() bool {
+		coord.send(&protocol.Peers{Ref: "p"})
+		return !slices.ContainsFunc(expect[*protocol.Peers](coord).Peers, func(p protocol.Peer) bool { return p.ID == "CODEX" })
+	})
 	coord.send(&protocol.Send{Ref: "1", To: protocol.Recipients{"CODEX"}, Body: "secret task", Thread: "t1", QueueIfUnknown: true})
 	for {
 		if _, ok := coord.next().(*protocol.Accepted); ok {

@@ -101,9 +101,14 @@ type client struct {
 }
 
 // dialRaw opens a WebSocket to path without saying hello.
+// patience bounds how long a test waits for the relay. It is generous: a
+// passing test never waits it out, and the race detector on a loaded
+// 2-core machine can be many times slower than usual.
+const patience = 15 * time.Second
+
 func (r *relay) dialRaw(path string, header http.Header) *client {
 	r.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
 	defer cancel()
 	ws, _, err := websocket.Dial(ctx, r.url+path, &websocket.DialOptions{HTTPHeader: header})
 	if err != nil {
@@ -135,17 +140,17 @@ func (c *client) send(f protocol.Frame) {
 
 func (c *client) writeText(s string) {
 	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
 	defer cancel()
 	if err := c.ws.Write(ctx, websocket.MessageText, []byte(s)); err != nil {
 		c.t.Fatalf("%s: write: %v", c.id, err)
 	}
 }
 
-// next reads the next frame, failing the test after 5 s.
+// next reads the next frame, failing the test after patience.
 func (c *client) next() protocol.Frame {
 	c.t.Helper()
-	f, err := c.read(5 * time.Second)
+	f, err := c.read(patience)
 	if err != nil {
 		c.t.Fatalf("%s: read: %v", c.id, err)
 	}
@@ -235,7 +240,7 @@ func (c *legacyClient) writeJSON(v any) {
 
 func (c *legacyClient) nextJSON() map[string]any {
 	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
 	defer cancel()
 	_, b, err := c.ws.Read(ctx)
 	if err != nil {
@@ -263,10 +268,10 @@ func (c *legacyClient) nextOfType(typ string) map[string]any {
 	}
 }
 
-// waitFor polls cond until it holds, failing the test after 10 s.
+// waitFor polls cond until it holds, failing the test after 2×patience.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(2 * patience)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
