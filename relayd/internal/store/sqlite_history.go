@@ -34,6 +34,28 @@ func (s *SQLite) History(ctx context.Context, q HistoryQuery) ([]Message, bool, 
 	return page, more, nil
 }
 
+// cursorBounds turns q's After and Before message ids into the rids a page
+// lies strictly between. A cursor need not be a stored message (it may
+// have been pruned or cleared): it bounds by id all the same.
+func cursorBounds(ctx context.Context, tx *sql.Tx, q HistoryQuery) (lo, hi int64, err error) {
+	lo, hi = 0, math.MaxInt64
+	if q.After != "" {
+		// The newest stored message not newer than the cursor.
+		err := tx.QueryRowContext(ctx, "SELECT rid FROM messages WHERE id <= ? ORDER BY id DESC LIMIT 1", q.After).Scan(&lo)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return 0, 0, err
+		}
+	}
+	if q.Before != "" {
+		// The oldest stored message not older than the cursor.
+		err := tx.QueryRowContext(ctx, "SELECT rid FROM messages WHERE id >= ? ORDER BY id LIMIT 1", q.Before).Scan(&hi)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return 0, 0, err
+		}
+	}
+	return lo, hi, nil
+}
+
 // historyChunk is how many rows one step of a source reads.
 func historyChunk(limit int) int { return min(max(limit+1, 32), 512) }
 
@@ -45,19 +67,9 @@ func (s *SQLite) history(ctx context.Context, q HistoryQuery, limit int) ([]Mess
 	}
 	defer tx.Rollback()
 	forward := q.After != "" && q.Before == ""
-	lo, hi := int64(0), int64(math.MaxInt64) // rids strictly between
-	if q.After != "" {
-		// The newest stored message not newer than the cursor.
-		err := tx.QueryRowContext(ctx, "SELECT rid FROM messages WHERE id <= ? ORDER BY id DESC LIMIT 1", q.After).Scan(&lo)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return nil, false, err
-		}
-	}
-	if q.Before != "" {
-		err := tx.QueryRowContext(ctx, "SELECT rid FROM messages WHERE id >= ? ORDER BY id LIMIT 1", q.Before).Scan(&hi)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return nil, false, err
-		}
+	lo, hi, err := cursorBounds(ctx, tx, q)
+	if err != nil {
+		return nil, false, err
 	}
 	if lo+1 >= hi {
 		return nil, false, nil

@@ -2,9 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
-	"errors"
-	"math"
 	"slices"
 )
 
@@ -21,18 +18,9 @@ func (s *SQLite) historyThread(ctx context.Context, q HistoryQuery, limit int) (
 	}
 	defer tx.Rollback()
 	forward := q.After != "" && q.Before == ""
-	lo, hi := int64(0), int64(math.MaxInt64) // rids strictly between
-	if q.After != "" {
-		err := tx.QueryRowContext(ctx, "SELECT rid FROM messages WHERE id <= ? ORDER BY id DESC LIMIT 1", q.After).Scan(&lo)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return nil, false, err
-		}
-	}
-	if q.Before != "" {
-		err := tx.QueryRowContext(ctx, "SELECT rid FROM messages WHERE id >= ? ORDER BY id LIMIT 1", q.Before).Scan(&hi)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return nil, false, err
-		}
+	lo, hi, err := cursorBounds(ctx, tx, q)
+	if err != nil {
+		return nil, false, err
 	}
 	order := "DESC"
 	if forward {
