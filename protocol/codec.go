@@ -11,6 +11,14 @@ import (
 
 // Encode returns the JSON of f with its "type" field first.
 func Encode(f Frame) ([]byte, error) {
+	if b, ok := appendFast(make([]byte, 0, fastSize(f)), f); ok {
+		return b, nil
+	}
+	return encodeJSON(f)
+}
+
+// encodeJSON is Encode through encoding/json, for every frame.
+func encodeJSON(f Frame) ([]byte, error) {
 	body, err := json.Marshal(f)
 	if err != nil {
 		return nil, fmt.Errorf("encode %s frame: %w", f.Type(), err)
@@ -32,7 +40,11 @@ func Decode(data []byte) (Frame, error) { return DefaultLimits.Decode(data) }
 // Decode parses one frame and validates it. Every failure is an [*Error]
 // whose Code says what was wrong and whose Ref is the frame's ref when it
 // could be read, so a relay can answer the request that failed.
-func (l Limits) Decode(data []byte) (Frame, error) {
+func (l Limits) Decode(data []byte) (Frame, error) { return l.decode(data, true) }
+
+// decode is Decode; fast false turns the single-pass parser of sends and
+// acks off, for the tests that compare it with encoding/json.
+func (l Limits) decode(data []byte, fast bool) (Frame, error) {
 	l = l.withDefaults()
 	if len(data) > l.MaxFrameBytes {
 		return nil, errorf(CodeTooLarge, "frame is %d bytes; the limit is %d", len(data), l.MaxFrameBytes)
@@ -47,6 +59,11 @@ func (l Limits) Decode(data []byte) (Frame, error) {
 	// Fast path: frames that start with their type (as Encode writes them)
 	// are parsed once. Others are read twice: type first, then the frame.
 	if typ, ok := leadingType(trimmed); ok {
+		if fast {
+			if f := decodeFast(typ, data); f != nil {
+				return l.validated(f, "")
+			}
+		}
 		if f := newFrame(typ); f != nil {
 			return l.decodeAs(f, data, "")
 		}
@@ -91,6 +108,12 @@ func (l Limits) decodeAs(f Frame, data []byte, ref string) (Frame, error) {
 		pe.Ref = ref
 		return nil, pe
 	}
+	return l.validated(f, ref)
+}
+
+// validated returns f if it passes its checks, or the check's error with
+// the frame's ref.
+func (l Limits) validated(f Frame, ref string) (Frame, error) {
 	if err := f.validate(l); err != nil {
 		pe := err.(*Error)
 		if ref == "" {

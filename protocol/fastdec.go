@@ -1,0 +1,249 @@
+package protocol
+
+import (
+	"encoding/json"
+	"strconv"
+)
+
+// Every message a client sends is a send frame, and a receiver answers
+// them with acks: these two are parsed here in one pass, without
+// encoding/json's validation scan, reflection and the two tries of
+// Recipients.UnmarshalJSON. The fast path takes only frames written the
+// plain way — type first, the frame's own keys spelled exactly, no nulls —
+// and gives up on anything else (an unknown or differently cased key, a
+// second "type", a syntax error), which then goes through encoding/json as
+// before, with its errors. What it accepts it decodes exactly as
+// encoding/json would (fastdec_test.go and FuzzFastDecode compare the two).
+
+// decodeFast parses data, a frame whose leading type is typ, when it is a
+// plain send or ack. It returns nil when the frame must take the slow path.
+// data must be valid UTF-8 (Decode checks that first).
+func decodeFast(typ string, data []byte) Frame {
+	switch typ {
+	case TypeSend, TypeAck:
+	default:
+		return nil
+	}
+	p := fastParser{b: data}
+	if !p.prefix(typ) {
+		return nil
+	}
+	var send *Send
+	var ack *Ack
+	if typ == TypeSend {
+		send = new(Send)
+	} else {
+		ack = new(Ack)
+	}
+	for {
+		p.skipSpace()
+		if p.eat('}') {
+			break
+		}
+		if !p.eat(',') {
+			return nil
+		}
+		p.skipSpace()
+		key, ok := p.key()
+		if !ok {
+			return nil
+		}
+		p.skipSpace()
+		if !p.eat(':') {
+			return nil
+		}
+		p.skipSpace()
+		if ack != nil {
+			if string(key) != "upto" {
+				return nil
+			}
+			if ack.Upto, ok = p.uint(); !ok {
+				return nil
+			}
+			continue
+		}
+		switch string(key) { // compared without a copy
+		case "ref":
+			send.Ref, ok = p.str()
+		case "body":
+			send.Body, ok = p.str()
+		case "reply_to":
+			send.ReplyTo, ok = p.str()
+		case "thread":
+			send.Thread, ok = p.str()
+		case "to":
+			send.To, ok = p.recipients()
+		case "queue_if_unknown":
+			send.QueueIfUnknown, ok = p.bool()
+		default:
+			ok = false
+		}
+		if !ok {
+			return nil
+		}
+	}
+	p.skipSpace()
+	if p.i != len(p.b) {
+		return nil
+	}
+	if send != nil {
+		return send
+	}
+	return ack
+}
+
+// fastParser reads JSON from b at i. Its methods report false for anything
+// outside the plain subset decodeFast takes.
+type fastParser struct {
+	b []byte
+	i int
+}
+
+// prefix reads {"type":"TYP" at the very start (no leading space: JSON's
+// whitespace and Decode's trimming differ).
+func (p *fastParser) prefix(typ string) bool {
+	const open = `{"type":"`
+	n := len(open) + len(typ) + 1
+	if len(p.b) < n || string(p.b[:len(open)]) != open || string(p.b[len(open):n-1]) != typ || p.b[n-1] != '"' {
+		return false
+	}
+	p.i = n
+	return true
+}
+
+func (p *fastParser) skipSpace() {
+	for p.i < len(p.b) {
+		switch p.b[p.i] {
+		case ' ', '\t', '\n', '\r':
+			p.i++
+		default:
+			return
+		}
+	}
+}
+
+func (p *fastParser) eat(c byte) bool {
+	if p.i < len(p.b) && p.b[p.i] == c {
+		p.i++
+		return true
+	}
+	return false
+}
+
+// key reads an object key with no escapes, without copying it.
+func (p *fastParser) key() ([]byte, bool) {
+	if !p.eat('"') {
+		return nil, false
+	}
+	start := p.i
+	for p.i < len(p.b) {
+		c := p.b[p.i]
+		if c == '"' {
+			p.i++
+			return p.b[start : p.i-1], true
+		}
+		if c == '\\' || c < 0x20 {
+			return nil, false
+		}
+		p.i++
+	}
+	return nil, false
+}
+
+// str reads a string value. One with escapes is handed to encoding/json,
+// so every escape means what it means there.
+func (p *fastParser) str() (string, bool) {
+	if !p.eat('"') {
+		return "", false
+	}
+	start := p.i
+	escaped := false
+	for p.i < len(p.b) {
+		c := p.b[p.i]
+		switch {
+		case c == '"':
+			p.i++
+			if !escaped {
+				return string(p.b[start : p.i-1]), true
+			}
+			var s string
+			if json.Unmarshal(p.b[start-1:p.i], &s) != nil {
+				return "", false
+			}
+			return s, true
+		case c == '\\':
+			escaped = true
+			p.i += 2
+		case c < 0x20:
+			return "", false
+		default:
+			p.i++
+		}
+	}
+	return "", false
+}
+
+// recipients reads "to": one id as a string, or a list of ids.
+func (p *fastParser) recipients() (Recipients, bool) {
+	if p.i < len(p.b) && p.b[p.i] == '"' {
+		s, ok := p.str()
+		return Recipients{s}, ok
+	}
+	if !p.eat('[') {
+		return nil, false
+	}
+	r := Recipients{}
+	p.skipSpace()
+	if p.eat(']') {
+		return r, true
+	}
+	for {
+		p.skipSpace()
+		s, ok := p.str()
+		if !ok {
+			return nil, false
+		}
+		r = append(r, s)
+		p.skipSpace()
+		if p.eat(']') {
+			return r, true
+		}
+		if !p.eat(',') {
+			return nil, false
+		}
+	}
+}
+
+func (p *fastParser) bool() (bool, bool) {
+	rest := p.b[p.i:]
+	switch {
+	case len(rest) >= 4 && string(rest[:4]) == "true":
+		p.i += 4
+		return true, true
+	case len(rest) >= 5 && string(rest[:5]) == "false":
+		p.i += 5
+		return false, true
+	}
+	return false, false
+}
+
+// uint reads a whole number that fits a uint64, written without sign,
+// fraction, exponent or leading zeros.
+func (p *fastParser) uint() (uint64, bool) {
+	start := p.i
+	for p.i < len(p.b) && p.b[p.i] >= '0' && p.b[p.i] <= '9' {
+		p.i++
+	}
+	digits := p.b[start:p.i]
+	if len(digits) == 0 || (len(digits) > 1 && digits[0] == '0') {
+		return 0, false
+	}
+	if p.i < len(p.b) {
+		switch p.b[p.i] {
+		case '.', 'e', 'E':
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseUint(string(digits), 10, 64)
+	return n, err == nil
+}

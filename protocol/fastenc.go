@@ -1,0 +1,180 @@
+package protocol
+
+import (
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// The relay writes a message and an accepted for every message it carries:
+// they are encoded here by appending, without encoding/json's reflection
+// and its intermediate buffers. The output is byte for byte what Encode
+// writes through encoding/json (fastenc_test.go compares the two on random
+// frames, and FuzzFastEncode on fuzzed ones); anything this encoder does not
+// cover (a time encoding/json refuses) goes the slow way and gets its error.
+
+// appendFast appends the encoding of f to dst when f is a frame this file
+// encodes. ok is false when the caller must use encoding/json instead.
+func appendFast(dst []byte, f Frame) (out []byte, ok bool) {
+	switch f := f.(type) {
+	case *Message:
+		return appendMessage(dst, f)
+	case *Accepted:
+		return appendAccepted(dst, f)
+	}
+	return dst, false
+}
+
+func appendMessage(dst []byte, m *Message) ([]byte, bool) {
+	dst = append(dst, `{"type":"message","seq":`...)
+	dst = strconv.AppendUint(dst, m.Seq, 10)
+	dst = append(dst, `,"id":`...)
+	dst = appendJSONString(dst, m.ID)
+	dst = append(dst, `,"from":`...)
+	dst = appendJSONString(dst, m.From)
+	dst = append(dst, `,"to":`...)
+	if m.To == nil {
+		dst = append(dst, "null"...)
+	} else {
+		dst = append(dst, '[')
+		for i, id := range m.To {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendJSONString(dst, id)
+		}
+		dst = append(dst, ']')
+	}
+	dst = append(dst, `,"body":`...)
+	dst = appendJSONString(dst, m.Body)
+	dst = append(dst, `,"ts":`...)
+	dst, ok := appendJSONTime(dst, m.TS)
+	if !ok {
+		return dst, false
+	}
+	if m.ReplyTo != "" {
+		dst = append(dst, `,"reply_to":`...)
+		dst = appendJSONString(dst, m.ReplyTo)
+	}
+	if m.Thread != "" {
+		dst = append(dst, `,"thread":`...)
+		dst = appendJSONString(dst, m.Thread)
+	}
+	return append(dst, '}'), true
+}
+
+func appendAccepted(dst []byte, a *Accepted) ([]byte, bool) {
+	dst = append(dst, `{"type":"accepted","ref":`...)
+	dst = appendJSONString(dst, a.Ref)
+	dst = append(dst, `,"id":`...)
+	dst = appendJSONString(dst, a.ID)
+	dst = append(dst, `,"ts":`...)
+	dst, ok := appendJSONTime(dst, a.TS)
+	if !ok {
+		return dst, false
+	}
+	dst = append(dst, `,"recipients":`...)
+	if a.Recipients == nil {
+		dst = append(dst, "null"...)
+	} else {
+		dst = append(dst, '[')
+		for i, o := range a.Recipients {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, `{"id":`...)
+			dst = appendJSONString(dst, o.ID)
+			dst = append(dst, `,"status":`...)
+			dst = appendJSONString(dst, o.Status)
+			dst = append(dst, '}')
+		}
+		dst = append(dst, ']')
+	}
+	return append(dst, '}'), true
+}
+
+// appendJSONTime appends t as time.Time.MarshalJSON does; ok is false for
+// the times it refuses (years outside 0–9999, odd offsets).
+func appendJSONTime(dst []byte, t time.Time) ([]byte, bool) {
+	out, err := t.AppendText(append(dst, '"'))
+	if err != nil {
+		return dst, false
+	}
+	return append(out, '"'), true
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s quoted as json.Marshal quotes it: HTML
+// characters, control characters, U+2028 and U+2029 escaped, invalid UTF-8
+// replaced by \ufffd.
+func appendJSONString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		b := s[i]
+		if b < utf8.RuneSelf {
+			if b >= 0x20 && b != '"' && b != '\\' && b != '<' && b != '>' && b != '&' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch b {
+			case '\\', '"':
+				dst = append(dst, '\\', b)
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		c, size := utf8.DecodeRuneInString(s[i:])
+		if c == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if c == '\u2028' || c == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[c&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+// fastSize guesses the encoded size of f, so Encode allocates once.
+func fastSize(f Frame) int {
+	switch f := f.(type) {
+	case *Message:
+		n := 128 + len(f.ID) + len(f.From) + len(f.Body) + len(f.ReplyTo) + len(f.Thread)
+		for _, id := range f.To {
+			n += len(id) + 3
+		}
+		return n + n/8 // room for a few escapes
+	case *Accepted:
+		n := 96 + len(f.Ref) + len(f.ID)
+		for _, o := range f.Recipients {
+			n += len(o.ID) + len(o.Status) + 20
+		}
+		return n
+	}
+	return 0
+}
