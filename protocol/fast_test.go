@@ -15,7 +15,7 @@ import (
 // plain ones.
 var trickyPieces = []string{
 	"a", "CC-1", "hello world", `"`, `\`, "<", ">", "&", "\x00", "\x01", "\b", "\f", "\n", "\r", "\t", "\x1f", "\x7f",
-	"é", "日本", "\u2028", "\u2029", "\U0001F600", "\xff", "\xc3", "\xed\xa0\x80", "/", "'", "\ufffd", " ",
+	"é", "日本", "\u2028", "\u2029", "\U0001F600", "\xff", "\xc3", "\xed\xa0\x80", "/", "'", "\ufffd", " ", "*",
 }
 
 func randString(r *rand.Rand) string {
@@ -53,6 +53,10 @@ func randStrings(r *rand.Rand) []string {
 func randMessage(r *rand.Rand) *Message {
 	return &Message{Seq: r.Uint64() >> r.IntN(64), ID: randString(r), From: randString(r), To: randStrings(r),
 		Body: randString(r), TS: randTime(r), ReplyTo: randString(r), Thread: randString(r)}
+}
+
+func randSend(r *rand.Rand) *Send {
+	return &Send{Ref: randString(r), To: randStrings(r), Body: randString(r), ReplyTo: randString(r), Thread: randString(r), QueueIfUnknown: r.IntN(2) == 0}
 }
 
 func randAccepted(r *rand.Rand) *Accepted {
@@ -94,7 +98,12 @@ func TestFastEncodeMatchesEncodingJSON(t *testing.T) {
 	for range 20000 {
 		checkFastEncode(t, randMessage(r))
 		checkFastEncode(t, randAccepted(r))
+		checkFastEncode(t, randSend(r))
+		checkFastEncode(t, &Ack{Upto: r.Uint64() >> r.IntN(64)})
 	}
+	// A broadcast: "*" in a send, but a list of one in the message.
+	checkFastEncode(t, &Send{Ref: "r", To: Recipients{Broadcast}, Body: "x"})
+	checkFastEncode(t, &Message{ID: "i", From: "f", To: []string{Broadcast}, Body: "x"})
 }
 
 func FuzzFastEncode(f *testing.F) {
@@ -106,6 +115,8 @@ func FuzzFastEncode(f *testing.F) {
 		checkFastEncode(t, &Message{ID: id, From: from, Body: body, TS: ts})
 		checkFastEncode(t, &Accepted{Ref: thread, ID: id, TS: ts, Recipients: []Outcome{{ID: to, Status: from}, {ID: body}}})
 		checkFastEncode(t, &Accepted{Ref: thread, ID: id, TS: ts})
+		checkFastEncode(t, &Send{Ref: thread, To: Recipients{to}, Body: body, ReplyTo: id, Thread: from, QueueIfUnknown: seq%2 == 0})
+		checkFastEncode(t, &Ack{Upto: seq})
 	})
 }
 

@@ -21,8 +21,56 @@ func appendFast(dst []byte, f Frame) (out []byte, ok bool) {
 		return appendMessage(dst, f)
 	case *Accepted:
 		return appendAccepted(dst, f)
+	case *Send:
+		return appendSend(dst, f), true
+	case *Ack:
+		dst = append(dst, `{"type":"ack","upto":`...)
+		return append(strconv.AppendUint(dst, f.Upto, 10), '}'), true
 	}
 	return dst, false
+}
+
+// appendSend is for clients (relay-mcp, relayd load): every message they
+// send is one.
+func appendSend(dst []byte, s *Send) []byte {
+	dst = append(dst, `{"type":"send","ref":`...)
+	dst = appendJSONString(dst, s.Ref)
+	dst = append(dst, `,"to":`...)
+	if s.To.IsBroadcast() { // as Recipients.MarshalJSON writes it
+		dst = append(dst, `"*"`...)
+	} else {
+		dst = appendStrings(dst, s.To)
+	}
+	dst = append(dst, `,"body":`...)
+	dst = appendJSONString(dst, s.Body)
+	if s.ReplyTo != "" {
+		dst = append(dst, `,"reply_to":`...)
+		dst = appendJSONString(dst, s.ReplyTo)
+	}
+	if s.Thread != "" {
+		dst = append(dst, `,"thread":`...)
+		dst = appendJSONString(dst, s.Thread)
+	}
+	if s.QueueIfUnknown {
+		dst = append(dst, `,"queue_if_unknown":true`...)
+	}
+	return append(dst, '}')
+}
+
+// appendStrings appends a list of strings as json.Marshal writes a
+// []string (nil is null).
+func appendStrings(dst []byte, list []string) []byte {
+	if list == nil {
+		return append(dst, "null"...)
+	}
+	dst = append(dst, '[')
+	for i, id := range list {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendJSONString(dst, id)
+	}
+	return append(dst, ']')
 }
 
 func appendMessage(dst []byte, m *Message) ([]byte, bool) {
@@ -33,18 +81,7 @@ func appendMessage(dst []byte, m *Message) ([]byte, bool) {
 	dst = append(dst, `,"from":`...)
 	dst = appendJSONString(dst, m.From)
 	dst = append(dst, `,"to":`...)
-	if m.To == nil {
-		dst = append(dst, "null"...)
-	} else {
-		dst = append(dst, '[')
-		for i, id := range m.To {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = appendJSONString(dst, id)
-		}
-		dst = append(dst, ']')
-	}
+	dst = appendStrings(dst, m.To)
 	dst = append(dst, `,"body":`...)
 	dst = appendJSONString(dst, m.Body)
 	dst = append(dst, `,"ts":`...)
@@ -175,6 +212,14 @@ func fastSize(f Frame) int {
 			n += len(o.ID) + len(o.Status) + 20
 		}
 		return n
+	case *Send:
+		n := 80 + len(f.Ref) + len(f.Body) + len(f.ReplyTo) + len(f.Thread)
+		for _, id := range f.To {
+			n += len(id) + 3
+		}
+		return n + n/8
+	case *Ack:
+		return 48
 	}
 	return 0
 }
