@@ -390,13 +390,13 @@ func (h *Hub) plan(ctx context.Context, from *Conn, s *protocol.Send) (*routing,
 			outcomes = append(outcomes, protocol.Outcome{ID: id})
 		}
 	} else {
-		seen := make(map[string]bool, len(s.To))
 		var offline []int
+		seen := newIDSet(len(s.To))
 		for _, id := range s.To {
-			if seen[id] {
+			if seen.has(outcomes, id) { // a repeated id: once is enough
 				continue
 			}
-			seen[id] = true
+			seen.add(id)
 			outcomes = append(outcomes, protocol.Outcome{ID: id})
 			if _, ok := h.conns[id]; !ok {
 				offline = append(offline, len(outcomes)-1)
@@ -437,10 +437,7 @@ func (h *Hub) storeFailed(from *Conn, ref string, err error) *protocol.Error {
 // having got slots[i], and wakes the recipients online.
 func (h *Hub) finish(ref string, r *routing, targets []string, slots []store.Slot) *protocol.Accepted {
 	outcomes := slices.Clone(r.outcomes)
-	bySlot := make(map[string]store.Slot, len(targets))
-	for i, id := range targets {
-		bySlot[id] = slots[i]
-	}
+	slotOf := slotLookup(targets, slots)
 	h.stats.Sent.Add(1)
 	h.mu.Lock()
 	var wake []*Conn
@@ -451,7 +448,7 @@ func (h *Hub) finish(ref string, r *routing, targets []string, slots []store.Slo
 			continue
 		}
 		switch c := h.conns[o.ID]; {
-		case bySlot[o.ID].Full:
+		case slotOf(o.ID).Full:
 			o.Status = protocol.StatusFull
 			h.stats.Full.Add(1)
 		case c != nil:
