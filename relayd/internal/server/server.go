@@ -102,7 +102,8 @@ type Server struct {
 // Codec turns one connection's frames into protocol frames and back. The v1
 // endpoint's codec is protocol's JSON itself; the older protocol has its own.
 type Codec interface {
-	// Decode reads one client frame. A *protocol.Error is answered with an
+	// Decode reads one client frame; what it returns must not refer to
+	// data, whose buffer is reused. A *protocol.Error is answered with an
 	// error frame and the connection stays up.
 	Decode(data []byte) (protocol.Frame, error)
 	// Encode renders one relay frame; ok false means this transport has no
@@ -398,8 +399,9 @@ func (s *Server) readHello(ctx context.Context, ws *websocket.Conn, codec Codec,
 // readLoop reads frames until the connection ends and returns why it ended.
 func (s *Server) readLoop(ctx context.Context, ws *websocket.Conn, codec Codec, conn *hub.Conn, lc *liveConn, log *slog.Logger) string {
 	for {
-		typ, data, err := ws.Read(ctx)
+		typ, data, buf, err := readFrame(ctx, ws)
 		if err != nil {
+			releaseFrame(buf)
 			switch st := websocket.CloseStatus(err); {
 			case st == websocket.StatusNormalClosure || st == websocket.StatusGoingAway || st == websocket.StatusNoStatusRcvd: // 1005: a close frame without a code, as browsers send
 				return "closed by client"
@@ -417,11 +419,13 @@ func (s *Server) readLoop(ctx context.Context, ws *websocket.Conn, codec Codec, 
 			return "connection lost"
 		}
 		if typ != websocket.MessageText {
+			releaseFrame(buf)
 			conn.Push(binaryError())
 			continue
 		}
 		lc.lastFrame.Store(time.Now().UnixNano())
 		f, err := codec.Decode(data)
+		releaseFrame(buf) // decoders copy what they keep
 		if err != nil {
 			conn.Push(asProtoError(err).Frame())
 			continue
