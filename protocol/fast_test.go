@@ -148,7 +148,7 @@ func checkFastDecode(t *testing.T, data []byte) bool {
 func TestFastDecodeMatchesEncodingJSON(t *testing.T) {
 	r := rand.New(rand.NewPCG(2, uint64(time.Now().UnixNano())))
 	validUTF8 := func() string { return strings.ToValidUTF8(randString(r), "?") }
-	taken := 0
+	taken, takenClient := 0, 0
 	for range 20000 {
 		s := &Send{Ref: validUTF8(), Body: validUTF8(), ReplyTo: validUTF8(), Thread: validUTF8(), QueueIfUnknown: r.IntN(2) == 0}
 		switch r.IntN(3) {
@@ -172,9 +172,28 @@ func TestFastDecodeMatchesEncodingJSON(t *testing.T) {
 		}
 		a, _ := encodeJSON(&Ack{Upto: r.Uint64() >> r.IntN(64)})
 		checkFastDecode(t, a)
+		m := randMessage(r)
+		m.ID, m.From, m.Body, m.ReplyTo, m.Thread = validUTF8(), validUTF8(), validUTF8(), validUTF8(), validUTF8()
+		for i := range m.To {
+			m.To[i] = validUTF8()
+		}
+		if b, err := encodeJSON(m); err == nil && checkFastDecode(t, b) {
+			takenClient++
+		}
+		acc := randAccepted(r)
+		acc.Ref, acc.ID = validUTF8(), validUTF8()
+		for i := range acc.Recipients {
+			acc.Recipients[i] = Outcome{ID: validUTF8(), Status: validUTF8()}
+		}
+		if b, err := encodeJSON(acc); err == nil && checkFastDecode(t, b) {
+			takenClient++
+		}
 	}
 	if taken < 15000 {
 		t.Errorf("the fast decoder took %d of 20000 plain sends; it should take (nearly) all", taken)
+	}
+	if takenClient < 15000 {
+		t.Errorf("the fast decoder took %d of 40000 messages and accepteds (some encoding/json refuses, some have a null list); expected over 15000", takenClient)
 	}
 	// Frames the fast path must leave to encoding/json, or decode alike.
 	for _, s := range []string{
@@ -203,6 +222,19 @@ func TestFastDecodeMatchesEncodingJSON(t *testing.T) {
 		`{"type":"ack"}`,
 		"{\"type\":\"ack\",\"upto\":1}\v",
 		` {"type":"ack","upto":1}`,
+		`{"type":"message","seq":18,"id":"i","from":"A","to":["B","*"],"body":"x","ts":"2026-11-25T09:30:00.123Z","thread":"t"}`,
+		`{"type":"message","seq":1,"id":"i","from":"A","to":"B","body":"x","ts":"2026-11-25T09:30:00Z"}`,
+		`{"type":"message","seq":1,"id":"i","from":"A","to":[],"body":"x","ts":"2026-11-25T09:30:00+01:00"}`,
+		`{"type":"message","seq":1,"id":"i","from":"A","to":null,"body":"x","ts":"2026-11-25T09:30:00Z"}`,
+		`{"type":"message","seq":1,"id":"i","from":"A","body":"x","ts":"2026-11-25 09:30:00"}`,
+		`{"type":"message","seq":1,"id":"i","from":"A","body":"x","ts":null}`,
+		`{"type":"message","seq":1,"id":"i","from":"A","body":"x","ts":"\u0032026-11-25T09:30:00Z"}`,
+		`{"type":"message","seq":1,"id":"i","from":"A","body":"x","ts":"2026-11-25T09:30:00Z","ts":"2027-01-01T00:00:00Z"}`,
+		`{"type":"accepted","ref":"r","id":"i","ts":"2026-11-25T09:30:00Z","recipients":[{"id":"B","status":"delivered"},{"status":"queued","id":"C"},{}]}`,
+		`{"type":"accepted","ref":"r","id":"i","ts":"2026-11-25T09:30:00Z","recipients":[{"id":"B","extra":1}]}`,
+		`{"type":"accepted","ref":"r","id":"i","ts":"2026-11-25T09:30:00Z","recipients":[{"id":"B",}]}`,
+		`{"type":"accepted","ref":"r","id":"i","ts":"2026-11-25T09:30:00Z","recipients":[]}`,
+		`{"type":"accepted","ref":"r","id":"i","ts":"2026-11-25T09:30:00Z","recipients":{}}`,
 	} {
 		checkFastDecode(t, []byte(s))
 		// And Decode as a whole gives what encoding/json's path gives.
@@ -221,6 +253,8 @@ func FuzzFastDecode(f *testing.F) {
 	f.Add([]byte(`{"type":"send","ref":"r1","to":["CC-2","CODEX"],"body":"the bug is in auth.js line 42","reply_to":"0193a1b2-0000-7000-8000-000000000001","thread":"auth"}`))
 	f.Add([]byte(`{"type":"send","ref":"r","to":"*","body":"a\"b\\c\u00e9\ud83d\ude00\ud800","queue_if_unknown":false}`))
 	f.Add([]byte(`{"type":"ack","upto":18}`))
+	f.Add([]byte(`{"type":"message","seq":18,"id":"i","from":"A","to":["B"],"body":"x","ts":"2026-11-25T09:30:00.123Z","reply_to":"r","thread":"t"}`))
+	f.Add([]byte(`{"type":"accepted","ref":"r","id":"i","ts":"2026-11-25T09:30:00+01:00","recipients":[{"id":"B","status":"delivered"}]}`))
 	f.Add([]byte(`{"type":"ack" , "upto" : 18446744073709551615 }`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkFastDecode(t, data)

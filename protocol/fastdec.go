@@ -3,10 +3,12 @@ package protocol
 import (
 	"encoding/json"
 	"strconv"
+	"time"
 )
 
 // Every message a client sends is a send frame, and a receiver answers
-// them with acks: these two are parsed here in one pass, without
+// them with acks; clients read a message and an accepted for each: these
+// four are parsed here in one pass, without
 // encoding/json's validation scan, reflection and the two tries of
 // Recipients.UnmarshalJSON. The fast path takes only frames written the
 // plain way — type first, the frame's own keys spelled exactly, no nulls —
@@ -16,24 +18,26 @@ import (
 // encoding/json would (fastdec_test.go and FuzzFastDecode compare the two).
 
 // decodeFast parses data, a frame whose leading type is typ, when it is a
-// plain send or ack. It returns nil when the frame must take the slow path.
-// data must be valid UTF-8 (Decode checks that first).
+// plain send, ack, message or accepted (the last two for clients). It
+// returns nil when the frame must take the slow path. data must be valid
+// UTF-8 (Decode checks that first).
 func decodeFast(typ string, data []byte) Frame {
+	var f fastFrame
 	switch typ {
-	case TypeSend, TypeAck:
+	case TypeSend:
+		f = new(Send)
+	case TypeAck:
+		f = new(Ack)
+	case TypeMessage:
+		f = new(Message)
+	case TypeAccepted:
+		f = new(Accepted)
 	default:
 		return nil
 	}
 	p := fastParser{b: data}
 	if !p.prefix(typ) {
 		return nil
-	}
-	var send *Send
-	var ack *Ack
-	if typ == TypeSend {
-		send = new(Send)
-	} else {
-		ack = new(Ack)
 	}
 	for {
 		p.skipSpace()
@@ -43,42 +47,8 @@ func decodeFast(typ string, data []byte) Frame {
 		if !p.eat(',') {
 			return nil
 		}
-		p.skipSpace()
-		key, ok := p.key()
-		if !ok {
-			return nil
-		}
-		p.skipSpace()
-		if !p.eat(':') {
-			return nil
-		}
-		p.skipSpace()
-		if ack != nil {
-			if string(key) != "upto" {
-				return nil
-			}
-			if ack.Upto, ok = p.uint(); !ok {
-				return nil
-			}
-			continue
-		}
-		switch string(key) { // compared without a copy
-		case "ref":
-			send.Ref, ok = p.str()
-		case "body":
-			send.Body, ok = p.str()
-		case "reply_to":
-			send.ReplyTo, ok = p.str()
-		case "thread":
-			send.Thread, ok = p.str()
-		case "to":
-			send.To, ok = p.recipients()
-		case "queue_if_unknown":
-			send.QueueIfUnknown, ok = p.bool()
-		default:
-			ok = false
-		}
-		if !ok {
+		key, ok := p.member()
+		if !ok || !f.fastField(&p, key) {
 			return nil
 		}
 	}
@@ -86,10 +56,75 @@ func decodeFast(typ string, data []byte) Frame {
 	if p.i != len(p.b) {
 		return nil
 	}
-	if send != nil {
-		return send
+	return f
+}
+
+// fastFrame is a frame decodeFast parses: fastField reads the value of its
+// field key, or reports false for a key it does not take.
+type fastFrame interface {
+	Frame
+	fastField(p *fastParser, key []byte) bool
+}
+
+func (s *Send) fastField(p *fastParser, key []byte) (ok bool) {
+	switch string(key) { // compared without a copy
+	case "ref":
+		s.Ref, ok = p.str()
+	case "body":
+		s.Body, ok = p.str()
+	case "reply_to":
+		s.ReplyTo, ok = p.str()
+	case "thread":
+		s.Thread, ok = p.str()
+	case "to":
+		s.To, ok = p.recipients()
+	case "queue_if_unknown":
+		s.QueueIfUnknown, ok = p.bool()
 	}
-	return ack
+	return ok
+}
+
+func (a *Ack) fastField(p *fastParser, key []byte) (ok bool) {
+	if string(key) == "upto" {
+		a.Upto, ok = p.uint()
+	}
+	return ok
+}
+
+func (m *Message) fastField(p *fastParser, key []byte) (ok bool) {
+	switch string(key) {
+	case "seq":
+		m.Seq, ok = p.uint()
+	case "id":
+		m.ID, ok = p.str()
+	case "from":
+		m.From, ok = p.str()
+	case "to":
+		m.To, ok = p.strs()
+	case "body":
+		m.Body, ok = p.str()
+	case "ts":
+		ok = p.time(&m.TS)
+	case "reply_to":
+		m.ReplyTo, ok = p.str()
+	case "thread":
+		m.Thread, ok = p.str()
+	}
+	return ok
+}
+
+func (a *Accepted) fastField(p *fastParser, key []byte) (ok bool) {
+	switch string(key) {
+	case "ref":
+		a.Ref, ok = p.str()
+	case "id":
+		a.ID, ok = p.str()
+	case "ts":
+		ok = p.time(&a.TS)
+	case "recipients":
+		a.Recipients, ok = p.outcomes()
+	}
+	return ok
 }
 
 // fastParser reads JSON from b at i. Its methods report false for anything
@@ -120,6 +155,21 @@ func (p *fastParser) skipSpace() {
 			return
 		}
 	}
+}
+
+// member reads `"key" :` and the space after it.
+func (p *fastParser) member() ([]byte, bool) {
+	p.skipSpace()
+	key, ok := p.key()
+	if !ok {
+		return nil, false
+	}
+	p.skipSpace()
+	if !p.eat(':') {
+		return nil, false
+	}
+	p.skipSpace()
+	return key, true
 }
 
 func (p *fastParser) eat(c byte) bool {
@@ -181,6 +231,116 @@ func (p *fastParser) str() (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// rawStr reads a string token as it stands, quotes and escapes included.
+func (p *fastParser) rawStr() ([]byte, bool) {
+	start := p.i
+	if !p.eat('"') {
+		return nil, false
+	}
+	for p.i < len(p.b) {
+		switch c := p.b[p.i]; {
+		case c == '"':
+			p.i++
+			return p.b[start:p.i], true
+		case c == '\\':
+			p.i += 2
+		case c < 0x20:
+			return nil, false
+		default:
+			p.i++
+		}
+	}
+	return nil, false
+}
+
+// time reads a time as encoding/json does: the token, as it stands, to
+// time.Time's UnmarshalJSON.
+func (p *fastParser) time(t *time.Time) bool {
+	tok, ok := p.rawStr()
+	return ok && t.UnmarshalJSON(tok) == nil
+}
+
+// strs reads a list of strings ([] is an empty, not a nil, list).
+func (p *fastParser) strs() ([]string, bool) {
+	if !p.eat('[') {
+		return nil, false
+	}
+	list := []string{}
+	p.skipSpace()
+	if p.eat(']') {
+		return list, true
+	}
+	for {
+		p.skipSpace()
+		s, ok := p.str()
+		if !ok {
+			return nil, false
+		}
+		list = append(list, s)
+		p.skipSpace()
+		if p.eat(']') {
+			return list, true
+		}
+		if !p.eat(',') {
+			return nil, false
+		}
+	}
+}
+
+// outcomes reads accepted's recipients: a list of {"id":…,"status":…}.
+func (p *fastParser) outcomes() ([]Outcome, bool) {
+	if !p.eat('[') {
+		return nil, false
+	}
+	list := []Outcome{}
+	p.skipSpace()
+	if p.eat(']') {
+		return list, true
+	}
+	for {
+		p.skipSpace()
+		if !p.eat('{') {
+			return nil, false
+		}
+		var o Outcome
+		p.skipSpace()
+		if !p.eat('}') {
+			for {
+				key, ok := p.member()
+				if !ok {
+					return nil, false
+				}
+				switch string(key) {
+				case "id":
+					o.ID, ok = p.str()
+				case "status":
+					o.Status, ok = p.str()
+				default:
+					ok = false
+				}
+				if !ok {
+					return nil, false
+				}
+				p.skipSpace()
+				if p.eat('}') {
+					break
+				}
+				if !p.eat(',') {
+					return nil, false
+				}
+			}
+		}
+		list = append(list, o)
+		p.skipSpace()
+		if p.eat(']') {
+			return list, true
+		}
+		if !p.eat(',') {
+			return nil, false
+		}
+	}
 }
 
 // recipients reads "to": one id as a string, or a list of ids.
