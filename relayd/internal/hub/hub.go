@@ -336,15 +336,21 @@ func (h *Hub) send(ctx context.Context, from *Conn, s *protocol.Send) (*protocol
 // sendDigest identifies a send's content, so that only a true retry (same
 // ref, same content) is taken for one: a client that reuses refs for
 // different messages loses none of them.
+//
+// The digest is SHA-256 of body, reply_to, thread and each recipient, each
+// followed by a NUL byte. The SQLite store keeps it on disk: it must not
+// change. The parts are hashed from one buffer, on the stack for the usual
+// short message.
 func sendDigest(s *protocol.Send) [32]byte {
-	hash := sha256.New()
-	for _, part := range append([]string{s.Body, s.ReplyTo, s.Thread}, s.To...) {
-		hash.Write([]byte(part))
-		hash.Write([]byte{0})
+	var stack [512]byte
+	buf := stack[:0]
+	for _, part := range [...]string{s.Body, s.ReplyTo, s.Thread} {
+		buf = append(append(buf, part...), 0)
 	}
-	var sum [32]byte
-	hash.Sum(sum[:0])
-	return sum
+	for _, part := range s.To {
+		buf = append(append(buf, part...), 0)
+	}
+	return sha256.Sum256(buf)
 }
 
 func (h *Hub) route(ctx context.Context, from *Conn, s *protocol.Send) (*protocol.Accepted, *protocol.Error) {
