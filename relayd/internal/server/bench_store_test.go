@@ -33,7 +33,9 @@ var benchStores = []struct {
 func benchRelayWith(b *testing.B, st store.Store) string {
 	b.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := &Server{Logger: log, Hub: hub.New(hub.Options{Store: st, Logger: log})}
+	// As `relayd load` asks of the relay it measures: room for a receiver
+	// that falls behind four senders, which the default 10 000 is not.
+	srv := &Server{Logger: log, Hub: hub.New(hub.Options{Store: st, Logger: log, MaxQueue: 1_000_000})}
 	hts := httptest.NewServer(srv.Handler())
 	b.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -18,7 +18,7 @@ import (
 func benchRelay(b *testing.B) string {
 	b.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := &Server{Logger: log, Hub: hub.New(hub.Options{Store: store.NewMemory(), Logger: log})}
+	srv := &Server{Logger: log, Hub: hub.New(hub.Options{Store: store.NewMemory(), Logger: log, MaxQueue: 1_000_000})}
 	hts := httptest.NewServer(srv.Handler())
 	b.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
