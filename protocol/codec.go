@@ -137,6 +137,11 @@ func leadingType(b []byte) (string, bool) {
 	if end <= 0 || bytes.IndexByte(rest[:end], '\\') >= 0 {
 		return "", false
 	}
+	for _, t := range allTypes { // a known type without a copy: every frame has one
+		if string(rest[:end]) == t {
+			return t, true
+		}
+	}
 	return string(rest[:end]), true
 }
 
