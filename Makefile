@@ -39,6 +39,8 @@ lint:
 FUZZTIME ?= 20s
 fuzz:  # every decoder of outside input, one after another
 	go test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./protocol
+	go test -run '^$$' -fuzz FuzzFastDecode -fuzztime $(FUZZTIME) ./protocol
+	go test -run '^$$' -fuzz FuzzFastEncode -fuzztime $(FUZZTIME) ./protocol
 	go test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./relayd/internal/legacy
 	go test -run '^$$' -fuzz FuzzParseTokens -fuzztime $(FUZZTIME) ./relayd/internal/auth
 	go test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./relay-mcp/internal/registry
