@@ -67,7 +67,7 @@ func TestDocCommandsCatchRot(t *testing.T) {
 	readme := "# x\n\n```sh\nrelay-mcp peers --bogus          # a flag that is not there\n" +
 		"RELAY_TOKEN=x relay-mcp sessoin list\n" +
 		"echo hi | relay-mcp send --thread t \\\n   CC-2 - --as ME\n" +
-		"```\n\n```json\n{\"command\": \"relay-mcp --nope\"}\n```\n"
+		"```\n\n```json\n{\"command\": \"relay-mcp --nope\", \"server\": \"relay-mcp 0.1.0\"}\n```\n"
 	doc := "```console\n$ relay-mcp receive --wait soon\nrelay-mcp --output-not-a-command\n$ relay-mcp install vscode\n$ relay-mcp send 'CC-2 hi\n```\n"
 	os.WriteFile(filepath.Join(root, "README.md"), []byte(readme), 0o644)
 	os.WriteFile(filepath.Join(root, "docs", "x.md"), []byte(doc), 0o644)
@@ -77,11 +77,12 @@ func TestDocCommandsCatchRot(t *testing.T) {
 		"README.md:4: relay-mcp peers --bogus\n\trelay-mcp peers: flag --bogus is not defined (its flags: --as --help --json",
 		`README.md:5: relay-mcp sessoin list` + "\n\t" + `relay-mcp: no command "sessoin"`,
 		`README.md:6: relay-mcp send --thread t CC-2 - --as ME` + "\n\t" + `relay-mcp send: flag --as comes after the argument "-"`,
+		"README.md:11: relay-mcp --nope\n\trelay-mcp: flag --nope is not defined",
 		`docs/x.md:2: relay-mcp receive --wait soon` + "\n\t" + `relay-mcp receive: flag --wait "soon": time: invalid duration "soon"`,
 		`docs/x.md:4: relay-mcp install vscode` + "\n\t" + `relay-mcp install: argument "vscode" is not one of claude, codex, gemini, cursor`,
 	}
-	if n != 5 || len(problems) != len(want) {
-		t.Fatalf("checked %d lines (want 5), problems:\n%s", n, strings.Join(problems, "\n"))
+	if n != 6 || len(problems) != len(want) {
+		t.Fatalf("checked %d lines (want 6), problems:\n%s", n, strings.Join(problems, "\n"))
 	}
 	for i, w := range want {
 		if !strings.HasPrefix(problems[i], w) {

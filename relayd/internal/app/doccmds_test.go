@@ -6,9 +6,11 @@ package app
 // relay-mcp/internal/cli says when the two copies differ.
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -54,6 +56,7 @@ func docCommands(t *testing.T, root, program string) (out []docCommand, problems
 		rel, _ := filepath.Rel(root, path)
 		for _, blk := range fencedBlocks(string(b)) {
 			if !shellLangs[blk.lang] {
+				out = append(out, configCommands(rel, blk, program)...)
 				continue
 			}
 			prompts := false
@@ -92,6 +95,28 @@ func docCommands(t *testing.T, root, program string) (out []docCommand, problems
 		}
 	}
 	return out, problems
+}
+
+// configCommands returns the commands of program that a config file (JSON,
+// TOML) shows: a "command": "relay-mcp hook codex" (or command = "…"), or
+// an array ["relay-mcp", "hook", "codex"].
+func configCommands(rel string, blk fencedBlock, program string) []docCommand {
+	str := regexp.MustCompile(`command"?\s*[:=]\s*"(` + regexp.QuoteMeta(program) + `( [^"]*)?)"`)
+	arr := regexp.MustCompile(`\[\s*"` + regexp.QuoteMeta(program) + `"[^\]]*\]`)
+	var out []docCommand
+	for i, line := range blk.lines {
+		pos := rel + ":" + strconv.Itoa(blk.first+i)
+		for _, m := range str.FindAllStringSubmatch(line, -1) {
+			out = append(out, docCommand{Pos: pos, Args: strings.Fields(m[1])})
+		}
+		for _, m := range arr.FindAllString(line, -1) {
+			var words []string
+			if json.Unmarshal([]byte(m), &words) == nil {
+				out = append(out, docCommand{Pos: pos, Args: words})
+			}
+		}
+	}
+	return out
 }
 
 type fencedBlock struct {
