@@ -2,11 +2,15 @@ package cli
 
 import (
 	"bytes"
+	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	gotoml "github.com/pelletier/go-toml/v2"
 	ucli "github.com/urfave/cli/v2"
 )
 
@@ -89,4 +93,125 @@ func TestDocCommandsCatchRot(t *testing.T) {
 			t.Errorf("problem %d:\n%s\nwant it to start with\n%s", i, problems[i], w)
 		}
 	}
+}
+
+// docBlockAfter returns the first fenced block of the document after the
+// line that contains marker (a heading or a sentence).
+func docBlockAfter(t *testing.T, doc, marker string) fencedBlock {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(repoRoot, doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(b)
+	i := strings.Index(text, marker)
+	if i < 0 {
+		t.Fatalf("%s no longer says %q: update this test with the document", doc, marker)
+	}
+	line := strings.Count(text[:i], "\n")
+	for _, blk := range fencedBlocks(text) {
+		if blk.first > line+1 {
+			return blk
+		}
+	}
+	t.Fatalf("%s: no code block after %q", doc, marker)
+	return fencedBlock{}
+}
+
+// The settings docs/agents.md says install claude --hooks writes to a
+// fresh file are the ones it writes (TestInstallClaudeHooksFresh holds
+// the command's output to the same golden file).
+func TestDocHooksSettings(t *testing.T) {
+	blk := docBlockAfter(t, "docs/agents.md", "`--write` writes exactly this:")
+	want, err := os.ReadFile(filepath.Join("testdata", "hooks", "install_fresh_settings.out.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(blk.lines, "\n") + "\n"; got != string(want) {
+		t.Errorf("docs/agents.md:%d: the hook settings shown differ from what relay-mcp install claude --hooks --write writes:\n%s\nwant (testdata/hooks/install_fresh_settings.out.json):\n%s", blk.first, got, want)
+	}
+}
+
+// The hand-written MCP configs of docs/agents.md put relay-mcp where
+// relay-mcp install does (mcpServers.relay, [mcp_servers.relay]) and use
+// only keys it writes, plus those the client documents for hand-written
+// entries (Codex's env_vars).
+func TestDocMCPConfigs(t *testing.T) {
+	cases := []struct {
+		client, heading string
+		extra           []string // keys a hand-written entry may add
+	}{
+		{"claude", "### Claude Code", nil},
+		{"codex", "### Codex CLI", []string{"env_vars"}},
+		{"gemini", "### Gemini CLI", nil},
+		{"cursor", "### Cursor", nil},
+	}
+	for _, c := range cases {
+		// A relay URL that is not the default makes install write env too.
+		code, out, errOut := run(t, "", "--relay-url", "ws://10.0.0.5:9999", "install", c.client, "--command", "relay-mcp")
+		if code != 0 {
+			t.Fatalf("install %s: exit %d %s", c.client, code, errOut)
+		}
+		heading := docBlockAfter(t, "docs/agents.md", c.heading)
+		blk := heading
+		if blk.lang != "json" && blk.lang != "toml" { // the claude mcp add commands come first
+			blk = docBlockAfter(t, "docs/agents.md", strings.Join(heading.lines, "\n"))
+		}
+		doc := strings.Join(blk.lines, "\n")
+		wantKeys, gotKeys := entryKeys(t, out), entryKeys(t, doc)
+		if wantKeys == nil || gotKeys == nil {
+			t.Errorf("docs/agents.md:%d: %s: no relay entry where relay-mcp install puts it (mcpServers.relay or [mcp_servers.relay]):\n%s\ninstall prints:\n%s", blk.first, c.client, doc, out)
+			continue
+		}
+		for k := range gotKeys {
+			if !wantKeys[k] && !slices.Contains(c.extra, k) {
+				t.Errorf("docs/agents.md:%d: %s entry has %q, a key relay-mcp install never writes (it writes %v)", blk.first, c.client, k, slices.Sorted(maps.Keys(wantKeys)))
+			}
+		}
+		if !gotKeys["command"] {
+			t.Errorf("docs/agents.md:%d: %s entry has no command", blk.first, c.client)
+		}
+	}
+}
+
+// entryKeys returns the keys of the relay server entry of a JSON
+// (mcpServers.relay) or TOML ([mcp_servers.relay]) config, or nil.
+func entryKeys(t *testing.T, config string) map[string]bool {
+	t.Helper()
+	var j struct {
+		MCPServers map[string]map[string]any `json:"mcpServers"`
+	}
+	if json.Unmarshal([]byte(stripComments(config)), &j) == nil {
+		return keysOf(j.MCPServers["relay"])
+	}
+	var toml struct {
+		MCPServers map[string]map[string]any `toml:"mcp_servers"`
+	}
+	if err := gotoml.Unmarshal([]byte(config), &toml); err != nil {
+		t.Errorf("neither JSON nor TOML: %v\n%s", err, config)
+		return nil
+	}
+	return keysOf(toml.MCPServers["relay"])
+}
+
+func keysOf(m map[string]any) map[string]bool {
+	if m == nil {
+		return nil
+	}
+	keys := map[string]bool{}
+	for k := range m {
+		keys[k] = true
+	}
+	return keys
+}
+
+// stripComments drops the # lines install prints after the entry.
+func stripComments(s string) string {
+	var keep []string
+	for _, line := range strings.Split(s, "\n") {
+		if !strings.HasPrefix(line, "#") {
+			keep = append(keep, line)
+		}
+	}
+	return strings.Join(keep, "\n")
 }
