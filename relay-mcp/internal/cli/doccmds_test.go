@@ -24,6 +24,9 @@ import (
 type docCommand struct {
 	Pos  string   // file:line where the command starts
 	Args []string // its words, Args[0] the program
+	// Mention: a code span in prose, which may name a flag without its
+	// value ("set --token-file").
+	Mention bool
 }
 
 // docFiles are the documents whose commands must keep working, relative to
@@ -54,6 +57,8 @@ func docCommands(t *testing.T, root, program string) (out []docCommand, problems
 			t.Fatal(err)
 		}
 		rel, _ := filepath.Rel(root, path)
+		spans, bad := spanCommands(rel, string(b), program)
+		out, problems = append(out, spans...), append(problems, bad...)
 		for _, blk := range fencedBlocks(string(b)) {
 			if !shellLangs[blk.lang] {
 				out = append(out, configCommands(rel, blk, program)...)
@@ -117,6 +122,46 @@ func configCommands(rel string, blk fencedBlock, program string) []docCommand {
 		}
 	}
 	return out
+}
+
+// spanCommands returns the commands of program in the `code spans` of the
+// prose (outside fenced blocks), read as a synopsis: [optional] parts are
+// checked as if given, a|b alternatives each, an ellipsis dropped, a flag
+// named without its value accepted, --a/--b as two flags.
+func spanCommands(rel, text, program string) (out []docCommand, problems []string) {
+	lines := strings.Split(text, "\n")
+	for _, blk := range fencedBlocks(text) {
+		for i := blk.first - 2; i <= blk.first-1+len(blk.lines) && i < len(lines); i++ {
+			lines[i] = "" // the block and its fences
+		}
+	}
+	prose := strings.Join(lines, "\n")
+	span := regexp.MustCompile("`([^`]+)`")
+	alt := regexp.MustCompile(`[^\s|]+(\|[^\s|]+)+`)
+	for _, m := range span.FindAllStringSubmatchIndex(prose, -1) {
+		s := prose[m[2]:m[3]]
+		if strings.Contains(s, "\n\n") || (s != program && !strings.HasPrefix(s, program+" ")) {
+			continue
+		}
+		pos := rel + ":" + strconv.Itoa(strings.Count(prose[:m[0]], "\n")+1)
+		s = strings.NewReplacer("\n", " ", `\|`, "|", "[", "", "]", "", "…", "", "/--", " --").Replace(s)
+		variants := []string{s}
+		if a := alt.FindStringIndex(s); a != nil {
+			variants = nil
+			for _, choice := range strings.Split(s[a[0]:a[1]], "|") {
+				variants = append(variants, s[:a[0]]+choice+s[a[1]:])
+			}
+		}
+		for _, v := range variants {
+			cmds, err := shellCommands(v)
+			if err != nil {
+				problems = append(problems, fmt.Sprintf("%s: cannot read the command `%s`: %v", pos, s, err))
+				continue
+			}
+			out = append(out, docCommand{Pos: pos, Args: cmds[0], Mention: true})
+		}
+	}
+	return out, problems
 }
 
 type fencedBlock struct {
@@ -316,6 +361,9 @@ func checkArgs(app *ucli.App, args []string, rules argRules) string {
 			}
 			if !isBool(f) && !hasValue {
 				if i+1 >= len(args) {
+					if rules.mention {
+						continue
+					}
 					return path + ": flag " + a + " needs a value"
 				}
 				i++
@@ -352,7 +400,7 @@ func checkArgs(app *ucli.App, args []string, rules argRules) string {
 		}
 		positional++
 	}
-	if !hasAction && len(subs) > 0 {
+	if !hasAction && len(subs) > 0 && !rules.mention { // prose may name a group: "relayd service"
 		return path + ": needs one of its commands: " + commandList(subs)
 	}
 	return ""
@@ -363,6 +411,7 @@ func checkArgs(app *ucli.App, args []string, rules argRules) string {
 type argRules struct {
 	afterDashDash  map[string][]ucli.Flag // the flags allowed after "--"
 	flagsAfterArgs map[string]bool        // the command reads its flags after its arguments too
+	mention        bool                   // a flag may come without its value
 }
 
 func findFlag(flags []ucli.Flag, name string) ucli.Flag {
@@ -441,7 +490,9 @@ func docProblems(t *testing.T, root string, app *ucli.App, rules argRules) (prob
 	t.Helper()
 	cmds, problems := docCommands(t, root, app.Name)
 	for _, c := range cmds {
-		if p := checkArgs(app, c.Args, rules); p != "" {
+		r := rules
+		r.mention = c.Mention
+		if p := checkArgs(app, c.Args, r); p != "" {
 			problems = append(problems, fmt.Sprintf("%s: %s\n\t%s", c.Pos, strings.Join(c.Args, " "), p))
 		}
 	}

@@ -64,11 +64,13 @@ func TestDocCommandsFileInSync(t *testing.T) {
 
 // The check fails on rotted documents: a flag, a command and a client
 // that relay-mcp does not have, a flag after an argument, a bad duration
-// and an unclosed quote are each reported at their file:line.
+// and an unclosed quote are each reported at their file:line, in shell
+// blocks, config blocks and `code spans` of the prose (where claude|vscode
+// is read as two alternatives, and relay-mcp install claude is fine).
 func TestDocCommandsCatchRot(t *testing.T) {
 	root := t.TempDir()
 	os.Mkdir(filepath.Join(root, "docs"), 0o755)
-	readme := "# x\n\n```sh\nrelay-mcp peers --bogus          # a flag that is not there\n" +
+	readme := "# x\n\nRun `relay-mcp install claude|vscode` or\n`relay-mcp sesion list`.\n```sh\nrelay-mcp peers --bogus          # a flag that is not there\n" +
 		"RELAY_TOKEN=x relay-mcp sessoin list\n" +
 		"echo hi | relay-mcp send --thread t \\\n   CC-2 - --as ME\n" +
 		"```\n\n```json\n{\"command\": \"relay-mcp --nope\", \"server\": \"relay-mcp 0.1.0\"}\n```\n"
@@ -78,15 +80,17 @@ func TestDocCommandsCatchRot(t *testing.T) {
 	problems, n := docProblems(t, root, testApp(), relayMCPRules)
 	want := []string{
 		`docs/x.md:5: cannot read the command line "relay-mcp send 'CC-2 hi": unbalanced '`,
-		"README.md:4: relay-mcp peers --bogus\n\trelay-mcp peers: flag --bogus is not defined (its flags: --as --help --json",
-		`README.md:5: relay-mcp sessoin list` + "\n\t" + `relay-mcp: no command "sessoin"`,
-		`README.md:6: relay-mcp send --thread t CC-2 - --as ME` + "\n\t" + `relay-mcp send: flag --as comes after the argument "-"`,
-		"README.md:11: relay-mcp --nope\n\trelay-mcp: flag --nope is not defined",
+		`README.md:3: relay-mcp install vscode` + "\n\t" + `relay-mcp install: argument "vscode" is not one of claude, codex, gemini, cursor`,
+		`README.md:4: relay-mcp sesion list` + "\n\t" + `relay-mcp: no command "sesion"`,
+		"README.md:6: relay-mcp peers --bogus\n\trelay-mcp peers: flag --bogus is not defined (its flags: --as --help --json",
+		`README.md:7: relay-mcp sessoin list` + "\n\t" + `relay-mcp: no command "sessoin"`,
+		`README.md:8: relay-mcp send --thread t CC-2 - --as ME` + "\n\t" + `relay-mcp send: flag --as comes after the argument "-"`,
+		"README.md:13: relay-mcp --nope\n\trelay-mcp: flag --nope is not defined",
 		`docs/x.md:2: relay-mcp receive --wait soon` + "\n\t" + `relay-mcp receive: flag --wait "soon": time: invalid duration "soon"`,
 		`docs/x.md:4: relay-mcp install vscode` + "\n\t" + `relay-mcp install: argument "vscode" is not one of claude, codex, gemini, cursor`,
 	}
-	if n != 6 || len(problems) != len(want) {
-		t.Fatalf("checked %d lines (want 6), problems:\n%s", n, strings.Join(problems, "\n"))
+	if n != 9 || len(problems) != len(want) {
+		t.Fatalf("checked %d lines (want 9), problems:\n%s", n, strings.Join(problems, "\n"))
 	}
 	for i, w := range want {
 		if !strings.HasPrefix(problems[i], w) {
