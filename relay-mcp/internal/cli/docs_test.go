@@ -3,9 +3,11 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -218,4 +220,90 @@ func stripComments(s string) string {
 		}
 	}
 	return strings.Join(keep, "\n")
+}
+
+// The make targets the documents name exist, and each go test command
+// they show names a package of this repository and -run / -bench patterns
+// that match a test or benchmark in it.
+func TestDocMakeAndGoTest(t *testing.T) {
+	mk, err := os.ReadFile(filepath.Join(repoRoot, "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	targets := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^([a-z][a-z-]*):`).FindAllStringSubmatch(string(mk), -1) {
+		targets[m[1]] = true
+	}
+	makes, problems := docCommands(t, repoRoot, "make")
+	for _, c := range makes {
+		for _, target := range c.Args[1:] {
+			if !strings.HasPrefix(target, "-") && !strings.Contains(target, "=") && !targets[target] {
+				problems = append(problems, fmt.Sprintf("%s: make %s: the Makefile has no target %q", c.Pos, target, target))
+			}
+		}
+	}
+	gos, bad := docCommands(t, repoRoot, "go")
+	problems = append(problems, bad...)
+	checked := 0
+	for _, c := range gos {
+		if len(c.Args) < 2 || c.Args[1] != "test" {
+			continue
+		}
+		var pkgs, patterns []string
+		for i := 2; i < len(c.Args); i++ {
+			switch a := c.Args[i]; {
+			case (a == "-run" || a == "-bench") && i+1 < len(c.Args):
+				if p := c.Args[i+1]; p != "^$" && p != "." {
+					patterns = append(patterns, p)
+				}
+				i++
+			case a == "-count" || a == "-timeout" || a == "-fuzztime":
+				i++
+			case strings.HasPrefix(a, "./"):
+				pkgs = append(pkgs, a)
+			}
+		}
+		for _, pkg := range pkgs {
+			checked++
+			names := testFuncs(t, filepath.Join(repoRoot, strings.TrimSuffix(pkg, "/...")))
+			if names == nil {
+				problems = append(problems, fmt.Sprintf("%s: %s: no package with tests at %s", c.Pos, strings.Join(c.Args, " "), pkg))
+				continue
+			}
+			for _, p := range patterns {
+				re, err := regexp.Compile(p)
+				if err == nil && !slices.ContainsFunc(names, re.MatchString) {
+					problems = append(problems, fmt.Sprintf("%s: %s: no test or benchmark in %s matches %q", c.Pos, strings.Join(c.Args, " "), pkg, p))
+				}
+			}
+		}
+	}
+	for _, p := range problems {
+		t.Error(p)
+	}
+	if len(makes) < 10 || checked < 3 {
+		t.Errorf("found %d make and %d go test commands in the documents: is the extraction broken?", len(makes), checked)
+	}
+}
+
+// testFuncs returns the names of the Test and Benchmark functions in dir,
+// or nil when it has no test files.
+func testFuncs(t *testing.T, dir string) []string {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "*_test.go"))
+	if len(files) == 0 {
+		return nil
+	}
+	re := regexp.MustCompile(`(?m)^func ((?:Test|Benchmark)\w+)\(`)
+	names := []string{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range re.FindAllStringSubmatch(string(b), -1) {
+			names = append(names, m[1])
+		}
+	}
+	return names
 }

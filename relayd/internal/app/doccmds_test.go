@@ -137,7 +137,7 @@ func spanCommands(rel, text, program string) (out []docCommand, problems []strin
 	}
 	prose := strings.Join(lines, "\n")
 	span := regexp.MustCompile("`([^`]+)`")
-	alt := regexp.MustCompile(`[^\s|]+(\|[^\s|]+)+`)
+	alt := regexp.MustCompile(`[^\s|'"]+(\|[^\s|'"]+)+`)
 	for _, m := range span.FindAllStringSubmatchIndex(prose, -1) {
 		s := prose[m[2]:m[3]]
 		if strings.Contains(s, "\n\n") || (s != program && !strings.HasPrefix(s, program+" ")) {
@@ -146,7 +146,7 @@ func spanCommands(rel, text, program string) (out []docCommand, problems []strin
 		pos := rel + ":" + strconv.Itoa(strings.Count(prose[:m[0]], "\n")+1)
 		s = strings.NewReplacer("\n", " ", `\|`, "|", "[", "", "]", "", "…", "", "/--", " --").Replace(s)
 		variants := []string{s}
-		if a := alt.FindStringIndex(s); a != nil {
+		if a := alt.FindStringIndex(s); a != nil && (a[0] == 0 || !strings.ContainsRune(`'"`, rune(s[a[0]-1]))) { // not a quoted regexp
 			variants = nil
 			for _, choice := range strings.Split(s[a[0]:a[1]], "|") {
 				variants = append(variants, s[:a[0]]+choice+s[a[1]:])
