@@ -141,7 +141,8 @@ func TestDocHooksSettings(t *testing.T) {
 // The hand-written MCP configs of docs/agents.md put relay-mcp where
 // relay-mcp install does (mcpServers.relay, [mcp_servers.relay]) and use
 // only keys it writes, plus those the client documents for hand-written
-// entries (Codex's env_vars).
+// entries (Codex's env_vars); install --command relay-mcp writes the same
+// bare command they show.
 func TestDocMCPConfigs(t *testing.T) {
 	cases := []struct {
 		client, heading string
@@ -176,6 +177,9 @@ func TestDocMCPConfigs(t *testing.T) {
 		}
 		if !gotKeys["command"] {
 			t.Errorf("docs/agents.md:%d: %s entry has no command", blk.first, c.client)
+		}
+		if !strings.Contains(out, `"relay-mcp"`) {
+			t.Errorf("install %s --command relay-mcp: the entry does not run plain relay-mcp (found on PATH) as the documents' entries do:\n%s", c.client, out)
 		}
 	}
 }

@@ -38,7 +38,8 @@ install are replaced. Without --write it prints the merged file.
   cursor   ~/.cursor/mcp.json      mcpServers.relay
 
 The entry runs this relay-mcp by its absolute path (--command to name
-another, e.g. a symlink that survives upgrades) and sets RELAY_URL when it
+another, e.g. a symlink that survives upgrades; a bare name such as
+relay-mcp is left for the client to find on its PATH) and sets RELAY_URL when it
 is not the default, RELAY_TOKEN_FILE, RELAY_CA_FILE and RELAY_HOME when
 given. A token is never written into a config file: keep it in a file
 (chmod 600) and pass --token-file. Claude Code rewrites ~/.claude.json while
@@ -224,11 +225,17 @@ func installEntry(c *ucli.Context, cfg *config, cmd string) (install.Entry, erro
 		}
 		cmd = exe
 	}
-	abs, err := filepath.Abs(cmd)
-	if err != nil {
-		return install.Entry{}, exitf(ExitUsage, "--command: %v", err)
+	// A bare name (--command relay-mcp) is for the client to find on its
+	// PATH, as in a hand-written entry; a path is made absolute, since the
+	// client does not start in this directory.
+	if strings.ContainsRune(cmd, filepath.Separator) || strings.ContainsRune(cmd, '/') {
+		abs, err := filepath.Abs(cmd)
+		if err != nil {
+			return install.Entry{}, exitf(ExitUsage, "--command: %v", err)
+		}
+		cmd = abs
 	}
-	e := install.Entry{Command: abs, Args: []string{}, Env: map[string]string{}}
+	e := install.Entry{Command: cmd, Args: []string{}, Env: map[string]string{}}
 	if cfg.url != link.DefaultURL {
 		e.Env["RELAY_URL"] = cfg.url
 	}
