@@ -311,3 +311,42 @@ func testFuncs(t *testing.T, dir string) []string {
 	}
 	return names
 }
+
+// Every RELAY_ environment variable the documents name is one the code
+// reads or sets: a string literal of a Go file of relayd or relay-mcp.
+func TestDocEnvVars(t *testing.T) {
+	literals := map[string]bool{}
+	lit := regexp.MustCompile(`"((?:CLAUDE_)?RELAY_[A-Z_]+)[="]`) // "RELAY_X" or "RELAY_X="+value
+	for _, module := range []string{"relayd", "relay-mcp"} {
+		filepath.WalkDir(filepath.Join(repoRoot, module), func(path string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+				return err
+			}
+			b, err := os.ReadFile(path)
+			for _, m := range lit.FindAllStringSubmatch(string(b), -1) {
+				literals[m[1]] = true
+			}
+			return err
+		})
+	}
+	env := regexp.MustCompile(`\b(?:CLAUDE_)?RELAY_[A-Z_]*[A-Z]\b`)
+	n := 0
+	for _, path := range docFiles(t, repoRoot) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rel, _ := filepath.Rel(repoRoot, path)
+		for i, line := range strings.Split(string(b), "\n") {
+			for _, name := range env.FindAllString(line, -1) {
+				n++
+				if !literals[name] {
+					t.Errorf("%s:%d: %s is not an environment variable relayd or relay-mcp reads or sets", rel, i+1, name)
+				}
+			}
+		}
+	}
+	if n < 50 || len(literals) < 20 {
+		t.Errorf("found %d variables in the documents and %d in the code: is the extraction broken?", n, len(literals))
+	}
+}
