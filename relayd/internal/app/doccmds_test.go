@@ -29,8 +29,8 @@ type docCommand struct {
 	Mention bool
 }
 
-// docFiles are the documents whose commands must keep working, relative to
-// the repository root.
+// docFiles are the documents whose commands must keep working: README.md
+// and docs/*.md under root.
 func docFiles(t *testing.T, root string) []string {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join(root, "docs", "*.md"))
@@ -43,12 +43,14 @@ func docFiles(t *testing.T, root string) []string {
 // shellLangs are the info strings of fenced blocks that hold commands.
 var shellLangs = map[string]bool{"": true, "sh": true, "bash": true, "shell": true, "console": true, "zsh": true, "fish": true}
 
-// docCommands returns every command line of program in the fenced shell
-// blocks of the documents: after a "$ " prompt, an environment prefix
+// docCommands returns every command line of program in the documents. In
+// fenced shell blocks: after a "$ " prompt, an environment prefix
 // (RELAY_TOKEN=… relayd), a pipe (… | relay-mcp send), or inside $(…);
-// comments dropped and continued lines joined. In a block that shows
+// comments dropped and continued lines joined; in a block that shows
 // prompts, only the lines after a prompt are commands (the rest is output).
-// Lines that start with program but cannot be read are problems.
+// Also the commands config blocks show (configCommands) and the code spans
+// of the prose (spanCommands). Lines that start with program but cannot be
+// read are problems.
 func docCommands(t *testing.T, root, program string) (out []docCommand, problems []string) {
 	t.Helper()
 	for _, path := range docFiles(t, root) {
