@@ -5,10 +5,12 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 )
 
@@ -62,9 +64,26 @@ func dialHint(url string, resp *http.Response, err error) string {
 	case resp != nil && resp.StatusCode == http.StatusBadRequest && strings.HasPrefix(url, "ws://"):
 		return fmt.Sprintf("relay at %s answered HTTP 400 — if it serves TLS (relayd --tls-cert), use wss://", url)
 	case resp != nil && (resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusTooManyRequests):
-		return fmt.Sprintf("relay at %s is refusing new connections (HTTP %d: it holds its connection limit) — will retry", url, resp.StatusCode)
+		why := "it holds its connection limit"
+		if said := relaySaid(resp); said != "" {
+			why = said // the relay names the limit: connections, or wrong tokens
+		}
+		return fmt.Sprintf("relay at %s is refusing new connections (HTTP %d: %s) — will retry", url, resp.StatusCode, why)
 	}
 	return ""
+}
+
+// relaySaid is the first line of the text a relay sent with a refused
+// upgrade (the websocket library keeps up to 1 KiB of it), without the
+// status code relayd puts in front; "" when there is none.
+func relaySaid(resp *http.Response) string {
+	if resp.Body == nil {
+		return ""
+	}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+	line, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
+	line = strings.TrimSpace(strings.TrimPrefix(line, strconv.Itoa(resp.StatusCode)))
+	return line
 }
 
 // Cleartext reports whether a relay URL (as ParseURL returns it) sends
