@@ -349,29 +349,8 @@ func (p *fastParser) recipients() (Recipients, bool) {
 		s, ok := p.str()
 		return Recipients{s}, ok
 	}
-	if !p.eat('[') {
-		return nil, false
-	}
-	r := Recipients{}
-	p.skipSpace()
-	if p.eat(']') {
-		return r, true
-	}
-	for {
-		p.skipSpace()
-		s, ok := p.str()
-		if !ok {
-			return nil, false
-		}
-		r = append(r, s)
-		p.skipSpace()
-		if p.eat(']') {
-			return r, true
-		}
-		if !p.eat(',') {
-			return nil, false
-		}
-	}
+	list, ok := p.strs()
+	return Recipients(list), ok
 }
 
 func (p *fastParser) bool() (bool, bool) {
