@@ -580,21 +580,7 @@ func TestReadOnlyDataDir(t *testing.T) {
 		}
 		t.Cleanup(func() { exec.Command("chattr", "-i", dir).Run() })
 	}
-	p, err := runRelayd("--listen", "127.0.0.1:0", "--data-dir", dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-p.done:
-	case <-time.After(20 * time.Second):
-		p.kill()
-		t.Fatalf("relayd kept running on a read-only data dir:\n%s", p.logs.String())
-	}
-	out := p.logs.String()
-	t.Logf("relayd said:\n%s", out)
-	if code := p.cmd.ProcessState.ExitCode(); code != 1 {
-		t.Errorf("exit code %d, want 1", code)
-	}
+	out := refusedStart(t, dir, "a read-only data dir")
 	for _, want := range []string{dir, "not writable", "--data-dir"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("error does not mention %q", want)
@@ -603,6 +589,28 @@ func TestReadOnlyDataDir(t *testing.T) {
 	if strings.Contains(out, "panic") || strings.Contains(out, "relayd listening") {
 		t.Errorf("relayd should refuse to start cleanly")
 	}
+}
+
+// refusedStart runs relayd on the data dir, which it must refuse: it must
+// exit 1 on its own. It returns what relayd said.
+func refusedStart(t *testing.T, dir, what string) string {
+	t.Helper()
+	p, err := runRelayd("--listen", "127.0.0.1:0", "--data-dir", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(20 * time.Second):
+		p.kill()
+		t.Fatalf("relayd kept running on %s:\n%s", what, p.logs.String())
+	}
+	out := p.logs.String()
+	t.Logf("relayd said:\n%s", out)
+	if code := p.cmd.ProcessState.ExitCode(); code != 1 {
+		t.Errorf("exit code %d, want 1", code)
+	}
+	return out
 }
 
 // A corrupt store file stops relayd at start with the file's path and what
@@ -614,21 +622,7 @@ func TestCorruptStoreFile(t *testing.T) {
 	if err := os.WriteFile(path, junk, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p, err := runRelayd("--listen", "127.0.0.1:0", "--data-dir", dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-p.done:
-	case <-time.After(20 * time.Second):
-		p.kill()
-		t.Fatalf("relayd kept running on a corrupt store:\n%s", p.logs.String())
-	}
-	out := p.logs.String()
-	t.Logf("relayd said:\n%s", out)
-	if code := p.cmd.ProcessState.ExitCode(); code != 1 {
-		t.Errorf("exit code %d, want 1", code)
-	}
+	out := refusedStart(t, dir, "a corrupt store")
 	for _, want := range []string{path, "move it aside"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("error does not mention %q", want)
