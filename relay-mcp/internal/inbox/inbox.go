@@ -60,6 +60,7 @@ type Inbox struct {
 	f       *os.File // append handle on logPath
 	ident   os.FileInfo
 	off     int64 // bytes of logPath applied to the state
+	torn    int64 // bytes after off that end in no newline: a write cut short
 	lines   int   // records in the log since the last compaction
 	entries []*Entry
 	byID    map[string]*Entry
@@ -199,19 +200,27 @@ func (b *Inbox) refresh() error {
 }
 
 func (b *Inbox) reset() {
-	b.off, b.lines = 0, 0
+	b.off, b.lines, b.torn = 0, 0, 0
 	b.entries = nil
 	b.byID = map[string]*Entry{}
 	b.cursor = 0
 }
 
-// replayFrom applies complete lines of the log from offset off.
+// replayFrom applies complete lines of the log from offset off. A partial
+// last line is left where it is and counted in b.torn: every write is made
+// whole under the file lock this caller holds, so a partial line is one
+// whose writer died or hit a full disk, and the next write must start on a
+// line of its own rather than finish that one (and be lost with it).
 func (b *Inbox) replayFrom(off int64) error {
 	r := io.NewSectionReader(b.f, off, 1<<62)
 	br := bufio.NewReaderSize(r, 64<<10)
 	applied := false
+	b.torn = 0
 	for {
 		line, err := br.ReadBytes('\n')
+		if len(line) > 0 && line[len(line)-1] != '\n' {
+			b.torn = int64(len(line))
+		}
 		if len(line) > 0 && line[len(line)-1] == '\n' {
 			off += int64(len(line))
 			b.lines++
@@ -314,6 +323,9 @@ func (b *Inbox) signal() {
 // write appends records to the log. Called under locked.
 func (b *Inbox) write(recs ...*record) error {
 	var buf bytes.Buffer
+	if b.torn > 0 {
+		buf.WriteByte('\n') // end the torn line: it is skipped, this one is not
+	}
 	enc := json.NewEncoder(&buf)
 	for _, r := range recs {
 		if err := enc.Encode(r); err != nil {
@@ -321,10 +333,13 @@ func (b *Inbox) write(recs ...*record) error {
 		}
 	}
 	n, err := b.f.Write(buf.Bytes())
-	b.off += int64(n)
 	if err != nil {
+		// What was written is a torn line now: the next write ends it.
+		b.torn += int64(n)
 		return fmt.Errorf("append to inbox %s: %w", b.logPath, err)
 	}
+	b.off += b.torn + int64(n)
+	b.torn = 0
 	b.lines += len(recs)
 	b.dirty = true
 	for _, r := range recs {
@@ -370,6 +385,7 @@ func (b *Inbox) compact() error {
 	b.f = f
 	b.ident, _ = f.Stat()
 	b.off = b.ident.Size()
+	b.torn = 0
 	b.lines = len(b.entries) + 1
 	b.dirty = false
 	return nil
