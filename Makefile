@@ -1,12 +1,13 @@
 # claude-relay — read top to bottom in one screen.
 #   make run    build, then start relayd on 127.0.0.1:9999 with its store in ~/claude-relay/data
-#   make test   vet + race tests of all three modules (what CI runs)
+#   make test   vet + race tests of all three modules (what CI runs); ends with every skipped test and why
 #   make bench  benchmarks; figures go in docs/benchmarks.md
 #   make lint   gofmt + vet
 #   make fuzz   each fuzz target for FUZZTIME (20s)
 #   make install  go install both binaries into $(go env GOPATH)/bin
 #   make check-modules  each module builds alone and go installs from a module proxy (~2 min; CI runs it)
 
+SHELL    := bash
 MODULES  := protocol relayd relay-mcp
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo none)
@@ -19,15 +20,20 @@ PKGS     := ./protocol/... ./relayd/... ./relay-mcp/...
 
 .PHONY: build run test bench lint install fuzz clean check-modules
 
+# -v lists each package as it compiles: the first build downloads the modules
+# and compiles SQLite (a few minutes), later ones print nothing.
 build:
-	go build -ldflags '$(LDFLAGS)' -o bin/relayd ./relayd
-	go build -ldflags '$(LDFLAGS)' -o bin/relay-mcp ./relay-mcp
+	@echo "building bin/relayd and bin/relay-mcp (the first build takes a few minutes; packages are listed as they compile)"
+	go build -v -ldflags '$(LDFLAGS)' -o bin/relayd ./relayd
+	go build -v -ldflags '$(LDFLAGS)' -o bin/relay-mcp ./relay-mcp
 
 run: build
 	./bin/relayd
 
+# testsummary prints a line per package, failed tests whole, then every
+# skipped test with its reason and "N passed, N failed, N skipped".
 test: lint
-	go test -race -count=1 -timeout 15m $(PKGS)
+	set -o pipefail; go test -race -count=1 -timeout 15m -json $(PKGS) 2>&1 | go run scripts/testsummary.go
 
 bench:
 	go test -run '^$$' -bench . -benchmem -count 5 -timeout 30m ./protocol/... ./relayd/... | tee bench.out
