@@ -22,6 +22,7 @@ func loadCommand(stdout io.Writer) *cli.Command {
 		&cli.StringFlag{Name: "url", Value: "ws://127.0.0.1:9999", EnvVars: []string{"RELAY_URL"}, Usage: "relay to load (loopback only unless you own the other end)"},
 		&cli.IntFlag{Name: "size", Value: 100, Usage: "message body `BYTES`"},
 		&cli.DurationFlag{Name: "timeout", Value: 2 * time.Minute, Usage: "give up after this long"},
+		&cli.BoolFlag{Name: "legacy", Usage: "speak the older Node relay's protocol on / instead of protocol v1 on /v1/ws"},
 	}
 	token := func() string { return strings.TrimSpace(os.Getenv("RELAY_TOKEN")) }
 	return &cli.Command{
@@ -36,7 +37,8 @@ relay under test without them, and with room for a receiver that falls behind:
 Examples:
    relayd load echo --n 20000                 # A→relay→B→relay→A, one in flight: p50/p99
    relayd load throughput --senders 4 --n 400000
-   relayd load idle --n 10000 --hold 10s      # open idle connections; read the relay's RSS meanwhile`,
+   relayd load idle --n 10000 --hold 10s      # open idle connections; read the relay's RSS meanwhile
+   relayd load compare --rounds 5             # the relay against the floor relay, both protocols, medians`,
 		Subcommands: []*cli.Command{
 			{
 				Name:  "echo",
@@ -45,7 +47,7 @@ Examples:
 				Action: func(c *cli.Context) error {
 					ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
 					defer cancel()
-					rtts, err := loadgen.Echo(ctx, c.String("url"), token(), c.Int("n"), c.Int("size"))
+					rtts, err := loadgen.EchoOn(ctx, loadgen.Target{URL: c.String("url"), Token: token(), Legacy: c.Bool("legacy")}, c.Int("n"), c.Int("size"))
 					if err != nil {
 						return cli.Exit(fmt.Sprintf("echo: %v", err), 1)
 					}
@@ -65,7 +67,7 @@ Examples:
 				Action: func(c *cli.Context) error {
 					ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
 					defer cancel()
-					res, err := loadgen.Throughput(ctx, c.String("url"), token(), c.Int("senders"), c.Int("n"), c.Int("size"), c.Int("window"))
+					res, err := loadgen.ThroughputOn(ctx, loadgen.Target{URL: c.String("url"), Token: token(), Legacy: c.Bool("legacy")}, c.Int("senders"), c.Int("n"), c.Int("size"), c.Int("window"))
 					if err != nil {
 						return cli.Exit(fmt.Sprintf("throughput: %v", err), 1)
 					}
@@ -74,6 +76,8 @@ Examples:
 					return nil
 				},
 			},
+			compareCommand(stdout, common, token),
+			floorCommand(stdout),
 			{
 				Name:  "idle",
 				Usage: "open idle connections and hold them",

@@ -11,8 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -77,70 +75,11 @@ func (c *Client) Next(ctx context.Context) (protocol.Frame, error) {
 // Close closes the connection normally.
 func (c *Client) Close() error { return c.ws.Close(websocket.StatusNormalClosure, "") }
 
-// Echo measures n round trips A→relay→B→relay→A with bodies of size bytes,
-// one in flight at a time, and returns each round trip's duration.
+// Echo measures n round trips A→relay→B→relay→A over protocol v1 with
+// bodies of size bytes, one in flight at a time, and returns each round
+// trip's duration.
 func Echo(ctx context.Context, url, token string, n, size int) ([]time.Duration, error) {
-	run := strconv.FormatInt(time.Now().UnixNano(), 36)
-	a, err := Dial(ctx, url, "echo-a-"+run, token)
-	if err != nil {
-		return nil, err
-	}
-	defer a.Close()
-	b, err := Dial(ctx, url, "echo-b-"+run, token)
-	if err != nil {
-		return nil, err
-	}
-	defer b.Close()
-
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	// B echoes every message back to A and acks what it got.
-	echoErr := make(chan error, 1)
-	go func() {
-		for {
-			f, err := b.Next(ctx)
-			if err != nil {
-				echoErr <- err
-				return
-			}
-			if m, ok := f.(*protocol.Message); ok {
-				if err := b.Send(ctx, &protocol.Send{Ref: "e" + strconv.FormatUint(m.Seq, 36), To: protocol.Recipients{a.ID}, Body: m.Body}); err != nil {
-					echoErr <- err
-					return
-				}
-				if m.Seq%64 == 0 {
-					b.Send(ctx, &protocol.Ack{Upto: m.Seq})
-				}
-			}
-		}
-	}()
-	body := strings.Repeat("x", size)
-	rtts := make([]time.Duration, 0, n)
-	for i := 0; i < n; i++ {
-		start := time.Now()
-		if err := a.Send(ctx, &protocol.Send{Ref: "p" + strconv.Itoa(i), To: protocol.Recipients{b.ID}, Body: body}); err != nil {
-			return rtts, err
-		}
-		for {
-			f, err := a.Next(ctx)
-			if err != nil {
-				select {
-				case e := <-echoErr:
-					return rtts, fmt.Errorf("echo side: %w", e)
-				default:
-				}
-				return rtts, err
-			}
-			if m, ok := f.(*protocol.Message); ok {
-				rtts = append(rtts, time.Since(start))
-				if m.Seq%64 == 0 {
-					a.Send(ctx, &protocol.Ack{Upto: m.Seq})
-				}
-				break
-			}
-		}
-	}
-	return rtts, nil
+	return EchoOn(ctx, Target{URL: url, Token: token}, n, size)
 }
 
 // Percentile returns the p-th percentile (0-100) of ds.
@@ -163,64 +102,11 @@ type ThroughputResult struct {
 // PerSecond is the delivered message rate.
 func (r ThroughputResult) PerSecond() float64 { return float64(r.Messages) / r.Elapsed.Seconds() }
 
-// Throughput sends total messages of size bytes from senders clients to one
-// receiver as fast as the relay accepts them (at most window unanswered
-// sends per sender) and measures until the receiver has them all.
+// Throughput sends total messages of size bytes from senders protocol v1
+// clients to one receiver as fast as the relay accepts them (at most window
+// unanswered sends per sender) and measures until the receiver has them all.
 func Throughput(ctx context.Context, url, token string, senders, total, size, window int) (ThroughputResult, error) {
-	run := strconv.FormatInt(time.Now().UnixNano(), 36)
-	rx, err := Dial(ctx, url, "sink-"+run, token)
-	if err != nil {
-		return ThroughputResult{}, err
-	}
-	defer rx.Close()
-	var txs []*Client
-	for i := 0; i < senders; i++ {
-		c, err := Dial(ctx, url, fmt.Sprintf("src-%d-%s", i, run), token)
-		if err != nil {
-			return ThroughputResult{}, err
-		}
-		defer c.Close()
-		txs = append(txs, c)
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-
-	body := strings.Repeat("y", size)
-	per := total / senders
-	total = per * senders
-	start := time.Now()
-	var wg sync.WaitGroup
-	var sendErr atomic.Pointer[error]
-	for _, tx := range txs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := sendBurst(ctx, tx, rx.ID, body, per, window); err != nil && ctx.Err() == nil {
-				sendErr.Store(&err)
-				cancel()
-			}
-		}()
-	}
-	got := 0
-	for got < total {
-		f, err := rx.Next(ctx)
-		if err != nil {
-			if p := sendErr.Load(); p != nil {
-				return ThroughputResult{}, *p
-			}
-			return ThroughputResult{}, fmt.Errorf("receiver after %d of %d messages: %w", got, total, err)
-		}
-		if m, ok := f.(*protocol.Message); ok {
-			got++
-			if got%256 == 0 {
-				rx.Send(ctx, &protocol.Ack{Upto: m.Seq})
-			}
-		}
-	}
-	elapsed := time.Since(start)
-	cancel()
-	wg.Wait()
-	return ThroughputResult{Messages: got, Elapsed: elapsed}, nil
+	return ThroughputOn(ctx, Target{URL: url, Token: token}, senders, total, size, window)
 }
 
 // sendBurst sends n messages keeping at most window unanswered, reading

@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/claude-relay/claude-relay/protocol"
 	"github.com/claude-relay/claude-relay/relayd/internal/hub"
+	"github.com/claude-relay/claude-relay/relayd/internal/legacy"
 	"github.com/claude-relay/claude-relay/relayd/internal/loadgen"
 	"github.com/claude-relay/claude-relay/relayd/internal/server"
 )
@@ -17,7 +19,8 @@ import (
 func startRelay(t *testing.T, maxQueue int) string {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := &server.Server{Logger: log, Hub: hub.New(hub.Options{Logger: log, MaxQueue: maxQueue})}
+	srv := &server.Server{Logger: log, Hub: hub.New(hub.Options{Logger: log, MaxQueue: maxQueue}),
+		Legacy: func() server.Codec { return legacy.New(protocol.Limits{}) }}
 	hts := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -54,4 +57,31 @@ func TestThroughputMailboxFullIsAnError(t *testing.T) {
 		t.Fatal("the run waited for its deadline")
 	}
 	t.Log(err)
+}
+
+func startFloor(t *testing.T) string {
+	t.Helper()
+	hts := httptest.NewServer(loadgen.Floor())
+	t.Cleanup(hts.Close)
+	return "ws" + strings.TrimPrefix(hts.URL, "http")
+}
+
+// The load client measures the relay and the floor relay on both protocols:
+// every round trip comes back and every message of a fan-in arrives.
+func TestBothProtocolsOnRelayAndFloor(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for _, relay := range []struct{ name, url string }{{"relayd", startRelay(t, 0)}, {"floor", startFloor(t)}} {
+		for _, legacy := range []bool{false, true} {
+			tg := loadgen.Target{URL: relay.url, Legacy: legacy}
+			rtts, err := loadgen.EchoOn(ctx, tg, 200, 100)
+			if err != nil || len(rtts) != 200 {
+				t.Fatalf("%s legacy=%v: echo: %d round trips, %v", relay.name, legacy, len(rtts), err)
+			}
+			res, err := loadgen.ThroughputOn(ctx, tg, 2, 2000, 100, 64)
+			if err != nil || res.Messages != 2000 {
+				t.Fatalf("%s legacy=%v: throughput: %d messages, %v", relay.name, legacy, res.Messages, err)
+			}
+		}
+	}
 }

@@ -1,0 +1,291 @@
+package loadgen
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/claude-relay/claude-relay/protocol"
+)
+
+// Target is a relay to measure and the protocol to speak to it.
+type Target struct {
+	URL   string // ws://host:port
+	Token string
+	// Legacy speaks the older Node relay's protocol on / (register,
+	// message {to, content}) instead of protocol v1 on /v1/ws.
+	Legacy bool
+}
+
+// peer is one load client, in either protocol.
+type peer interface {
+	id() string
+	send(ctx context.Context, ref, to, body string) error
+	// next returns the next message's seq (0 in the older protocol) and
+	// body; other frames are read past, errors end it.
+	next(ctx context.Context) (uint64, string, error)
+	ack(ctx context.Context, seq uint64)
+	close()
+}
+
+func (t Target) dial(ctx context.Context, id string) (peer, error) {
+	if !t.Legacy {
+		c, err := Dial(ctx, t.URL, id, t.Token)
+		if err != nil {
+			return nil, err
+		}
+		return v1Peer{c}, nil
+	}
+	return dialLegacy(ctx, t.URL, id, t.Token)
+}
+
+type v1Peer struct{ *Client }
+
+func (p v1Peer) id() string { return p.ID }
+func (p v1Peer) send(ctx context.Context, ref, to, body string) error {
+	return p.Send(ctx, &protocol.Send{Ref: ref, To: protocol.Recipients{to}, Body: body})
+}
+func (p v1Peer) ack(ctx context.Context, seq uint64) { p.Send(ctx, &protocol.Ack{Upto: seq}) }
+func (p v1Peer) close()                              { p.Close() }
+func (p v1Peer) next(ctx context.Context) (uint64, string, error) {
+	for {
+		f, err := p.Next(ctx)
+		if err != nil {
+			return 0, "", err
+		}
+		switch f := f.(type) {
+		case *protocol.Message:
+			return f.Seq, f.Body, nil
+		case *protocol.ErrorFrame:
+			return 0, "", errors.New(f.Message)
+		}
+	}
+}
+
+// legacyPeer is a client of the older protocol, as its test-client.js was.
+type legacyPeer struct {
+	name string
+	ws   *websocket.Conn
+}
+
+type legacyIn struct {
+	Type    string `json:"type"`
+	Content string `json:"content"`
+	Message string `json:"message"`
+}
+
+func dialLegacy(ctx context.Context, url, id, token string) (*legacyPeer, error) {
+	u := strings.TrimSuffix(url, "/") + "/"
+	if token != "" {
+		u += "?token=" + token
+	}
+	ws, _, err := websocket.Dial(ctx, u, nil)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s as %s: %w", url, id, err)
+	}
+	ws.SetReadLimit(int64(protocol.DefaultMaxFrameBytes))
+	p := &legacyPeer{name: id, ws: ws}
+	b, _ := json.Marshal(map[string]any{"type": "register", "clientId": id, "meta": map[string]string{"agent": "loadgen"}})
+	if err := ws.Write(ctx, websocket.MessageText, b); err != nil {
+		ws.CloseNow()
+		return nil, err
+	}
+	for {
+		_, data, err := ws.Read(ctx)
+		if err != nil {
+			ws.CloseNow()
+			return nil, fmt.Errorf("%s waiting for registered: %w", id, err)
+		}
+		var f legacyIn
+		json.Unmarshal(data, &f)
+		switch f.Type {
+		case "registered":
+			return p, nil
+		case "error":
+			ws.CloseNow()
+			return nil, fmt.Errorf("%s refused: %s", id, f.Message)
+		}
+	}
+}
+
+func (p *legacyPeer) id() string { return p.name }
+func (p *legacyPeer) send(ctx context.Context, _, to, body string) error {
+	b, _ := json.Marshal(map[string]string{"type": "message", "to": to, "content": body})
+	return p.ws.Write(ctx, websocket.MessageText, b)
+}
+func (p *legacyPeer) ack(context.Context, uint64) {} // the older protocol has no ack
+func (p *legacyPeer) close()                      { p.ws.Close(websocket.StatusNormalClosure, "") }
+func (p *legacyPeer) next(ctx context.Context) (uint64, string, error) {
+	for {
+		_, data, err := p.ws.Read(ctx)
+		if err != nil {
+			return 0, "", err
+		}
+		var f legacyIn
+		if err := json.Unmarshal(data, &f); err != nil {
+			return 0, "", err
+		}
+		switch f.Type {
+		case "message":
+			return 0, f.Content, nil
+		case "error":
+			return 0, "", errors.New(f.Message)
+		}
+	}
+}
+
+// EchoOn measures n round trips A→relay→B→relay→A with bodies of size
+// bytes, one in flight at a time, and returns each round trip's duration.
+func EchoOn(ctx context.Context, t Target, n, size int) ([]time.Duration, error) {
+	run := strconv.FormatInt(time.Now().UnixNano(), 36)
+	a, err := t.dial(ctx, "echo-a-"+run)
+	if err != nil {
+		return nil, err
+	}
+	defer a.close()
+	b, err := t.dial(ctx, "echo-b-"+run)
+	if err != nil {
+		return nil, err
+	}
+	defer b.close()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// B echoes every message back to A and acks what it got.
+	echoErr := make(chan error, 1)
+	go func() {
+		for i := 0; ; i++ {
+			seq, body, err := b.next(ctx)
+			if err != nil {
+				echoErr <- err
+				return
+			}
+			if err := b.send(ctx, "e"+strconv.Itoa(i), a.id(), body); err != nil {
+				echoErr <- err
+				return
+			}
+			if seq%64 == 0 && seq > 0 {
+				b.ack(ctx, seq)
+			}
+		}
+	}()
+	body := strings.Repeat("x", size)
+	rtts := make([]time.Duration, 0, n)
+	for i := 0; i < n; i++ {
+		start := time.Now()
+		if err := a.send(ctx, "p"+strconv.Itoa(i), b.id(), body); err != nil {
+			return rtts, err
+		}
+		seq, _, err := a.next(ctx)
+		if err != nil {
+			select {
+			case e := <-echoErr:
+				return rtts, fmt.Errorf("echo side: %w", e)
+			default:
+			}
+			return rtts, err
+		}
+		rtts = append(rtts, time.Since(start))
+		if seq%64 == 0 && seq > 0 {
+			a.ack(ctx, seq)
+		}
+	}
+	return rtts, nil
+}
+
+// ThroughputOn sends total messages of size bytes from senders clients to
+// one receiver and measures until the receiver has them all. Protocol v1
+// senders keep at most window sends unanswered; the older protocol has no
+// answer to a send, so its senders write as fast as the relay reads.
+func ThroughputOn(ctx context.Context, t Target, senders, total, size, window int) (ThroughputResult, error) {
+	run := strconv.FormatInt(time.Now().UnixNano(), 36)
+	rx, err := t.dial(ctx, "sink-"+run)
+	if err != nil {
+		return ThroughputResult{}, err
+	}
+	defer rx.close()
+	var txs []peer
+	for i := 0; i < senders; i++ {
+		c, err := t.dial(ctx, fmt.Sprintf("src-%d-%s", i, run))
+		if err != nil {
+			return ThroughputResult{}, err
+		}
+		defer c.close()
+		txs = append(txs, c)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	body := strings.Repeat("y", size)
+	per := total / senders
+	total = per * senders
+	start := time.Now()
+	var wg sync.WaitGroup
+	var sendErr atomic.Pointer[error]
+	for _, tx := range txs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var err error
+			if p, ok := tx.(v1Peer); ok {
+				err = sendBurst(ctx, p.Client, rx.id(), body, per, window)
+			} else {
+				err = sendBlind(ctx, tx, rx.id(), body, per)
+			}
+			if err != nil && ctx.Err() == nil {
+				sendErr.Store(&err)
+				cancel()
+			}
+		}()
+	}
+	got := 0
+	for got < total {
+		seq, _, err := rx.next(ctx)
+		if err != nil {
+			if p := sendErr.Load(); p != nil {
+				return ThroughputResult{}, *p
+			}
+			return ThroughputResult{}, fmt.Errorf("receiver after %d of %d messages: %w", got, total, err)
+		}
+		got++
+		if got%256 == 0 && seq > 0 {
+			rx.ack(ctx, seq)
+		}
+	}
+	elapsed := time.Since(start)
+	cancel()
+	wg.Wait()
+	return ThroughputResult{Messages: got, Elapsed: elapsed}, nil
+}
+
+// sendBlind writes n messages without waiting for answers; a reader drains
+// what comes back and stops the run on an error frame (a full mailbox).
+func sendBlind(ctx context.Context, tx peer, to, body string, n int) error {
+	readErr := make(chan error, 1)
+	go func() {
+		_, _, err := tx.next(ctx)
+		readErr <- err
+	}()
+	for i := 0; i < n; i++ {
+		if err := tx.send(ctx, "", to, body); err != nil {
+			return err
+		}
+		select {
+		case err := <-readErr:
+			if ctx.Err() == nil {
+				return fmt.Errorf("sender after %d messages: %w", i, err)
+			}
+			return nil
+		default:
+		}
+	}
+	return nil
+}
