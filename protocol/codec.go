@@ -111,6 +111,17 @@ func (l Limits) decodeAs(f Frame, data []byte, ref string) (Frame, error) {
 	return l.validated(f, ref)
 }
 
+// Validate checks f as a relay decoding it with DefaultLimits would: nil,
+// or the [*Error] the relay would answer with. A client checks what it is
+// about to send (a status line, a hello's metadata) so that a value the
+// relay refuses is refused where it was given, not on every reconnect.
+func Validate(f Frame) error {
+	if err := f.validate(DefaultLimits); err != nil {
+		return err
+	}
+	return nil
+}
+
 // validated returns f if it passes its checks, or the check's error with
 // the frame's ref.
 func (l Limits) validated(f Frame, ref string) (Frame, error) {

@@ -175,7 +175,15 @@ type agentProc struct {
 
 func spawnAgent(t *testing.T, relayURL, id, home string, extraEnv ...string) *agentProc {
 	t.Helper()
+	return spawnAgentIn(t, "", relayURL, id, home, extraEnv...)
+}
+
+// spawnAgentIn is spawnAgent with relay-mcp's working directory dir ("" for
+// the test's).
+func spawnAgentIn(t *testing.T, dir, relayURL, id, home string, extraEnv ...string) *agentProc {
+	t.Helper()
 	cmd := exec.Command(bins.relayMCP)
+	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "RELAY_HOME="+home, "RELAY_URL="+relayURL, "CLAUDE_RELAY_SESSION_ID="+id, "RELAY_LOG_LEVEL=debug")
 	cmd.Env = append(cmd.Env, extraEnv...)
 	logs := &syncBuffer{}

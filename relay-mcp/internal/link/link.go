@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/claude-relay/claude-relay/protocol"
 	"github.com/claude-relay/claude-relay/relay-mcp/internal/inbox"
@@ -141,6 +142,7 @@ func New(cfg Config) *Link {
 		cfg.WriteTimeout = 5 * time.Second
 	}
 	cfg.Hello.Proto = protocol.Version
+	fitMeta(&cfg.Hello, cfg.Logger)
 	return &Link{
 		cfg:       cfg,
 		log:       cfg.Logger,
@@ -336,6 +338,10 @@ func (l *Link) connectOnce(ctx context.Context) (welcomed bool, err error) {
 	// resume_after beyond its mailbox as 0, resending what it holds, which
 	// the inbox dedupes by id).
 	hello.ResumeAfter = l.cfg.Inbox.ResumeAfter()
+	if hello.Status != "" && protocol.Validate(&protocol.Status{Status: hello.Status}) != nil {
+		l.dropStatus(hello.Status, "the relay's rules refuse it")
+		hello.Status = ""
+	}
 	if err := l.write(ctx, conn, &hello); err != nil {
 		conn.CloseNow()
 		return false, fmt.Errorf("send hello: %w", err)
@@ -355,6 +361,13 @@ func (l *Link) connectOnce(ctx context.Context) (welcomed bool, err error) {
 			_, cerr := readFrame(rctx, conn)
 			rcancel()
 			conn.CloseNow()
+			if hello.Status != "" {
+				// The status is the one part of the hello that changes
+				// while the process runs: never let it keep the session
+				// offline. Retry without it.
+				l.dropStatus(hello.Status, "the relay refused the hello that carried it: "+ef.Message)
+				return false, fmt.Errorf("relay refused hello: %s (%s); retrying without the status line", ef.Message, ef.Code)
+			}
 			if cerr != nil {
 				var se *stopError
 				if errors.As(l.classifyClose(cerr), &se) {
@@ -367,6 +380,57 @@ func (l *Link) connectOnce(ctx context.Context) (welcomed bool, err error) {
 		return false, fmt.Errorf("relay answered hello with %s, not welcome", f.Type())
 	}
 	return true, l.serve(ctx, conn, w)
+}
+
+// dropStatus forgets the kept status line if it is still s.
+func (l *Link) dropStatus(s, why string) {
+	l.mu.Lock()
+	if l.cfg.Hello.Status == s {
+		l.cfg.Hello.Status = ""
+	}
+	l.mu.Unlock()
+	l.log.Warn("status line dropped", "status", s, "why", why)
+}
+
+// fitMeta makes the hello's metadata fit the relay's rules, which refuse a
+// hello with a field over protocol.MaxMetaBytes or with a NUL byte: a
+// working directory deep enough, or a long label, would otherwise keep the
+// session offline for good. A path keeps its end (the part that names the
+// project), other fields their start; both are marked with "…".
+func fitMeta(h *protocol.Hello, log *slog.Logger) {
+	for _, f := range []struct {
+		name    string
+		v       *string
+		keepEnd bool
+	}{{"cwd", &h.Cwd, true}, {"host", &h.Host, false}, {"agent", &h.Agent, false}, {"label", &h.Label, false}} {
+		v := strings.ReplaceAll(*f.v, "\x00", "")
+		if len(v) > protocol.MaxMetaBytes {
+			v = shorten(v, protocol.MaxMetaBytes, f.keepEnd)
+		}
+		if v != *f.v {
+			log.Warn("hello field shortened to the relay's limit", "field", f.name, "bytes", len(*f.v), "limit", protocol.MaxMetaBytes, "sent", v)
+			*f.v = v
+		}
+	}
+}
+
+// shorten cuts s to at most n bytes on a UTF-8 boundary with "…" where the
+// cut was made, keeping its end (keepEnd) or its start.
+func shorten(s string, n int, keepEnd bool) string {
+	const mark = "…"
+	n -= len(mark)
+	if keepEnd {
+		i := len(s) - n
+		for i < len(s) && !utf8.RuneStart(s[i]) {
+			i++
+		}
+		return mark + s[i:]
+	}
+	i := n
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + mark
 }
 
 func shortErr(err error) string {

@@ -195,7 +195,10 @@ func (d *Deps) setStatus(ctx context.Context, _ *mcp.CallToolRequest, a SetStatu
 	}
 	err := d.Link.SetStatus(ctx, s)
 	var re *link.RelayError
+	var pe *protocol.Error
 	switch {
+	case errors.As(err, &pe):
+		return errResult("Not set: " + pe.Message + "."), nil, nil
 	case errors.As(err, &re):
 		return errResult("Not set: " + err.Error()), nil, nil
 	case err != nil:

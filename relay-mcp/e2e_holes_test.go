@@ -1,0 +1,82 @@
+package main
+
+// End-to-end tests of holes found by attacking relayd and relay-mcp (issue
+// 15), with the real binaries: a status the relay refuses, an orphan after a
+// takeover, long working directories, large threads.
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/claude-relay/claude-relay/protocol"
+)
+
+// A status the relay would refuse is refused by the tool and never kept: a
+// kept one went into every reconnect's hello, which the relay refused, and
+// the session stayed offline until relay-mcp restarted.
+func TestE2ERefusedStatusNeverBlocksTheHello(t *testing.T) {
+	data := t.TempDir()
+	r := startRelay(t, "127.0.0.1:0", data)
+	home := t.TempDir()
+	a := spawnAgent(t, r.url(), "STAT", home, "RELAY_TOOLS=full")
+	b := spawnAgent(t, r.url(), "PEER", home)
+	a.waitState(t, "connected")
+	b.waitState(t, "connected")
+	a.call(t, "relay_set_status", map[string]any{"status": "good line"})
+	txt, _ := a.call(t, "relay_set_status", map[string]any{"status": "bell\x07here"})
+	if !strings.HasPrefix(txt, "ERROR") || !strings.Contains(txt, "control") {
+		t.Fatalf("a control character in the status: %s", txt)
+	}
+	if _, sc := a.call(t, "relay_status", nil); sc["status"] != "good line" {
+		t.Fatalf("status after a refused one: %v", sc["status"])
+	}
+	addr := r.addr
+	r.kill()
+	a.waitState(t, "reconnecting")
+	startRelay(t, addr, data)
+	a.waitState(t, "connected")
+	b.waitState(t, "connected")
+	b.call(t, "relay_send", map[string]any{"to": "STAT", "message": "after the restart"})
+	if got := a.bodies(t, 1); len(got) != 1 || got[0] != "after the restart" {
+		t.Fatalf("mail after the restart: %v", got)
+	}
+}
+
+// A working directory, label or agent name over the relay's limit for hello
+// metadata (1 024 bytes) made the relay refuse every hello: the session
+// never connected. relay-mcp shortens them, a path keeping its end.
+func TestE2ELongWorkingDirectoryAndLabelConnect(t *testing.T) {
+	r := startRelay(t, "127.0.0.1:0", "")
+	deep := t.TempDir()
+	for i := 0; len(deep) <= protocol.MaxMetaBytes+100; i++ {
+		deep = filepath.Join(deep, fmt.Sprintf("%02d-%s", i, strings.Repeat("d", 200)))
+	}
+	deep = filepath.Join(deep, "the-project")
+	if err := os.MkdirAll(deep, 0o700); err != nil {
+		t.Skipf("cannot make a directory %d bytes deep here: %v", len(deep), err)
+	}
+	home := t.TempDir()
+	a := spawnAgentIn(t, deep, r.url(), "DEEP", home,
+		"RELAY_LABEL="+strings.Repeat("label ", 300), "RELAY_AGENT="+strings.Repeat("a", 1100))
+	b := spawnAgent(t, r.url(), "LOOK", home)
+	a.waitState(t, "connected")
+	b.waitState(t, "connected")
+	_, sc := b.call(t, "relay_peers", nil)
+	var p map[string]any
+	for _, x := range sc["peers"].([]any) {
+		if x.(map[string]any)["id"] == "DEEP" {
+			p = x.(map[string]any)
+		}
+	}
+	cwd, _ := p["cwd"].(string)
+	label, _ := p["label"].(string)
+	if !strings.HasSuffix(cwd, string(filepath.Separator)+"the-project") || len(cwd) > protocol.MaxMetaBytes {
+		t.Fatalf("peer's cwd (%d bytes) does not keep the path's end: …%s", len(cwd), cwd[max(0, len(cwd)-40):])
+	}
+	if !strings.HasPrefix(label, "label label") || len(label) > protocol.MaxMetaBytes {
+		t.Fatalf("peer's label (%d bytes): %.40s…", len(label), label)
+	}
+}
