@@ -114,6 +114,7 @@ func App(s Streams) *ucli.App {
 		EnableBashCompletion: false,
 		ExitErrHandler:       func(*ucli.Context, error) {}, // Main prints and exits
 	}
+	acceptGlobalsEverywhere(app)
 	return app
 }
 
@@ -136,6 +137,9 @@ Examples:
    relay-mcp watch --for CODEX --exec 'codex exec resume --last "check your relay mail"'
    relay-mcp install claude --hooks --write           # sessions see their mail unasked
    RELAY_URL=ws://10.0.0.5:9999 RELAY_TOKEN=... relay-mcp peers
+
+The options above may also follow a command's name (relay-mcp receive
+--relay-url ws://127.0.0.1:7777 --id CC-1).
 
 Exit codes: 0 ok, 1 error, 2 usage or configuration, 3 relay unreachable,
 4 send not stored for some recipient, 5 refused by the relay (replaced,

@@ -345,23 +345,33 @@ func localHolder(reg *registry.Registry, id string) (registry.Session, bool) {
 	return registry.Session{}, false
 }
 
-// cliChoices are the ids a one-shot command connects as: --as when given,
-// else cli-HOST (one stable id per machine, so replies to it can be read
-// with receive --id cli-HOST and the relay's session list does not grow
-// with every run), else cli-HOST-PID when another command holds cli-HOST.
-func cliChoices(c *ucli.Context) ([]idChoice, error) {
+// cliChoices are the ids a one-shot command connects as: --as when given;
+// for send, this shell's session id (CLAUDE_RELAY_SESSION_ID, --client-id,
+// RELAY_CLIENT_ID) when one is set, so a message goes out under the id a
+// reply should reach; else cli-HOST (one stable id per machine, so replies
+// to it can be read with receive --id cli-HOST and the relay's session list
+// does not grow with every run), else cli-HOST-PID when another command
+// holds cli-HOST.
+func cliChoices(c *ucli.Context, sessionIDs bool) ([]idChoice, error) {
 	if as := c.String("as"); as != "" {
 		if err := protocol.ValidateID(as); err != nil {
 			return nil, exitf(ExitUsage, "--as: %v", err)
 		}
 		return []idChoice{{id: as, explicit: true}}, nil
 	}
+	if sessionIDs && (os.Getenv(EnvSessionID) != "" || c.IsSet("client-id")) {
+		id, err := sessionID(c)
+		if err != nil {
+			return nil, err
+		}
+		return []idChoice{{id: id, explicit: true}}, nil
+	}
 	host, _ := os.Hostname()
 	return []idChoice{{id: CLIID(host)}, {id: "cli-" + DefaultID(host, os.Getpid())}}, nil
 }
 
-func asFlag() ucli.Flag {
-	return &ucli.StringFlag{Name: "as", DefaultText: "cli-HOST, or cli-HOST-PID while another command uses cli-HOST", Usage: "connect as this id; if a live session holds it, exit 7 and name it (see --takeover)"}
+func asFlag(def string) ucli.Flag {
+	return &ucli.StringFlag{Name: "as", DefaultText: def, Usage: "connect as this id; if a live session holds it, exit 7 and name it (see --takeover)"}
 }
 
 func takeoverFlag() ucli.Flag {
@@ -377,8 +387,10 @@ func sendCommand(s Streams) *ucli.Command {
 		Name:      "send",
 		Usage:     "send one message: relay-mcp send CC-2 'tests pass' (TO: id, ids separated by commas, or '*'; TEXT '-' reads stdin)",
 		ArgsUsage: "TO TEXT",
-		Description: `Sends as cli-HOST unless --as names another id. Prints the message id and
-each recipient's outcome (delivered, queued, unknown, full).
+		Description: `Sends as --as, else as this shell's session id (CLAUDE_RELAY_SESSION_ID,
+--client-id, RELAY_CLIENT_ID), else as cli-HOST. Prints the message id and
+each recipient's outcome (delivered, queued, unknown, full). It never takes
+an id over from a live session unless --takeover is given (exit 7).
 
 A send is safe to retry: if the connection drops before the relay answers,
 send reconnects and resends it with the same ref, and the relay delivers it
@@ -394,7 +406,7 @@ Examples:
 Exit codes: 0 sent, 2 usage, 3 relay unreachable (or not confirmed),
 4 not stored for some recipient, 5 refused by the relay, 7 the --as id is online.`,
 		Flags: []ucli.Flag{
-			asFlag(), takeoverFlag(), timeoutFlag(), jsonFlag(),
+			asFlag("the session id (CLAUDE_RELAY_SESSION_ID, --client-id, RELAY_CLIENT_ID); else cli-HOST, or cli-HOST-PID while another command uses cli-HOST"), takeoverFlag(), timeoutFlag(), jsonFlag(),
 			&ucli.StringFlag{Name: "thread", DefaultText: "none", Usage: "conversation name"},
 			&ucli.StringFlag{Name: "reply-to", DefaultText: "none", Usage: "id of the message this answers"},
 			&ucli.StringFlag{Name: "ref", DefaultText: "a random ref", Usage: "the send's ref (up to 64 characters): a rerun with the same --as, --ref and text is delivered once"},
@@ -404,7 +416,7 @@ Exit codes: 0 sent, 2 usage, 3 relay unreachable (or not confirmed),
 			if c.NArg() < 2 {
 				return exitf(ExitUsage, "usage: relay-mcp send TO TEXT")
 			}
-			choices, err := cliChoices(c)
+			choices, err := cliChoices(c, true)
 			if err != nil {
 				return err
 			}
@@ -680,9 +692,9 @@ Examples:
    relay-mcp peers --json | jq -r '.[].id'
 
 Exit codes: 0, 2 usage, 3 relay unreachable, 5 refused by the relay.`,
-		Flags: []ucli.Flag{asFlag(), takeoverFlag(), timeoutFlag(), jsonFlag()},
+		Flags: []ucli.Flag{asFlag("cli-HOST, or cli-HOST-PID while another command uses cli-HOST"), takeoverFlag(), timeoutFlag(), jsonFlag()},
 		Action: func(c *ucli.Context) error {
-			choices, err := cliChoices(c)
+			choices, err := cliChoices(c, false)
 			if err != nil {
 				return err
 			}

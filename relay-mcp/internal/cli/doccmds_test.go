@@ -471,6 +471,9 @@ func argChoices(usage string) []string {
 func flagList(flags []ucli.Flag) string {
 	var names []string
 	for _, f := range flags {
+		if sf, ok := f.(*ucli.StringFlag); ok && sf.Hidden {
+			continue // the global options every command accepts
+		}
 		names = append(names, "--"+f.Names()[0])
 	}
 	slices.Sort(names)
