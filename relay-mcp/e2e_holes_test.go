@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/claude-relay/claude-relay/protocol"
 )
@@ -78,5 +79,43 @@ func TestE2ELongWorkingDirectoryAndLabelConnect(t *testing.T) {
 	}
 	if !strings.HasPrefix(label, "label label") || len(label) > protocol.MaxMetaBytes {
 		t.Fatalf("peer's label (%d bytes): %.40s…", len(label), label)
+	}
+}
+
+// After a takeover the old relay-mcp (the orphan) shares the inbox
+// directory with the session that replaced it: it must not read, mark or
+// clear mail delivered to the new one.
+func TestE2EOrphanDoesNotReadTheNewSessionsMail(t *testing.T) {
+	r := startRelay(t, "127.0.0.1:0", "")
+	home := t.TempDir()
+	old := spawnAgent(t, r.url(), "SAME", home, "RELAY_TOOLS=full")
+	old.waitState(t, "connected")
+	newer := spawnAgent(t, r.url(), "SAME", home)
+	newer.waitState(t, "connected")
+	old.waitState(t, "stopped")
+	peer := spawnAgent(t, r.url(), "PEER", home)
+	peer.waitState(t, "connected")
+	peer.call(t, "relay_send", map[string]any{"to": "SAME", "message": "for the live session", "thread": "t1"})
+	poll(t, "the mail in the shared inbox", 20*time.Second, func() bool {
+		_, sc := newer.call(t, "relay_status", nil)
+		n, _ := sc["unread"].(float64)
+		return n == 1
+	})
+	for _, c := range []struct {
+		tool string
+		args map[string]any
+	}{
+		{"relay_receive", nil},
+		{"relay_receive", map[string]any{"include_read": true}},
+		{"relay_thread", map[string]any{"thread": "t1"}},
+		{"relay_clear_history", map[string]any{"include_unread": true}},
+	} {
+		txt, _ := old.call(t, c.tool, c.args)
+		if strings.Contains(txt, "for the live session") || !strings.Contains(txt, "replaced") {
+			t.Fatalf("the orphan's %s %v: %s", c.tool, c.args, txt)
+		}
+	}
+	if got := newer.bodies(t, 1); len(got) != 1 || got[0] != "for the live session" {
+		t.Fatalf("the live session reads %v", got)
 	}
 }

@@ -57,6 +57,9 @@ func RegisterInbox(s *mcp.Server, d *Deps) {
 
 // unread is the unread mail from peers, oldest first.
 func (d *Deps) unread() []inbox.Entry {
+	if d.orphaned() != "" {
+		return nil // the live session's mail, not this one's
+	}
 	self := d.Link.ClientID()
 	var out []inbox.Entry
 	for _, e := range d.Inbox.List(inbox.Query{}) {
@@ -104,7 +107,7 @@ func Watch(ctx context.Context, s *mcp.Server, d *Deps) {
 				read = append(read, e.ID)
 			}
 		}
-		if len(fresh) > 0 {
+		if len(fresh) > 0 && d.orphaned() == "" {
 			d.announce(ctx, s, fresh)
 		}
 		if connected && len(read) > 0 {

@@ -137,6 +137,9 @@ func (d *Deps) thread(ctx context.Context, _ *mcp.CallToolRequest, a ThreadArgs)
 	if len(a.Thread) > protocol.MaxThreadBytes {
 		return errResult(fmt.Sprintf("`thread` is longer than %d bytes.", protocol.MaxThreadBytes)), nil, nil
 	}
+	if why := d.orphaned(); why != "" {
+		return errResult("Not read: " + why), nil, nil
+	}
 	if a.Limit <= 0 {
 		a.Limit = 50
 	}

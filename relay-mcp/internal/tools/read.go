@@ -98,6 +98,9 @@ func render(es []inbox.Entry, full bool) (string, []MessageOut) {
 }
 
 func (d *Deps) receive(ctx context.Context, req *mcp.CallToolRequest, a ReceiveArgs) (*mcp.CallToolResult, any, error) {
+	if why := d.orphaned(); why != "" {
+		return errResult("Not read: " + why), nil, nil
+	}
 	self := d.Link.ClientID()
 	// Ids are checked where they come in, even for a filter: a clear error
 	// beats "no messages from …" echoing whatever was passed.

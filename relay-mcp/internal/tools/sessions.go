@@ -127,6 +127,9 @@ type ClearArgs struct {
 }
 
 func (d *Deps) clearHistory(ctx context.Context, _ *mcp.CallToolRequest, a ClearArgs) (*mcp.CallToolResult, any, error) {
+	if why := d.orphaned(); why != "" {
+		return errResult("Not cleared: " + why), nil, nil
+	}
 	local, err := d.Inbox.Clear(a.IncludeUnread)
 	if err != nil {
 		return errResult("Could not clear the local inbox: " + err.Error()), nil, nil
