@@ -58,15 +58,15 @@ func (l Limits) decode(data []byte, fast bool) (Frame, error) {
 	}
 	// Fast path: frames that start with their type (as Encode writes them)
 	// are parsed once. Others are read twice: type first, then the frame.
-	if typ, ok := leadingType(trimmed); ok {
-		if fast {
-			if f := decodeFast(typ, data); f != nil {
+	if t, ok := leadingType(trimmed); ok {
+		f := t.New()
+		if ff, ok := f.(fastFrame); ok && fast {
+			if decodeFast(ff, data) {
 				return l.validated(f, "")
 			}
+			f = t.New() // the fast parser may have filled some fields
 		}
-		if f := newFrame(typ); f != nil {
-			return l.decodeAs(f, data, "")
-		}
+		return l.decodeAs(f, data, "")
 	}
 	var head struct {
 		Type *string `json:"type"`
@@ -100,7 +100,7 @@ func (l Limits) decodeAs(f Frame, data []byte, ref string) (Frame, error) {
 			pe = &Error{Code: CodeBadField, Message: fmt.Sprintf("%s frame: %s", f.Type(), jsonProblem(err))}
 		}
 		if ref == "" {
-			ref = refOf(f)
+			ref = RefOf(f)
 		}
 		if ref == "" {
 			ref = readRef(data)
@@ -128,7 +128,7 @@ func (l Limits) validated(f Frame, ref string) (Frame, error) {
 	if err := f.validate(l); err != nil {
 		pe := err.(*Error)
 		if ref == "" {
-			ref = refOf(f)
+			ref = RefOf(f)
 		}
 		pe.Ref = ref
 		return nil, pe
@@ -136,24 +136,20 @@ func (l Limits) validated(f Frame, ref string) (Frame, error) {
 	return f, nil
 }
 
-// leadingType reads the type of a frame that starts {"type":"NAME", with no
-// escapes in NAME.
-func leadingType(b []byte) (string, bool) {
+// leadingType returns the frame type of a frame that starts
+// {"type":"NAME", with NAME a known type.
+func leadingType(b []byte) (*FrameType, bool) {
 	const prefix = `{"type":"`
 	if !bytes.HasPrefix(b, []byte(prefix)) {
-		return "", false
+		return nil, false
 	}
 	rest := b[len(prefix):]
 	end := bytes.IndexByte(rest, '"')
-	if end <= 0 || bytes.IndexByte(rest[:end], '\\') >= 0 {
-		return "", false
+	if end <= 0 {
+		return nil, false
 	}
-	for _, t := range allTypes { // a known type without a copy: every frame has one
-		if string(rest[:end]) == t {
-			return t, true
-		}
-	}
-	return string(rest[:end]), true
+	t := byName[string(rest[:end])] // looked up without a copy
+	return t, t != nil
 }
 
 // readRef reads a frame's ref for an error reply when the frame itself
@@ -166,29 +162,6 @@ func readRef(data []byte) string {
 	ref, _ := head.Ref.(string)
 	return ref
 }
-
-// RefOf returns the ref of a request frame, or "".
-func RefOf(f Frame) string { return refOf(f) }
-
-func refOf(f Frame) string {
-	switch f := f.(type) {
-	case *Send:
-		return f.Ref
-	case *Peers:
-		return f.Ref
-	case *Sessions:
-		return f.Ref
-	case *History:
-		return f.Ref
-	case *Clear:
-		return f.Ref
-	case *Receipts:
-		return f.Ref
-	}
-	return convRef(f)
-}
-
-var allTypes = []string{TypeHello, TypeWelcome, TypeSend, TypeAccepted, TypeMessage, TypeAck, TypePresence, TypePeers, TypeSessions, TypeHistory, TypeClear, TypeCleared, TypeError, TypeRead, TypeReceipts, TypeStatus, TypeWatch, TypeMail}
 
 // asError unwraps a *Error returned from a custom UnmarshalJSON.
 func asError(err error, target **Error) bool {

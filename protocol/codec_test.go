@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -197,5 +198,33 @@ func TestClientFrame(t *testing.T) {
 		if ClientFrame(typ) != want {
 			t.Errorf("ClientFrame(%q) = %v", typ, !want)
 		}
+	}
+	if ClientFrame("teleport") {
+		t.Error(`ClientFrame("teleport") = true`)
+	}
+}
+
+// RefOf reads the ref of every frame type whose struct has one, and
+// answers "" for the others.
+func TestRefOf(t *testing.T) {
+	withRef := []string{TypeSend, TypeAccepted, TypePeers, TypeSessions, TypeHistory, TypeClear, TypeCleared, TypeReceipts, TypeStatus, TypeWatch, TypeError}
+	for _, ft := range Types() {
+		f := ft.New()
+		if ft.HasRef() != slices.Contains(withRef, ft.Name) {
+			t.Errorf("%s: HasRef() = %v", ft.Name, ft.HasRef())
+		}
+		if ft.HasRef() {
+			reflect.ValueOf(f).Elem().FieldByName("Ref").SetString("r-" + ft.Name)
+		}
+		want := ""
+		if ft.HasRef() {
+			want = "r-" + ft.Name
+		}
+		if got := RefOf(f); got != want {
+			t.Errorf("RefOf(%T) = %q, want %q", f, got, want)
+		}
+	}
+	if RefOf(nil) != "" || RefOf((*Send)(nil)) != "" {
+		t.Error("RefOf of a nil frame is not empty")
 	}
 }

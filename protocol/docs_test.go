@@ -265,3 +265,59 @@ func sorted(s []string) []string {
 	slices.Sort(s)
 	return slices.Compact(s)
 }
+
+// The summary table at the head of docs/protocol.md's frame reference
+// ("| type | direction | answer |") is the frame table of table.go: the
+// same types in the same order, each with its direction and its answer.
+func TestSpecTypeTable(t *testing.T) {
+	b, err := os.ReadFile(specPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := regexp.MustCompile("`([a-z_]+)`")
+	var rows [][]string // type, direction, answer
+	inRef, inTable := false, false
+	for _, line := range strings.Split(string(b), "\n") {
+		switch {
+		case strings.HasPrefix(line, "## "):
+			inRef = strings.HasPrefix(line, "## Frame reference")
+		case inRef && strings.HasPrefix(line, "| type | direction | answer |"):
+			inTable = true
+		case inTable && strings.HasPrefix(line, "| `"):
+			cells := strings.Split(strings.Trim(line, "| "), " | ")
+			rows = append(rows, append(cells, "", "")[:3])
+		case inTable && !strings.HasPrefix(line, "| ---"):
+			inTable = false
+		}
+	}
+	var want []string
+	for _, ft := range Types() {
+		want = append(want, ft.Name)
+	}
+	var got []string
+	for _, r := range rows {
+		got = append(got, strings.Trim(r[0], "`"))
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("docs/protocol.md's frame table lists %v; protocol's frame table (table.go) has %v, in this order", got, want)
+	}
+	for i, ft := range Types() {
+		dir, answer := strings.TrimSpace(rows[i][1]), strings.TrimSpace(rows[i][2])
+		if dir != ft.Dir.String() {
+			t.Errorf("docs/protocol.md: %s is %q; table.go says %s", ft.Name, dir, ft.Dir)
+		}
+		first := ""
+		if m := code.FindStringSubmatch(answer); m != nil {
+			first = m[1]
+		}
+		switch {
+		case ft.Answer == "" && answer != "" && answer != "none":
+			t.Errorf("docs/protocol.md: %s is answered with %q; table.go says it has no answer", ft.Name, answer)
+		case ft.Answer != "" && first != ft.Answer:
+			t.Errorf("docs/protocol.md: %s is answered with %q; table.go says `%s`", ft.Name, answer, ft.Answer)
+		}
+		if ft.Answer != "" && LookupType(ft.Answer) == nil {
+			t.Errorf("table.go: %s is answered with %q, which is no frame type", ft.Name, ft.Answer)
+		}
+	}
+}

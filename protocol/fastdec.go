@@ -17,27 +17,15 @@ import (
 // before, with its errors. What it accepts it decodes exactly as
 // encoding/json would (fastdec_test.go and FuzzFastDecode compare the two).
 
-// decodeFast parses data, a frame whose leading type is typ, when it is a
-// plain send, ack, message or accepted (the last two for clients). It
-// returns nil when the frame must take the slow path. data must be valid
-// UTF-8 (Decode checks that first).
-func decodeFast(typ string, data []byte) Frame {
-	var f fastFrame
-	switch typ {
-	case TypeSend:
-		f = new(Send)
-	case TypeAck:
-		f = new(Ack)
-	case TypeMessage:
-		f = new(Message)
-	case TypeAccepted:
-		f = new(Accepted)
-	default:
-		return nil
-	}
+// decodeFast parses data, a frame whose leading type is f's, into f when it
+// is plain; the frame types that implement fastFrame (send, ack, message,
+// accepted) take this path. It reports false when the frame must take the
+// slow path (f may then hold some fields). data must be valid UTF-8
+// (Decode checks that first).
+func decodeFast(f fastFrame, data []byte) bool {
 	p := fastParser{b: data}
-	if !p.prefix(typ) {
-		return nil
+	if !p.prefix(f.Type()) {
+		return false
 	}
 	for {
 		p.skipSpace()
@@ -45,18 +33,15 @@ func decodeFast(typ string, data []byte) Frame {
 			break
 		}
 		if !p.eat(',') {
-			return nil
+			return false
 		}
 		key, ok := p.member()
 		if !ok || !f.fastField(&p, key) {
-			return nil
+			return false
 		}
 	}
 	p.skipSpace()
-	if p.i != len(p.b) {
-		return nil
-	}
-	return f
+	return p.i == len(p.b)
 }
 
 // fastFrame is a frame decodeFast parses: fastField reads the value of its

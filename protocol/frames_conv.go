@@ -96,28 +96,3 @@ func (f *Mail) validate(Limits) error {
 	}
 	return nil
 }
-
-// convFrame returns an empty frame of the conversation types, or nil.
-func convFrame(typ string) Frame {
-	switch typ {
-	case TypeStatus:
-		return new(Status)
-	case TypeWatch:
-		return new(Watch)
-	case TypeMail:
-		return new(Mail)
-	}
-	return nil
-}
-
-func convClientFrame(typ string) bool { return typ == TypeStatus || typ == TypeWatch }
-
-func convRef(f Frame) string {
-	switch f := f.(type) {
-	case *Status:
-		return f.Ref
-	case *Watch:
-		return f.Ref
-	}
-	return ""
-}

@@ -622,7 +622,7 @@ func (l *Link) handle(f protocol.Frame) {
 			l.cfg.OnMail(*f)
 		}
 	default:
-		ref := frameRef(f)
+		ref := protocol.RefOf(f) // an answer to a request of ours
 		if ref == "" {
 			if ef, ok := f.(*protocol.ErrorFrame); ok {
 				l.log.Warn("relay reported an error", "code", ef.Code, "message", ef.Message)
@@ -679,26 +679,6 @@ func (l *Link) WaitCaughtUp(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
-}
-
-func frameRef(f protocol.Frame) string {
-	switch f := f.(type) {
-	case *protocol.Accepted:
-		return f.Ref
-	case *protocol.Peers:
-		return f.Ref
-	case *protocol.Sessions:
-		return f.Ref
-	case *protocol.History:
-		return f.Ref
-	case *protocol.Cleared:
-		return f.Ref
-	case *protocol.Receipts:
-		return f.Ref
-	case *protocol.ErrorFrame:
-		return f.Ref
-	}
-	return protocol.RefOf(f) // status, watch
 }
 
 // ackLoop acks the newest seq once the inbox is durable.
