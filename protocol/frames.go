@@ -22,6 +22,33 @@ const (
 	TypeError    = "error"    // relay → client
 )
 
+// frameTypes is the one place a frame type is declared: decoding, ref
+// matching ([RefOf]), [ClientFrame], the unknown-type error and the checks
+// of docs/protocol.md's frame reference (docs_test.go) follow it (see
+// table.go). Adding a frame is its name above, one line here, and its
+// struct with Type and validate methods; its order here is the order of
+// docs/protocol.md's frame table.
+var frameTypes = []FrameType{
+	{Name: TypeHello, Dir: FromClient, Answer: TypeWelcome, New: newOf[Hello]},
+	{Name: TypeWelcome, Dir: FromRelay, New: newOf[Welcome]},
+	{Name: TypeSend, Dir: FromClient, Answer: TypeAccepted, New: newOf[Send]},
+	{Name: TypeAccepted, Dir: FromRelay, New: newOf[Accepted]},
+	{Name: TypeMessage, Dir: FromRelay, New: newOf[Message]},
+	{Name: TypeAck, Dir: FromClient, New: newOf[Ack]},
+	{Name: TypePresence, Dir: FromRelay, New: newOf[Presence]},
+	{Name: TypePeers, Dir: Both, Answer: TypePeers, New: newOf[Peers]},
+	{Name: TypeSessions, Dir: Both, Answer: TypeSessions, New: newOf[Sessions]},
+	{Name: TypeHistory, Dir: Both, Answer: TypeHistory, New: newOf[History]},
+	{Name: TypeClear, Dir: FromClient, Answer: TypeCleared, New: newOf[Clear]},
+	{Name: TypeCleared, Dir: FromRelay, New: newOf[Cleared]},
+	{Name: TypeRead, Dir: FromClient, New: newOf[Read]},
+	{Name: TypeReceipts, Dir: Both, Answer: TypeReceipts, New: newOf[Receipts]},
+	{Name: TypeStatus, Dir: Both, Answer: TypeStatus, New: newOf[Status]},
+	{Name: TypeWatch, Dir: Both, Answer: TypeWatch, New: newOf[Watch]},
+	{Name: TypeMail, Dir: FromRelay, New: newOf[Mail]},
+	{Name: TypeError, Dir: FromRelay, New: newOf[ErrorFrame]},
+}
+
 // Frame is any frame of protocol v1. Its Type method gives the frame's
 // "type" field; [Encode] writes it, [Decode] reads it.
 type Frame interface {
