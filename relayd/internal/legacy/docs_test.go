@@ -99,16 +99,22 @@ func TestDocOlderRelayFrames(t *testing.T) {
 // encodeLike builds the v1 frame a documented older frame stands for, from
 // the values it shows, and encodes it for an older client.
 func encodeLike(doc []byte) ([]byte, error) {
+	type message struct {
+		From      string `json:"from"`
+		To        string `json:"to"`
+		Content   string `json:"content"`
+		Timestamp string `json:"timestamp"`
+		ID        string `json:"id"`
+	}
+	// The keys every frame but message and pong may have ("timestamp" is
+	// a string in one and a number in the other).
 	var d struct {
-		Type      string   `json:"type"`
-		ClientID  string   `json:"clientId"`
-		Peers     []string `json:"peers"`
-		From      string   `json:"from"`
-		Content   string   `json:"content"`
-		Timestamp string   `json:"timestamp"`
-		To        []string `json:"to"`
-		ID        string   `json:"id"`
-		Message   string   `json:"message"`
+		Type     string    `json:"type"`
+		ClientID string    `json:"clientId"`
+		Peers    []string  `json:"peers"`
+		Self     string    `json:"self"`
+		Messages []message `json:"messages"`
+		Message  string    `json:"message"`
 	}
 	if err := json.Unmarshal(doc, &d); err != nil {
 		return nil, err
@@ -120,17 +126,52 @@ func encodeLike(doc []byte) ([]byte, error) {
 		}
 		return out
 	}
+	// v1 lists recipients; the older "to" is one string.
+	v1 := func(m message) (protocol.Message, error) {
+		ts, err := time.Parse(time.RFC3339Nano, m.Timestamp)
+		to := strings.Split(m.To, ",")
+		if m.To == "all" {
+			to = []string{protocol.Broadcast}
+		}
+		return protocol.Message{From: m.From, Body: m.Content, TS: ts, To: to, ID: m.ID}, err
+	}
 	c := New(protocol.Limits{})
+	self := ""
 	var f protocol.Frame
 	switch d.Type {
 	case "registered":
-		f = &protocol.Welcome{ClientID: d.ClientID, Peers: peers(d.Peers)}
+		// The hub's welcome lists everyone, the client too.
+		f = &protocol.Welcome{ClientID: d.ClientID, Peers: peers(append(d.Peers, d.ClientID))}
 	case "message":
-		ts, err := time.Parse(time.RFC3339Nano, d.Timestamp)
+		var dm message
+		if err := json.Unmarshal(doc, &dm); err != nil {
+			return nil, err
+		}
+		m, err := v1(dm)
 		if err != nil {
 			return nil, err
 		}
-		f = &protocol.Message{From: d.From, Body: d.Content, TS: ts, To: d.To, ID: d.ID}
+		f = &m
+	case "history":
+		h := &protocol.History{}
+		for _, dm := range d.Messages {
+			m, err := v1(dm)
+			if err != nil {
+				return nil, err
+			}
+			h.Messages = append(h.Messages, m)
+		}
+		f = h
+	case "peers":
+		f, self = &protocol.Peers{Peers: peers(d.Peers)}, d.Self
+	case "pong":
+		var p struct {
+			Timestamp int64 `json:"timestamp"`
+		}
+		if err := json.Unmarshal(doc, &p); err != nil {
+			return nil, err
+		}
+		f = &Pong{At: time.UnixMilli(p.Timestamp)}
 	case "peer_joined", "peer_left":
 		var others []string
 		for _, id := range d.Peers {
@@ -157,6 +198,6 @@ func encodeLike(doc []byte) ([]byte, error) {
 	default:
 		return nil, fmt.Errorf("no case in this test for the older frame %q: add one", d.Type)
 	}
-	b, _, err := c.Encode(f, "")
+	b, _, err := c.Encode(f, self)
 	return b, err
 }

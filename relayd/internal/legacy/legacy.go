@@ -8,21 +8,24 @@
 // Client → relay:
 //
 //	{"type":"register","clientId":"CC-1","meta":{"host":…,"cwd":…,"pid":…}}  → hello
-//	{"type":"message","to":"CC-2"|"all","content":"…"}                     → send
+//	{"type":"message","to":"CC-2"|"all"|missing,"content":"…"}             → send
 //	{"type":"get_peers"}                                                    → peers
 //	{"type":"get_sessions"}                                                 → sessions
 //	{"type":"get_history","count":20,"from":"CC-2"}                         → history
 //	{"type":"clear_history"}                                                → clear
+//	{"type":"ping"}                                                         → answered here: pong
 //
-// Relay → client:
+// Relay → client, with the older relay's keys, key order and JSON types
+// (relayd adds keys, never changes or drops one):
 //
-//	welcome  → {"type":"registered","clientId":…,"peers":[ids]}
-//	peers    → {"type":"peers","peers":[ids],"self":id}
+//	welcome  → {"type":"registered","clientId":self,"peers":[the other ids]}
+//	peers    → {"type":"peers","peers":[all ids],"self":id}
 //	sessions → {"type":"sessions","sessions":[…],"self":id}
-//	history  → {"type":"history","messages":[{"from","content","timestamp"}]}
+//	history  → {"type":"history","messages":[{"type":"message","from","to","content","timestamp","id"}]}
 //	cleared  → {"type":"history_cleared","cleared":n}
-//	presence → {"type":"peer_joined"|"peer_left","clientId":id,"peers":[ids]}
-//	message  → {"type":"message","from":id,"content":…,"timestamp":…}
+//	presence → {"type":"peer_joined"|"peer_left","clientId":id,"peers":[all ids online]}
+//	message  → {"type":"message","from":id,"to":"CC-2"|"all","content":…,"timestamp":ISO 8601,"id":…}
+//	Pong     → {"type":"pong","timestamp":milliseconds since the epoch}
 //	error    → {"type":"error","message":…}
 //
 // Unlike the older relay, get_history returns only what that client may see:
@@ -30,6 +33,7 @@
 package legacy
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -57,6 +61,23 @@ type Codec struct {
 func New(l protocol.Limits) *Codec {
 	return &Codec{limits: l, peers: map[string]bool{}, refs: "legacy-" + strconv.FormatInt(time.Now().UnixNano(), 36)}
 }
+
+// Pong answers an older client's ping. Decode returns it for "ping": the
+// connection answers it itself (see server.LocalReply), the hub never sees
+// it, and Encode writes {"type":"pong","timestamp":ms}.
+type Pong struct {
+	// protocol.Frame has an unexported method, so a frame declared outside
+	// protocol embeds one of protocol's to be one. Nothing reads it.
+	protocol.Cleared
+	At time.Time
+}
+
+// Type implements protocol.Frame.
+func (*Pong) Type() string { return "pong" }
+
+// LocalReply marks a frame the connection writes back itself instead of
+// handing it to the hub.
+func (*Pong) LocalReply() {}
 
 // clientFrame is any frame an older client sends.
 type clientFrame struct {
@@ -130,8 +151,9 @@ func (c *Codec) Decode(data []byte) (protocol.Frame, error) {
 		if f.Content == nil {
 			return nil, &protocol.Error{Code: protocol.CodeMissingField, Message: `message frame needs "content"`}
 		}
+		// The older relay sent a message without "to" to everyone.
 		to := protocol.Recipients{f.To}
-		if f.To == "all" || f.To == "*" {
+		if f.To == "" || f.To == protocol.LegacyBroadcast || f.To == protocol.Broadcast {
 			to = protocol.Recipients{protocol.Broadcast}
 		} else if strings.Contains(f.To, ",") {
 			to = to[:0]
@@ -153,10 +175,12 @@ func (c *Codec) Decode(data []byte) (protocol.Frame, error) {
 		out = &protocol.History{Limit: min(limit, protocol.MaxHistoryLimit), With: f.From}
 	case "clear_history":
 		out = &protocol.Clear{}
+	case "ping":
+		return &Pong{At: time.Now()}, nil
 	case "":
 		return nil, &protocol.Error{Code: protocol.CodeMissingField, Message: `frame has no "type"`}
 	default:
-		return nil, &protocol.Error{Code: protocol.CodeUnknownType, Message: fmt.Sprintf("unknown frame type %q; this relay speaks register, message, get_peers, get_sessions, get_history and clear_history on / (and protocol v1 on /v1/ws)", f.Type)}
+		return nil, &protocol.Error{Code: protocol.CodeUnknownType, Message: fmt.Sprintf("unknown frame type %q; this relay speaks register, message, get_peers, get_sessions, get_history, clear_history and ping on / (and protocol v1 on /v1/ws)", f.Type)}
 	}
 	// Reuse protocol's validation so both transports accept the same ids
 	// and bodies.
@@ -193,17 +217,32 @@ func (c *Codec) peerList() peerList {
 	return out
 }
 
+// legacyMessage is a message as the older relay forwarded it and listed it
+// in history, keys in its order. ID is relayd's addition.
 type legacyMessage struct {
+	Type      string `json:"type"`
 	From      string `json:"from"`
+	To        string `json:"to"`
 	Content   string `json:"content"`
 	Timestamp string `json:"timestamp"`
-	// Extra fields older clients ignore but newer readers can use.
-	To []string `json:"to,omitempty"`
-	ID string   `json:"id,omitempty"`
+	ID        string `json:"id,omitempty"`
+}
+
+// isoMillis is JavaScript's Date.toISOString, the older relay's timestamp.
+const isoMillis = "2006-01-02T15:04:05.000Z07:00"
+
+// legacyTo is a message's recipients as the older relay's "to": the one id
+// the sender named, "all" for a broadcast (and for a message sent without
+// "to"), or the ids joined by commas for relayd's lists.
+func legacyTo(to []string) string {
+	if len(to) == 0 || protocol.Recipients(to).IsBroadcast() {
+		return protocol.LegacyBroadcast
+	}
+	return strings.Join(to, ",")
 }
 
 func toLegacy(m *protocol.Message) legacyMessage {
-	return legacyMessage{From: m.From, Content: m.Body, Timestamp: m.TS.UTC().Format(time.RFC3339Nano), To: m.To, ID: m.ID}
+	return legacyMessage{Type: "message", From: m.From, To: legacyTo(m.To), Content: m.Body, Timestamp: m.TS.UTC().Format(isoMillis), ID: m.ID}
 }
 
 // Encode turns a hub frame into the older protocol. Frames the older
@@ -213,12 +252,21 @@ func (c *Codec) Encode(f protocol.Frame, self string) ([]byte, bool, error) {
 	var v any
 	switch f := f.(type) {
 	case *protocol.Welcome:
+		// The codec's list holds everyone, this client too, for presence;
+		// registered lists only the others, as the older relay did.
 		c.setPeers(f.Peers)
+		c.peers[f.ClientID] = true
+		others := make(peerList, 0, len(f.Peers))
+		for _, p := range f.Peers {
+			if p.ID != f.ClientID {
+				others = append(others, p.ID)
+			}
+		}
 		v = struct {
 			Type     string   `json:"type"`
 			ClientID string   `json:"clientId"`
 			Peers    peerList `json:"peers"`
-		}{"registered", f.ClientID, ids(f.Peers)}
+		}{"registered", f.ClientID, others}
 	case *protocol.Peers:
 		c.setPeers(f.Peers)
 		v = struct {
@@ -273,11 +321,12 @@ func (c *Codec) Encode(f protocol.Frame, self string) ([]byte, bool, error) {
 			Peers    peerList `json:"peers"`
 		}{typ, f.Peer.ID, c.peerList()}
 	case *protocol.Message:
-		m := toLegacy(f)
+		v = toLegacy(f)
+	case *Pong:
 		v = struct {
-			Type string `json:"type"`
-			legacyMessage
-		}{"message", m}
+			Type      string `json:"type"`
+			Timestamp int64  `json:"timestamp"`
+		}{"pong", f.At.UnixMilli()}
 	case *protocol.Accepted:
 		var unknown []string
 		for _, o := range f.Recipients {
@@ -290,12 +339,24 @@ func (c *Codec) Encode(f protocol.Frame, self string) ([]byte, bool, error) {
 		}
 		v = errorFrame("message not delivered to " + strings.Join(unknown, ", "))
 	case *protocol.ErrorFrame:
+		if f.Code == protocol.CodeHelloRequired {
+			// The server's words are for v1 clients, whose first frame is hello.
+			v = errorFrame(`the first frame must be register {"type":"register","clientId":"…"}`)
+			break
+		}
 		v = errorFrame(f.Message)
 	default:
 		return nil, false, nil
 	}
-	b, err := json.Marshal(v)
-	return b, true, err
+	// JSON.stringify, as the older relay wrote, leaves <, > and & as they
+	// are; json.Marshal would write them as \u003c and so on.
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, false, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), true, nil
 }
 
 type legacyError struct {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/claude-relay/claude-relay/protocol"
 )
@@ -19,6 +20,9 @@ func TestDecode(t *testing.T) {
 		t.Fatalf("hello = %+v", h)
 	}
 	for in, want := range map[string]protocol.Recipients{
+		`{"type":"message","content":"x"}`:                    {"*"}, // the older relay's "everyone"
+		`{"type":"message","to":null,"content":"x"}`:          {"*"},
+		`{"type":"message","to":"","content":"x"}`:            {"*"},
 		`{"type":"message","to":"all","content":"x"}`:         {"*"},
 		`{"type":"message","to":"*","content":"x"}`:           {"*"},
 		`{"type":"message","to":"CC-2","content":"x"}`:        {"CC-2"},
@@ -31,6 +35,11 @@ func TestDecode(t *testing.T) {
 		if got := f.(*protocol.Send).To; strings.Join(got, ",") != strings.Join(want, ",") {
 			t.Errorf("%s: to = %v, want %v", in, got, want)
 		}
+	}
+	before := time.Now()
+	f, err = c.Decode([]byte(`{"type":"ping"}`))
+	if p, ok := f.(*Pong); err != nil || !ok || p.At.Before(before) || p.At.After(time.Now()) {
+		t.Fatalf("ping = %#v, %v; want a Pong stamped now", f, err)
 	}
 	// Each send gets its own ref, so the relay never takes two messages
 	// with the same text for a retry.
@@ -70,6 +79,7 @@ func FuzzDecode(f *testing.F) {
 		`{"type":"message","to":"all","content":"hi"}`,
 		`{"type":"get_history","count":5,"from":"CC-2"}`,
 		`{"type":"get_peers"}`, `{"type":"clear_history"}`, `{"type":"message","to":"a,b,,c","content":""}`,
+		`{"type":"message","content":"to everyone"}`, `{"type":"ping"}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -82,6 +92,9 @@ func FuzzDecode(f *testing.F) {
 			}
 			return
 		}
+		if _, ok := fr.(*Pong); ok {
+			return // answered by the connection itself
+		}
 		if !protocol.ClientFrame(fr.Type()) {
 			t.Fatalf("decoded to a relay frame %s", fr.Type())
 		}
@@ -92,20 +105,37 @@ func FuzzDecode(f *testing.F) {
 // deliberately skipped; none fails to encode.
 func TestEncode(t *testing.T) {
 	c := New(protocol.Limits{})
+	ts := time.Date(2026, 11, 25, 8, 15, 1, 100478557, time.FixedZone("CET", 3600))
 	frames := []protocol.Frame{
 		&protocol.Welcome{ClientID: "OLD", Peers: []protocol.Peer{{ID: "CC-1"}, {ID: "OLD"}}},
 		&protocol.Presence{Event: protocol.PresenceJoined, Peer: protocol.Peer{ID: "CC-2"}},
-		&protocol.Message{ID: "m", From: "CC-1", To: []string{"OLD"}, Body: "hi"},
+		&protocol.Presence{Event: protocol.PresenceLeft, Peer: protocol.Peer{ID: "CC-1"}},
+		&protocol.Message{ID: "m", From: "CC-1", To: []string{"OLD"}, Body: "hi <b>&</b>", TS: ts},
+		&protocol.Message{ID: "b", From: "CC-1", To: []string{protocol.Broadcast}, Body: "all of you", TS: ts},
+		&protocol.Message{ID: "l", From: "CC-1", To: []string{"OLD", "CC-2"}, Body: "two", TS: ts},
+		&protocol.History{Messages: []protocol.Message{{ID: "m", From: "CC-1", To: []string{"OLD"}, Body: "hi", TS: ts}}},
+		&protocol.History{},
+		&protocol.Peers{Peers: []protocol.Peer{{ID: "CC-2"}, {ID: "OLD"}}},
+		&Pong{At: time.UnixMilli(1764576000123)},
 		&protocol.Accepted{ID: "m", Recipients: []protocol.Outcome{{ID: "X", Status: protocol.StatusUnknown}}},
 		&protocol.ErrorFrame{Code: protocol.CodeBadJSON, Message: "bad"},
+		&protocol.ErrorFrame{Code: protocol.CodeHelloRequired, Message: "the first frame must be hello …"},
 		&protocol.Cleared{Cleared: 2},
 	}
 	want := []string{
-		`{"type":"registered","clientId":"OLD","peers":["CC-1","OLD"]}`,
+		`{"type":"registered","clientId":"OLD","peers":["CC-1"]}`, // the others only
 		`{"type":"peer_joined","clientId":"CC-2","peers":["CC-1","CC-2","OLD"]}`,
-		`{"type":"message","from":"CC-1","content":"hi","timestamp":"0001-01-01T00:00:00Z","to":["OLD"],"id":"m"}`,
+		`{"type":"peer_left","clientId":"CC-1","peers":["CC-2","OLD"]}`,
+		`{"type":"message","from":"CC-1","to":"OLD","content":"hi <b>&</b>","timestamp":"2026-11-25T07:15:01.100Z","id":"m"}`, // as JSON.stringify writes it
+		`{"type":"message","from":"CC-1","to":"all","content":"all of you","timestamp":"2026-11-25T07:15:01.100Z","id":"b"}`,
+		`{"type":"message","from":"CC-1","to":"OLD,CC-2","content":"two","timestamp":"2026-11-25T07:15:01.100Z","id":"l"}`,
+		`{"type":"history","messages":[{"type":"message","from":"CC-1","to":"OLD","content":"hi","timestamp":"2026-11-25T07:15:01.100Z","id":"m"}]}`,
+		`{"type":"history","messages":[]}`,
+		`{"type":"peers","peers":["CC-2","OLD"],"self":"OLD"}`,
+		`{"type":"pong","timestamp":1764576000123}`,
 		`{"type":"error","message":"message not delivered to X (unknown)"}`,
 		`{"type":"error","message":"bad"}`,
+		`{"type":"error","message":"the first frame must be register {\"type\":\"register\",\"clientId\":\"…\"}"}`,
 		`{"type":"history_cleared","cleared":2}`,
 	}
 	for i, f := range frames {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -101,5 +102,25 @@ func TestLegacyAutoAck(t *testing.T) {
 	again := r.connectLegacy("OLD-1", "")
 	if m := again.nextOfType("message"); m["content"] != "twice?" {
 		t.Fatalf("after reconnect got %v, want only the unsent message", m)
+	}
+}
+
+// A ping is answered before register too, and a frame other than register
+// first is refused in the older protocol's words.
+func TestLegacyBeforeRegister(t *testing.T) {
+	r := startRelay(t)
+	c := &legacyClient{r.dialRaw("/", nil)}
+	c.id = "OLD-EARLY"
+	c.writeJSON(map[string]any{"type": "ping"})
+	if p := c.nextJSON(); p["type"] != "pong" {
+		t.Fatalf("got %v, want pong", p)
+	}
+	c.writeJSON(map[string]any{"type": "get_peers"})
+	if e := c.nextJSON(); e["type"] != "error" || !strings.Contains(e["message"].(string), `{"type":"register"`) {
+		t.Fatalf("got %v, want an error naming register", e)
+	}
+	c.writeJSON(map[string]any{"type": "register", "clientId": c.id})
+	if got := c.nextJSON(); got["type"] != "registered" {
+		t.Fatalf("got %v, want registered", got)
 	}
 }

@@ -116,6 +116,15 @@ type Codec interface {
 	Name() string
 }
 
+// LocalReply is a frame a codec's Decode returns as the answer to a frame
+// its transport answers by itself, without the hub: the older protocol's
+// ping gets a pong. The connection queues it with its other replies (before
+// hello, it writes it at once).
+type LocalReply interface {
+	protocol.Frame
+	LocalReply()
+}
+
 // v1Codec is protocol v1 on /v1/ws.
 type v1Codec struct{ limits protocol.Limits }
 
@@ -376,6 +385,10 @@ func (s *Server) readHello(ctx context.Context, ws *websocket.Conn, codec Codec,
 			s.write(ctx, ws, codec, perr.Frame(), "")
 			continue
 		}
+		if r, ok := f.(LocalReply); ok {
+			s.write(ctx, ws, codec, r, "")
+			continue
+		}
 		hello, ok := f.(*protocol.Hello)
 		if !ok {
 			s.write(ctx, ws, codec, &protocol.ErrorFrame{Ref: protocol.RefOf(f), Code: protocol.CodeHelloRequired,
@@ -428,6 +441,10 @@ func (s *Server) readLoop(ctx context.Context, ws *websocket.Conn, codec Codec, 
 		releaseFrame(buf) // decoders copy what they keep
 		if err != nil {
 			conn.Push(asProtoError(err).Frame())
+			continue
+		}
+		if r, ok := f.(LocalReply); ok {
+			conn.Push(r)
 			continue
 		}
 		conn.Handle(ctx, f)
