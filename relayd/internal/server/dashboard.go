@@ -22,11 +22,26 @@ func (s *Server) serveDashboard(w http.ResponseWriter, _ *http.Request) {
 
 type dashboard struct {
 	health
-	Peers []protocol.Peer `json:"peers"`
-	Now   time.Time       `json:"now"`
+	// Waiting counts the messages held now for clients that are offline:
+	// what a reconnect will deliver. messages_queued (from health) is the
+	// running total since the relay started. null when the store cannot
+	// be read.
+	Waiting *int            `json:"waiting"`
+	Peers   []protocol.Peer `json:"peers"`
+	Now     time.Time       `json:"now"`
 }
 
-func (s *Server) serveDashboardJSON(w http.ResponseWriter, _ *http.Request) {
+func (s *Server) serveDashboardJSON(w http.ResponseWriter, r *http.Request) {
+	d := dashboard{health: s.healthNow(), Peers: s.Hub.Peers(), Now: time.Now().UTC()}
+	if sessions, err := s.Hub.Sessions(r.Context()); err == nil {
+		n := 0
+		for _, ss := range sessions {
+			if !ss.Online {
+				n += ss.Queued
+			}
+		}
+		d.Waiting = &n
+	}
 	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(dashboard{health: s.healthNow(), Peers: s.Hub.Peers(), Now: time.Now().UTC()})
+	json.NewEncoder(w).Encode(d)
 }
