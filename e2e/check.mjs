@@ -38,7 +38,7 @@ function text(res) {
 async function waitConnected(client) {
   for (let i = 0; i < 200; i++) {
     const res = await client.callTool({ name: "relay_status", arguments: {} });
-    if (res.structuredContent?.state === "connected") return;
+    if (text(res).startsWith("connected ")) return;
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error("relay-mcp did not connect");

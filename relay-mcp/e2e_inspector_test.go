@@ -40,7 +40,7 @@ func newInspector(t *testing.T, relayURL, home string) *inspector {
 func (in *inspector) run(ctx context.Context, t *testing.T, id string, method ...string) map[string]any {
 	t.Helper()
 	args := []string{"--prefix", in.dir, "mcp-inspector", "--cli",
-		"-e", "RELAY_HOME=" + in.home, "-e", "RELAY_URL=" + in.relayURL, "-e", "CLAUDE_RELAY_SESSION_ID=" + id,
+		"-e", "RELAY_HOME=" + in.home, "-e", "RELAY_URL=" + in.relayURL, "-e", "CLAUDE_RELAY_SESSION_ID=" + id, "-e", "RELAY_STRUCTURED_CONTENT=1",
 		bins.relayMCP}
 	args = append(args, method...)
 	cmd := exec.CommandContext(ctx, "npx", args...)

@@ -184,7 +184,7 @@ func spawnAgentIn(t *testing.T, dir, relayURL, id, home string, extraEnv ...stri
 	t.Helper()
 	cmd := exec.Command(bins.relayMCP)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "RELAY_HOME="+home, "RELAY_URL="+relayURL, "CLAUDE_RELAY_SESSION_ID="+id, "RELAY_LOG_LEVEL=debug")
+	cmd.Env = append(os.Environ(), "RELAY_HOME="+home, "RELAY_URL="+relayURL, "CLAUDE_RELAY_SESSION_ID="+id, "RELAY_LOG_LEVEL=debug", "RELAY_STRUCTURED_CONTENT=1")
 	cmd.Env = append(cmd.Env, extraEnv...)
 	logs := &syncBuffer{}
 	cmd.Stderr = logs

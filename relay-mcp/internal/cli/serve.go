@@ -87,7 +87,7 @@ func serve(c *ucli.Context, s Streams) error {
 	}
 	tools.SetSubscriptions(opts)
 	server = mcp.NewServer(&mcp.Implementation{Name: "claude-relay", Version: Version}, opts)
-	deps := &tools.Deps{Link: l, Inbox: in, Registry: reg, Host: hello.Host, Started: started, Version: Version}
+	deps := &tools.Deps{Link: l, Inbox: in, Registry: reg, Host: hello.Host, Started: started, Version: Version, Structured: c.Bool("structured-content")}
 	tools.RegisterProfile(server, profile, deps)
 	tools.RegisterInbox(server, deps)
 	linkWG.Add(1)

@@ -652,6 +652,35 @@ func (l *Link) countBacklog() {
 	}
 }
 
+// FirstConnectWait is how long WaitFirstAttempt waits at most: a tool
+// called in the first moments of a session waits for the connection under
+// way instead of answering "offline".
+const FirstConnectWait = 2 * time.Second
+
+// WaitFirstAttempt waits while the link's first connection attempt is under
+// way (StateConnecting), at most max: it returns once the link is
+// connected, has failed its first attempt (then it is honestly offline), or
+// max or ctx has run out.
+func (l *Link) WaitFirstAttempt(ctx context.Context, max time.Duration) {
+	t := time.NewTimer(max)
+	defer t.Stop()
+	for {
+		l.mu.Lock()
+		state, ch := l.state, l.stateCh
+		l.mu.Unlock()
+		if state != StateConnecting {
+			return
+		}
+		select {
+		case <-ch:
+		case <-t.C:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
 // WaitCaughtUp waits until the link is connected and every message the relay
 // held for it at hello (welcome.backlog) is in the inbox. It returns nil
 // then, the context's error, or an error once the link has stopped.

@@ -43,6 +43,9 @@ func (l *Link) Send(ctx context.Context, s protocol.Send) SendResult {
 	}
 	ob := l.cfg.Outbox
 	reason := "relay offline"
+	if l.Status().State == StateConnecting {
+		reason = "still connecting to the relay"
+	}
 	if l.online() && (ob == nil || ob.Len() == 0) {
 		ans, err := l.Request(ctx, s.Ref, &s)
 		switch {

@@ -36,7 +36,7 @@ func TestInboxNotifications(t *testing.T) {
 	opts := &mcp.ServerOptions{Instructions: Instructions}
 	SetSubscriptions(opts)
 	s := mcp.NewServer(&mcp.Implementation{Name: "claude-relay", Version: "test"}, opts)
-	d := &Deps{Link: l, Inbox: in, Started: time.Now()}
+	d := &Deps{Link: l, Inbox: in, Started: time.Now(), Structured: true}
 	Register(s, d)
 	RegisterInbox(s, d)
 	watchDone := make(chan struct{})

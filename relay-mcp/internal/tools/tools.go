@@ -48,6 +48,21 @@ type Deps struct {
 	MaxWait time.Duration
 	// ProgressEvery overrides ProgressEvery (tests).
 	ProgressEvery time.Duration
+	// Structured adds structured content (JSON) beside the text of each
+	// result. Off by default: Claude Code hands the model the structured
+	// content instead of the text when both are present, and the text is
+	// what was written for the model (the outcome with what to do next).
+	// For programmatic clients and tests.
+	Structured bool
+	// FirstConnectWait overrides link.FirstConnectWait (tests).
+	FirstConnectWait time.Duration
+}
+
+func (d *Deps) firstWait() time.Duration {
+	if d.FirstConnectWait > 0 {
+		return d.FirstConnectWait
+	}
+	return link.FirstConnectWait
 }
 
 // Instructions is the server's instructions for the model.
@@ -67,7 +82,7 @@ func Register(s *mcp.Server, d *Deps) {
 	if d.ProgressEvery <= 0 {
 		d.ProgressEvery = ProgressEvery
 	}
-	mcp.AddTool(s, &mcp.Tool{
+	addTool(s, d, &mcp.Tool{
 		Name: "relay_send",
 		Description: "Send a message to other agent sessions through the relay. " +
 			"`to` is a peer id (see relay_peers / relay_sessions), several ids separated by commas, or `*` (or `all`) for everyone online. " +
@@ -84,7 +99,7 @@ func Register(s *mcp.Server, d *Deps) {
 	recvSchema.Properties["wait_seconds"].Maximum = &max300
 	recvSchema.Properties["count"].Minimum = &one
 	recvSchema.Properties["count"].Maximum = &max200
-	mcp.AddTool(s, &mcp.Tool{
+	addTool(s, d, &mcp.Tool{
 		Name: "relay_receive",
 		Description: "Read messages other agent sessions sent you, oldest first, and mark them read. " +
 			"With wait_seconds (up to 300) it blocks until a message arrives — use it when you are waiting for a peer's answer. " +
@@ -92,27 +107,45 @@ func Register(s *mcp.Server, d *Deps) {
 		InputSchema: recvSchema,
 	}, d.receive)
 
-	mcp.AddTool(s, &mcp.Tool{
+	addTool(s, d, &mcp.Tool{
 		Name:        "relay_peers",
 		Description: "List the agent sessions online on the relay now: id, host, agent, working directory, connected since, last seen.",
 	}, d.peers)
 
-	mcp.AddTool(s, &mcp.Tool{
+	addTool(s, d, &mcp.Tool{
 		Name: "relay_status",
 		Description: "Show this session's relay connection: state, relay URL, own id, server version, uptime, reconnects, round-trip time, unread and queued-outgoing counts, " +
 			"and how to fix it when offline. With message_id (a message you sent), show instead whether each recipient has it stored, delivered, or read.",
 	}, d.status)
 
-	mcp.AddTool(s, &mcp.Tool{
+	addTool(s, d, &mcp.Tool{
 		Name:        "relay_sessions",
 		Description: "List every known session, online or not: those registered on this machine and those the relay has seen (other machines too), with last seen.",
 	}, d.sessions)
 
-	mcp.AddTool(s, &mcp.Tool{
+	addTool(s, d, &mcp.Tool{
 		Name: "relay_clear_history",
 		Description: "Forget this session's read messages, locally and in its mailbox on the relay, to cut noise. " +
 			"Unread messages are kept unless include_unread is true.",
 	}, d.clearHistory)
+}
+
+// addTool registers a tool whose results are text only, unless
+// d.Structured: then the handler's structured output goes beside it.
+func addTool[In any](s *mcp.Server, d *Deps, t *mcp.Tool, h func(context.Context, *mcp.CallToolRequest, In) (*mcp.CallToolResult, any, error)) {
+	mcp.AddTool(s, t, func(ctx context.Context, req *mcp.CallToolRequest, in In) (*mcp.CallToolResult, any, error) {
+		if d.Link != nil {
+			// Connecting is not offline: a call in the first moments
+			// waits for the first attempt (bounded) so that what it
+			// says about the relay is true.
+			d.Link.WaitFirstAttempt(ctx, d.firstWait())
+		}
+		res, out, err := h(ctx, req, in)
+		if !d.Structured {
+			out = nil
+		}
+		return res, out, err
+	})
 }
 
 // NoArgs is the input of tools without parameters.
@@ -160,6 +193,9 @@ func offlineHint(st link.Status) string {
 		return st.StopReason
 	case link.StateConnected:
 		return ""
+	}
+	if st.State == link.StateConnecting {
+		return "still connecting to the relay at " + st.URL + " (the first attempt is under way)"
 	}
 	h := "relay not reachable at " + st.URL
 	if st.LastError != "" {
@@ -234,7 +270,7 @@ func describeOutcome(st string) string {
 	case protocol.StatusUnknown:
 		return "unknown id, not stored (check relay_sessions, or resend with queue_if_unknown)"
 	case protocol.StatusFull:
-		return "mailbox full, not stored"
+		return "mailbox full (too much unread mail waits for it), not stored — try again later"
 	}
 	return st
 }

@@ -44,7 +44,7 @@ func newAgent(t testing.TB, relayURL, id string) *agent {
 	go func() { l.Run(ctx); close(done) }()
 
 	s := mcp.NewServer(&mcp.Implementation{Name: "claude-relay", Version: "test"}, &mcp.ServerOptions{Instructions: Instructions})
-	Register(s, &Deps{Link: l, Inbox: in, Registry: registry.Open(home, nil), Started: time.Now(), ProgressEvery: 50 * time.Millisecond})
+	Register(s, &Deps{Link: l, Inbox: in, Registry: registry.Open(home, nil), Started: time.Now(), ProgressEvery: 50 * time.Millisecond, Structured: true})
 	st, ct := mcp.NewInMemoryTransports()
 	ss, err := s.Connect(ctx, st, nil)
 	if err != nil {

@@ -1,0 +1,488 @@
+// Package e2e drives the real agent CLIs (Claude Code, Codex, Gemini CLI,
+// installed from npm into the repository's e2e/ folder) offline against
+// scripted stand-ins for their model APIs (package scriptedapi), with the
+// real relayd and relay-mcp binaries. Every request a CLI sends is what its
+// model would read: the tests assert on those requests.
+//
+// The CLIs come from `npm ci --prefix e2e` at the repository root; without
+// them the tests skip and say so.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/claude-relay/claude-relay/relay-mcp/internal/scriptedapi"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+var bins struct {
+	dir, relayMCP, relayd string
+	buildErr              string
+	root                  string // the repository root
+}
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "relay-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	bins.dir = dir
+	if wd, err := os.Getwd(); err == nil {
+		bins.root = filepath.Dir(filepath.Dir(wd)) // relay-mcp/e2e → repository root
+	}
+	bins.relayMCP = filepath.Join(dir, "relay-mcp")
+	bins.relayd = filepath.Join(dir, "relayd")
+	for _, b := range []struct{ out, pkg string }{
+		{bins.relayMCP, "github.com/claude-relay/claude-relay/relay-mcp"},
+		{bins.relayd, "github.com/claude-relay/claude-relay/relayd"},
+	} {
+		if out, err := exec.Command("go", "build", "-o", b.out, b.pkg).CombinedOutput(); err != nil {
+			bins.buildErr = fmt.Sprintf("build %s: %v\n%s", b.pkg, err, out)
+			break
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func needBins(t *testing.T) {
+	t.Helper()
+	if bins.buildErr != "" {
+		t.Fatal(bins.buildErr)
+	}
+}
+
+// claudeBin is the Claude Code CLI installed by `npm ci --prefix e2e`; the
+// test skips without it.
+func claudeBin(t *testing.T) string {
+	t.Helper()
+	needBins(t)
+	p := filepath.Join(bins.root, "e2e", "node_modules", ".bin", "claude")
+	if _, err := os.Stat(p); err != nil {
+		t.Skipf("the Claude Code CLI is not installed (%s missing): run `npm ci --prefix e2e` at the repository root to run the real-CLI tests", p)
+	}
+	return p
+}
+
+// ---- relayd
+
+type relay struct {
+	cmd  *exec.Cmd
+	addr string
+	data string
+	logs *syncBuffer
+	done chan struct{}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+var addrRE = regexp.MustCompile(`addr=(127\.0\.0\.1:\d+)`)
+
+// startRelay runs relayd with its SQLite store in dataDir (a temporary one
+// for "") on addr ("" for any loopback port) and waits for /healthz.
+func startRelay(t *testing.T, addr, dataDir string, extra ...string) *relay {
+	t.Helper()
+	needBins(t)
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	if dataDir == "" {
+		dataDir = t.TempDir()
+	}
+	args := append([]string{"--listen", addr, "--data-dir", dataDir}, extra...)
+	cmd := exec.Command(bins.relayd, args...)
+	cmd.Env = append(os.Environ(), "RELAY_HOME="+t.TempDir())
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r := &relay{cmd: cmd, data: dataDir, logs: &syncBuffer{}, done: make(chan struct{})}
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Text()
+			r.logs.Write([]byte(line + "\n"))
+			if m := addrRE.FindStringSubmatch(line); m != nil && strings.Contains(line, "relayd listening") {
+				select {
+				case found <- m[1]:
+				default:
+				}
+			}
+		}
+		io.Copy(io.Discard, stderr)
+	}()
+	go func() { cmd.Wait(); close(r.done) }()
+	t.Cleanup(func() {
+		r.kill()
+		if t.Failed() {
+			t.Logf("relayd log:\n%s", tail(r.logs.String(), 3000))
+		}
+	})
+	select {
+	case r.addr = <-found:
+	case <-r.done:
+		t.Fatalf("relayd exited: %s", r.logs.String())
+	case <-time.After(15 * time.Second):
+		t.Fatalf("relayd did not say where it listens: %s", r.logs.String())
+	}
+	poll(t, "relayd /healthz", 10*time.Second, func() bool {
+		resp, err := http.Get("http://" + r.addr + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	return r
+}
+
+func (r *relay) url() string { return "ws://" + r.addr }
+
+func (r *relay) kill() {
+	r.cmd.Process.Kill()
+	<-r.done
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
+}
+
+// poll waits for cond, checking every 10 ms, for at most within.
+func poll(t *testing.T, what string, within time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", within, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// ---- the scripted model API
+
+func startAPI(t *testing.T) *scriptedapi.Anthropic {
+	t.Helper()
+	a, err := scriptedapi.NewAnthropic()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	return a
+}
+
+// ---- Claude Code
+
+// ccSession is one Claude Code session's setup: its own HOME (Claude Code
+// writes ~/.claude there), a relay id, the MCP config that spawns
+// relay-mcp, and its API prefix at the scripted API.
+type ccSession struct {
+	t         *testing.T
+	id        string // relay id, also the API prefix
+	home      string // HOME for Claude Code
+	relayHome string // RELAY_HOME shared by the sessions of one "machine"
+	cwd       string
+	mcpConfig string
+	api       *scriptedapi.Anthropic
+	relayURL  string
+	env       []string // extra environment (relay-mcp inherits it)
+	allowed   []string // --allowedTools
+}
+
+// newCC prepares a session: relayHome is shared by sessions that run on one
+// machine (registry, inboxes).
+func newCC(t *testing.T, api *scriptedapi.Anthropic, r *relay, id, relayHome string) *ccSession {
+	t.Helper()
+	claudeBin(t)
+	c := &ccSession{t: t, id: id, home: t.TempDir(), relayHome: relayHome, cwd: t.TempDir(), api: api, relayURL: r.url(), allowed: relayTools}
+	cfg := map[string]any{"mcpServers": map[string]any{"relay": map[string]any{
+		"type": "stdio", "command": bins.relayMCP, "args": []string{},
+		"env": map[string]string{"RELAY_URL": c.relayURL, "RELAY_HOME": relayHome, "CLAUDE_RELAY_SESSION_ID": id, "RELAY_LOG_LEVEL": "debug"},
+	}}}
+	b, _ := json.MarshalIndent(cfg, "", "  ")
+	c.mcpConfig = filepath.Join(c.home, "mcp.json")
+	if err := os.WriteFile(c.mcpConfig, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// relayTools are the tool names Claude Code gives relay-mcp's tools.
+var relayTools = []string{"mcp__relay__relay_send", "mcp__relay__relay_receive", "mcp__relay__relay_peers", "mcp__relay__relay_status", "mcp__relay__relay_sessions", "mcp__relay__relay_clear_history"}
+
+func (c *ccSession) environ() []string {
+	env := []string{
+		"HOME=" + c.home,
+		"PATH=" + os.Getenv("PATH"),
+		"TMPDIR=" + os.TempDir(),
+		"ANTHROPIC_BASE_URL=" + c.api.URL(c.id),
+		"ANTHROPIC_API_KEY=sk-scripted",
+		"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1",
+		"DISABLE_AUTOUPDATER=1",
+		"ENABLE_TOOL_SEARCH=false",
+		"RELAY_HOME=" + c.relayHome,
+		"CLAUDE_RELAY_SESSION_ID=" + c.id,
+		"RELAY_URL=" + c.relayURL,
+	}
+	return append(env, c.env...)
+}
+
+func (c *ccSession) args(extra ...string) []string {
+	a := []string{"--mcp-config", c.mcpConfig, "--strict-mcp-config", "--allowedTools", strings.Join(c.allowed, ",")}
+	return append(a, extra...)
+}
+
+// runP runs one headless turn, `claude -p PROMPT`, and returns its stdout.
+func (c *ccSession) runP(prompt string, within time.Duration) string {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, claudeBin(c.t), c.args("-p", prompt)...)
+	cmd.Env = c.environ()
+	cmd.Dir = c.cwd
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.WaitDelay = 5 * time.Second
+	if err := cmd.Run(); err != nil {
+		c.t.Fatalf("claude -p (%s): %v\nstdout: %s\nstderr: %s", c.id, err, tail(stdout.String(), 2000), tail(stderr.String(), 2000))
+	}
+	return stdout.String()
+}
+
+// ccStream is a long-lived stream-json Claude Code session: user turns as
+// JSON lines on stdin (kept open), events as JSON lines on stdout.
+type ccStream struct {
+	c       *ccSession
+	cmd     *exec.Cmd
+	stdin   io.WriteCloser
+	stderr  *syncBuffer
+	done    chan struct{}
+	mu      sync.Mutex
+	lines   []map[string]any
+	changed chan struct{}
+}
+
+func (c *ccSession) startStream() *ccStream {
+	c.t.Helper()
+	cmd := exec.Command(claudeBin(c.t), c.args("-p", "--input-format", "stream-json", "--output-format", "stream-json", "--verbose")...)
+	cmd.Env = c.environ()
+	cmd.Dir = c.cwd
+	s := &ccStream{c: c, cmd: cmd, stderr: &syncBuffer{}, done: make(chan struct{}), changed: make(chan struct{})}
+	var err error
+	if s.stdin, err = cmd.StdinPipe(); err != nil {
+		c.t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	cmd.Stderr = s.stderr
+	if err := cmd.Start(); err != nil {
+		c.t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 1<<20), 16<<20)
+		for sc.Scan() {
+			var m map[string]any
+			if json.Unmarshal(sc.Bytes(), &m) != nil {
+				continue
+			}
+			s.mu.Lock()
+			s.lines = append(s.lines, m)
+			close(s.changed)
+			s.changed = make(chan struct{})
+			s.mu.Unlock()
+		}
+	}()
+	go func() { cmd.Wait(); close(s.done) }()
+	c.t.Cleanup(func() { s.stop() })
+	return s
+}
+
+// say sends one user turn.
+func (s *ccStream) say(text string) {
+	s.c.t.Helper()
+	b, _ := json.Marshal(map[string]any{"type": "user", "message": map[string]any{"role": "user", "content": text}})
+	if _, err := s.stdin.Write(append(b, '\n')); err != nil {
+		s.c.t.Fatalf("write to claude (%s): %v", s.c.id, err)
+	}
+}
+
+// results counts the finished turns so far.
+func (s *ccStream) results() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, l := range s.lines {
+		if l["type"] == "result" {
+			n++
+		}
+	}
+	return n
+}
+
+// waitResults waits until n turns have finished.
+func (s *ccStream) waitResults(n int, within time.Duration) {
+	s.c.t.Helper()
+	deadline := time.NewTimer(within)
+	defer deadline.Stop()
+	for {
+		s.mu.Lock()
+		ch := s.changed
+		s.mu.Unlock()
+		if s.results() >= n {
+			return
+		}
+		select {
+		case <-ch:
+		case <-s.done:
+			s.c.t.Fatalf("claude (%s) exited before turn %d ended: %s", s.c.id, n, tail(s.stderr.String(), 2000))
+		case <-deadline.C:
+			s.c.t.Fatalf("claude (%s): turn %d did not end within %v", s.c.id, n, within)
+		}
+	}
+}
+
+// stop closes stdin (Claude Code ends the session) and waits, killing it
+// after a grace period.
+func (s *ccStream) stop() {
+	s.stdin.Close()
+	select {
+	case <-s.done:
+	case <-time.After(5 * time.Second):
+		s.cmd.Process.Kill()
+		<-s.done
+	}
+}
+
+// ---- scripts
+
+// toolThenText is a script: the first request of each turn calls the tool
+// with the input; the request carrying its result is answered with text.
+func toolThenText(name string, input any, text string) scriptedapi.Script {
+	return func(r *scriptedapi.Request) scriptedapi.Reply {
+		if m := r.LastUser(); m != nil {
+			for _, b := range m.Content {
+				if b.Type == "tool_result" {
+					return scriptedapi.Reply{Text: text}
+				}
+			}
+		}
+		return scriptedapi.Reply{ToolUses: []scriptedapi.ToolUse{{Name: name, Input: input}}}
+	}
+}
+
+// ---- relay-mcp driven by the go-sdk client (a peer that is not a CLI)
+
+type mcpPeer struct {
+	id   string
+	cs   *mcp.ClientSession
+	logs *syncBuffer
+}
+
+// spawnPeer starts relay-mcp as id over stdio with the go-sdk client.
+func spawnPeer(t *testing.T, relayURL, id, relayHome string, env ...string) *mcpPeer {
+	t.Helper()
+	needBins(t)
+	cmd := exec.Command(bins.relayMCP)
+	cmd.Env = append(os.Environ(), "RELAY_HOME="+relayHome, "RELAY_URL="+relayURL, "CLAUDE_RELAY_SESSION_ID="+id, "RELAY_LOG_LEVEL=debug")
+	cmd.Env = append(cmd.Env, env...)
+	p := &mcpPeer{id: id, logs: &syncBuffer{}}
+	cmd.Stderr = p.logs
+	c := mcp.NewClient(&mcp.Implementation{Name: "e2e-peer", Version: "1"}, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cs, err := c.Connect(ctx, &mcp.CommandTransport{Command: cmd, TerminateDuration: 5 * time.Second}, nil)
+	if err != nil {
+		t.Fatalf("spawn relay-mcp %s: %v\n%s", id, err, p.logs.String())
+	}
+	p.cs = cs
+	t.Cleanup(func() {
+		cs.Close()
+		if t.Failed() {
+			t.Logf("relay-mcp %s log:\n%s", id, tail(p.logs.String(), 3000))
+		}
+	})
+	return p
+}
+
+// call calls a tool and returns its text ("ERROR: " first for an error).
+func (p *mcpPeer) call(t *testing.T, name string, args map[string]any) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := p.cs.CallTool(ctx, &mcp.CallToolParams{Name: name, Arguments: args})
+	if err != nil {
+		t.Fatalf("%s %s: %v", p.id, name, err)
+	}
+	var text string
+	for _, c := range res.Content {
+		if tc, ok := c.(*mcp.TextContent); ok {
+			text += tc.Text
+		}
+	}
+	if res.IsError {
+		text = "ERROR: " + text
+	}
+	return text
+}
+
+// waitConnected polls relay_status until the peer is connected.
+func (p *mcpPeer) waitConnected(t *testing.T) {
+	t.Helper()
+	poll(t, p.id+" connected", 15*time.Second, func() bool {
+		return strings.HasPrefix(p.call(t, "relay_status", nil), "connected ")
+	})
+}
+
+// close ends the peer's relay-mcp (stdin closes; it leaves the relay).
+func (p *mcpPeer) close() { p.cs.Close() }
+
+// relayCLI runs a relay-mcp command (send, receive …) and returns its
+// combined output.
+func relayCLI(t *testing.T, env []string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(bins.relayMCP, args...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("relay-mcp %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
