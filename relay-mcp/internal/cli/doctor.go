@@ -16,8 +16,10 @@ func doctorCommand(s Streams) *ucli.Command {
 		Description: `Checks, each OK or FAIL with the fix: this relay-mcp and the relay's
 version and protocol; the relay reachable (TCP, then the WebSocket upgrade,
 then hello/welcome); the token; the SSH tunnel when RELAY_URL is loopback
-and no relayd runs here; the session registry; the inbox directory; and the
-clock against the relay's. It uses the same settings (RELAY_URL, RELAY_TOKEN,
+and no relayd runs here; the session registry; the inbox directory; the clock
+against the relay's; then which agents start relay-mcp (and whether
+the command they run exists) and whether its Claude Code hooks are
+installed. It uses the same settings (RELAY_URL, RELAY_TOKEN,
 RELAY_TOKEN_FILE, RELAY_CA_FILE, RELAY_HOME) and the same id as a session
 started here, and says hello without taking the id over, so a running
 session stays online. It changes no file. Exit 1 if any check fails.

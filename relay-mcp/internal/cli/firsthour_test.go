@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -100,5 +102,57 @@ func TestUsageErrorsExit2(t *testing.T) {
 		if !strings.Contains(errs, "--help") {
 			t.Errorf("%v: does not point at --help: %s", args, errs)
 		}
+	}
+}
+
+// doctor examines the relay the options name (also given after the command)
+// and says which agents start relay-mcp and whether its hooks are in.
+func TestDoctorConfiguredRelayAndAgents(t *testing.T) {
+	a, b := relaytest.New(t), relaytest.New(t)
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("CLAUDE_CONFIG_DIR", "")
+	t.Setenv("CODEX_HOME", "")
+	t.Setenv(EnvHome, home+"/claude-relay")
+	t.Setenv("RELAY_URL", a.URL())
+	t.Setenv(EnvSessionID, "")
+	t.Chdir(home)
+
+	code, out, errs := run(t, "", "doctor", "--relay-url", b.URL())
+	if !strings.Contains(out, "relay-mcp doctor: "+b.URL()) || !strings.Contains(out, "TCP connect "+strings.TrimPrefix(strings.TrimSuffix(b.URL(), "/v1/ws"), "ws://")) {
+		t.Fatalf("doctor --relay-url B examined another relay: %d\n%s%s", code, out, errs)
+	}
+	if !strings.Contains(out, "WARN  agents: no agent starts relay-mcp") || !strings.Contains(out, "WARN  hooks: relay-mcp's Claude Code hooks are not installed") {
+		t.Fatalf("doctor with no agent set up:\n%s", out)
+	}
+
+	bin := filepath.Join(home, "bin", "relay-mcp") // what the agents' entries run
+	if err := os.MkdirAll(filepath.Dir(bin), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"install", "claude", "--write", "--command", bin}, {"install", "codex", "--write", "--command", bin}, {"install", "claude", "--hooks", "--write", "--command", bin}} {
+		if code, out, errs := run(t, "", args...); code != 0 {
+			t.Fatalf("%v: %d %s %s", args, code, out, errs)
+		}
+	}
+	_, out, _ = run(t, "", "doctor")
+	for _, want := range []string{
+		"OK    agents: Claude Code (~/.claude.json) starts relay-mcp",
+		"OK    agents: Codex CLI (~/.codex/config.toml) starts relay-mcp",
+		"OK    hooks: relay-mcp's Claude Code hooks are installed in ~/.claude/settings.json (",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("doctor lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "WARN  agents") || strings.Contains(out, "WARN  hooks") {
+		t.Errorf("doctor still warns:\n%s", out)
+	}
+	os.Remove(bin)
+	if _, out, _ = run(t, "", "doctor"); !strings.Contains(out, "WARN  agents: Claude Code (~/.claude.json) starts relay-mcp as "+bin+", which is not there") {
+		t.Errorf("doctor does not notice the entry's command is gone:\n%s", out)
 	}
 }

@@ -1,8 +1,9 @@
 // Package doctor checks, in order, everything a relay-mcp session needs and
 // prints what is wrong with the fix: this binary and the relay's protocol,
 // the relay reachable (TCP, then the WebSocket upgrade, then hello), the
-// token, an SSH tunnel, the session registry, the inbox directory, and the
-// clock against the relay's. It says hello with no_takeover, so it never
+// token, an SSH tunnel, the session registry, the inbox directory, the
+// clock against the relay's, and which agents start relay-mcp (and whether
+// its Claude Code hooks are installed). It says hello with no_takeover, so it never
 // knocks a running session offline, and it changes no file.
 package doctor
 
@@ -87,6 +88,11 @@ func Run(ctx context.Context, cfg Config, w io.Writer) int {
 	registryCheck(cfg, r)
 	inboxCheck(cfg, r)
 	clockCheck(cfg, n, r)
+	home, _ := os.UserHomeDir()
+	cwd, _ := os.Getwd()
+	for _, l := range agentSetup(setupEnv{home: home, cwd: cwd}) {
+		r.add(Status(l.status), l.what, l.fix)
+	}
 	if r.fails == 0 {
 		fmt.Fprintln(w, "all checks passed")
 	} else {

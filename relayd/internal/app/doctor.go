@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -31,8 +32,11 @@ func doctorCommand(stdout io.Writer) *cli.Command {
 		Usage: "check this machine's relayd setup and say what to fix (exit 1 when something is wrong)",
 		Description: `Checks, in order: this binary's version and protocol; the data directory and
 the store; the port (free, or taken by a running relayd or by which other program);
-the running relayd's /healthz and version; the token configuration; the clock.
-Give it the flags (or environment) you run relayd with.
+the running relayd's /healthz and version; the token configuration; the clock;
+the service; which agents start relay-mcp and whether its Claude Code hooks are
+installed. A data directory locked by a relayd that does not serve the given
+port fails (relayd would refuse to start). Give it the flags (or environment)
+you run relayd with.
 
 Examples:
    relayd doctor
@@ -130,6 +134,18 @@ func doctor(c *cli.Context, stdout io.Writer) error {
 
 	// The service, for information: not having one is fine.
 	checkService(ctx, c, r)
+
+	// Whether an agent starts relay-mcp, and its hooks.
+	home, _ := os.UserHomeDir()
+	cwd, _ := os.Getwd()
+	for _, l := range agentSetup(setupEnv{home: home, cwd: cwd}) {
+		name, msg, _ := strings.Cut(l.what, ": ")
+		if l.status == "OK" {
+			r.ok(name, msg)
+		} else {
+			r.warn(name, msg, l.fix)
+		}
+	}
 	return doctorExit(r)
 }
 
@@ -197,7 +213,7 @@ func checkStore(ctx context.Context, c *cli.Context, r *report, log *slog.Logger
 	st, err := store.Open(octx, dir, store.Options{Logger: log})
 	if err != nil {
 		if strings.Contains(err.Error(), "in use by another relayd") {
-			r.ok("store", "locked by a running relayd, as it should be while one serves")
+			checkLockHolder(ctx, c, r, dir)
 			return
 		}
 		r.fail("store", err.Error(), "see the message; relayd refuses to start until the store opens")
@@ -214,6 +230,103 @@ func checkStore(ctx context.Context, c *cli.Context, r *report, log *slog.Logger
 		unread += n
 	}
 	r.ok("store", fmt.Sprintf("%s opens: %d sessions known, %d unread messages", filepath.Join(dir, "relay.db"), len(sessions), unread))
+}
+
+// checkLockHolder reports a store locked by a running relayd: fine when it
+// is the relayd serving the address doctor was given, a failure otherwise
+// (a relayd started with these flags could not start: a store takes one
+// relayd at a time).
+func checkLockHolder(ctx context.Context, c *cli.Context, r *report, dir string) {
+	pid, args := lockHolder(filepath.Join(dir, "relay.lock"))
+	addr, err := listenAddr(c.String("listen"), c.Int("port"))
+	if err != nil {
+		return // the port check says what is wrong
+	}
+	serves := false
+	if pid != 0 {
+		owner, _ := portOwner(addr)
+		serves = owner == pid
+	} else if inUse, _ := portFree(addr); inUse {
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		_, perr := probeHealth(pctx, addr, c.String("tls-cert") != "")
+		cancel()
+		serves = perr == nil // cannot tell which relayd holds it: assume this one
+	}
+	if serves {
+		r.ok("store", "locked by the running relayd, as it should be while one serves")
+		return
+	}
+	holder, fix := "another relayd", "stop that relayd first, or give this one another --data-dir"
+	if pid != 0 {
+		holder = fmt.Sprintf("relayd pid %d (%s)", pid, strings.Join(args, " "))
+		if port := listeningPort(pid); port != 0 {
+			fix = fmt.Sprintf("that relayd serves this store on port %d already: use it (RELAY_URL=ws://127.0.0.1:%d for relay-mcp, or relayd doctor --port %d), stop it first, or give this one another --data-dir", port, port, port)
+		}
+	}
+	r.fail("store", fmt.Sprintf("%s is in use by %s, which does not serve %s: a relayd started with these flags would refuse to start", dir, holder, addr), fix)
+}
+
+// lockHolder finds the process holding path open, on Linux, from
+// /proc/*/fd: its pid and command line; 0 where it cannot tell (another OS,
+// another user's process).
+func lockHolder(path string) (int, []string) {
+	want, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return 0, nil
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*/fd")
+	for _, fdDir := range procs {
+		fds, err := os.ReadDir(fdDir)
+		if err != nil {
+			continue
+		}
+		for _, fd := range fds {
+			if target, err := os.Readlink(filepath.Join(fdDir, fd.Name())); err == nil && target == want {
+				pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(fdDir)))
+				b, _ := os.ReadFile(filepath.Join(filepath.Dir(fdDir), "cmdline"))
+				args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+				if len(args) == 0 || args[0] == "" {
+					args = []string{"relayd"}
+				}
+				return pid, args
+			}
+		}
+	}
+	return 0, nil
+}
+
+// listeningPort is a TCP port process pid listens on, on Linux (0 where it
+// cannot tell): the inodes of its sockets matched against /proc/net/tcp{,6}.
+func listeningPort(pid int) int {
+	fdDir := filepath.Join("/proc", strconv.Itoa(pid), "fd")
+	fds, err := os.ReadDir(fdDir)
+	if err != nil {
+		return 0
+	}
+	inodes := map[string]bool{}
+	for _, fd := range fds {
+		if t, err := os.Readlink(filepath.Join(fdDir, fd.Name())); err == nil && strings.HasPrefix(t, "socket:[") {
+			inodes[strings.TrimSuffix(strings.TrimPrefix(t, "socket:["), "]")] = true
+		}
+	}
+	for _, table := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		b, err := os.ReadFile(table)
+		if err != nil {
+			continue
+		}
+		for _, ln := range strings.Split(string(b), "\n") {
+			f := strings.Fields(ln)
+			if len(f) < 10 || f[3] != "0A" || !inodes[f[9]] {
+				continue
+			}
+			if _, hex, ok := strings.Cut(f[1], ":"); ok {
+				if port, err := strconv.ParseInt(hex, 16, 32); err == nil {
+					return int(port)
+				}
+			}
+		}
+	}
+	return 0
 }
 
 // writable creates and removes a file in dir.

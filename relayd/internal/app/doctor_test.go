@@ -47,7 +47,7 @@ func TestDoctorWithRunningRelay(t *testing.T) {
 	checks := []struct{ status, name, re string }{
 		{"OK", "version", `relayd \S+ \(protocol v1\)`},
 		{"OK", "data dir", regexp.QuoteMeta(dir) + " is writable"},
-		{"OK", "store", "locked by a running relayd"},
+		{"OK", "store", "locked by the running relayd"},
 		{"OK", "port", regexp.QuoteMeta(addr) + " is taken by the running relayd"},
 		{"OK", "relay", "answers /healthz on " + regexp.QuoteMeta(addr) + ": 0 peers online"},
 		{"OK", "token", "none set"},
@@ -69,7 +69,7 @@ func TestDoctorWithRunningRelay(t *testing.T) {
 			names = append(names, f[1])
 		}
 	}
-	if got := strings.Join(names, ","); got != "version,data,store,port,relay,token,clock,service" {
+	if got := strings.Join(names, ","); got != "version,data,store,port,relay,token,clock,service,agents,hooks" {
 		t.Errorf("checks in order %s", got)
 	}
 }
@@ -157,5 +157,67 @@ func TestDoctorChecksTheToken(t *testing.T) {
 	t.Setenv("RELAY_TOKEN", "")
 	if code, out := doctorLines(t, "--listen", addr, "--store", "memory"); code != 0 || !hasLine(out, "WARN", "token", "requires a token, but none is set") {
 		t.Errorf("no token: exit %d", code)
+	}
+}
+
+// The data directory locked by a relayd that serves another port: doctor
+// fails the store check (relayd --port … would refuse to start), names the
+// holder and where it serves.
+func TestDoctorStoreLockedByAnotherRelayd(t *testing.T) {
+	doctorEnv(t)
+	dir := t.TempDir()
+	os.Chmod(dir, 0o700)
+	addr, _, stop := serveInProcess(t, "--data-dir", dir)
+	defer stop()
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	other := ln.Addr().String()
+	ln.Close()
+	_, port, _ := net.SplitHostPort(addr)
+	code, out := doctorLines(t, "--listen", other, "--data-dir", dir)
+	if code != 1 || strings.Contains(out, "all checks passed") {
+		t.Errorf("exit %d, want 1", code)
+	}
+	if !hasLine(out, "FAIL", "store", regexp.QuoteMeta(dir)+" is in use by .*which does not serve "+regexp.QuoteMeta(other)+": a relayd started with these flags would refuse to start") {
+		t.Error("the lock held by the relayd on another port is not a failure")
+	}
+	if runtime.GOOS == "linux" && (!strings.Contains(out, fmt.Sprintf("relayd pid %d", os.Getpid())) || !strings.Contains(out, "serves this store on port "+port+" already")) {
+		t.Errorf("the holder (pid %d, port %s) is not named", os.Getpid(), port)
+	}
+}
+
+// doctor says whether an agent starts relay-mcp and whether its Claude Code
+// hooks are installed.
+func TestDoctorAgentSetup(t *testing.T) {
+	doctorEnv(t)
+	home, _ := os.UserHomeDir()
+	unsetenv(t, "CLAUDE_CONFIG_DIR", "CODEX_HOME")
+	t.Chdir(home)
+	_, out := doctorLines(t, "--store", "memory", "--port", "1")
+	if !hasLine(out, "WARN", "agents", "no agent starts relay-mcp") || !hasLine(out, "WARN", "hooks", "hooks are not installed") {
+		t.Error("no agent and no hooks not reported")
+	}
+	bin := filepath.Join(home, "relay-mcp")
+	os.WriteFile(bin, []byte("#!/bin/sh\n"), 0o755)
+	os.WriteFile(filepath.Join(home, ".claude.json"), []byte(`{"mcpServers":{"relay":{"type":"stdio","command":"`+bin+`","args":[]}}}`), 0o600)
+	os.MkdirAll(filepath.Join(home, ".claude"), 0o700)
+	os.WriteFile(filepath.Join(home, ".claude", "settings.json"), []byte(`{"hooks":{"Stop":[{"hooks":[{"type":"command","command":"relay-mcp hook claude-code Stop"}]}]}}`), 0o600)
+	_, out = doctorLines(t, "--store", "memory", "--port", "1")
+	if !hasLine(out, "OK", "agents", regexp.QuoteMeta("Claude Code (~/.claude.json) starts relay-mcp ("+bin+")")) || !hasLine(out, "OK", "hooks", `installed in ~/\.claude/settings\.json \(Stop\)`) {
+		t.Error("the Claude Code entry and its hook not reported")
+	}
+}
+
+// agentsetup.go is one file in two modules; the copies must not drift.
+func TestAgentSetupFileInSync(t *testing.T) {
+	read := func(path string) string {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, rest, _ := strings.Cut(string(b), "\n") // the package clause differs
+		return rest
+	}
+	if read("agentsetup.go") != read(filepath.Join("..", "..", "..", "relay-mcp", "internal", "doctor", "agentsetup.go")) {
+		t.Error("relayd/internal/app/agentsetup.go and relay-mcp/internal/doctor/agentsetup.go differ beyond their package clause: make them the same")
 	}
 }
