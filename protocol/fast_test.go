@@ -61,6 +61,9 @@ func randSend(r *rand.Rand) *Send {
 
 func randAccepted(r *rand.Rand) *Accepted {
 	a := &Accepted{Ref: randString(r), ID: randString(r), TS: randTime(r)}
+	if r.IntN(2) == 0 {
+		a.Warning = randString(r)
+	}
 	if r.IntN(4) != 0 {
 		a.Recipients = []Outcome{}
 		for range r.IntN(4) {
@@ -114,7 +117,7 @@ func FuzzFastEncode(f *testing.F) {
 		checkFastEncode(t, &Message{Seq: seq, ID: id, From: from, To: []string{to, body}, Body: body, TS: ts, ReplyTo: thread, Thread: thread})
 		checkFastEncode(t, &Message{ID: id, From: from, Body: body, TS: ts})
 		checkFastEncode(t, &Accepted{Ref: thread, ID: id, TS: ts, Recipients: []Outcome{{ID: to, Status: from}, {ID: body}}})
-		checkFastEncode(t, &Accepted{Ref: thread, ID: id, TS: ts})
+		checkFastEncode(t, &Accepted{Ref: thread, ID: id, TS: ts, Warning: body})
 		checkFastEncode(t, &Send{Ref: thread, To: Recipients{to}, Body: body, ReplyTo: id, Thread: from, QueueIfUnknown: seq%2 == 0})
 		checkFastEncode(t, &Ack{Upto: seq})
 	})

@@ -108,6 +108,8 @@ func (a *Accepted) fastField(p *fastParser, key []byte) (ok bool) {
 		ok = p.time(&a.TS)
 	case "recipients":
 		a.Recipients, ok = p.outcomes()
+	case "warning":
+		a.Warning, ok = p.str()
 	}
 	return ok
 }

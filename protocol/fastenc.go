@@ -127,6 +127,10 @@ func appendAccepted(dst []byte, a *Accepted) ([]byte, bool) {
 		}
 		dst = append(dst, ']')
 	}
+	if a.Warning != "" {
+		dst = append(dst, `,"warning":`...)
+		dst = appendJSONString(dst, a.Warning)
+	}
 	return append(dst, '}'), true
 }
 
@@ -207,7 +211,7 @@ func fastSize(f Frame) int {
 		}
 		return n + n/8 // room for a few escapes
 	case *Accepted:
-		n := 96 + len(f.Ref) + len(f.ID)
+		n := 96 + len(f.Ref) + len(f.ID) + len(f.Warning)
 		for _, o := range f.Recipients {
 			n += len(o.ID) + len(o.Status) + 20
 		}

@@ -176,6 +176,11 @@ type Accepted struct {
 	ID         string    `json:"id"` // the message id the relay assigned
 	TS         time.Time `json:"ts"`
 	Recipients []Outcome `json:"recipients"` // one per recipient, in the order of "to"
+	// Warning, when set, says the sender's exchange with a recipient looks
+	// like a loop (many messages, fast, mostly replies). The message was
+	// sent all the same; a client shows the warning to whoever decides
+	// whether to go on.
+	Warning string `json:"warning,omitempty"`
 }
 
 // Outcome is what became of a message for one recipient.

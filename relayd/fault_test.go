@@ -62,8 +62,13 @@ func startRelayd(t *testing.T, dataDir, addr string, extra ...string) *relaydPro
 	t.Helper()
 	// No rate limits: a burst of thousands is the point here, not a loop
 	// between agents.
-	args := append([]string{"--listen", addr, "--data-dir", dataDir,
-		"--client-limit", "0", "--pair-limit", "0", "--global-limit", "0"}, extra...)
+	return startRelaydArgs(t, append([]string{"--listen", addr, "--data-dir", dataDir,
+		"--client-limit", "0", "--pair-limit", "0", "--global-limit", "0"}, extra...)...)
+}
+
+// startRelaydArgs runs relayd with exactly args and waits until it listens.
+func startRelaydArgs(t *testing.T, args ...string) *relaydProc {
+	t.Helper()
 	p, err := runRelayd(args...)
 	if err != nil {
 		t.Fatal(err)

@@ -202,6 +202,9 @@ refused by the relay, 7 the id is online elsewhere.`,
 							parts = []string{"nobody online"}
 						}
 						say("  sent %s: %s", r.Accepted.ID, strings.Join(parts, " "))
+						if w := tools.LoopNudge(r.Accepted.Warning); w != "" {
+							say("  %s", w)
+						}
 					}
 				}
 				cancel()

@@ -473,6 +473,9 @@ Exit codes: 0 sent, 2 usage, 3 relay unreachable (or not confirmed),
 				}
 				fmt.Fprintln(s.Stdout)
 			}
+			if w := tools.LoopNudge(acc.Warning); w != "" {
+				fmt.Fprintf(s.Stderr, "relay-mcp: %s\n", w)
+			}
 			if _, unread, _ := cl.in.Counts(); unread > 0 {
 				fmt.Fprintf(s.Stderr, "relay-mcp: %d unread message(s) for %s: relay-mcp receive --id %s\n", unread, cl.id, cl.id)
 			}

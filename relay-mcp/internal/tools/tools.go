@@ -226,6 +226,7 @@ type SendOutput struct {
 	Queued     bool               `json:"queued,omitempty"`
 	Note       string             `json:"note,omitempty"`
 	Attention  []PeerAttention    `json:"attention,omitempty"` // recipients online: unread count, last read
+	Warning    string             `json:"warning,omitempty"`   // the relay thinks this exchange looks like a loop
 }
 
 // ParseTo turns relay_send's `to` into recipients.
@@ -259,6 +260,16 @@ func ParseTo(to, self string) (protocol.Recipients, error) {
 		return nil, fmt.Errorf("too many recipients (%d); the limit is %d — use * for everyone", len(ids), protocol.MaxRecipients)
 	}
 	return ids, nil
+}
+
+// LoopNudge turns the relay's loop warning (accepted.warning) into the
+// sentence a model reads; "" for no warning. The message was sent: the
+// nudge asks the model to judge, it does not refuse.
+func LoopNudge(warning string) string {
+	if warning == "" {
+		return ""
+	}
+	return "Loop? " + strings.TrimSuffix(warning, ".") + ". If you two are only acknowledging or thanking each other, stop replying now; go on only if this exchange still moves the work."
 }
 
 func describeOutcome(st string) string {
@@ -321,5 +332,9 @@ func (d *Deps) send(ctx context.Context, _ *mcp.CallToolRequest, a SendArgs) (*m
 	}
 	ts := acc.TS
 	att, note := d.attentionOf(ctx, acc.Recipients)
-	return textResult(txt + note + tip), SendOutput{ID: acc.ID, TS: &ts, Recipients: acc.Recipients, Attention: att}, nil
+	warn := LoopNudge(acc.Warning)
+	if warn != "" {
+		txt += " " + warn
+	}
+	return textResult(txt + note + tip), SendOutput{ID: acc.ID, TS: &ts, Recipients: acc.Recipients, Attention: att, Warning: warn}, nil
 }

@@ -21,7 +21,8 @@ import (
 // Defaults of the limits. docs/security.md explains each.
 const (
 	defaultClientLimit = "100/10s" // requests per client id: a burst of 100, then 10 a second
-	defaultPairLimit   = "60/1h"   // messages one agent sends another: a burst of 60, then one a minute
+	defaultPairLimit   = "1000/1h" // messages one agent sends another: a burst of 1000, then one every 3.6 s — a script gone wrong, not agents at work
+	defaultLoopWarn    = "20/10m"  // a pair's exchange that looks like a loop: 20 messages within 10 min, three in four replies
 	defaultGlobalLimit = "600/1m"  // agent-to-agent messages through the relay: a burst of 600, then 10 a second
 	defaultAuthFail    = "30/1m"   // wrong tokens per remote address: a burst of 30, then one every 2 s
 	defaultMaxConns    = 1000
@@ -44,7 +45,9 @@ func securityFlags() []cli.Flag {
 		&cli.StringFlag{Name: "client-limit", Value: defaultClientLimit, EnvVars: []string{"RELAY_CLIENT_LIMIT"},
 			Usage: "requests (send, peers, history …; acks are free) one client id may make, as N/DURATION: a burst of N, refilled N per DURATION; over it the client gets rate_limited with retry_after_ms; 0 disables"},
 		&cli.StringFlag{Name: "pair-limit", Value: defaultPairLimit, EnvVars: []string{"RELAY_PAIR_LIMIT"},
-			Usage: "messages one client may send another, as N/DURATION; past it further sends are held (rate_limited, naming the pair and when it may resume) so two agents answering each other forever stop burning tokens; 0 disables"},
+			Usage: "messages one client may send another, as N/DURATION; past it further sends are held (rate_limited, naming the pair and when it may resume). A hard brake set far above real work (an orchestrator handing a worker 100 tasks an hour is a tenth of it); --loop-warn is what notices agents in a loop; 0 disables"},
+		&cli.StringFlag{Name: "loop-warn", Value: defaultLoopWarn, EnvVars: []string{"RELAY_LOOP_WARN"},
+			Usage: "when two clients' exchange looks like a loop, as N/DURATION: N messages between them (both ways) within DURATION, three in four of them replies; their sends still go through, and the sender's accepted carries a warning its agent's tool shows the model; 0 disables"},
 		&cli.StringFlag{Name: "global-limit", Value: defaultGlobalLimit, EnvVars: []string{"RELAY_GLOBAL_LIMIT"},
 			Usage: "agent-to-agent messages through the whole relay (each recipient counts), as N/DURATION; catches loops among three or more agents; 0 disables"},
 		&cli.StringFlag{Name: "auth-fail-limit", Value: defaultAuthFail, EnvVars: []string{"RELAY_AUTH_FAIL_LIMIT"},
@@ -88,7 +91,7 @@ func loadSecurity(c *cli.Context, addr string, log *slog.Logger) (*security, err
 	for _, l := range []struct {
 		flag string
 		to   *ratelimit.Rate
-	}{{"client-limit", &sec.limits.Client}, {"pair-limit", &sec.limits.Pair}, {"global-limit", &sec.limits.Global}, {"auth-fail-limit", &sec.authFail}} {
+	}{{"client-limit", &sec.limits.Client}, {"pair-limit", &sec.limits.Pair}, {"loop-warn", &sec.limits.Loop}, {"global-limit", &sec.limits.Global}, {"auth-fail-limit", &sec.authFail}} {
 		if *l.to, err = ratelimit.ParseRate(c.String(l.flag)); err != nil {
 			return nil, cli.Exit(fmt.Sprintf("--%s: %v", l.flag, err), 2)
 		}

@@ -82,6 +82,7 @@ type Stats struct {
 	Replaced       atomic.Int64 // connections taken over by a newer one
 	FramesToClient atomic.Int64 // frames handed to writers
 	RateLimited    atomic.Int64 // requests and sends refused with rate_limited
+	LoopWarnings   atomic.Int64 // sends accepted with a loop warning
 }
 
 // New returns a hub ready for Join.
@@ -376,6 +377,7 @@ type routing struct {
 	msg      store.Message
 	targets  []string           // mailboxes it goes to
 	outcomes []protocol.Outcome // one per recipient; Status set for the unknown ones
+	warning  string             // the exchange looks like a loop (accepted.warning)
 }
 
 // plan picks a send's recipients and gives it its id; nothing is stored.
@@ -430,7 +432,12 @@ func (h *Hub) plan(ctx context.Context, from *Conn, s *protocol.Send) (*routing,
 		return nil, perr
 	}
 	msg := store.Message{ID: h.ids.next(now), From: from.id, To: []string(s.To), Body: s.Body, TS: now, ReplyTo: s.ReplyTo, Thread: s.Thread}
-	return &routing{msg: msg, targets: targets, outcomes: outcomes}, nil
+	warning := h.lim.loops.note(from.id, targets, s.ReplyTo, s.Thread, now)
+	if warning != "" {
+		h.stats.LoopWarnings.Add(1)
+		h.log.Info("exchange looks like a loop; warning the sender", "from", from.id, "warning", warning)
+	}
+	return &routing{msg: msg, targets: targets, outcomes: outcomes, warning: warning}, nil
 }
 
 func (h *Hub) storeFailed(from *Conn, ref string, err error) *protocol.Error {
@@ -470,7 +477,7 @@ func (h *Hub) finish(ref string, r *routing, targets []string, slots []store.Slo
 	for _, c := range wake {
 		c.wake()
 	}
-	return &protocol.Accepted{Ref: ref, ID: r.msg.ID, TS: r.msg.TS, Recipients: outcomes}
+	return &protocol.Accepted{Ref: ref, ID: r.msg.ID, TS: r.msg.TS, Recipients: outcomes, Warning: r.warning}
 }
 
 // refWindow remembers the accepted answers to a client's last RefWindow

@@ -17,11 +17,15 @@ type Limits struct {
 	// one client id, across its connections. Acks are never limited:
 	// refusing one would only make the relay resend what it acknowledges.
 	Client ratelimit.Rate
-	// Pair bounds the messages from one sender to one recipient. It is the
-	// runaway brake: two agents answering each other forever burn their
-	// users' tokens, and a pair that keeps talking at machine speed is the
-	// signature of such a loop.
+	// Pair bounds the messages from one sender to one recipient: the hard
+	// brake for a pair that talks at machine speed (a script gone wrong).
+	// Set well above real work; Loop is what notices two agents caught in
+	// a conversation that goes nowhere.
 	Pair ratelimit.Rate
+	// Loop is when a pair's exchange looks like a loop: N messages between
+	// the same two ids within Per, three in four of them replies. Nothing is
+	// refused; the sender's accepted carries a Warning (see loopWatch).
+	Loop ratelimit.Rate
 	// Global bounds agent-to-agent messages through the whole relay; each
 	// recipient of a send counts once. It catches loops among three or
 	// more agents that stay under the pair limit.
@@ -34,10 +38,11 @@ type limiter struct {
 	client *ratelimit.Buckets
 	pair   *ratelimit.Buckets
 	global *ratelimit.Buckets
+	loops  *loopWatch
 }
 
 func newLimiter(l Limits) *limiter {
-	return &limiter{lim: l, client: ratelimit.New(l.Client), pair: ratelimit.New(l.Pair), global: ratelimit.New(l.Global)}
+	return &limiter{lim: l, client: ratelimit.New(l.Client), pair: ratelimit.New(l.Pair), global: ratelimit.New(l.Global), loops: newLoopWatch(l.Loop)}
 }
 
 // allowFrame charges one request of c's to the client limit; acks are free.

@@ -84,10 +84,10 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 type relayCollector struct {
 	src Source
 
-	buildInfo, uptime, online, sockets       *prometheus.Desc
-	received, recipients, dropped, rateLimit *prometheus.Desc
-	closed, messagesOut, framesOut           *prometheus.Desc
-	sessions, unacked, mailboxes, depthMax   *prometheus.Desc
+	buildInfo, uptime, online, sockets                 *prometheus.Desc
+	received, recipients, dropped, rateLimit, loopWarn *prometheus.Desc
+	closed, messagesOut, framesOut                     *prometheus.Desc
+	sessions, unacked, mailboxes, depthMax             *prometheus.Desc
 }
 
 func newRelayCollector(src Source) *relayCollector {
@@ -106,6 +106,7 @@ func newRelayCollector(src Source) *relayCollector {
 		dropped: d("relayd_messages_dropped_total",
 			"Messages not stored, by reason; the sender was told each time. unknown_recipient and mailbox_full count recipients, store_unavailable counts sends.", "reason"),
 		rateLimit:   d("relayd_rate_limited_total", "Requests and sends refused with rate_limited (the client is told when to retry)."),
+		loopWarn:    d("relayd_loop_warnings_total", "Sends whose accepted warned that the sender's exchange with a recipient looks like a loop (--loop-warn); they were delivered."),
 		closed:      d("relayd_connections_closed_total", "Connections the relay closed, by reason: slow_consumer (did not drain its queue) or replaced (the same id connected again).", "reason"),
 		messagesOut: d("relayd_messages_sent_total", "Message frames written to clients (live, resumed or backlog)."),
 		framesOut:   d("relayd_frames_out_total", "Frames of every type handed to client writers."),
@@ -118,7 +119,7 @@ func newRelayCollector(src Source) *relayCollector {
 
 func (c *relayCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.buildInfo, c.uptime, c.online, c.sockets, c.received, c.recipients, c.dropped,
-		c.rateLimit, c.closed, c.messagesOut, c.framesOut, c.sessions, c.unacked, c.mailboxes, c.depthMax} {
+		c.rateLimit, c.loopWarn, c.closed, c.messagesOut, c.framesOut, c.sessions, c.unacked, c.mailboxes, c.depthMax} {
 		ch <- d
 	}
 }
@@ -145,6 +146,7 @@ func (c *relayCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.dropped, st.Full.Load(), "mailbox_full")
 	counter(c.dropped, st.StoreErrors.Load(), "store_unavailable")
 	counter(c.rateLimit, st.RateLimited.Load())
+	counter(c.loopWarn, st.LoopWarnings.Load())
 	counter(c.closed, st.SlowConsumers.Load(), "slow_consumer")
 	counter(c.closed, st.Replaced.Load(), "replaced")
 	counter(c.framesOut, st.FramesToClient.Load())
