@@ -8,8 +8,8 @@ import (
 
 // Two agents thanking each other through relay_send, against relayd with
 // its default limits: from the 20th message of their exchange relay_send's
-// result carries the loop nudge, in its text and in its structured content
-// (what Claude Code hands the model), and every message is still sent.
+// result carries the loop nudge, in its text (what the model reads) and in
+// its structured content (for programs), and every message is still sent.
 func TestE2ELoopNudge(t *testing.T) {
 	r := startRelay(t, "127.0.0.1:0", "")
 	home := t.TempDir()
