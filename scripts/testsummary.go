@@ -100,13 +100,16 @@ func (s *summary) add(e event) {
 }
 
 // skipReason picks the message a test gave to t.Skip: the last "file.go:N: …"
-// line of its output, without the location.
+// line of its output that is not a log line, without the location.
 func skipReason(lines []string) string {
 	reason := "no reason given"
 	for _, l := range lines {
 		l = strings.TrimSpace(l)
 		if strings.HasPrefix(l, "=== ") || strings.HasPrefix(l, "--- ") || l == "" {
 			continue
+		}
+		if strings.Contains(l, " level=") && strings.Contains(l, " msg=") {
+			continue // a server's log line, written by cleanups after the skip
 		}
 		if i := strings.Index(l, ".go:"); i >= 0 {
 			if j := strings.Index(l[i+4:], ": "); j >= 0 {
