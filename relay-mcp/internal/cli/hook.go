@@ -59,6 +59,9 @@ Examples:
 				Flags: []ucli.Flag{
 					&ucli.StringFlag{Name: "on-stop", EnvVars: []string{"RELAY_ON_STOP"}, Value: hook.StopNotify,
 						Usage: "what Stop does when mail arrived that the model has not seen: block (keep the turn going once, showing it), notify (tell the person; the model sees it at the next prompt) or off"},
+					&ucli.BoolFlag{Name: "wake", Usage: "with Stop, as an async/asyncRewake hook: wait in the background for mail the model has not seen and exit 2 with it on stderr, which starts a new turn in an idle session"},
+					&ucli.DurationFlag{Name: "idle-limit", EnvVars: []string{"RELAY_WAKE_IDLE_LIMIT"}, Value: hook.DefaultIdleLimit, Usage: "with --wake: stand down after waiting this long for mail (the next turn's Stop starts a new listener)"},
+					&ucli.IntFlag{Name: "max-wakes", EnvVars: []string{"RELAY_WAKE_MAX"}, Value: hook.DefaultMaxWakes, Usage: "with --wake: wake a session at most this many times in a row without a prompt from its person, so two agents cannot wake each other forever (0 never wakes)"},
 				},
 				Action: func(c *ucli.Context) error { return hookClaude(c, s) },
 			},
@@ -131,6 +134,12 @@ func hookClaude(c *ucli.Context, s Streams) error {
 	if !known {
 		return exitf(ExitError, "hook event %q: use one of SessionStart, UserPromptSubmit, PostToolUse, Stop (as the argument or hook_event_name)", in.HookEventName)
 	}
+	if c.Bool("wake") {
+		if in.HookEventName != hook.EventStop {
+			return exitf(ExitError, "--wake listens after a turn: use it with Stop, not %s", in.HookEventName)
+		}
+		return hookWake(c, s, in)
+	}
 	out := &hook.ClaudeOutput{}
 	defer func() {
 		b, _ := json.Marshal(out)
@@ -146,6 +155,7 @@ func hookClaude(c *ucli.Context, s Streams) error {
 		return nil
 	}
 	dir := filepath.Join(home, "inbox", id)
+	note := syncNote(in.HookEventName, dir)
 	var mb hook.Mailbox = hook.NoMail{} // this session never received anything
 	if _, err := os.Stat(dir); err == nil {
 		in2, err := inbox.Open(dir, inbox.Options{LockWait: hookLockWait})
@@ -156,7 +166,7 @@ func hookClaude(c *ucli.Context, s Streams) error {
 		defer in2.Close()
 		mb = in2
 	}
-	o, err := hook.Claude(in, mb, hook.ClaudeOptions{Self: id, Dir: dir, OnStop: onStop})
+	o, err := hook.Claude(in, mb, hook.ClaudeOptions{Self: id, Dir: dir, OnStop: onStop, LinkNote: note})
 	if o != nil {
 		out = o
 	}
@@ -167,6 +177,51 @@ func hookClaude(c *ucli.Context, s Streams) error {
 		fmt.Fprintf(s.Stderr, "relay-mcp hook %s answered in %s\n", in.HookEventName, time.Since(started).Round(time.Microsecond))
 	}
 	return nil
+}
+
+// How long a hook at the start of a session or a prompt waits for the
+// running server's first sync with the relay, so that mail that waited
+// there while the session was away is in the inbox when the hook reads it.
+// It is normally a few tens of milliseconds (Claude Code starts the MCP
+// server and the SessionStart hook together); the bound is reached only
+// when the relay is slow to answer.
+const (
+	syncWaitStart  = 1500 * time.Millisecond
+	syncWaitPrompt = 1000 * time.Millisecond
+)
+
+// syncNote waits for the server's sync (SessionStart, UserPromptSubmit)
+// and returns the line to add when the mail may be incomplete, or "".
+func syncNote(event, dir string) string {
+	var ls hook.LinkState
+	var ok bool
+	switch event {
+	case hook.EventSessionStart:
+		ls, ok = hook.WaitSync(dir, syncWaitStart)
+		if !ok {
+			return "claude-relay: not connected to the relay yet, so mail that waited there is not shown here; it will be at your next prompt (relay_receive reads it now)."
+		}
+	case hook.EventUserPromptSubmit:
+		if ls, ok = hook.ReadLinkState(dir); !ok {
+			return ""
+		}
+		if !ls.Settled() {
+			ls, ok = hook.WaitSync(dir, syncWaitPrompt)
+		}
+	default:
+		return ""
+	}
+	switch {
+	case !ok || ls.Synced:
+		return ""
+	case ls.State == "connecting":
+		return "claude-relay: still connecting to the relay at " + ls.URL + "; mail that waits there is not shown yet."
+	}
+	why := ls.Error
+	if why == "" {
+		why = "relay " + ls.State
+	}
+	return "claude-relay: the relay cannot be reached (" + why + "); mail that waits there will come when it connects. Mail below, if any, is what arrived before."
 }
 
 // hookSession finds RELAY_HOME and the session id a hook serves: the

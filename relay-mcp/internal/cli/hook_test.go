@@ -13,6 +13,7 @@ import (
 
 	"github.com/claude-relay/claude-relay/protocol"
 	"github.com/claude-relay/claude-relay/relay-mcp/internal/filelock"
+	"github.com/claude-relay/claude-relay/relay-mcp/internal/hook"
 	"github.com/claude-relay/claude-relay/relay-mcp/internal/inbox"
 	"github.com/claude-relay/claude-relay/relay-mcp/internal/registry"
 )
@@ -79,6 +80,7 @@ func TestHookClaudeGolden(t *testing.T) {
 	}{
 		{"session start, no mail", 0, []hookStep{{"session_start", []string{"SessionStart"}, "session_start_empty", 0}}},
 		{"session start, mail", 2, []hookStep{{"session_start", []string{"SessionStart"}, "session_start_mail", 0}}},
+		{"session start, relay unreachable", 2, []hookStep{{"session_start", []string{"SessionStart"}, "session_start_unreachable", 0}}},
 		{"prompt, no mail", 0, []hookStep{{"user_prompt_submit", []string{"UserPromptSubmit"}, "empty", 0}}},
 		{"prompt shows mail and marks it read", 2, []hookStep{
 			{"user_prompt_submit", []string{"UserPromptSubmit"}, "user_prompt_two", 0},
@@ -124,6 +126,16 @@ func TestHookClaudeGolden(t *testing.T) {
 			var b *inbox.Inbox
 			if tc.mail > 0 {
 				b = seedMail(t, home, "CC-2", tc.mail)
+			}
+			// The session's server (this process stands in for it) has
+			// synced with the relay, or failed to reach it.
+			ls := hook.LinkState{PID: os.Getpid(), State: "connected", URL: "ws://127.0.0.1:9999/v1/ws", Synced: true}
+			if strings.Contains(tc.name, "unreachable") {
+				ls = hook.LinkState{PID: os.Getpid(), State: "reconnecting", URL: ls.URL, Error: "relay not reachable at ws://127.0.0.1:9999/v1/ws (connection refused) — is relayd running? start it with `relayd`"}
+			}
+			os.MkdirAll(filepath.Join(home, "inbox", "CC-2"), 0o700)
+			if err := hook.WriteLinkState(filepath.Join(home, "inbox", "CC-2"), ls); err != nil {
+				t.Fatal(err)
 			}
 			for i, st := range tc.steps {
 				in, err := os.ReadFile(filepath.Join("testdata", "hooks", st.in+".in.json"))

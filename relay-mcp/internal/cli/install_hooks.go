@@ -25,8 +25,15 @@ const hookMarker = " hook claude-code "
 // ends.
 const hookTimeoutSeconds = 5
 
+// wakeTimeoutSeconds is the timeout written for the wake listener: its
+// idle limit and a margin, so Claude Code never cuts off a listener that
+// is still within its limit (it stands down by itself first).
+var wakeTimeoutSeconds = int((hook.DefaultIdleLimit + 5*time.Minute) / time.Second)
+
 // ClaudeHooks returns the "hooks" entries relay-mcp installs: one command
-// per event, bin being how Claude Code should run relay-mcp.
+// per event, and on Stop the wake listener (async, asyncRewake: it waits
+// in the background and starts a turn when mail comes), bin being how
+// Claude Code should run relay-mcp.
 func ClaudeHooks(bin, onStop string) map[string]any {
 	entry := func(args string) map[string]any {
 		return map[string]any{"type": "command", "command": bin + hookMarker + args, "timeout": hookTimeoutSeconds}
@@ -38,6 +45,12 @@ func ClaudeHooks(bin, onStop string) map[string]any {
 			args = "--on-stop " + onStop + " " + ev
 		}
 		group := map[string]any{"hooks": []any{entry(args)}}
+		if ev == hook.EventStop {
+			group["hooks"] = append(group["hooks"].([]any), map[string]any{
+				"type": "command", "command": bin + hookMarker + "--wake " + ev,
+				"timeout": wakeTimeoutSeconds, "async": true, "asyncRewake": true,
+			})
+		}
 		if ev == hook.EventPostToolUse {
 			group["matcher"] = "*" // after every tool
 		}

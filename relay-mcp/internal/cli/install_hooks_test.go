@@ -58,9 +58,16 @@ func TestInstallClaudeHooks(t *testing.T) {
 		return n
 	}
 	for _, ev := range []string{"SessionStart", "UserPromptSubmit", "PostToolUse", "Stop"} {
-		if n := count(ev, "relay-mcp hook claude-code"); n != 1 {
-			t.Errorf("%s has %d relay-mcp hooks, want 1:\n%s", ev, n, b)
+		want := 1
+		if ev == "Stop" {
+			want = 2 // and the wake listener
 		}
+		if n := count(ev, "relay-mcp hook claude-code"); n != want {
+			t.Errorf("%s has %d relay-mcp hooks, want %d:\n%s", ev, n, want, b)
+		}
+	}
+	if count("Stop", "--wake Stop") != 1 {
+		t.Errorf("no wake listener on Stop:\n%s", b)
 	}
 	if count("PostToolUse", "gofmt") != 1 {
 		t.Errorf("the user's own hook is gone:\n%s", b)

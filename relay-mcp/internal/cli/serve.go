@@ -3,10 +3,13 @@ package cli
 import (
 	"context"
 	"io"
+	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
+	"github.com/claude-relay/claude-relay/relay-mcp/internal/hook"
 	"github.com/claude-relay/claude-relay/relay-mcp/internal/link"
 	"github.com/claude-relay/claude-relay/relay-mcp/internal/registry"
 	"github.com/claude-relay/claude-relay/relay-mcp/internal/tools"
@@ -20,6 +23,57 @@ import (
 const exitDeadline = 8 * time.Second
 
 type nopWriteCloser struct{ io.Writer }
+
+// publishLinkState keeps the inbox directory's link.json true: the hooks
+// read it to wait for the first sync and to say when the relay is down.
+func publishLinkState(ctx context.Context, l *link.Link, home string, log *slog.Logger) {
+	pid := os.Getpid()
+	var last hook.LinkState
+	for {
+		stateCh := l.StateChanged()
+		caught := l.CaughtUp()
+		st := l.Status()
+		s := hook.LinkState{PID: pid, State: string(st.State), URL: st.URL, At: time.Now().UTC()}
+		if st.State != link.StateConnected {
+			s.Error = st.LastError
+			if st.State == link.StateStopped {
+				s.Error = st.StopReason
+			}
+		}
+		if caught != nil {
+			select {
+			case <-caught:
+				s.Synced = true
+			default:
+			}
+		}
+		if s.State != last.State || s.Synced != last.Synced || s.Error != last.Error {
+			dir := filepath.Join(home, "inbox", st.ClientID)
+			if err := hook.WriteLinkState(dir, s); err != nil {
+				log.Debug("could not write link.json for the hooks", "err", err)
+			}
+			last = s
+		}
+		if st.State == link.StateClosed {
+			return
+		}
+		if s.Synced {
+			caught = nil // closed: nothing more to wait for on it
+		}
+		select {
+		case <-ctx.Done():
+			// Closed: the wake listener stands down at once (its session
+			// is ending) instead of being waited for.
+			s.State, s.Synced, s.At = string(link.StateClosed), false, time.Now().UTC()
+			if err := hook.WriteLinkState(filepath.Join(home, "inbox", l.ClientID()), s); err != nil {
+				log.Debug("could not write link.json for the hooks", "err", err)
+			}
+			return
+		case <-stateCh:
+		case <-caught:
+		}
+	}
+}
 
 func (nopWriteCloser) Close() error { return nil }
 
@@ -92,6 +146,8 @@ func serve(c *ucli.Context, s Streams) error {
 	tools.RegisterInbox(server, deps)
 	linkWG.Add(1)
 	go func() { defer linkWG.Done(); tools.Watch(ctx, server, deps) }() // notifications and read receipts
+	linkWG.Add(1)
+	go func() { defer linkWG.Done(); publishLinkState(ctx, l, cfg.home, log) }() // for the hooks
 
 	why := make(chan string, 2)
 	go func() {

@@ -2,6 +2,7 @@ package hook
 
 import (
 	"fmt"
+	"strings"
 )
 
 // Claude Code hook events relay-mcp answers.
@@ -53,6 +54,10 @@ type ClaudeOptions struct {
 	Self   string // this session's relay id
 	Dir    string // the inbox directory, for the hooks' state file
 	OnStop string // StopBlock, StopNotify (default) or StopOff
+	// LinkNote is a line about the relay connection to add at
+	// SessionStart and UserPromptSubmit (the relay cannot be reached, so
+	// the mail shown may not be all), or "".
+	LinkNote string
 }
 
 // Claude answers one Claude Code hook event from the mailbox. Messages it
@@ -67,6 +72,12 @@ func Claude(in ClaudeInput, mb Mailbox, o ClaudeOptions) (*ClaudeOutput, error) 
 	out := &ClaudeOutput{}
 	var show []string
 	var noticed bool
+	if st.Wakes > 0 && (in.HookEventName == EventSessionStart || (in.HookEventName == EventUserPromptSubmit && !strings.HasPrefix(strings.TrimSpace(in.Prompt), "<task-notification>"))) {
+		// The person is here: the wake listener may wake this session
+		// again (a woken turn's prompt is a task notification, not this).
+		st.Wakes = 0
+		noticed = true // saves the state
+	}
 	switch in.HookEventName {
 	case EventSessionStart, EventUserPromptSubmit:
 		// A new turn: remind the model of everything unread, even if a
@@ -80,9 +91,17 @@ func Claude(in ClaudeInput, mb Mailbox, o ClaudeOptions) (*ClaudeOutput, error) 
 				text = intro + "\n" + text
 			}
 		}
+		if o.LinkNote != "" {
+			if text == "" {
+				text = o.LinkNote
+			} else {
+				text = o.LinkNote + "\n" + text
+			}
+		}
 		if text != "" {
 			out.HookSpecificOutput = &ClaudeContext{HookEventName: in.HookEventName, AdditionalContext: text}
-			show, noticed = ids, len(n.Unread) > 0
+			show = ids
+			noticed = noticed || len(n.Unread) > 0
 		}
 	case EventPostToolUse:
 		// After every tool call: only news, so a summary is not repeated
@@ -120,7 +139,9 @@ func Claude(in ClaudeInput, mb Mailbox, o ClaudeOptions) (*ClaudeOutput, error) 
 		err = mb.MarkRead(show...)
 	}
 	if noticed {
-		st.NoticedUpTo = newest(n.Unread)
+		if t := newest(n.Unread); t.After(st.NoticedUpTo) {
+			st.NoticedUpTo = t
+		}
 		if serr := saveState(o.Dir, st); serr != nil && err == nil {
 			err = serr
 		}

@@ -65,6 +65,9 @@ type Notice struct {
 // the same summary after every tool call and Stop blocks only for news.
 type state struct {
 	NoticedUpTo time.Time `json:"noticed_up_to"` // ReceivedAt of the newest message shown or summarised
+	// Wakes counts the wake listener's wakes since the person last
+	// prompted (SessionStart and a typed UserPromptSubmit reset it).
+	Wakes int `json:"wakes,omitempty"`
 }
 
 const stateFile = "hook-state.json"

@@ -652,6 +652,17 @@ func (l *Link) countBacklog() {
 	}
 }
 
+// CaughtUp returns a channel closed once the current connection's welcome
+// backlog is in the inbox, or nil when the link is not connected.
+func (l *Link) CaughtUp() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.state != StateConnected {
+		return nil
+	}
+	return l.caughtUp
+}
+
 // FirstConnectWait is how long WaitFirstAttempt waits at most: a tool
 // called in the first moments of a session waits for the connection under
 // way instead of answering "offline".

@@ -1,0 +1,96 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// installHooks writes the hooks `relay-mcp install claude --hooks --write`
+// writes into the session's ~/.claude/settings.json.
+func (c *ccSession) installHooks() {
+	c.t.Helper()
+	path := filepath.Join(c.home, ".claude", "settings.json")
+	relayCLI(c.t, nil, "install", "claude", "--hooks", "--write", "--settings", path, "--command", bins.relayMCP)
+	b, err := os.ReadFile(path)
+	if err != nil || !strings.Contains(string(b), "--wake Stop") {
+		c.t.Fatalf("install claude --hooks wrote no wake listener: %v\n%s", err, b)
+	}
+}
+
+// (a) CC-1's model sends; CC-2, idle in a stream-json session with the
+// installed hooks, is woken and its next request holds the message text.
+// (c) After the woken turn ends with nothing new, no further wake comes
+// within 10 s.
+func TestClaudeIdleSessionIsWoken(t *testing.T) {
+	claudeBin(t)
+	r := startRelay(t, "", "")
+	api := startAPI(t)
+	cc2 := newCC(t, api, r, "CC-2", t.TempDir())
+	cc2.installHooks()
+	s := cc2.startStream()
+	s.say("wait for CC-1's findings")
+	s.waitResults(1, 90*time.Second)
+	idle := len(api.Requests("CC-2"))
+
+	cc1 := newCC(t, api, r, "CC-1", t.TempDir())
+	const finding = "the bug is in auth.js line 42"
+	api.Script("CC-1", toolThenText("mcp__relay__relay_send", map[string]any{"to": "CC-2", "message": finding}, "sent"))
+	cc1.runP("tell CC-2 where the bug is", 90*time.Second)
+	reqs := api.Requests("CC-1")
+	if got := reqs[len(reqs)-1].LastUserText(); !strings.Contains(got, "CC-2: delivered") {
+		t.Fatalf("CC-1's send: %s", got)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	woken, err := api.WaitRequest(ctx, "CC-2", idle)
+	if err != nil {
+		t.Fatalf("idle CC-2 was not woken: %v", err)
+	}
+	last := woken.LastUserText()
+	if !strings.Contains(last, finding) || !strings.Contains(last, "from CC-1") || !strings.Contains(last, "data from peers") {
+		t.Fatalf("the woken request's last user message does not hold the mail as peer data:\n%s", last)
+	}
+	s.waitResults(2, 60*time.Second)
+
+	// (c) nothing new: no further wake.
+	n := len(api.Requests("CC-2"))
+	time.Sleep(10 * time.Second) // the claim is "nothing within 10 s": it must be waited out
+	if got := api.Requests("CC-2"); len(got) != n {
+		t.Fatalf("CC-2 was woken again with nothing new; last user message:\n%s", got[len(got)-1].LastUserText())
+	}
+}
+
+// (b) CC-2, restarted while three messages were queued for it at the
+// relay, has all three in its first request.
+func TestClaudeQueuedMailAtFirstPrompt(t *testing.T) {
+	claudeBin(t)
+	r := startRelay(t, "", "")
+	api := startAPI(t)
+	rh := t.TempDir()
+	cc2 := newCC(t, api, r, "CC-2", rh)
+	cc2.installHooks()
+	cc2.runP("hello", 90*time.Second) // known to the relay, then away
+	first := len(api.Requests("CC-2"))
+
+	peer := spawnPeer(t, r.url(), "CC-1", t.TempDir())
+	peer.waitConnected(t)
+	bodies := []string{"finding 1: auth.js line 42", "finding 2: the token is never refreshed", "finding 3: tests pass on fix-auth"}
+	for _, b := range bodies {
+		if got := peer.call(t, "relay_send", map[string]any{"to": "CC-2", "message": b}); !strings.Contains(got, "CC-2: queued") {
+			t.Fatalf("send to the absent CC-2: %s", got)
+		}
+	}
+	cc2.runP("anything new?", 90*time.Second)
+	req := api.Requests("CC-2")[first]
+	all := req.AllText()
+	for _, b := range bodies {
+		if !strings.Contains(all, b) {
+			t.Errorf("the first request after the restart lacks %q:\n%s", b, tail(all, 3000))
+		}
+	}
+}
