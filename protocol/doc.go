@@ -69,6 +69,12 @@ const (
 	MaxMetaBytes = 1024
 	// MaxHistoryLimit is the most messages one history request returns.
 	MaxHistoryLimit = 1000
+	// MaxHistoryBytes bounds the bodies of one history page: a page stops
+	// before the message that would take it past this (it always holds at
+	// least one) and says more. A page of large messages is then about
+	// the size of one large message, which any client reads, whatever
+	// limit was asked for.
+	MaxHistoryBytes = 1 << 20
 	// RefWindow is how many recent send refs per client the relay
 	// remembers to answer a retried send without sending it twice.
 	RefWindow = 1024

@@ -5,6 +5,7 @@ package main
 // takeover, long working directories, large threads.
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/claude-relay/claude-relay/protocol"
+	"github.com/coder/websocket"
 )
 
 // A status the relay would refuse is refused by the tool and never kept: a
@@ -117,5 +119,58 @@ func TestE2EOrphanDoesNotReadTheNewSessionsMail(t *testing.T) {
 	}
 	if got := newer.bodies(t, 1); len(got) != 1 || got[0] != "for the live session" {
 		t.Fatalf("the live session reads %v", got)
+	}
+}
+
+// A thread of large messages (any peer can write 34 × 1 MiB into one) made
+// every relay_thread answer exceed relay-mcp's read limit: the connection
+// dropped and reconnected on each call. A history page is bounded in bytes
+// now (protocol.MaxHistoryBytes) and says there is more.
+func TestE2ELargeThreadReadsWithoutDropping(t *testing.T) {
+	r := startRelay(t, "127.0.0.1:0", "")
+	a := spawnAgent(t, r.url(), "BIGT", t.TempDir(), "RELAY_TOOLS=full")
+	a.waitState(t, "connected")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, r.url()+"/v1/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	write := func(f protocol.Frame) {
+		b, _ := protocol.Encode(f)
+		if err := ws.Write(ctx, websocket.MessageText, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(&protocol.Hello{Proto: protocol.Version, ClientID: "WRITER", Quiet: true})
+	body := strings.Repeat("y", protocol.DefaultMaxBodyBytes-4096)
+	const n = 34
+	for i := range n {
+		write(&protocol.Send{Ref: fmt.Sprintf("r%d", i), To: protocol.Recipients{"BIGT"}, Thread: "big", Body: fmt.Sprintf("%02d", i) + body})
+	}
+	accepted := 0
+	for accepted < n {
+		_, b, err := ws.Read(ctx)
+		if err != nil {
+			t.Fatalf("after %d accepted: %v", accepted, err)
+		}
+		if f, _ := protocol.Decode(b); f != nil && f.Type() == protocol.TypeAccepted {
+			accepted++
+		}
+	}
+	poll(t, "the thread in BIGT's inbox", 30*time.Second, func() bool {
+		_, sc := a.call(t, "relay_status", nil)
+		u, _ := sc["unread"].(float64)
+		return u == n
+	})
+	for range 2 {
+		txt, sc := a.call(t, "relay_thread", map[string]any{"thread": "big", "limit": 50})
+		if sc["source"] != "relay" || sc["more"] != true || strings.HasPrefix(txt, "ERROR") {
+			t.Fatalf("relay_thread: source %v more %v: %.200s", sc["source"], sc["more"], txt)
+		}
+	}
+	if _, sc := a.call(t, "relay_status", nil); sc["state"] != "connected" || sc["reconnects"].(float64) != 0 {
+		t.Fatalf("relay_thread dropped the connection: %v", sc)
 	}
 }

@@ -471,7 +471,7 @@ func readFrame(ctx context.Context, conn *websocket.Conn) (protocol.Frame, error
 		if typ != websocket.MessageText {
 			continue
 		}
-		f, err := protocol.Decode(data)
+		f, err := relayLimits.Decode(data)
 		if err != nil {
 			return nil, &decodeError{err}
 		}

@@ -12,6 +12,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/claude-relay/claude-relay/protocol"
 )
 
 // maxRelayFrame bounds a frame from the relay. It is larger than the
@@ -19,6 +21,12 @@ import (
 // with the team: a welcome or peers listing with 10 000 sessions online is
 // about 2 MB. The relay is trusted not to send more than it needs.
 const maxRelayFrame = 32 << 20
+
+// relayLimits decode what the relay sends: anything the read limit let
+// through. The relay's own limits are for what clients send; a message
+// whose body needed escaping, or a history page, may be larger than a
+// client's frame may be, and ignoring it would lose it.
+var relayLimits = protocol.Limits{MaxFrameBytes: maxRelayFrame, MaxBodyBytes: maxRelayFrame}
 
 // LoadCA returns a TLS config that trusts only the CA certificates in the
 // PEM file at path (like curl --cacert): for a relay whose certificate is

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,6 +25,8 @@ type Conn struct {
 
 	mu          sync.Mutex
 	ctrl        []protocol.Frame // replies and presence waiting for the writer
+	ctrlBytes   int              // about the bytes of ctrl: Options.QueueBytes at most
+	pull        int              // mailbox messages to ask for next: fewer after a batch of large ones
 	sent        uint64           // highest mailbox seq handed to the writer
 	notify      chan struct{}    // cap 1: something to write
 	done        chan struct{}    // closed by kick
@@ -100,14 +103,18 @@ func (c *Conn) push(f protocol.Frame) {
 		c.mu.Unlock()
 		return
 	}
-	if len(c.ctrl) >= c.hub.opts.ControlQueue {
+	n := frameBytes(f)
+	if len(c.ctrl) >= c.hub.opts.ControlQueue || len(c.ctrl) > 0 && c.ctrlBytes+n > c.hub.opts.QueueBytes {
+		queued, bytes := len(c.ctrl), c.ctrlBytes
+		c.ctrl, c.ctrlBytes = nil, 0 // the memory goes now, not when the socket is gone
 		c.mu.Unlock()
 		c.hub.stats.SlowConsumers.Add(1)
-		c.hub.log.Warn("closing slow consumer", "client", c.id, "queued_frames", c.hub.opts.ControlQueue)
+		c.hub.log.Warn("closing slow consumer", "client", c.id, "queued_frames", queued, "queued_bytes", bytes)
 		c.kick(protocol.CloseSlowConsumer, protocol.CloseReason(protocol.CloseSlowConsumer))
 		return
 	}
 	c.ctrl = append(c.ctrl, f)
+	c.ctrlBytes += n
 	c.mu.Unlock()
 	c.wake()
 }
@@ -122,10 +129,15 @@ func (c *Conn) Next(ctx context.Context, buf []protocol.Frame) ([]protocol.Frame
 		buf = append(buf, c.ctrl...)
 		clear(c.ctrl)
 		c.ctrl = c.ctrl[:0]
+		c.ctrlBytes = 0
 		after := c.sent
+		pull := c.pull
+		if pull <= 0 {
+			pull = c.hub.opts.PullBatch
+		}
 		c.mu.Unlock()
 
-		pending, err := c.hub.store.Pending(ctx, c.id, after, c.hub.opts.PullBatch)
+		pending, err := c.hub.store.Pending(ctx, c.id, after, pull)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
@@ -134,14 +146,29 @@ func (c *Conn) Next(ctx context.Context, buf []protocol.Frame) ([]protocol.Frame
 			c.hub.log.Error("reading mailbox failed", "client", c.id, "err", err)
 		}
 		if len(pending) > 0 {
+			// A batch stops at QueueBytes (at least one message), and the
+			// next asks for about as many as fitted: a mailbox of large
+			// messages is read a few MiB at a time.
+			size, fit := 0, 0
+			for fit < len(pending) && (fit == 0 || size+len(pending[fit].Msg.Body) <= c.hub.opts.QueueBytes) {
+				size += len(pending[fit].Msg.Body)
+				fit++
+			}
+			cut := fit < len(pending)
+			pending = pending[:fit]
 			c.mu.Lock()
 			c.sent = pending[len(pending)-1].Seq
+			if cut {
+				c.pull = fit
+			} else {
+				c.pull = min(2*pull, c.hub.opts.PullBatch)
+			}
 			c.mu.Unlock()
 			for _, d := range pending {
 				buf = append(buf, d.ToProtocol())
 			}
 			// More may wait beyond this batch: come back without waiting.
-			if len(pending) == c.hub.opts.PullBatch {
+			if cut || len(pending) == pull {
 				c.wake()
 			}
 		}
@@ -239,6 +266,45 @@ func (c *Conn) handle(ctx context.Context, f protocol.Frame) protocol.Frame {
 		}
 		return &protocol.ErrorFrame{Code: protocol.CodeUnexpected, Message: "a client may not send " + f.Type() + " frames; they go from the relay to clients"}
 	}
+}
+
+// releaseMemory hands the memory a slow consumer's queue held back to the
+// system soon after its connection is gone (once its handler has
+// returned), at most once per memoryReleaseEvery: the Go runtime would
+// otherwise keep it for minutes, so a relay cut loose from a flood would
+// still look as large as at the flood's peak.
+func (h *Hub) releaseMemory() {
+	now := time.Now().UnixNano()
+	last := h.lastRelease.Load()
+	if now-last < int64(memoryReleaseEvery) || !h.lastRelease.CompareAndSwap(last, now) {
+		return
+	}
+	time.AfterFunc(time.Second, debug.FreeOSMemory)
+}
+
+const memoryReleaseEvery = 5 * time.Second
+
+// frameBytes is about the size of f encoded: what a reply holds in memory
+// while it waits for the writer.
+func frameBytes(f protocol.Frame) int {
+	msg := func(m *protocol.Message) int {
+		n := 160 + len(m.Body) + len(m.From) + len(m.Thread) + len(m.ReplyTo)
+		for _, to := range m.To {
+			n += len(to) + 3
+		}
+		return n
+	}
+	switch f := f.(type) {
+	case *protocol.History:
+		n := 128
+		for i := range f.Messages {
+			n += msg(&f.Messages[i])
+		}
+		return n
+	case *protocol.Message:
+		return msg(f)
+	}
+	return 256
 }
 
 // Push queues a frame for the writer: transports use it for errors about

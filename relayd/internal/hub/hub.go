@@ -38,6 +38,12 @@ type Options struct {
 	// may wait for one connection's writer; past it the connection is too
 	// slow and is closed with CloseSlowConsumer. Defaults to 1024.
 	ControlQueue int
+	// QueueBytes bounds the bytes waiting for one connection's writer:
+	// its queued replies (history pages are the large ones) and each batch
+	// of mailbox messages handed to it. Replies past it close the
+	// connection with CloseSlowConsumer (its mail stays in its mailbox);
+	// a mailbox batch stops at it. Defaults to 8 MiB.
+	QueueBytes int
 	// PullBatch is the most mailbox messages handed to a writer at once.
 	// Defaults to 256.
 	PullBatch int
@@ -55,6 +61,8 @@ type Hub struct {
 	log   *slog.Logger
 	store store.Store
 	ids   idGen
+
+	lastRelease atomic.Int64 // unix nanos of the last releaseMemory (conn.go)
 
 	mu     sync.Mutex
 	conns  map[string]*Conn // online clients by id
@@ -104,6 +112,9 @@ func New(opts Options) *Hub {
 	}
 	if opts.PullBatch <= 0 {
 		opts.PullBatch = 256
+	}
+	if opts.QueueBytes <= 0 {
+		opts.QueueBytes = 8 << 20
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -231,6 +242,9 @@ func (h *Hub) Join(ctx context.Context, hello *protocol.Hello, legacy bool) (*Co
 // removes the newer one.
 func (h *Hub) Leave(c *Conn, reason string) {
 	c.kick(protocol.CloseNormal, reason)
+	if code, _ := c.CloseStatus(); code == protocol.CloseSlowConsumer {
+		h.releaseMemory()
+	}
 	h.conv.forget(c)
 	h.mu.Lock()
 	current := h.conns[c.id] == c

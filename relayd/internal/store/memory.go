@@ -209,6 +209,7 @@ func (m *Memory) History(_ context.Context, q HistoryQuery) ([]Message, bool, er
 	}
 	var page []Message
 	more := false
+	size := 0 // bytes of the page's bodies: protocol.MaxHistoryBytes at most
 	// Walk newest first so Limit keeps the most recent page, or oldest
 	// first from After when paging forward.
 	forward := q.After != "" && q.Before == ""
@@ -235,10 +236,11 @@ func (m *Memory) History(_ context.Context, q HistoryQuery) ([]Message, bool, er
 		if q.With != "" && !(mine && (slices.Contains(mm.To, q.With) || slices.Contains(mm.To, "*")) || mm.From == q.With) {
 			continue
 		}
-		if len(page) == limit {
+		if len(page) == limit || pageFull(size, len(page), mm.Body) {
 			more = true
 			break
 		}
+		size += len(mm.Body)
 		page = append(page, mm.Message)
 	}
 	if !forward {

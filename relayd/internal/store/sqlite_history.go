@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
+
+	"github.com/claude-relay/claude-relay/protocol"
 )
 
 // History walks what the client may see in storage order (messages.rid),
@@ -54,6 +56,13 @@ func cursorBounds(ctx context.Context, tx *sql.Tx, q HistoryQuery) (lo, hi int64
 		}
 	}
 	return lo, hi, nil
+}
+
+// pageFull reports whether a history page of n messages whose bodies take
+// size bytes is full before body: past protocol.MaxHistoryBytes, and never
+// before its first message.
+func pageFull(size, n int, body string) bool {
+	return n > 0 && size+len(body) > protocol.MaxHistoryBytes
 }
 
 // historyChunk is how many rows one step of a source reads.
@@ -109,6 +118,8 @@ func (s *SQLite) history(ctx context.Context, q HistoryQuery, limit int) ([]Mess
 	}
 
 	var page []Message
+	size := 0 // bytes of the page's bodies: protocol.MaxHistoryBytes at most
+	cut := false
 	for len(page) <= limit {
 		a, err := sent.peek(ctx, tx)
 		if err != nil {
@@ -136,10 +147,15 @@ func (s *SQLite) history(ctx context.Context, q HistoryQuery, limit int) ([]Mess
 		if next == nil {
 			break
 		}
+		if len(page) < limit && pageFull(size, len(page), next.msg.Body) {
+			cut = true
+			break
+		}
+		size += len(next.msg.Body)
 		page = append(page, next.msg)
 	}
-	more := len(page) > limit
-	if more {
+	more := cut || len(page) > limit
+	if len(page) > limit {
 		page = page[:limit]
 	}
 	if !forward {
@@ -232,7 +248,8 @@ func (h *historySource) peek(ctx context.Context, tx *sql.Tx) (*historyRow, erro
 		return nil, err
 	}
 	defer rows.Close()
-	for rows.Next() {
+	size, cut := 0, false
+	for !cut && rows.Next() {
 		var r historyRow
 		var seq int64
 		if h.withSeq {
@@ -245,11 +262,15 @@ func (h *historySource) peek(ctx context.Context, tx *sql.Tx) (*historyRow, erro
 		}
 		h.from = h.pos(r.rid, seq)
 		h.buf = append(h.buf, r)
+		// A chunk of large messages stops early, as the page will: the
+		// next peek continues after the last row read.
+		size += len(r.msg.Body)
+		cut = size > protocol.MaxHistoryBytes
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	if len(h.buf) < h.chunk {
+	if !cut && len(h.buf) < h.chunk {
 		h.done = true
 	}
 	if len(h.buf) == 0 {

@@ -38,18 +38,24 @@ func (s *SQLite) historyThread(ctx context.Context, q HistoryQuery, limit int) (
 	}
 	defer rows.Close()
 	var page []Message
+	size, cut := 0, false
 	for rows.Next() {
 		m, err := scanMessage(rows)
 		if err != nil {
 			return nil, false, err
 		}
+		if len(page) < limit && pageFull(size, len(page), m.Body) {
+			cut = true
+			break
+		}
+		size += len(m.Body)
 		page = append(page, m)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, false, err
 	}
-	more := len(page) > limit
-	if more {
+	more := cut || len(page) > limit
+	if len(page) > limit {
 		page = page[:limit]
 	}
 	if !forward {

@@ -1,0 +1,184 @@
+package main
+
+// Short load tests of the relay's resource bounds (docs/security.md states
+// each bound these tests hold): real relayd processes with their default
+// limits, real WebSocket clients that misbehave, and the relay's memory
+// read from /proc.
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/claude-relay/claude-relay/protocol"
+)
+
+// procKiB reads a "Name:   N kB" line of /proc/pid/status (VmRSS, VmHWM).
+func procKiB(t *testing.T, pid int, name string) int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatalf("read the relay's memory: %v", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, name+":"); ok {
+			n, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+			return n
+		}
+	}
+	t.Fatalf("no %s in /proc/%d/status", name, pid)
+	return 0
+}
+
+func needProc(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("reads the relay's memory from /proc: Linux only")
+	}
+}
+
+// rawHello opens a /v1/ws connection as id and reads the welcome; after
+// that nothing reads the socket unless the caller does.
+func rawHello(t *testing.T, ctx context.Context, addr, id string) *websocket.Conn {
+	t.Helper()
+	ws, _, err := websocket.Dial(ctx, "ws://"+addr+"/v1/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws.SetReadLimit(64 << 20)
+	b, _ := protocol.Encode(&protocol.Hello{Proto: protocol.Version, ClientID: id, Quiet: true})
+	if err := ws.Write(ctx, websocket.MessageText, b); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := ws.Read(ctx); err != nil {
+		t.Fatalf("%s: no welcome: %v", id, err)
+	}
+	return ws
+}
+
+// maxHistoryLoadRSS is the bound docs/security.md states for
+// TestHistoryFloodMemoryBounded: how far the relay's peak RSS may rise
+// above its RSS before one client floods it with history requests it
+// never reads.
+const maxHistoryLoadRSS = 96 << 10 // KiB
+
+// maxRSSAfterCut is how far above its RSS before the flood the relay may
+// stay 10 s after the flooder was cut.
+const maxRSSAfterCut = 64 << 10 // KiB
+
+// A client that never reads its socket and asks for history pages over its
+// own large sends made full replies pile up in its connection's queue:
+// RSS grew past a gigabyte within the default limits. Now a page holds at
+// most protocol.MaxHistoryBytes and a connection's queued replies at most
+// the hub's ControlQueueBytes: past it the connection is closed as a slow
+// consumer, and the relay's memory stays bounded.
+func TestHistoryFloodMemoryBounded(t *testing.T) {
+	needProc(t)
+	p := startDefault(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	reader := rawHello(t, ctx, p.addr, "READER")
+	go func() { // the recipient reads: only the flooder misbehaves
+		for {
+			if _, _, err := reader.Read(ctx); err != nil {
+				return
+			}
+		}
+	}()
+	flood := rawHello(t, ctx, p.addr, "FLOOD")
+	body := strings.Repeat("x", protocol.DefaultMaxBodyBytes-1024)
+	const sends, pages = 24, 40
+	for i := range sends {
+		b, _ := protocol.Encode(&protocol.Send{Ref: fmt.Sprintf("s%d", i), To: protocol.Recipients{"READER"}, Body: body})
+		if err := flood.Write(ctx, websocket.MessageText, b); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+	}
+	// A well-behaved history read first, so that the store's caches are
+	// warm in the baseline.
+	b, _ := protocol.Encode(&protocol.History{Ref: "warm", Limit: protocol.MaxHistoryLimit})
+	if err := flood.Write(ctx, websocket.MessageText, b); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		_, data, err := flood.Read(ctx)
+		if err != nil {
+			t.Fatalf("warm-up history read: %v", err)
+		}
+		if f, _ := protocol.Decode(data); f != nil && f.Type() == protocol.TypeHistory {
+			break
+		}
+	}
+	base := procKiB(t, p.cmd.Process.Pid, "VmRSS")
+	for i := range pages {
+		b, _ := protocol.Encode(&protocol.History{Ref: fmt.Sprintf("h%d", i), Limit: protocol.MaxHistoryLimit})
+		if err := flood.Write(ctx, websocket.MessageText, b); err != nil {
+			t.Logf("history request %d not written (%v): the relay closed the flooder", i, err)
+			break
+		}
+	}
+	// Let the relay work through what it was sent, until it cuts the
+	// flooder.
+	deadline := time.Now().Add(8 * time.Second)
+	for time.Now().Before(deadline) && !strings.Contains(p.logs.String(), "closing slow consumer") {
+		time.Sleep(100 * time.Millisecond)
+	}
+	peak := procKiB(t, p.cmd.Process.Pid, "VmHWM")
+	flood.CloseNow()
+	t.Logf("relay RSS before the history requests %d KiB, peak %d KiB", base, peak)
+	if !strings.Contains(p.logs.String(), "closing slow consumer") {
+		t.Errorf("the flooder was not closed as a slow consumer")
+	}
+	if peak-base > maxHistoryLoadRSS {
+		t.Fatalf("the relay's peak RSS was %d MiB under a history flood, %d MiB above where it started; the bound is %d MiB", peak>>10, (peak-base)>>10, maxHistoryLoadRSS>>10)
+	}
+	// The queue's memory goes back to the system once the flooder is
+	// gone: the relay does not stay at its peak.
+	var after int
+	for range 100 {
+		time.Sleep(100 * time.Millisecond)
+		if after = procKiB(t, p.cmd.Process.Pid, "VmRSS"); after <= base+maxRSSAfterCut {
+			break
+		}
+		if testing.Verbose() {
+			t.Logf("RSS %d KiB", after)
+		}
+	}
+	t.Logf("RSS after the cut %d KiB", after)
+	if after > base+maxRSSAfterCut {
+		t.Fatalf("10 s after the flooder was cut the relay's RSS is %d MiB, %d MiB above where it started; the bound is %d MiB", after>>10, (after-base)>>10, maxRSSAfterCut>>10)
+	}
+}
+
+// startDefault runs relayd with its default limits and a fresh SQLite store.
+func startDefault(t *testing.T, extra ...string) *relaydProc {
+	t.Helper()
+	p, err := runRelayd(append([]string{"--listen", "127.0.0.1:0", "--data-dir", t.TempDir()}, extra...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		p.kill()
+		if t.Failed() {
+			t.Logf("relayd log:\n%s", lastBytes(p.logs.String(), 4000))
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for p.addr == "" {
+		if m := listeningRE.FindStringSubmatch(p.logs.String()); m != nil {
+			p.addr = m[1]
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("relayd did not report its address:\n%s", p.logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return p
+}
