@@ -70,12 +70,16 @@ func needBins(t *testing.T) {
 
 // claudeBin is the Claude Code CLI installed by `npm ci --prefix e2e`; the
 // test skips without it.
-func claudeBin(t *testing.T) string {
+func claudeBin(t *testing.T) string { return npmBin(t, "claude", "Claude Code CLI") }
+
+// npmBin is the program name installed by `npm ci --prefix e2e` (title
+// names it in the skip message); the test skips without it.
+func npmBin(t *testing.T, name, title string) string {
 	t.Helper()
 	needBins(t)
-	p := filepath.Join(bins.root, "e2e", "node_modules", ".bin", "claude")
+	p := filepath.Join(bins.root, "e2e", "node_modules", ".bin", name)
 	if _, err := os.Stat(p); err != nil {
-		t.Skipf("the Claude Code CLI is not installed (%s missing): run `npm ci --prefix e2e` at the repository root to run the real-CLI tests", p)
+		t.Skipf("the %s is not installed (%s missing): run `npm ci --prefix e2e` at the repository root to run the real-CLI tests", title, p)
 	}
 	return p
 }

@@ -41,7 +41,11 @@ The entry runs this relay-mcp by its absolute path (--command to name
 another, e.g. a symlink that survives upgrades; a bare name such as
 relay-mcp is left for the client to find on its PATH) and sets RELAY_URL when it
 is not the default, RELAY_TOKEN_FILE, RELAY_CA_FILE and RELAY_HOME when
-given. A token is never written into a config file: keep it in a file
+given. For codex and gemini it also sets RELAY_AGENT and lets the agent call
+relay-mcp's tools without asking (Codex: default_tools_approval_mode =
+"approve", Gemini: trust; headless runs refuse or hide the tools otherwise),
+and for codex lists env_vars (CLAUDE_RELAY_SESSION_ID, RELAY_CLIENT_ID,
+RELAY_TOKEN), which Codex forwards from its own environment. A token is never written into a config file: keep it in a file
 (chmod 600) and pass --token-file. Claude Code rewrites ~/.claude.json while
 it runs: write with its sessions closed (or use the printed claude mcp add).
 

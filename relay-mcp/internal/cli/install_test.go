@@ -188,7 +188,9 @@ model = "o3"
 		t.Fatalf("append: %d %s", code, errs)
 	}
 	got, _ = os.ReadFile(p)
-	if want := "model = \"o3\"\n\n[mcp_servers.relay]\ncommand = \"" + exe + "\"\nargs = []\n"; string(got) != want {
+	if want := "model = \"o3\"\n\n[mcp_servers.relay]\ncommand = \"" + exe + "\"\nargs = []\n" +
+		"env_vars = [\"CLAUDE_RELAY_SESSION_ID\", \"RELAY_CLIENT_ID\", \"RELAY_TOKEN\"]\ndefault_tools_approval_mode = \"approve\"\n\n" +
+		"[mcp_servers.relay.env]\nRELAY_AGENT = \"codex\"\n"; string(got) != want {
 		t.Fatalf("append:\n%s\nwant:\n%s", got, want)
 	}
 }

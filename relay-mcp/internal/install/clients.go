@@ -18,6 +18,40 @@ type Entry struct {
 	Command string
 	Args    []string
 	Env     map[string]string
+	// PassEnv names variables the client hands relay-mcp from its own
+	// environment (Codex's env_vars: Codex passes MCP servers only a short
+	// fixed list otherwise).
+	PassEnv []string
+	// Approve lets the client call relay-mcp's tools without asking each
+	// time: Codex's default_tools_approval_mode = "approve" (without it a
+	// headless `codex exec` refuses every MCP call), Gemini CLI's trust.
+	Approve bool
+}
+
+// passThrough are the variables Codex must forward for relay-mcp to know
+// its session (CLAUDE_RELAY_SESSION_ID, RELAY_CLIENT_ID) and a token kept
+// in the environment.
+var passThrough = []string{"CLAUDE_RELAY_SESSION_ID", "RELAY_CLIENT_ID", "RELAY_TOKEN"}
+
+// forClient adds to e what client c needs besides command, args and env:
+// the agent kind (relay-mcp cannot guess it from an environment the client
+// filters), Codex's pass-through variables, and tool approval.
+func (c Client) forClient(e Entry) Entry {
+	if c.Name != "codex" && c.Name != "gemini" {
+		return e
+	}
+	env := make(map[string]string, len(e.Env)+1)
+	for k, v := range e.Env {
+		env[k] = v
+	}
+	if env["RELAY_AGENT"] == "" {
+		env["RELAY_AGENT"] = c.Name
+	}
+	e.Env, e.Approve = env, true
+	if c.Name == "codex" {
+		e.PassEnv = passThrough
+	}
+	return e
 }
 
 // Client is one agent client's MCP configuration file.
@@ -71,6 +105,14 @@ func (c Client) jsonEntry(e Entry) any {
 	if args == nil {
 		args = []string{}
 	}
+	if c.Name == "gemini" {
+		return struct {
+			Command string            `json:"command"`
+			Args    []string          `json:"args"`
+			Env     map[string]string `json:"env"`
+			Trust   bool              `json:"trust,omitempty"`
+		}{e.Command, args, env, e.Approve}
+	}
 	if c.Name == "claude" {
 		return struct {
 			Type    string            `json:"type"`
@@ -88,6 +130,7 @@ func (c Client) jsonEntry(e Entry) any {
 
 // Snippet is the entry as it looks in the client's file: what to paste.
 func (c Client) Snippet(e Entry) string {
+	e = c.forClient(e)
 	if c.TOML {
 		return TOMLTable(c.KeyName(), e)
 	}
@@ -97,6 +140,7 @@ func (c Client) Snippet(e Entry) string {
 
 // Apply returns the file's contents with the entry merged in.
 func (c Client) Apply(old []byte, e Entry) ([]byte, error) {
+	e = c.forClient(e)
 	if c.TOML {
 		return EditTOMLTable(old, c.KeyName(), e)
 	}

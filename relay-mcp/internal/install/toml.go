@@ -72,6 +72,16 @@ func TOMLTable(table string, e Entry) string {
 		args[i] = tomlString(a)
 	}
 	fmt.Fprintf(&b, "args = [%s]\n", strings.Join(args, ", "))
+	if len(e.PassEnv) > 0 {
+		names := make([]string, len(e.PassEnv))
+		for i, n := range e.PassEnv {
+			names[i] = tomlString(n)
+		}
+		fmt.Fprintf(&b, "env_vars = [%s]\n", strings.Join(names, ", "))
+	}
+	if e.Approve {
+		b.WriteString("default_tools_approval_mode = \"approve\"\n")
+	}
 	if len(e.Env) > 0 {
 		fmt.Fprintf(&b, "\n[%s.env]\n", table)
 		keys := make([]string, 0, len(e.Env))
@@ -184,6 +194,16 @@ func (e Entry) tomlValue() map[string]any {
 		args[i] = a
 	}
 	m := map[string]any{"command": e.Command, "args": args}
+	if len(e.PassEnv) > 0 {
+		names := make([]any, len(e.PassEnv))
+		for i, n := range e.PassEnv {
+			names[i] = n
+		}
+		m["env_vars"] = names
+	}
+	if e.Approve {
+		m["default_tools_approval_mode"] = "approve"
+	}
 	if len(e.Env) > 0 {
 		env := map[string]any{}
 		for k, v := range e.Env {
