@@ -18,7 +18,7 @@ import (
 // chatChoices: --id, else the session id, else cli-HOST, cli-HOST-PID.
 func chatChoices(c *ucli.Context) ([]idChoice, error) {
 	id := c.String("id")
-	if id == "" && (os.Getenv(EnvSessionID) != "" || c.IsSet("client-id")) {
+	if id == "" && (os.Getenv(EnvSessionID) != "" || c.String("client-id") != "") {
 		var err error
 		if id, err = sessionID(c); err != nil {
 			return nil, err

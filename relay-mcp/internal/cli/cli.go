@@ -359,8 +359,10 @@ func helloFor(cfg *config, id string) protocol.Hello {
 	return protocol.Hello{ClientID: id, Host: host, PID: os.Getpid(), Cwd: cwd, Agent: cfg.agent, Label: cfg.label}
 }
 
-// waitConnected waits until l is connected, stopped, or timeout passes.
-func waitConnected(ctx context.Context, l *link.Link, timeout time.Duration) error {
+// waitConnected waits until l is connected, stopped, or timeout passes;
+// with refusedFails, also until a dial is refused (nothing listens: waiting
+// out the timeout would not help a first connection).
+func waitConnected(ctx context.Context, l *link.Link, timeout time.Duration, refusedFails bool) error {
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	for {
@@ -371,6 +373,10 @@ func waitConnected(ctx context.Context, l *link.Link, timeout time.Duration) err
 			return nil
 		case link.StateStopped:
 			return exitf(ExitStopped, "%s", st.StopReason)
+		case link.StateReconnecting:
+			if st.Refused && refusedFails {
+				return exitf(ExitUnreachable, "%s", st.LastError)
+			}
 		}
 		select {
 		case <-ch:

@@ -285,7 +285,7 @@ func dialID(c *ucli.Context, cfg *config, id string, o dialOptions) (*client, er
 	cl.l = link.New(lc)
 	cl.wg.Add(1)
 	go func() { defer cl.wg.Done(); cl.l.Run(ctx) }()
-	if err := waitConnected(ctx, cl.l, o.timeout); err != nil {
+	if err := waitConnected(ctx, cl.l, o.timeout, true); err != nil {
 		cl.cancel()
 		cl.wg.Wait()
 		in.Close()
@@ -359,7 +359,7 @@ func cliChoices(c *ucli.Context, sessionIDs bool) ([]idChoice, error) {
 		}
 		return []idChoice{{id: as, explicit: true}}, nil
 	}
-	if sessionIDs && (os.Getenv(EnvSessionID) != "" || c.IsSet("client-id")) {
+	if sessionIDs && (os.Getenv(EnvSessionID) != "" || c.String("client-id") != "") {
 		id, err := sessionID(c)
 		if err != nil {
 			return nil, err
@@ -519,7 +519,7 @@ func sendRetrying(ctx context.Context, l *link.Link, f *protocol.Send, within ti
 			unsure = true
 			fallthrough
 		case errors.Is(err, link.ErrOffline):
-			if werr := waitConnected(ctx, l, time.Until(deadlineOf(ctx))); werr == nil {
+			if werr := waitConnected(ctx, l, time.Until(deadlineOf(ctx)), false); werr == nil {
 				continue
 			}
 		}

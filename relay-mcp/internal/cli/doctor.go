@@ -39,7 +39,7 @@ Examples:
 			}
 			host, _ := os.Hostname()
 			id := CLIID(host)
-			if os.Getenv(EnvSessionID) != "" || c.IsSet("client-id") || os.Getenv(EnvClientID) != "" {
+			if os.Getenv(EnvSessionID) != "" || c.String("client-id") != "" {
 				if id, err = sessionID(c); err != nil {
 					return err
 				}

@@ -524,7 +524,11 @@ func (b *Inbox) MarkRead(ids ...string) error {
 		if len(todo) == 0 {
 			return nil
 		}
-		return b.write(&record{MarkRead: todo})
+		if err := b.write(&record{MarkRead: todo}); err != nil {
+			return err
+		}
+		b.signal() // read receipts go out now, not at the next refresh
+		return nil
 	})
 }
 

@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -93,6 +94,9 @@ type Status struct {
 	StopCode    int           // set in StateStopped: the close code (4409, 4509 …), or 0
 	Outbox      int           // sends waiting for the relay
 	NextAttempt time.Time     // when reconnecting: the next dial
+	// Refused: the last dial was refused at once (nothing listens there),
+	// as opposed to timing out or failing later.
+	Refused bool
 }
 
 // Link is a reconnecting relay client. Create it with New and run it with Run.
@@ -110,6 +114,7 @@ type Link struct {
 	connected   int // connections that reached welcome
 	lastRTT     time.Duration
 	lastErr     string
+	refused     bool // the last dial was refused (ECONNREFUSED)
 	stopReason  string
 	stopCode    int
 	nextAttempt time.Time
@@ -204,6 +209,7 @@ func (l *Link) Status() Status {
 		State: l.state, URL: l.cfg.URL, ClientID: l.cfg.Hello.ClientID, Server: l.server,
 		Since: l.since, Reconnects: l.reconnects, LastRTT: l.lastRTT, LastError: l.lastErr,
 		StopReason: l.stopReason, StopCode: l.stopCode, NextAttempt: l.nextAttempt,
+		Refused: l.refused,
 	}
 	if l.cfg.Outbox != nil {
 		st.Outbox = l.cfg.Outbox.Len()
@@ -309,13 +315,22 @@ func (e *stopError) Error() string { return e.reason }
 // connectOnce dials, says hello and serves one connection until it ends.
 // welcomed reports whether the relay accepted the hello.
 func (l *Link) connectOnce(ctx context.Context) (welcomed bool, err error) {
-	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	// The dial's context stays tied to the connection after the upgrade
+	// (cancelling it drops the TCP connection at once), so it is not ctx
+	// itself: ctx ending aborts the dial, and after the dial serve says
+	// goodbye with a close frame instead.
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
+	abort := context.AfterFunc(ctx, cancel)
 	opts := &websocket.DialOptions{HTTPClient: l.httpClient()}
 	if l.cfg.Token != "" {
 		opts.HTTPHeader = http.Header{"Authorization": {"Bearer " + l.cfg.Token}}
 	}
 	conn, resp, err := websocket.Dial(dctx, l.cfg.URL, opts)
+	abort()
+	l.mu.Lock()
+	l.refused = err != nil && errors.Is(err, syscall.ECONNREFUSED)
+	l.mu.Unlock()
 	if err != nil {
 		if resp != nil && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) {
 			return false, &stopError{fmt.Sprintf("relay at %s refused the token (HTTP %d) — set RELAY_TOKEN or --token-file to the relay's token", l.cfg.URL, resp.StatusCode), protocol.CloseUnauthorized}
@@ -488,7 +503,10 @@ func (l *Link) write(ctx context.Context, conn *websocket.Conn, f protocol.Frame
 	if err != nil {
 		return err
 	}
-	wctx, cancel := context.WithTimeout(ctx, l.cfg.WriteTimeout)
+	// A write cut off by its context drops the connection (coder/websocket):
+	// ctx ending lets a write in progress finish (within WriteTimeout), so
+	// the goodbye that follows is a clean close.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.cfg.WriteTimeout)
 	defer cancel()
 	return conn.Write(wctx, websocket.MessageText, data)
 }
@@ -497,8 +515,25 @@ func (l *Link) write(ctx context.Context, conn *websocket.Conn, f protocol.Frame
 // the outbox flush beside it, all ended together.
 func (l *Link) serve(ctx context.Context, conn *websocket.Conn, w *protocol.Welcome) error {
 	sctx, cancel := context.WithCancel(ctx)
+	// The read loop reads with rctx, which outlives ctx: a read cut off by
+	// its context drops the TCP connection, and the relay would log a lost
+	// connection and tell everyone. When ctx ends, the goodbye below sends
+	// a close frame and the read loop reads the relay's answer to it.
+	rctx, rcancel := context.WithCancel(context.WithoutCancel(ctx))
+	served := make(chan struct{})
 	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		select {
+		case <-ctx.Done():
+			closeGently(conn, websocket.StatusNormalClosure, "session ended")
+			rcancel()
+		case <-served:
+		}
+	}()
 	defer func() {
+		close(served)
 		cancel()
 		l.mu.Lock()
 		l.conn = nil
@@ -507,12 +542,12 @@ func (l *Link) serve(ctx context.Context, conn *websocket.Conn, w *protocol.Welc
 			delete(l.pending, ref)
 		}
 		l.mu.Unlock()
-		if ctx.Err() != nil {
-			closeGently(conn, websocket.StatusNormalClosure, "session ended")
-		} else {
-			conn.CloseNow()
+		if ctx.Err() == nil {
+			conn.CloseNow() // also ends a ping waiting for its pong
 		}
-		wg.Wait()
+		wg.Wait() // when ctx ended, the goodbye is said by now
+		conn.CloseNow()
+		rcancel()
 	}()
 
 	l.mu.Lock()
@@ -557,7 +592,7 @@ func (l *Link) serve(ctx context.Context, conn *websocket.Conn, w *protocol.Welc
 	l.kick()
 
 	for {
-		f, err := readFrame(sctx, conn)
+		f, err := readFrame(rctx, conn)
 		if err != nil {
 			var de *decodeError
 			if errors.As(err, &de) {
@@ -741,7 +776,10 @@ func (l *Link) ackLoop(ctx context.Context, conn *websocket.Conn) {
 
 func (l *Link) pingLoop(ctx context.Context, conn *websocket.Conn) {
 	measure := func() bool {
-		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		// Not cut off by ctx: a ping write cut off by its context drops the
+		// connection (coder/websocket), which would spoil the goodbye. The
+		// wait for the pong ends when the goodbye closes the connection.
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
 		start := time.Now()
 		if err := conn.Ping(pctx); err != nil {

@@ -123,6 +123,7 @@ func (d *Deps) receive(ctx context.Context, req *mcp.CallToolRequest, a ReceiveA
 			return errResult(fmt.Sprintf("No message %s in this session's inbox.", a.ID)), nil, nil
 		}
 		d.Inbox.MarkRead(e.ID)
+		d.reportRead(ctx, e.ID)
 		e.Read = false
 		text, out := render([]inbox.Entry{e}, true)
 		_, unread, _ := d.Inbox.Counts()
@@ -185,6 +186,7 @@ func (d *Deps) receive(ctx context.Context, req *mcp.CallToolRequest, a ReceiveA
 	if err := d.Inbox.MarkRead(ids...); err != nil {
 		return errResult("Could not update the inbox: " + err.Error()), nil, nil
 	}
+	d.reportRead(ctx, ids...)
 	_, unread, _ := d.Inbox.Counts()
 	out := ReceiveOutput{UnreadLeft: unread}
 	if a.WaitSeconds > 0 {
@@ -192,6 +194,12 @@ func (d *Deps) receive(ctx context.Context, req *mcp.CallToolRequest, a ReceiveA
 	}
 	if len(es) == 0 {
 		txt := "No unread messages" + filterText(a)
+		if q.IncludeRead {
+			txt = "No messages, read or unread," + filterText(a)
+			if filterText(a) == "" {
+				txt = "No messages, read or unread, in this session's inbox"
+			}
+		}
 		if a.WaitSeconds > 0 {
 			out.TimedOut = ctx.Err() == nil
 			txt += fmt.Sprintf(" (waited %s", roundDur(waited))
@@ -381,4 +389,15 @@ func (d *Deps) status(ctx context.Context, _ *mcp.CallToolRequest, a StatusArgs)
 		}
 	}
 	return textResult(b.String()), o, nil
+}
+
+// reportRead tells the relay at once that the model was shown ids, before
+// the result reaches the model: a sender asking relay_status right after
+// sees them read. Watch reports them too (on another connection, or when
+// this one fails); the relay keeps the first report.
+func (d *Deps) reportRead(ctx context.Context, ids ...string) {
+	if len(ids) == 0 || d.Link.Status().State != link.StateConnected {
+		return
+	}
+	_ = d.Link.SendRead(ctx, ids) // on failure Watch reports them on the next connection
 }

@@ -170,6 +170,11 @@ func TestSendReceiveDirectListBroadcast(t *testing.T) {
 	if !strings.Contains(txt, "everyone") || !strings.Contains(txt, "read before") {
 		t.Fatalf("include_read: %s", txt)
 	}
+	// include_read with no match: nothing at all, not merely nothing unread.
+	txt, _, _ = b.call(t, "relay_receive", map[string]any{"include_read": true, "from": "NOBODY"})
+	if txt != "No messages, read or unread, matching from=NOBODY." {
+		t.Fatalf("include_read, no match: %q", txt)
+	}
 	// The sender never gets its own broadcast.
 	if _, u, _ := a.in.Counts(); u != 0 {
 		t.Fatalf("A has %d unread", u)

@@ -229,9 +229,11 @@ func (h *Hub) Join(ctx context.Context, hello *protocol.Hello, legacy bool) (*Co
 		h.log.Info("client replaced", "client", c.id, "old_host", old.peer.Host, "old_pid", old.peer.PID, "new_host", hello.Host, "new_pid", hello.PID)
 	}
 	h.log.Info("client joined", "client", c.id, "host", hello.Host, "agent", hello.Agent, "legacy", legacy, "resume_after", hello.ResumeAfter)
-	presence := &protocol.Presence{Event: protocol.PresenceJoined, Peer: c.peerInfo()}
-	for _, o := range others {
-		o.push(presence)
+	if !c.quiet { // a script's one-shot connection is no news to the others
+		presence := &protocol.Presence{Event: protocol.PresenceJoined, Peer: c.peerInfo()}
+		for _, o := range others {
+			o.push(presence)
+		}
 	}
 	c.wake() // mail may be waiting
 	return c, w, nil
@@ -261,6 +263,9 @@ func (h *Hub) Leave(c *Conn, reason string) {
 		h.log.Warn("could not record session", "client", c.id, "err", err)
 	}
 	h.log.Info("client left", "client", c.id, "reason", reason)
+	if c.quiet {
+		return
+	}
 	presence := &protocol.Presence{Event: protocol.PresenceLeft, Peer: c.peerInfo(), Reason: reason}
 	for _, o := range others {
 		o.push(presence)
