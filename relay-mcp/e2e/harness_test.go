@@ -226,6 +226,7 @@ type ccSession struct {
 	relayURL  string
 	env       []string // extra environment (relay-mcp inherits it)
 	allowed   []string // --allowedTools
+	extra     []string // more claude arguments
 }
 
 // newCC prepares a session: relayHome is shared by sessions that run on one
@@ -268,6 +269,7 @@ func (c *ccSession) environ() []string {
 
 func (c *ccSession) args(extra ...string) []string {
 	a := []string{"--mcp-config", c.mcpConfig, "--strict-mcp-config", "--allowedTools", strings.Join(c.allowed, ",")}
+	a = append(a, c.extra...)
 	return append(a, extra...)
 }
 

@@ -157,6 +157,7 @@ func globalFlags() []ucli.Flag {
 		&ucli.StringFlag{Name: "label", EnvVars: []string{"RELAY_LABEL"}, DefaultText: "none", Usage: "free text shown to peers: what this session is for"},
 		&ucli.StringFlag{Name: "tools", EnvVars: []string{"RELAY_TOOLS"}, Value: "core", Usage: "tool profile of the MCP server: core (six tools, the smallest schema cost per turn) or full (adds relay_thread, relay_set_status, relay_rename)"},
 		&ucli.BoolFlag{Name: "structured-content", EnvVars: []string{"RELAY_STRUCTURED_CONTENT"}, Usage: "also put structured content (JSON) beside the text in tool results, for programs that read it; off by default because Claude Code then hands the model the JSON instead of the text written for it"},
+		&ucli.BoolFlag{Name: "channels", EnvVars: []string{"RELAY_CHANNELS"}, Usage: "declare the experimental claude/channel capability and push each new message as a notifications/claude/channel event (Claude Code's research-preview channels: start claude with --dangerously-load-development-channels server:NAME)"},
 		&ucli.StringFlag{Name: "log-file", EnvVars: []string{"RELAY_LOG_FILE"}, DefaultText: "stderr", Usage: "write logs to this file (never stdout: it is the MCP channel)"},
 		&ucli.StringFlag{Name: "log-level", EnvVars: []string{"RELAY_LOG_LEVEL"}, Value: "info", Usage: "debug, info, warn or error (commands other than the server log warnings only unless this is set)"},
 		&ucli.StringFlag{Name: "log-format", EnvVars: []string{"RELAY_LOG_FORMAT"}, Value: "text", Usage: "text or json"},

@@ -140,8 +140,13 @@ func serve(c *ucli.Context, s Streams) error {
 		Logger:       cfg.sdkLogger.With("id", id),
 	}
 	tools.SetSubscriptions(opts)
+	var channel *tools.ChannelTransport
+	if c.Bool("channels") {
+		opts.Capabilities = tools.ChannelCapabilities()
+		channel = &tools.ChannelTransport{}
+	}
 	server = mcp.NewServer(&mcp.Implementation{Name: "claude-relay", Version: Version}, opts)
-	deps := &tools.Deps{Link: l, Inbox: in, Registry: reg, Host: hello.Host, Started: started, Version: Version, Structured: c.Bool("structured-content")}
+	deps := &tools.Deps{Link: l, Inbox: in, Registry: reg, Host: hello.Host, Started: started, Version: Version, Structured: c.Bool("structured-content"), Channel: channel}
 	tools.RegisterProfile(server, profile, deps)
 	tools.RegisterInbox(server, deps)
 	linkWG.Add(1)
@@ -162,6 +167,10 @@ func serve(c *ucli.Context, s Streams) error {
 	var transport mcp.Transport = &mcp.StdioTransport{}
 	if s.Stdin != os.Stdin || s.Stdout != os.Stdout {
 		transport = &mcp.IOTransport{Reader: io.NopCloser(s.Stdin), Writer: nopWriteCloser{s.Stdout}}
+	}
+	if channel != nil {
+		channel.Transport = transport
+		transport = channel
 	}
 	log.Info("relay-mcp serving on stdio", "relay", cfg.url, "home", cfg.home, "version", Version)
 	err = server.Run(ctx, transport)

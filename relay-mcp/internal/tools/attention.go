@@ -151,4 +151,10 @@ func (d *Deps) announce(ctx context.Context, s *mcp.Server, fresh []inbox.Entry)
 			Data: map[string]any{"event": "mail", "message": msg, "from": order, "ids": ids, "unread": unread}})
 	}
 	s.ResourceUpdated(ctx, &mcp.ResourceUpdatedNotificationParams{URI: InboxURI})
+	if d.Channel != nil {
+		self := d.Link.ClientID()
+		for _, e := range fresh {
+			d.Channel.Notify(ctx, ChannelMethod, ChannelEvent(self, e))
+		}
+	}
 }

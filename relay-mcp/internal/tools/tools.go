@@ -54,6 +54,9 @@ type Deps struct {
 	// what was written for the model (the outcome with what to do next).
 	// For programmatic clients and tests.
 	Structured bool
+	// Channel, when set, receives each new message as a Claude Code
+	// channel event (--channels).
+	Channel *ChannelTransport
 	// FirstConnectWait overrides link.FirstConnectWait (tests).
 	FirstConnectWait time.Duration
 }
