@@ -6,12 +6,10 @@
 package scriptedapi
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -24,17 +22,7 @@ import (
 // URL("CC-1") sends to /CC-1/v1/messages and its requests are recorded
 // under "CC-1".
 type Anthropic struct {
-	srv *http.Server
-	ln  net.Listener
-
-	mu       sync.Mutex
-	sessions map[string]*session
-	changed  chan struct{} // closed at every recorded request
-}
-
-type session struct {
-	script   Script
-	requests []*Request
+	stand[Request]
 }
 
 // Script answers one request of a session: what the model says next.
@@ -212,92 +200,20 @@ func (r *Request) HasTool(name string) bool {
 // NewAnthropic starts the stand-in on a loopback port. Sessions without a
 // script answer "ok" and end the turn.
 func NewAnthropic() (*Anthropic, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+	a := &Anthropic{}
+	if err := a.start(a); err != nil {
 		return nil, err
 	}
-	a := &Anthropic{ln: ln, sessions: map[string]*session{}, changed: make(chan struct{})}
-	a.srv = &http.Server{Handler: a, ReadHeaderTimeout: 10 * time.Second}
-	go a.srv.Serve(ln)
 	return a, nil
 }
 
-// Close stops the server.
-func (a *Anthropic) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := a.srv.Shutdown(ctx); err != nil {
-		return a.srv.Close()
-	}
-	return nil
-}
-
 // URL is the base URL for a session: ANTHROPIC_BASE_URL.
-func (a *Anthropic) URL(sess string) string {
-	u := "http://" + a.ln.Addr().String()
-	if sess != "" {
-		u += "/" + sess
-	}
-	return u
-}
-
-func (a *Anthropic) sess(name string) *session {
-	s := a.sessions[name]
-	if s == nil {
-		s = &session{}
-		a.sessions[name] = s
-	}
-	return s
-}
-
-// Script sets how a session's model answers.
-func (a *Anthropic) Script(sess string, fn Script) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.sess(sess).script = fn
-}
-
-// Requests returns the Messages requests a session sent so far (count_tokens
-// and other endpoints are not included).
-func (a *Anthropic) Requests(sess string) []*Request {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	s := a.sessions[sess]
-	if s == nil {
-		return nil
-	}
-	return append([]*Request(nil), s.requests...)
-}
-
-// WaitRequest waits until the session has sent more than n Messages
-// requests and returns request n (0-based).
-func (a *Anthropic) WaitRequest(ctx context.Context, sess string, n int) (*Request, error) {
-	for {
-		a.mu.Lock()
-		ch := a.changed
-		var r *Request
-		if s := a.sessions[sess]; s != nil && len(s.requests) > n {
-			r = s.requests[n]
-		}
-		a.mu.Unlock()
-		if r != nil {
-			return r, nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return nil, fmt.Errorf("session %s sent %d request(s), waited for request %d: %w", sess, len(a.Requests(sess)), n+1, ctx.Err())
-		}
-	}
-}
+func (a *Anthropic) URL(sess string) string { return a.root(sess) }
 
 // ServeHTTP answers /PREFIX/v1/messages (streaming or not) and
 // /PREFIX/v1/messages/count_tokens.
 func (a *Anthropic) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	sess, path := "", r.URL.Path
-	if i := strings.Index(path, "/v1/"); i > 0 {
-		sess, path = strings.Trim(path[:i], "/"), path[i:]
-	}
+	sess, path := splitPath(r.URL.Path, "/v1/")
 	raw, err := io.ReadAll(io.LimitReader(r.Body, 64<<20))
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
@@ -321,24 +237,9 @@ func (a *Anthropic) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad request body: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	a.mu.Lock()
-	s := a.sess(sess)
-	s.requests = append(s.requests, req)
-	script := s.script
-	close(a.changed)
-	a.changed = make(chan struct{})
-	a.mu.Unlock()
-
-	reply := Reply{Text: "ok"}
-	if script != nil {
-		reply = script(req)
-	}
-	if reply.Delay > 0 {
-		select {
-		case <-time.After(reply.Delay):
-		case <-r.Context().Done():
-			return
-		}
+	reply := a.record(sess, req)
+	if !hold(r, reply) {
+		return
 	}
 	if req.Body.Stream {
 		writeSSE(w, req.Body.Model, reply)
