@@ -113,6 +113,9 @@ func doctor(c *cli.Context, stdout io.Writer) error {
 		}
 		r.ok("port", fmt.Sprintf("%s is taken by the running relayd%s", addr, where))
 		switch {
+		case h.Status == "degraded":
+			r.fail("relay", fmt.Sprintf("relayd %s answers on %s but its store is failing (/healthz: degraded): sends are refused with store_unavailable", h.Version, addr),
+				"check the disk of the data dir (full? read-only?) and relayd's log; health comes back with the next write that succeeds")
 		case h.Proto != protocol.Version:
 			r.fail("relay", fmt.Sprintf("relayd %s answers on %s but speaks protocol v%d; this relayd speaks v%d", h.Version, addr, h.Proto, protocol.Version),
 				"restart the service with this binary: relayd service install (or stop the old relayd and start this one)")

@@ -42,7 +42,8 @@ func probeHealth(ctx context.Context, addr string, useTLS bool) (relayHealth, er
 	}
 	defer resp.Body.Close()
 	var h relayHealth
-	if resp.StatusCode != http.StatusOK {
+	// 503 is a relay whose store writes fail: status "degraded".
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusServiceUnavailable {
 		return h, fmt.Errorf("GET %s: %s (is something other than relayd on that port?)", url, resp.Status)
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil || h.Status == "" {

@@ -80,12 +80,15 @@ type Hub struct {
 
 // Stats are the hub's counters since start.
 type Stats struct {
-	Sent           atomic.Int64 // send frames accepted
-	Delivered      atomic.Int64 // recipients online when a message was stored
-	Queued         atomic.Int64 // recipients offline, message kept for them
-	Unknown        atomic.Int64 // recipients refused as unknown
-	Full           atomic.Int64 // recipients refused because their mailbox was full
-	StoreErrors    atomic.Int64 // sends refused because the store failed
+	Sent        atomic.Int64 // send frames accepted
+	Delivered   atomic.Int64 // recipients online when a message was stored
+	Queued      atomic.Int64 // recipients offline, message kept for them
+	Unknown     atomic.Int64 // recipients refused as unknown
+	Full        atomic.Int64 // recipients refused because their mailbox was full
+	StoreErrors atomic.Int64 // sends refused because the store failed
+	// StoreFailing is set by a store write that failed and cleared by the
+	// next that succeeds: /healthz reports degraded meanwhile.
+	StoreFailing   atomic.Bool
 	SlowConsumers  atomic.Int64 // connections closed for not draining their queue
 	Replaced       atomic.Int64 // connections taken over by a newer one
 	FramesToClient atomic.Int64 // frames handed to writers
@@ -461,6 +464,7 @@ func (h *Hub) plan(ctx context.Context, from *Conn, s *protocol.Send) (*routing,
 
 func (h *Hub) storeFailed(from *Conn, ref string, err error) *protocol.Error {
 	h.stats.StoreErrors.Add(1)
+	h.stats.StoreFailing.Store(true)
 	h.log.Error("store append failed", "from", from.id, "err", err)
 	return &protocol.Error{Code: protocol.CodeStoreUnavailable, Message: "the relay could not store the message, nothing was sent; retry later (" + err.Error() + ")", Ref: ref}
 }
@@ -471,6 +475,9 @@ func (h *Hub) finish(ref string, r *routing, targets []string, slots []store.Slo
 	outcomes := slices.Clone(r.outcomes)
 	slotOf := slotLookup(targets, slots)
 	h.stats.Sent.Add(1)
+	if len(targets) > 0 {
+		h.stats.StoreFailing.Store(false) // a write succeeded
+	}
 	h.mu.Lock()
 	var wake []*Conn
 	for i := range outcomes {

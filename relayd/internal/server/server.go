@@ -251,8 +251,12 @@ type health struct {
 
 func (s *Server) healthNow() health {
 	st := s.Hub.Stats()
+	status := "ok"
+	if st.StoreFailing.Load() {
+		status = "degraded" // the last store write failed: sends are refused
+	}
 	return health{
-		Status: "ok", Version: s.Version, Proto: protocol.Version,
+		Status: status, Version: s.Version, Proto: protocol.Version,
 		UptimeS: time.Since(s.started).Round(time.Millisecond).Seconds(),
 		Online:  s.Hub.Online(), Sent: st.Sent.Load(), Queued: st.Queued.Load(),
 		Unknown: st.Unknown.Load(), StoreErr: st.StoreErrors.Load(),
@@ -261,7 +265,11 @@ func (s *Server) healthNow() health {
 
 func (s *Server) serveHealth(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(s.healthNow())
+	h := s.healthNow()
+	if h.Status != "ok" {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	json.NewEncoder(w).Encode(h)
 }
 
 // serveWS runs one WebSocket connection from upgrade to close.
