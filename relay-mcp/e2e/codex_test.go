@@ -1,11 +1,9 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -76,17 +74,7 @@ func (c *codexSession) environ() []string {
 // directory and returns its output.
 func (c *codexSession) exec(within time.Duration, args ...string) string {
 	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), within)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, npmBin(c.t, "codex", "Codex CLI"), append([]string{"exec", "--skip-git-repo-check"}, args...)...)
-	cmd.Env, cmd.Dir = c.environ(), c.cwd
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Run(); err != nil {
-		c.t.Fatalf("codex exec (%s): %v\n%s", c.id, err, tail(out.String(), 3000))
-	}
-	return out.String()
+	return runAgent(c.t, within, c.environ(), c.cwd, npmBin(c.t, "codex", "Codex CLI"), append([]string{"exec", "--skip-git-repo-check"}, args...)...)
 }
 
 // codexScript plays the model: a prompt naming a tool's job calls it; the
@@ -162,34 +150,14 @@ func TestCodexMCPNotifyAndWake(t *testing.T) {
 	// with a resumed headless run when mail comes for CODEX.
 	api.Script("CODEX", codexScript)
 	before := len(api.Requests("CODEX"))
-	watch := exec.Command(bins.relayMCP, "watch", "--for", "CODEX", "--debounce", "200ms", "--max-runs", "1", "--run-timeout", "90s",
-		"--exec", npmBin(t, "codex", "Codex CLI")+` exec --skip-git-repo-check resume --last "Check your relay messages (relay_receive) and act on them."`)
-	watch.Env = append(cx.environ(), "RELAY_URL="+r.url())
-	watch.Dir = cx.cwd
-	wlog := &syncBuffer{}
-	watch.Stdout, watch.Stderr = wlog, wlog
-	if err := watch.Start(); err != nil {
-		t.Fatal(err)
-	}
-	wdone := make(chan error, 1)
-	go func() { wdone <- watch.Wait() }()
-	t.Cleanup(func() {
-		watch.Process.Kill()
-		<-wdone
-		if t.Failed() {
-			t.Logf("relay-mcp watch log:\n%s", tail(wlog.String(), 3000))
-		}
-	})
-	// The watcher is connected once the relay lists it.
-	poll(t, "the watcher online", 15*time.Second, func() bool {
-		return strings.Contains(peer.call(t, "relay_peers", nil), "watch-CODEX")
-	})
+	w := startWatch(t, peer, r.url(), cx.environ(), cx.cwd, "CODEX",
+		npmBin(t, "codex", "Codex CLI")+` exec --skip-git-repo-check resume --last "Check your relay messages (relay_receive) and act on them."`)
 	peer.call(t, "relay_send", map[string]any{"to": "CODEX", "message": "please rebase on main before you push"})
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	first, err := api.WaitRequest(ctx, "CODEX", before)
 	if err != nil {
-		t.Fatalf("no woken Codex: %v\nwatch log:\n%s", err, tail(wlog.String(), 3000))
+		t.Fatalf("no woken Codex: %v", err)
 	}
 	if !strings.Contains(first.AllText(), "tell CC-1 the build is green") {
 		t.Fatalf("the woken run is not the resumed session (its input lacks the first turn): %s", tail(first.AllText(), 1500))
@@ -205,13 +173,5 @@ func TestCodexMCPNotifyAndWake(t *testing.T) {
 	if !strings.Contains(read, "please rebase on main before you push") || !strings.Contains(read, "thanks; now look at auth.js line 42") {
 		t.Fatalf("the woken model read %q from relay_receive, want both messages from CC-1", read)
 	}
-	select {
-	case err := <-wdone:
-		wdone <- err
-		if err != nil {
-			t.Fatalf("relay-mcp watch: %v\n%s", err, wlog.String())
-		}
-	case <-ctx.Done():
-		t.Fatalf("relay-mcp watch did not finish its one run:\n%s", tail(wlog.String(), 3000))
-	}
+	w.finished(t, 60*time.Second)
 }

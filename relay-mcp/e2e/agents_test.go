@@ -1,0 +1,79 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Helpers shared by the Codex and Gemini CLI tests.
+
+// runAgent runs an agent CLI headless (one turn) with exactly env, in dir,
+// and returns its output; it fails the test if the CLI fails or outlives
+// within.
+func runAgent(t *testing.T, within time.Duration, env []string, dir, bin string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env, cmd.Dir = env, dir
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.WaitDelay = 5 * time.Second
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%s %s: %v\n%s", bin, strings.Join(args, " "), err, tail(out.String(), 3000))
+	}
+	return out.String()
+}
+
+// watcher is a `relay-mcp watch --for ID --max-runs 1` process.
+type watcher struct {
+	cmd  *exec.Cmd
+	log  *syncBuffer
+	done chan error
+}
+
+// startWatch runs `relay-mcp watch` for id with the command that wakes
+// the agent (env and dir are the agent's), and waits until the relay lists
+// the watcher, asking through peer.
+func startWatch(t *testing.T, peer *mcpPeer, relayURL string, env []string, dir, id, command string) *watcher {
+	t.Helper()
+	w := &watcher{log: &syncBuffer{}, done: make(chan error, 1)}
+	w.cmd = exec.Command(bins.relayMCP, "watch", "--for", id, "--debounce", "200ms", "--max-runs", "1", "--run-timeout", "90s", "--exec", command)
+	w.cmd.Env = append(env, "RELAY_URL="+relayURL)
+	w.cmd.Dir = dir
+	w.cmd.Stdout, w.cmd.Stderr = w.log, w.log
+	if err := w.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { w.done <- w.cmd.Wait() }()
+	t.Cleanup(func() {
+		w.cmd.Process.Kill()
+		err := <-w.done
+		w.done <- err
+		if t.Failed() {
+			t.Logf("relay-mcp watch log:\n%s", tail(w.log.String(), 3000))
+		}
+	})
+	poll(t, "the watcher online", 15*time.Second, func() bool {
+		return strings.Contains(peer.call(t, "relay_peers", nil), "watch-"+id)
+	})
+	return w
+}
+
+// finished waits for the watcher's one run to end and its exit.
+func (w *watcher) finished(t *testing.T, within time.Duration) {
+	t.Helper()
+	select {
+	case err := <-w.done:
+		w.done <- err
+		if err != nil {
+			t.Fatalf("relay-mcp watch: %v\n%s", err, tail(w.log.String(), 3000))
+		}
+	case <-time.After(within):
+		t.Fatalf("relay-mcp watch did not finish its one run:\n%s", tail(w.log.String(), 3000))
+	}
+}
