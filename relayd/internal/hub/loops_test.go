@@ -102,3 +102,17 @@ func TestLoopWatchForgets(t *testing.T) {
 		t.Fatal("an unlimited rate must watch nothing")
 	}
 }
+
+// The watch is on every send's path: one pair, a full ring, warning each
+// time (the costliest case).
+func BenchmarkLoopWatchNote(b *testing.B) {
+	w := newLoopWatch(ratelimit.Rate{N: 20, Per: 10 * time.Minute})
+	t0 := time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
+	ids := []string{"CC-1", "CC-2"}
+	b.ReportAllocs()
+	for i := range b.N {
+		if w.note(ids[i%2], ids[1-i%2:2-i%2], "m", "", t0.Add(time.Duration(i)*time.Millisecond)) == "" && i >= 20 {
+			b.Fatal("no warning in a loop")
+		}
+	}
+}
