@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -75,5 +78,103 @@ func TestE2EReadReceiptNoLag(t *testing.T) {
 		if st := receiptState(t, a, id, "CC-2"); st != "read" {
 			t.Fatalf("right after CC-2 read message %d, CC-1's relay_status says %q", i, st)
 		}
+	}
+}
+
+// On one machine the MCP entry alone is enough: with nothing listening on
+// the loopback relay URL, relay-mcp starts the relayd beside it — one, even
+// when many start at once — detached, with its store in $RELAY_HOME/data
+// and its log in $RELAY_HOME/logs/relayd.log, and they all talk through it.
+func TestE2EAutostartOneRelaydForMany(t *testing.T) {
+	if bins.relaydErr != "" {
+		t.Skip(bins.relaydErr)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	home := t.TempDir()
+	url := "ws://" + addr
+	t.Cleanup(func() { // runs last: the relayd the test's relay-mcp started
+		b, _ := os.ReadFile(filepath.Join(home, "relayd.pid"))
+		if pid, _ := strconv.Atoi(strings.TrimSpace(string(b))); pid > 0 {
+			if p, err := os.FindProcess(pid); err == nil {
+				p.Kill()
+			}
+		}
+		if t.Failed() {
+			log, _ := os.ReadFile(filepath.Join(home, "logs", "relayd.log"))
+			t.Logf("relayd.log:\n%s", tail(string(log), 3000))
+		}
+	})
+	env := []string{"RELAY_HOME=" + home, "RELAY_URL=" + url, "CLAUDE_RELAY_SESSION_ID=", "RELAY_CLIENT_ID=", "RELAY_AUTOSTART=on"}
+
+	// Six one-shot sends and two agents start at once.
+	const sends = 6
+	codes := make(chan string, sends)
+	start := time.Now()
+	for i := range sends {
+		go func() {
+			cmd := exec.Command(bins.relayMCP, "send", "--as", fmt.Sprint("S-", i), "--queue-if-unknown", "CC-2", fmt.Sprint("hello ", i))
+			cmd.Env = append(os.Environ(), env...)
+			out, err := cmd.CombinedOutput()
+			codes <- fmt.Sprintf("%v %s", err, out)
+		}()
+	}
+	a := spawnAgent(t, url, "CC-1", home, "RELAY_AUTOSTART=on")
+	b := spawnAgent(t, url, "CC-2", home, "RELAY_AUTOSTART=on")
+	for range sends {
+		if res := <-codes; !strings.HasPrefix(res, "<nil> ") || !strings.Contains(res, "CC-2=") {
+			t.Errorf("send: %s", res)
+		}
+	}
+	t.Logf("six sends and two agents, relayd started by one of them: %s", time.Since(start).Round(time.Millisecond))
+	a.waitState(t, "connected")
+	b.waitState(t, "connected")
+	if got := b.bodies(t, sends); len(got) != sends {
+		t.Fatalf("CC-2 received %d of %d: %v", len(got), sends, got)
+	}
+	log, _ := os.ReadFile(filepath.Join(home, "logs", "relayd.log"))
+	if n := strings.Count(string(log), "relayd listening"); n != 1 {
+		t.Fatalf("%d relayd started (want 1); log:\n%s", n, log)
+	}
+	if !strings.Contains(string(log), filepath.Join(home, "data")) && !dirHas(filepath.Join(home, "data"), "relay.db") {
+		t.Errorf("the store is not in $RELAY_HOME/data")
+	}
+	// doctor names the relayd and where its log is.
+	code, out, _ := runCLI(t, env, "doctor")
+	if code != 0 || !strings.Contains(out, "autostart: on") || !strings.Contains(out, filepath.Join(home, "logs", "relayd.log")) {
+		t.Errorf("doctor: %d\n%s", code, out)
+	}
+
+	// Told not to, or with no relayd to start, relay-mcp says so clearly.
+	lonely := filepath.Join(t.TempDir(), "relay-mcp")
+	copyFile(t, bins.relayMCP, lonely)
+	ln2, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr2 := ln2.Addr().String()
+	ln2.Close()
+	cmd := exec.Command(lonely, "send", "CC-2", "x")
+	cmd.Env = append(os.Environ(), "RELAY_HOME="+t.TempDir(), "RELAY_URL=ws://"+addr2, "RELAY_AUTOSTART=on", "PATH=/nonexistent")
+	out2, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != cli.ExitUnreachable || !strings.Contains(string(out2), "no relayd beside relay-mcp") || !strings.Contains(string(out2), "RELAY_AUTOSTART=off") {
+		t.Errorf("no relayd to start: %v %s", err, out2)
+	}
+}
+
+func dirHas(dir, name string) bool {
+	_, err := os.Stat(filepath.Join(dir, name))
+	return err == nil
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o755); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -33,6 +33,9 @@ var bins struct {
 }
 
 func TestMain(m *testing.M) {
+	// A relay a test stops stays stopped: no relay-mcp here starts one of
+	// its own (TestE2EAutostart turns it back on).
+	os.Setenv("RELAY_AUTOSTART", "off")
 	dir, err := os.MkdirTemp("", "relay-mcp-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

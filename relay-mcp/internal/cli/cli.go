@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/claude-relay/claude-relay/protocol"
+	"github.com/claude-relay/claude-relay/relay-mcp/internal/autostart"
 	"github.com/claude-relay/claude-relay/relay-mcp/internal/buildinfo"
 	"github.com/claude-relay/claude-relay/relay-mcp/internal/inbox"
 	"github.com/claude-relay/claude-relay/relay-mcp/internal/link"
@@ -155,6 +156,7 @@ func globalFlags() []ucli.Flag {
 		&ucli.StringFlag{Name: "home", EnvVars: []string{EnvHome}, DefaultText: "~/claude-relay", Usage: "state directory: inboxes and the session registry"},
 		&ucli.StringFlag{Name: "agent", EnvVars: []string{"RELAY_AGENT"}, DefaultText: "guessed from the environment", Usage: "agent kind shown to peers (claude-code, codex, gemini, cursor …)"},
 		&ucli.StringFlag{Name: "label", EnvVars: []string{"RELAY_LABEL"}, DefaultText: "none", Usage: "free text shown to peers: what this session is for"},
+		&ucli.StringFlag{Name: "autostart", EnvVars: []string{autostart.Env}, Value: "on", Usage: "on or off: when the relay URL is ws:// on loopback and nothing listens there, start relayd (found beside relay-mcp, else on PATH) detached, with its store in $RELAY_HOME/data and its log in $RELAY_HOME/logs/relayd.log"},
 		&ucli.StringFlag{Name: "tools", EnvVars: []string{"RELAY_TOOLS"}, Value: "core", Usage: "tool profile of the MCP server: core (six tools, the smallest schema cost per turn) or full (adds relay_thread, relay_set_status, relay_rename)"},
 		&ucli.BoolFlag{Name: "structured-content", EnvVars: []string{"RELAY_STRUCTURED_CONTENT"}, Usage: "also put structured content (JSON) beside the text in tool results, for programs that read it; off by default because Claude Code then hands the model the JSON instead of the text written for it"},
 		&ucli.BoolFlag{Name: "channels", EnvVars: []string{"RELAY_CHANNELS"}, Usage: "declare the experimental claude/channel capability and push each new message as a notifications/claude/channel event (Claude Code's research-preview channels: start claude with --dangerously-load-development-channels server:NAME)"},
@@ -166,13 +168,15 @@ func globalFlags() []ucli.Flag {
 
 // config is what every command derives from the global flags.
 type config struct {
-	home   string
-	url    string
-	token  string
-	tls    *tls.Config // from --ca-file; nil for the system's roots
-	agent  string
-	label  string
-	logger *slog.Logger
+	home  string
+	url   string
+	token string
+	tls   *tls.Config // from --ca-file; nil for the system's roots
+	agent string
+	label string
+	// autostart: start relayd when the URL is loopback and nothing listens.
+	autostart bool
+	logger    *slog.Logger
 	// sdkLogger is for the MCP SDK, which logs every session step at info:
 	// warnings only, unless --log-level debug.
 	sdkLogger *slog.Logger
@@ -227,6 +231,9 @@ func loadConfigLevel(c *ucli.Context, s Streams, level string) (*config, error) 
 		cfg.agent = guessAgent()
 	}
 	cfg.label = c.String("label")
+	if cfg.autostart, err = autostart.Enabled(c.String("autostart")); err != nil {
+		return nil, exitf(ExitUsage, "%v", err)
+	}
 
 	var w io.Writer = s.Stderr
 	if lf := c.String("log-file"); lf != "" {
@@ -391,4 +398,14 @@ func waitConnected(ctx context.Context, l *link.Link, timeout time.Duration, ref
 			return exitf(ExitUnreachable, "%s", msg)
 		}
 	}
+}
+
+// ensureRelay starts relayd when the configuration asks for it and the
+// relay URL is loopback with nothing listening (see package autostart).
+func ensureRelay(ctx context.Context, cfg *config) error {
+	if !cfg.autostart {
+		return nil
+	}
+	_, err := autostart.Ensure(ctx, autostart.Options{URL: cfg.url, Home: cfg.home, Logger: cfg.logger})
+	return err
 }

@@ -256,6 +256,9 @@ func (e *errInUse) Error() string { return e.id + " is online" }
 
 // dialID connects as one id.
 func dialID(c *ucli.Context, cfg *config, id string, o dialOptions) (*client, error) {
+	if err := ensureRelay(c.Context, cfg); err != nil {
+		return nil, exitf(ExitUnreachable, "%v", err)
+	}
 	dir := filepath.Join(cfg.home, "inbox", id)
 	in, err := inbox.Open(dir, inbox.Options{})
 	if err != nil {

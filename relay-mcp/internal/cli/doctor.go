@@ -1,11 +1,17 @@
 package cli
 
 import (
+	"fmt"
 	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/claude-relay/claude-relay/protocol"
+	"github.com/claude-relay/claude-relay/relay-mcp/internal/autostart"
 	"github.com/claude-relay/claude-relay/relay-mcp/internal/buildinfo"
 	"github.com/claude-relay/claude-relay/relay-mcp/internal/doctor"
+	"github.com/claude-relay/claude-relay/relay-mcp/internal/proc"
 	ucli "github.com/urfave/cli/v2"
 )
 
@@ -52,7 +58,7 @@ Examples:
 			}
 			fails := doctor.Run(c.Context, doctor.Config{
 				URL: cfg.url, Token: cfg.token, TokenSource: src, TLS: cfg.tls, Home: cfg.home,
-				ID: id, Host: host, Timeout: c.Duration("timeout"),
+				ID: id, Host: host, Timeout: c.Duration("timeout"), Notes: []doctor.Note{autostartNote(cfg)},
 				Version: buildinfo.Get().String("relay-mcp", protocol.Version),
 			}, s.Stdout)
 			if fails > 0 {
@@ -61,4 +67,27 @@ Examples:
 			return nil
 		},
 	}
+}
+
+// autostartNote says whether relay-mcp starts relayd here, which one, and
+// where its log goes.
+func autostartNote(cfg *config) doctor.Note {
+	addr := autostart.LoopbackAddr(cfg.url)
+	switch {
+	case !cfg.autostart:
+		return doctor.Note{Status: doctor.OK, What: "autostart: off (--autostart / " + autostart.Env + "): relay-mcp never starts relayd"}
+	case addr == "":
+		return doctor.Note{Status: doctor.OK, What: "autostart: not for " + cfg.url + " (relay-mcp starts relayd only for a ws:// URL on loopback)"}
+	}
+	bin, err := autostart.Find()
+	if err != nil {
+		return doctor.Note{Status: doctor.Warn, What: "autostart: on, but there is " + strings.SplitN(err.Error(), ":", 2)[0], Fix: err.Error()}
+	}
+	what := fmt.Sprintf("autostart: on — when nothing listens on %s, relay-mcp starts %s (store %s, log %s)", addr, bin, filepath.Join(cfg.home, "data"), autostart.LogPath(cfg.home))
+	if b, err := os.ReadFile(autostart.PIDPath(cfg.home)); err == nil {
+		if pid, _ := strconv.Atoi(strings.TrimSpace(string(b))); pid > 0 && proc.Alive(pid) {
+			what += fmt.Sprintf("; the one it started runs as pid %d", pid)
+		}
+	}
+	return doctor.Note{Status: doctor.OK, What: what}
 }

@@ -9,6 +9,9 @@ import (
 	"github.com/claude-relay/claude-relay/relay-mcp/internal/relaytest"
 )
 
+// No command run by these tests starts a relayd of its own.
+func init() { os.Setenv("RELAY_AUTOSTART", "off") }
+
 // send goes out under the id the shell configures, not cli-HOST.
 func TestSendUsesConfiguredID(t *testing.T) {
 	r := relaytest.New(t)

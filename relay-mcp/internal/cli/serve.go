@@ -133,7 +133,13 @@ func serve(c *ucli.Context, s Streams) error {
 	}()
 	var linkWG sync.WaitGroup
 	linkWG.Add(1)
-	go func() { defer linkWG.Done(); l.Run(ctx) }()
+	go func() {
+		defer linkWG.Done()
+		if err := ensureRelay(ctx, cfg); err != nil {
+			log.Warn("could not start relayd", "err", err)
+		}
+		l.Run(ctx)
+	}()
 
 	opts := &mcp.ServerOptions{
 		Instructions: tools.Instructions,

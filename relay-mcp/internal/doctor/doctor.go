@@ -42,9 +42,17 @@ type Config struct {
 	Version     string      // this binary's version line
 	// Timeout bounds each network step. Defaults to 5 s.
 	Timeout time.Duration
+	// Notes are checks made by the caller, printed after the clock's.
+	Notes []Note
 	// MaxSkew is the clock difference to the relay that fails the check.
 	// Defaults to 5 s: message times and "last seen" read wrong beyond it.
 	MaxSkew time.Duration
+}
+
+// Note is one check's line: its status, what was found, and the fix.
+type Note struct {
+	Status    Status
+	What, Fix string
 }
 
 // Status of one check.
@@ -88,6 +96,9 @@ func Run(ctx context.Context, cfg Config, w io.Writer) int {
 	registryCheck(cfg, r)
 	inboxCheck(cfg, r)
 	clockCheck(cfg, n, r)
+	for _, x := range cfg.Notes {
+		r.add(x.Status, x.What, x.Fix)
+	}
 	home, _ := os.UserHomeDir()
 	cwd, _ := os.Getwd()
 	for _, l := range agentSetup(setupEnv{home: home, cwd: cwd}) {
