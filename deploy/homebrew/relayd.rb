@@ -1,11 +1,13 @@
 # Homebrew formula for relayd, the claude-relay daemon, built from source
 # with Go. From a checkout of the repository:
-#   brew install --formula ./deploy/homebrew/relayd.rb
+#   brew install --HEAD --formula ./deploy/homebrew/relayd.rb   (until v0.1.0 is tagged)
 #   brew services start relayd      # or: relayd service install
 # From a tap that carries this file: brew install claude-relay/tap/relayd
 class Relayd < Formula
   desc "Relay daemon for real-time messages between AI coding-agent sessions"
   homepage "https://github.com/claude-relay/claude-relay"
+  # v0.1.0 is not tagged yet: until it is, only --HEAD (the main branch)
+  # installs; see docs/install.md.
   url "https://github.com/claude-relay/claude-relay.git", tag: "v0.1.0"
   head "https://github.com/claude-relay/claude-relay.git", branch: "main"
 
@@ -14,7 +16,9 @@ class Relayd < Formula
   def install
     # The repository's go.work joins relayd with the protocol module of the
     # same commit, so the build needs nothing but the Go module proxy.
-    ldflags = "-s -w -X github.com/claude-relay/claude-relay/relayd/internal/app.Version=#{version}"
+    # The variables `make install` stamps (package buildinfo); tested with
+    # these exact flags by relayd/internal/service TestHomebrewFormulaeStampTheVersion.
+    ldflags = "-s -w -X github.com/claude-relay/claude-relay/relayd/internal/buildinfo.Version=#{version}"
     cd "relayd" do
       system "go", "build", *std_go_args(ldflags: ldflags), "."
     end
