@@ -8,6 +8,7 @@ package tools
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -324,8 +325,23 @@ func (d *Deps) send(ctx context.Context, _ *mcp.CallToolRequest, a SendArgs) (*m
 	}
 	acc := r.Accepted
 	var parts []string
+	stored := 0
 	for _, o := range acc.Recipients {
-		parts = append(parts, o.ID+": "+describeOutcome(o.Status))
+		desc := describeOutcome(o.Status)
+		switch o.Status {
+		case protocol.StatusUnknown:
+			if m := d.closeMatches(ctx, o.ID); m != "" {
+				desc = "unknown id, not stored (did you mean " + m + "? else check relay_sessions, or resend with queue_if_unknown)"
+			}
+		case protocol.StatusDelivered, protocol.StatusQueued:
+			stored++
+		}
+		parts = append(parts, o.ID+": "+desc)
+	}
+	out := SendOutput{ID: acc.ID, TS: &acc.TS, Recipients: acc.Recipients}
+	if len(acc.Recipients) > 0 && stored == 0 {
+		// It reached nobody: an error, so the model does not take it as sent.
+		return errResult("Not delivered: " + strings.Join(parts, "; ") + "."), out, nil
 	}
 	var txt string
 	if len(acc.Recipients) == 0 {
@@ -339,5 +355,75 @@ func (d *Deps) send(ctx context.Context, _ *mcp.CallToolRequest, a SendArgs) (*m
 	if warn != "" {
 		txt += " " + warn
 	}
-	return textResult(txt + note + tip), SendOutput{ID: acc.ID, TS: &ts, Recipients: acc.Recipients, Attention: att, Warning: warn}, nil
+	out.TS, out.Attention, out.Warning = &ts, att, warn
+	return textResult(txt + note + tip), out, nil
+}
+
+// closeMatches names the ids the relay knows that look like id (another
+// case, a typo of one or two letters), for "did you mean"; "" for none.
+func (d *Deps) closeMatches(ctx context.Context, id string) string {
+	known := map[string]bool{}
+	for _, p := range d.Link.Peers() {
+		known[p.ID] = true
+	}
+	sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if ss, err := d.Link.Sessions(sctx); err == nil {
+		for _, x := range ss {
+			known[x.ID] = true
+		}
+	}
+	type cand struct {
+		id   string
+		dist int
+	}
+	var cs []cand
+	lid := strings.ToLower(id)
+	for k := range known {
+		if k == id || k == d.Link.ClientID() {
+			continue
+		}
+		dist := editDistance(lid, strings.ToLower(k))
+		if strings.EqualFold(k, id) {
+			dist = 0
+		}
+		if dist <= 2 && dist < len(id) {
+			cs = append(cs, cand{k, dist})
+		}
+	}
+	sort.Slice(cs, func(i, j int) bool {
+		if cs[i].dist != cs[j].dist {
+			return cs[i].dist < cs[j].dist
+		}
+		return cs[i].id < cs[j].id
+	})
+	var names []string
+	for i, c := range cs {
+		if i == 3 {
+			break
+		}
+		names = append(names, c.id)
+	}
+	return strings.Join(names, " or ")
+}
+
+// editDistance is the Levenshtein distance of a and b (bytes: ids are ASCII).
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }

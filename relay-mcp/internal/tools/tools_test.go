@@ -147,9 +147,19 @@ func TestSendReceiveDirectListBroadcast(t *testing.T) {
 	if strings.Contains(txt, "A:") || !strings.Contains(txt, "B: delivered") {
 		t.Fatalf("broadcast: %s", txt)
 	}
-	txt, _, _ = a.call(t, "relay_send", map[string]any{"to": "NOBODY", "message": "x"})
-	if !strings.Contains(txt, "unknown id") {
-		t.Fatalf("unknown: %s", txt)
+	txt, _, isErr = a.call(t, "relay_send", map[string]any{"to": "NOBODY", "message": "x"})
+	if !isErr || !strings.HasPrefix(txt, "Not delivered: NOBODY: unknown id, not stored (check relay_sessions") || strings.Contains(txt, "did you mean") {
+		t.Fatalf("unknown: %v %s", isErr, txt)
+	}
+	// A send that reached nobody is an error, with the ids it may have meant.
+	txt, _, isErr = a.call(t, "relay_send", map[string]any{"to": "b", "message": "x"})
+	if !isErr || !strings.Contains(txt, "b: unknown id, not stored (did you mean B? else check relay_sessions") {
+		t.Fatalf("unknown b: %v %s", isErr, txt)
+	}
+	// Stored for one, unknown for the other: sent, and the unknown one named.
+	txt, _, isErr = a.call(t, "relay_send", map[string]any{"to": "C,C-9", "message": "x"})
+	if isErr || !strings.HasPrefix(txt, "Sent ") || !strings.Contains(txt, "C-9: unknown id, not stored (did you mean C? else") {
+		t.Fatalf("half unknown: %v %s", isErr, txt)
 	}
 	_, _, isErr = a.call(t, "relay_send", map[string]any{"to": "*,B", "message": "x"})
 	if !isErr {
