@@ -8,15 +8,15 @@
 #   make check-modules  each module builds alone and go installs from a module proxy (~2 min; CI runs it)
 
 SHELL    := bash
-MODULES  := protocol relayd relay-mcp
+MODULES  := protocol internal relayd relay-mcp
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo none)
 DATE     ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
-STAMP     = -X github.com/claude-relay/claude-relay/$(1)/internal/buildinfo.Version=$(VERSION) \
-  -X github.com/claude-relay/claude-relay/$(1)/internal/buildinfo.Commit=$(COMMIT) \
-  -X github.com/claude-relay/claude-relay/$(1)/internal/buildinfo.Date=$(DATE)
-LDFLAGS  := -s -w $(call STAMP,relayd) $(call STAMP,relay-mcp)
-PKGS     := ./protocol/... ./relayd/... ./relay-mcp/...
+STAMP     = -X github.com/claude-relay/claude-relay/internal/buildinfo.Version=$(VERSION) \
+  -X github.com/claude-relay/claude-relay/internal/buildinfo.Commit=$(COMMIT) \
+  -X github.com/claude-relay/claude-relay/internal/buildinfo.Date=$(DATE)
+LDFLAGS  := -s -w $(STAMP)
+PKGS     := ./protocol/... ./internal/... ./relayd/... ./relay-mcp/...
 
 .PHONY: build run test bench lint install fuzz clean check-modules
 

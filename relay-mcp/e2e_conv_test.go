@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/claude-relay/claude-relay/internal/testkit"
 	"github.com/claude-relay/claude-relay/relay-mcp/internal/registry"
 	"github.com/claude-relay/claude-relay/relay-mcp/internal/wake"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -60,7 +61,7 @@ func TestE2EHandoffWakeReplyThread(t *testing.T) {
 	wakeLog := filepath.Join(t.TempDir(), "wakes.log")
 	watch := exec.Command(bins.relayMCP, "watch", "--for", "CODEX", "--exec", script, "--debounce", "300ms", "--max-runs", "1")
 	watch.Env = append(os.Environ(), append(env, "RELAY_MCP="+bins.relayMCP, "WAKE_LOG="+wakeLog)...)
-	watchLog := &syncBuffer{}
+	watchLog := &testkit.Buffer{}
 	watch.Stderr = watchLog
 	if err := watch.Start(); err != nil {
 		t.Fatal(err)
@@ -337,7 +338,7 @@ func TestE2EWatchAcrossRelayRestart(t *testing.T) {
 	ran := filepath.Join(t.TempDir(), "ran")
 	watch := exec.Command(bins.relayMCP, "watch", "--for", "IDLE", "--exec", `echo "$RELAY_WATCH_COUNT" >> `+ran, "--debounce", "100ms", "--max-runs", "1")
 	watch.Env = append(os.Environ(), env...)
-	logs := &syncBuffer{}
+	logs := &testkit.Buffer{}
 	watch.Stderr = logs
 	if err := watch.Start(); err != nil {
 		t.Fatal(err)

@@ -18,10 +18,10 @@ const (
 	stampDate    = "2026-01-02T03:04:05Z"
 )
 
-func testStamp(module string) string {
-	pkg := "github.com/claude-relay/claude-relay/" + module + "/internal/buildinfo"
-	return "-X " + pkg + ".Version=" + stampVersion + " -X " + pkg + ".Commit=" + stampCommit + " -X " + pkg + ".Date=" + stampDate
-}
+// testStamp is the -ldflags of both binaries: they share the buildinfo package.
+const testStamp = "-X " + stampPkg + ".Version=" + stampVersion + " -X " + stampPkg + ".Commit=" + stampCommit + " -X " + stampPkg + ".Date=" + stampDate
+
+const stampPkg = "github.com/claude-relay/claude-relay/internal/buildinfo"
 
 // `version` of a binary built with -ldflags prints the stamped values (the
 // unstamped fallback to the Go build information is tested in package

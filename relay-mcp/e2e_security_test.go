@@ -17,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/claude-relay/claude-relay/internal/testkit"
 )
 
 // The network recipe end to end, with both real binaries: relayd serves
@@ -106,7 +108,7 @@ func newToken(t *testing.T, id string) (tok, line string) {
 
 // startRelayArgs runs relayd with args and returns the address it listens
 // on and its log.
-func startRelayArgs(t *testing.T, args ...string) (string, *syncBuffer) {
+func startRelayArgs(t *testing.T, args ...string) (string, *testkit.Buffer) {
 	t.Helper()
 	cmd := exec.Command(bins.relayd, args...)
 	cmd.Env = append(os.Environ(), "RELAY_HOME="+t.TempDir(), "RELAY_TOKEN=")
@@ -114,7 +116,7 @@ func startRelayArgs(t *testing.T, args ...string) (string, *syncBuffer) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testkit.Buffer{}
 	found := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)

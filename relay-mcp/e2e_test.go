@@ -6,7 +6,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -19,10 +18,10 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/claude-relay/claude-relay/internal/testkit"
 	"github.com/claude-relay/claude-relay/relay-mcp/internal/proc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -46,11 +45,11 @@ func TestMain(m *testing.M) {
 	bins.relayd = filepath.Join(dir, "relayd")
 	// Both binaries are stamped as `make build` stamps them (see
 	// TestVersionStamped).
-	if out, err := exec.Command("go", "build", "-ldflags", testStamp("relay-mcp"), "-o", bins.relayMCP, ".").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-ldflags", testStamp, "-o", bins.relayMCP, ".").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build relay-mcp: %v\n%s", err, out)
 		os.Exit(1)
 	}
-	if out, err := exec.Command("go", "build", "-ldflags", testStamp("relayd"), "-o", bins.relayd, "github.com/claude-relay/claude-relay/relayd").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-ldflags", testStamp, "-o", bins.relayd, "github.com/claude-relay/claude-relay/relayd").CombinedOutput(); err != nil {
 		bins.relaydErr = fmt.Sprintf("relayd does not build: %v\n%s", err, out)
 	}
 	code := m.Run()
@@ -64,25 +63,8 @@ type relayProc struct {
 	cmd  *exec.Cmd
 	addr string
 	data string
-	logs *syncBuffer
+	logs *testkit.Buffer
 	done chan struct{}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 var addrRE = regexp.MustCompile(`addr=(127\.0\.0\.1:\d+)`)
@@ -106,7 +88,7 @@ func startRelay(t *testing.T, addr, dataDir string) *relayProc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	r := &relayProc{cmd: cmd, data: dataDir, logs: &syncBuffer{}, done: make(chan struct{})}
+	r := &relayProc{cmd: cmd, data: dataDir, logs: &testkit.Buffer{}, done: make(chan struct{})}
 	found := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -158,13 +140,7 @@ func tail(s string, n int) string {
 
 func poll(t *testing.T, what string, within time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", within, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.WaitFor(t, within, what, cond)
 }
 
 // ---- relay-mcp over stdio
@@ -173,7 +149,7 @@ type agentProc struct {
 	id   string
 	cs   *mcp.ClientSession
 	cmd  *exec.Cmd
-	logs *syncBuffer
+	logs *testkit.Buffer
 }
 
 func spawnAgent(t *testing.T, relayURL, id, home string, extraEnv ...string) *agentProc {
@@ -189,7 +165,7 @@ func spawnAgentIn(t *testing.T, dir, relayURL, id, home string, extraEnv ...stri
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "RELAY_HOME="+home, "RELAY_URL="+relayURL, "CLAUDE_RELAY_SESSION_ID="+id, "RELAY_LOG_LEVEL=debug", "RELAY_STRUCTURED_CONTENT=1")
 	cmd.Env = append(cmd.Env, extraEnv...)
-	logs := &syncBuffer{}
+	logs := &testkit.Buffer{}
 	cmd.Stderr = logs
 	c := mcp.NewClient(&mcp.Implementation{Name: "e2e", Version: "1"}, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -3,6 +3,7 @@ module github.com/claude-relay/claude-relay/relay-mcp
 go 1.25.0
 
 require (
+	github.com/claude-relay/claude-relay/internal v0.1.0
 	github.com/claude-relay/claude-relay/protocol v0.1.0
 	github.com/coder/websocket v1.8.15
 	github.com/google/jsonschema-go v0.4.3

@@ -24,6 +24,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/claude-relay/claude-relay/internal/testkit"
 	"github.com/claude-relay/claude-relay/protocol"
 	"github.com/claude-relay/claude-relay/relayd/internal/store"
 )
@@ -32,25 +33,8 @@ import (
 type relaydProc struct {
 	cmd  *exec.Cmd
 	addr string
-	logs *lockedBuffer
+	logs *testkit.Buffer
 	done chan struct{}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 var listeningRE = regexp.MustCompile(`relayd listening.*addr=(\S+)`)
@@ -99,7 +83,7 @@ func runRelayd(args ...string) (*relaydProc, error) {
 	cmd := exec.Command(os.Args[0], args...)
 	// The test's own environment must not leak a token or data dir into it.
 	cmd.Env = append(os.Environ(), "RELAYD_RUN_MAIN=1", "RELAY_TOKEN=", "RELAY_TOKEN_FILE=", "RELAY_HOME="+os.TempDir())
-	p := &relaydProc{cmd: cmd, logs: &lockedBuffer{}, done: make(chan struct{})}
+	p := &relaydProc{cmd: cmd, logs: &testkit.Buffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.logs, p.logs
 	if err := cmd.Start(); err != nil {
 		return nil, err
@@ -641,15 +625,15 @@ func TestCorruptStoreFile(t *testing.T) {
 	}
 }
 
+// waitUntil polls cond until it holds, failing t at ctx's deadline (or
+// after a minute).
 func waitUntil(t *testing.T, ctx context.Context, what string, cond func() bool) {
 	t.Helper()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("timed out waiting for %s", what)
-		case <-time.After(20 * time.Millisecond):
-		}
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(time.Minute)
 	}
+	testkit.WaitFor(t, time.Until(deadline), what, cond)
 }
 
 // --max-queue and --retention hold across kill -9: a full mailbox refuses

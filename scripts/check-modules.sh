@@ -4,7 +4,7 @@
 # tagged protocol version that go.mod requires, complete go.mod and go.sum.
 #
 # The repository is not published, so the script plays the proxy: it writes
-# protocol (at the version relayd and relay-mcp require) and both commands
+# protocol and internal (at the versions relayd and relay-mcp require) and both commands
 # (at $CHECK_VERSION) into a GOPROXY=file:// tree, then, with GOWORK=off and
 # an empty module cache, builds and vets each module alone and runs
 # `go install …/relayd@VERSION` and `…/relay-mcp@VERSION` from that proxy.
@@ -21,18 +21,21 @@ tmp=$(mktemp -d)
 trap 'chmod -R u+w "$tmp" 2>/dev/null; rm -rf "$tmp"' EXIT
 fail() { echo "check-modules: $*" >&2; exit 1; }
 
-for m in protocol relayd relay-mcp; do
+for m in protocol internal relayd relay-mcp; do
   if grep -nE '^[[:space:]]*replace([[:space:]]|\()' "$m/go.mod"; then
     fail "$m/go.mod has a replace directive: a released module cannot use it (go install refuses it); point the version in go.work instead"
   fi
 done
-pv=$(awk -v p="$repo/protocol" '$1==p {print $2; exit} $1=="require" && $2==p {print $3; exit}' relayd/go.mod)
-pv2=$(awk -v p="$repo/protocol" '$1==p {print $2; exit} $1=="require" && $2==p {print $3; exit}' relay-mcp/go.mod)
-[ -n "$pv" ] || fail "relayd/go.mod does not require $repo/protocol"
-[ "$pv" = "$pv2" ] || fail "relayd requires protocol $pv but relay-mcp requires $pv2: require the same tagged release"
-
+# required MODULE GOMOD: the version of $repo/MODULE that GOMOD requires.
+required() { awk -v p="$repo/$1" '$1==p {print $2; exit} $1=="require" && $2==p {print $3; exit}' "$2"; }
 proxy=$tmp/proxy
-go run scripts/modproxy.go "$proxy" protocol "$pv"
+for lib in protocol internal; do
+  v=$(required $lib relayd/go.mod)
+  [ -n "$v" ] || fail "relayd/go.mod does not require $repo/$lib"
+  [ "$v" = "$(required $lib relay-mcp/go.mod)" ] || fail "relayd requires $lib $v but relay-mcp requires $(required $lib relay-mcp/go.mod): require the same tagged release"
+  go run scripts/modproxy.go "$proxy" $lib "$v"
+done
+pv=$(required protocol relayd/go.mod)
 go run scripts/modproxy.go "$proxy" relayd "$version"
 go run scripts/modproxy.go "$proxy" relay-mcp "$version"
 
@@ -41,14 +44,14 @@ export GOWORK=off GOFLAGS= GONOSUMDB="$repo/*" GOMODCACHE="$tmp/modcache" GOBIN=
 export GOPROXY="file://$proxy,file://$cache,$(go env GOPROXY)"
 
 for m in relayd relay-mcp; do
-  # A copy of go.mod/go.sum takes what the build would add: protocol's sum
-  # (it has no published hash yet) and nothing else.
+  # A copy of go.mod/go.sum takes what the build would add: the sums of
+  # protocol and internal (they have no published hash yet) and nothing else.
   cp "$m/go.mod" "$tmp/$m.mod"
-  grep -v "^$repo/protocol " "$m/go.sum" > "$tmp/$m.sum" || true
+  grep -v "^$repo/\(protocol\|internal\) " "$m/go.sum" > "$tmp/$m.sum" || true
   (cd "$m" && go build -mod=mod -modfile="$tmp/$m.mod" -o /dev/null ./... && go vet -mod=mod -modfile="$tmp/$m.mod" ./...) ||
     fail "$m does not build alone (GOWORK=off)"
-  diff -u "$m/go.mod" "$tmp/$m.mod" || fail "$m/go.mod is incomplete: run (cd $m && GOWORK=off go mod tidy) with protocol $pv reachable"
-  if extra=$(grep -v "^$repo/protocol " "$tmp/$m.sum" | diff - <(grep -v "^$repo/protocol " "$m/go.sum") | grep '^<'); then
+  diff -u "$m/go.mod" "$tmp/$m.mod" || fail "$m/go.mod is incomplete: run (cd $m && GOWORK=off go mod tidy) with protocol and internal reachable"
+  if extra=$(grep -v "^$repo/\(protocol\|internal\) " "$tmp/$m.sum" | diff - <(grep -v "^$repo/\(protocol\|internal\) " "$m/go.sum") | grep '^<'); then
     fail "$m/go.sum lacks entries a build alone needs:
 $extra"
   fi

@@ -16,7 +16,7 @@ class RelayMcp < Formula
   def install
     # The variables `make install` stamps (package buildinfo); tested with
     # these exact flags by relayd/internal/service TestHomebrewFormulaeStampTheVersion.
-    ldflags = "-s -w -X github.com/claude-relay/claude-relay/relay-mcp/internal/buildinfo.Version=#{version}"
+    ldflags = "-s -w -X github.com/claude-relay/claude-relay/internal/buildinfo.Version=#{version}"
     cd "relay-mcp" do
       system "go", "build", *std_go_args(ldflags: ldflags), "."
     end

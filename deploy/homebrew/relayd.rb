@@ -18,7 +18,7 @@ class Relayd < Formula
     # same commit, so the build needs nothing but the Go module proxy.
     # The variables `make install` stamps (package buildinfo); tested with
     # these exact flags by relayd/internal/service TestHomebrewFormulaeStampTheVersion.
-    ldflags = "-s -w -X github.com/claude-relay/claude-relay/relayd/internal/buildinfo.Version=#{version}"
+    ldflags = "-s -w -X github.com/claude-relay/claude-relay/internal/buildinfo.Version=#{version}"
     cd "relayd" do
       system "go", "build", *std_go_args(ldflags: ldflags), "."
     end

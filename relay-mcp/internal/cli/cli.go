@@ -17,9 +17,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/claude-relay/claude-relay/internal/buildinfo"
 	"github.com/claude-relay/claude-relay/protocol"
 	"github.com/claude-relay/claude-relay/relay-mcp/internal/autostart"
-	"github.com/claude-relay/claude-relay/relay-mcp/internal/buildinfo"
 	"github.com/claude-relay/claude-relay/relay-mcp/internal/inbox"
 	"github.com/claude-relay/claude-relay/relay-mcp/internal/link"
 	ucli "github.com/urfave/cli/v2"

@@ -14,6 +14,8 @@ import (
 
 	gotoml "github.com/pelletier/go-toml/v2"
 	ucli "github.com/urfave/cli/v2"
+
+	"github.com/claude-relay/claude-relay/internal/doccheck"
 )
 
 // repoRoot is the repository's root, from this package's folder.
@@ -25,12 +27,12 @@ func testApp() *ucli.App {
 
 // relayMCPRules: install reads its flags after the client name too
 // (parseInstallArgs), as people type them.
-var relayMCPRules = argRules{flagsAfterArgs: map[string]bool{"relay-mcp install": true}}
+var relayMCPRules = doccheck.Rules{FlagsAfterArgs: map[string]bool{"relay-mcp install": true}}
 
 // Every relay-mcp command line in README.md and docs/*.md names commands
 // and flags relay-mcp has, so the documents cannot rot unnoticed.
 func TestDocCommands(t *testing.T) {
-	problems, n := docProblems(t, repoRoot, testApp(), relayMCPRules)
+	problems, n := doccheck.Problems(t, repoRoot, testApp(), relayMCPRules)
 	for _, p := range problems {
 		t.Error(p)
 	}
@@ -42,25 +44,9 @@ func TestDocCommands(t *testing.T) {
 
 // The examples in relay-mcp's --help are documents too.
 func TestHelpExamples(t *testing.T) {
-	n := checkHelpExamples(t, testApp(), relayMCPRules)
+	n := doccheck.HelpExamples(t, testApp(), relayMCPRules)
 	if n < 15 {
 		t.Errorf("found only %d examples in relay-mcp's help: is the extraction broken?", n)
-	}
-}
-
-// doccmds_test.go is one file in two modules; the copies must not drift.
-func TestDocCommandsFileInSync(t *testing.T) {
-	read := func(path string) string {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, rest, _ := strings.Cut(string(b), "\n") // the package clause differs
-		return rest
-	}
-	other := filepath.Join(repoRoot, "relayd", "internal", "app", "doccmds_test.go")
-	if read("doccmds_test.go") != read(other) {
-		t.Errorf("relay-mcp/internal/cli/doccmds_test.go and relayd/internal/app/doccmds_test.go differ beyond their package clause: make them the same")
 	}
 }
 
@@ -79,7 +65,7 @@ func TestDocCommandsCatchRot(t *testing.T) {
 	doc := "```console\n$ relay-mcp receive --wait soon\nrelay-mcp --output-not-a-command\n$ relay-mcp install vscode\n$ relay-mcp send 'CC-2 hi\n```\n"
 	os.WriteFile(filepath.Join(root, "README.md"), []byte(readme), 0o644)
 	os.WriteFile(filepath.Join(root, "docs", "x.md"), []byte(doc), 0o644)
-	problems, n := docProblems(t, root, testApp(), relayMCPRules)
+	problems, n := doccheck.Problems(t, root, testApp(), relayMCPRules)
 	want := []string{
 		`docs/x.md:5: cannot read the command line "relay-mcp send 'CC-2 hi": unbalanced '`,
 		`README.md:3: relay-mcp install vscode` + "\n\t" + `relay-mcp install: argument "vscode" is not one of claude, codex, gemini, cursor`,
@@ -103,7 +89,7 @@ func TestDocCommandsCatchRot(t *testing.T) {
 
 // docBlockAfter returns the first fenced block of the document after the
 // line that contains marker (a heading or a sentence).
-func docBlockAfter(t *testing.T, doc, marker string) fencedBlock {
+func docBlockAfter(t *testing.T, doc, marker string) doccheck.Block {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(repoRoot, doc))
 	if err != nil {
@@ -115,13 +101,13 @@ func docBlockAfter(t *testing.T, doc, marker string) fencedBlock {
 		t.Fatalf("%s no longer says %q: update this test with the document", doc, marker)
 	}
 	line := strings.Count(text[:i], "\n")
-	for _, blk := range fencedBlocks(text) {
-		if blk.first > line+1 {
+	for _, blk := range doccheck.FencedBlocks(text) {
+		if blk.First > line+1 {
 			return blk
 		}
 	}
 	t.Fatalf("%s: no code block after %q", doc, marker)
-	return fencedBlock{}
+	return doccheck.Block{}
 }
 
 // The settings docs/agents.md says install claude --hooks writes to a
@@ -133,8 +119,8 @@ func TestDocHooksSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(blk.lines, "\n") + "\n"; got != string(want) {
-		t.Errorf("docs/agents.md:%d: the hook settings shown differ from what relay-mcp install claude --hooks --write writes:\n%s\nwant (testdata/hooks/install_fresh_settings.out.json):\n%s", blk.first, got, want)
+	if got := strings.Join(blk.Lines, "\n") + "\n"; got != string(want) {
+		t.Errorf("docs/agents.md:%d: the hook settings shown differ from what relay-mcp install claude --hooks --write writes:\n%s\nwant (testdata/hooks/install_fresh_settings.out.json):\n%s", blk.First, got, want)
 	}
 }
 
@@ -161,22 +147,22 @@ func TestDocMCPConfigs(t *testing.T) {
 		}
 		heading := docBlockAfter(t, "docs/agents.md", c.heading)
 		blk := heading
-		if blk.lang != "json" && blk.lang != "toml" { // the claude mcp add commands come first
-			blk = docBlockAfter(t, "docs/agents.md", strings.Join(heading.lines, "\n"))
+		if blk.Lang != "json" && blk.Lang != "toml" { // the claude mcp add commands come first
+			blk = docBlockAfter(t, "docs/agents.md", strings.Join(heading.Lines, "\n"))
 		}
-		doc := strings.Join(blk.lines, "\n")
+		doc := strings.Join(blk.Lines, "\n")
 		wantKeys, gotKeys := entryKeys(t, out), entryKeys(t, doc)
 		if wantKeys == nil || gotKeys == nil {
-			t.Errorf("docs/agents.md:%d: %s: no relay entry where relay-mcp install puts it (mcpServers.relay or [mcp_servers.relay]):\n%s\ninstall prints:\n%s", blk.first, c.client, doc, out)
+			t.Errorf("docs/agents.md:%d: %s: no relay entry where relay-mcp install puts it (mcpServers.relay or [mcp_servers.relay]):\n%s\ninstall prints:\n%s", blk.First, c.client, doc, out)
 			continue
 		}
 		for k := range gotKeys {
 			if !wantKeys[k] && !slices.Contains(c.extra, k) {
-				t.Errorf("docs/agents.md:%d: %s entry has %q, a key relay-mcp install never writes (it writes %v)", blk.first, c.client, k, slices.Sorted(maps.Keys(wantKeys)))
+				t.Errorf("docs/agents.md:%d: %s entry has %q, a key relay-mcp install never writes (it writes %v)", blk.First, c.client, k, slices.Sorted(maps.Keys(wantKeys)))
 			}
 		}
 		if !gotKeys["command"] {
-			t.Errorf("docs/agents.md:%d: %s entry has no command", blk.first, c.client)
+			t.Errorf("docs/agents.md:%d: %s entry has no command", blk.First, c.client)
 		}
 		if !strings.Contains(out, `"relay-mcp"`) {
 			t.Errorf("install %s --command relay-mcp: the entry does not run plain relay-mcp (found on PATH) as the documents' entries do:\n%s", c.client, out)
@@ -238,7 +224,7 @@ func TestDocMakeAndGoTest(t *testing.T) {
 	for _, m := range regexp.MustCompile(`(?m)^([a-z][a-z-]*):`).FindAllStringSubmatch(string(mk), -1) {
 		targets[m[1]] = true
 	}
-	makes, problems := docCommands(t, repoRoot, "make")
+	makes, problems := doccheck.Commands(t, repoRoot, "make")
 	for _, c := range makes {
 		for _, target := range c.Args[1:] {
 			if !strings.HasPrefix(target, "-") && !strings.Contains(target, "=") && !targets[target] {
@@ -246,7 +232,7 @@ func TestDocMakeAndGoTest(t *testing.T) {
 			}
 		}
 	}
-	gos, bad := docCommands(t, repoRoot, "go")
+	gos, bad := doccheck.Commands(t, repoRoot, "go")
 	problems = append(problems, bad...)
 	checked := 0
 	for _, c := range gos {
@@ -331,7 +317,7 @@ func TestDocEnvVars(t *testing.T) {
 	}
 	env := regexp.MustCompile(`\b(?:CLAUDE_)?RELAY_[A-Z_]*[A-Z]\b`)
 	n := 0
-	for _, path := range docFiles(t, repoRoot) {
+	for _, path := range doccheck.Files(t, repoRoot) {
 		b, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)

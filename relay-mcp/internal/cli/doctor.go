@@ -7,9 +7,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/claude-relay/claude-relay/internal/buildinfo"
 	"github.com/claude-relay/claude-relay/protocol"
 	"github.com/claude-relay/claude-relay/relay-mcp/internal/autostart"
-	"github.com/claude-relay/claude-relay/relay-mcp/internal/buildinfo"
 	"github.com/claude-relay/claude-relay/relay-mcp/internal/doctor"
 	"github.com/claude-relay/claude-relay/relay-mcp/internal/proc"
 	ucli "github.com/urfave/cli/v2"

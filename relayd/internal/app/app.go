@@ -21,8 +21,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/claude-relay/claude-relay/internal/buildinfo"
 	"github.com/claude-relay/claude-relay/protocol"
-	"github.com/claude-relay/claude-relay/relayd/internal/buildinfo"
 	"github.com/claude-relay/claude-relay/relayd/internal/hub"
 	"github.com/claude-relay/claude-relay/relayd/internal/legacy"
 	"github.com/claude-relay/claude-relay/relayd/internal/metrics"

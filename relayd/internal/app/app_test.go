@@ -1,42 +1,23 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"net"
 	"net/http"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
 
+	"github.com/claude-relay/claude-relay/internal/testkit"
 	"github.com/claude-relay/claude-relay/protocol"
 )
 
-// syncBuffer is a bytes.Buffer safe for the server goroutine and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func run(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	var out, errb syncBuffer
+	var out, errb testkit.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	code = Main(ctx, append([]string{"relayd"}, args...), &out, &errb)
@@ -106,10 +87,10 @@ var listenRE = regexp.MustCompile(`relayd listening.*addr"?[=:]"?([0-9.:\[\]]+)`
 
 // serveInProcess starts relayd's Main and returns its address and a stop
 // function that cancels it and returns the exit code.
-func serveInProcess(t *testing.T, args ...string) (addr string, stderr *syncBuffer, stop func() int) {
+func serveInProcess(t *testing.T, args ...string) (addr string, stderr *testkit.Buffer, stop func() int) {
 	t.Helper()
-	var out syncBuffer
-	stderr = &syncBuffer{}
+	var out testkit.Buffer
+	stderr = &testkit.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() {

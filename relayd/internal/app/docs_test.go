@@ -10,6 +10,8 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/urfave/cli/v2"
+
+	"github.com/claude-relay/claude-relay/internal/doccheck"
 )
 
 // repoRoot is the repository's root, from this package's folder.
@@ -17,12 +19,12 @@ const repoRoot = "../../.."
 
 // relaydRules: relayd service install passes what follows "--" to the
 // relayd it runs, so those must be relayd's own flags.
-var relaydRules = argRules{afterDashDash: map[string][]cli.Flag{"relayd service install": New(io.Discard, io.Discard).Flags}}
+var relaydRules = doccheck.Rules{AfterDashDash: map[string][]cli.Flag{"relayd service install": New(io.Discard, io.Discard).Flags}}
 
 // Every relayd command line in README.md and docs/*.md names commands and
 // flags relayd has, so the documents cannot rot unnoticed.
 func TestDocCommands(t *testing.T) {
-	problems, n := docProblems(t, repoRoot, New(io.Discard, io.Discard), relaydRules)
+	problems, n := doccheck.Problems(t, repoRoot, New(io.Discard, io.Discard), relaydRules)
 	for _, p := range problems {
 		t.Error(p)
 	}
@@ -34,7 +36,7 @@ func TestDocCommands(t *testing.T) {
 
 // The examples in relayd's --help are documents too.
 func TestHelpExamples(t *testing.T) {
-	if n := checkHelpExamples(t, New(io.Discard, io.Discard), relaydRules); n < 10 {
+	if n := doccheck.HelpExamples(t, New(io.Discard, io.Discard), relaydRules); n < 10 {
 		t.Errorf("found only %d examples in relayd's help: is the extraction broken?", n)
 	}
 }
@@ -108,7 +110,7 @@ func hasLabel(f *dto.MetricFamily, name string) bool {
 // docNames are docs/*.md, relative to the repository root.
 func docNames(t *testing.T) []string {
 	var names []string
-	for _, f := range docFiles(t, repoRoot)[1:] {
+	for _, f := range doccheck.Files(t, repoRoot)[1:] {
 		rel, _ := filepath.Rel(repoRoot, f)
 		names = append(names, rel)
 	}

@@ -1,17 +1,16 @@
 package retention
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/claude-relay/claude-relay/internal/testkit"
 	"github.com/claude-relay/claude-relay/relayd/internal/store"
 )
 
@@ -31,24 +30,6 @@ func TestInterval(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log sink safe for the keeper's goroutine and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func appendAt(t *testing.T, s store.Store, n int, to string) {
 	t.Helper()
 	for i := range n {
@@ -64,7 +45,7 @@ func appendAt(t *testing.T, s store.Store, n int, to string) {
 func TestRunPrunesMemoryStore(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		st := store.NewMemory()
-		var logs syncBuffer
+		var logs testkit.Buffer
 		k := &Keeper{Store: st, Keep: time.Hour, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
@@ -105,7 +86,7 @@ func (f failingPruner) Prune(context.Context, time.Time) (int, error) { return 0
 // A sweep that fails is logged and retried at the next tick; Run goes on.
 func TestRunSurvivesFailures(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var logs syncBuffer
+		var logs testkit.Buffer
 		k := &Keeper{Store: failingPruner{errors.New("disk I/O error")}, Keep: 10 * time.Second,
 			Logger: slog.New(slog.NewTextHandler(&logs, nil))}
 		ctx, cancel := context.WithCancel(context.Background())

@@ -1,10 +1,8 @@
-// Package buildinfo says which build of relay-mcp this is: the version,
-// commit and date stamped by `make build` with -ldflags, or, for a binary
-// built by `go install …@version` (which stamps nothing), what the Go
-// toolchain recorded in the binary (module version, vcs.revision, vcs.time).
-//
-// relayd has the same small package; the two modules are released on their
-// own and protocol/ holds only the wire contract, so neither can share it.
+// Package buildinfo says which build of a binary (relayd, relay-mcp) this
+// is: the version, commit and date stamped by `make build` with -ldflags,
+// or, for a binary built by `go install …@version` (which stamps nothing),
+// what the Go toolchain recorded in the binary (module version,
+// vcs.revision, vcs.time).
 package buildinfo
 
 import (
@@ -15,7 +13,7 @@ import (
 
 // Stamped at build time, e.g.
 //
-//	-X github.com/claude-relay/claude-relay/relay-mcp/internal/buildinfo.Version=v0.2.0
+//	-X github.com/claude-relay/claude-relay/internal/buildinfo.Version=v0.2.0
 //
 // Empty means "not stamped": Get falls back to the Go build information.
 var (
@@ -87,7 +85,7 @@ func Resolve(version, commit, date string, bi *debug.BuildInfo) Info {
 }
 
 // String is the version line of `NAME version`, e.g.
-// "relay-mcp v0.2.0 (commit 1a2b3c4, built 2026-01-02T03:04:05Z, go1.25.1, protocol v1)".
+// "relayd v0.2.0 (commit 1a2b3c4, built 2026-01-02T03:04:05Z, go1.25.1, protocol v1)".
 func (in Info) String(name string, proto int) string {
 	return fmt.Sprintf("%s %s (commit %s, built %s, %s, protocol v%d)", name, in.Version, in.Commit, in.Date, in.Go, proto)
 }

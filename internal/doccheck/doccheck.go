@@ -1,9 +1,9 @@
-package app
-
-// This file is kept identical in relayd/internal/app and
-// relay-mcp/internal/cli (each module can build only its own command line,
-// so each checks its own commands); TestDocCommandsFileInSync in
-// relay-mcp/internal/cli says when the two copies differ.
+// Package doccheck finds the command lines that README.md and docs/*.md
+// show (shell blocks, config blocks, code spans of the prose) and checks
+// them against a urfave/cli app: its commands, flags and flag values. The
+// docs tests of relayd and relay-mcp use it, each with its own app, so the
+// documents cannot name a command or flag that is not there.
+package doccheck
 
 import (
 	"encoding/json"
@@ -20,8 +20,8 @@ import (
 	ucli "github.com/urfave/cli/v2"
 )
 
-// docCommand is one command line found in a document.
-type docCommand struct {
+// Command is one command line found in a document.
+type Command struct {
 	Pos  string   // file:line where the command starts
 	Args []string // its words, Args[0] the program
 	// Mention: a code span in prose, which may name a flag without its
@@ -29,9 +29,9 @@ type docCommand struct {
 	Mention bool
 }
 
-// docFiles are the documents whose commands must keep working: README.md
+// Files are the documents whose commands must keep working: README.md
 // and docs/*.md under root.
-func docFiles(t *testing.T, root string) []string {
+func Files(t testing.TB, root string) []string {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join(root, "docs", "*.md"))
 	if err != nil || len(files) == 0 {
@@ -43,7 +43,7 @@ func docFiles(t *testing.T, root string) []string {
 // shellLangs are the info strings of fenced blocks that hold commands.
 var shellLangs = map[string]bool{"": true, "sh": true, "bash": true, "shell": true, "console": true, "zsh": true, "fish": true}
 
-// docCommands returns every command line of program in the documents. In
+// Commands returns every command line of program in the documents. In
 // fenced shell blocks: after a "$ " prompt, an environment prefix
 // (RELAY_TOKEN=… relayd), a pipe (… | relay-mcp send), or inside $(…);
 // comments dropped and continued lines joined; in a block that shows
@@ -51,9 +51,9 @@ var shellLangs = map[string]bool{"": true, "sh": true, "bash": true, "shell": tr
 // Also the commands config blocks show (configCommands) and the code spans
 // of the prose (spanCommands). Lines that start with program but cannot be
 // read are problems.
-func docCommands(t *testing.T, root, program string) (out []docCommand, problems []string) {
+func Commands(t testing.TB, root, program string) (out []Command, problems []string) {
 	t.Helper()
-	for _, path := range docFiles(t, root) {
+	for _, path := range Files(t, root) {
 		b, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)
@@ -61,27 +61,27 @@ func docCommands(t *testing.T, root, program string) (out []docCommand, problems
 		rel, _ := filepath.Rel(root, path)
 		spans, bad := spanCommands(rel, string(b), program)
 		out, problems = append(out, spans...), append(problems, bad...)
-		for _, blk := range fencedBlocks(string(b)) {
-			if !shellLangs[blk.lang] {
+		for _, blk := range FencedBlocks(string(b)) {
+			if !shellLangs[blk.Lang] {
 				out = append(out, configCommands(rel, blk, program)...)
 				continue
 			}
 			prompts := false
-			for _, l := range blk.lines {
+			for _, l := range blk.Lines {
 				prompts = prompts || strings.HasPrefix(strings.TrimSpace(l), "$ ")
 			}
-			for i := 0; i < len(blk.lines); i++ {
-				start := blk.first + i
-				line := strings.TrimSpace(blk.lines[i])
+			for i := 0; i < len(blk.Lines); i++ {
+				start := blk.First + i
+				line := strings.TrimSpace(blk.Lines[i])
 				if prompts {
 					if !strings.HasPrefix(line, "$ ") {
 						continue
 					}
 					line = strings.TrimPrefix(line, "$ ")
 				}
-				for strings.HasSuffix(line, `\`) && i+1 < len(blk.lines) {
+				for strings.HasSuffix(line, `\`) && i+1 < len(blk.Lines) {
 					i++
-					line = strings.TrimSuffix(line, `\`) + " " + strings.TrimSpace(blk.lines[i])
+					line = strings.TrimSuffix(line, `\`) + " " + strings.TrimSpace(blk.Lines[i])
 				}
 				pos := rel + ":" + strconv.Itoa(start)
 				cmds, err := shellCommands(line)
@@ -95,7 +95,7 @@ func docCommands(t *testing.T, root, program string) (out []docCommand, problems
 				}
 				for _, words := range cmds {
 					if words = dropEnv(words); len(words) > 0 && filepath.Base(words[0]) == program {
-						out = append(out, docCommand{Pos: pos, Args: words})
+						out = append(out, Command{Pos: pos, Args: words})
 					}
 				}
 			}
@@ -107,19 +107,19 @@ func docCommands(t *testing.T, root, program string) (out []docCommand, problems
 // configCommands returns the commands of program that a config file (JSON,
 // TOML) shows: a "command": "relay-mcp hook codex" (or command = "…"), or
 // an array ["relay-mcp", "hook", "codex"].
-func configCommands(rel string, blk fencedBlock, program string) []docCommand {
+func configCommands(rel string, blk Block, program string) []Command {
 	str := regexp.MustCompile(`command"?\s*[:=]\s*"(` + regexp.QuoteMeta(program) + `( [^"]*)?)"`)
 	arr := regexp.MustCompile(`\[\s*"` + regexp.QuoteMeta(program) + `"[^\]]*\]`)
-	var out []docCommand
-	for i, line := range blk.lines {
-		pos := rel + ":" + strconv.Itoa(blk.first+i)
+	var out []Command
+	for i, line := range blk.Lines {
+		pos := rel + ":" + strconv.Itoa(blk.First+i)
 		for _, m := range str.FindAllStringSubmatch(line, -1) {
-			out = append(out, docCommand{Pos: pos, Args: strings.Fields(m[1])})
+			out = append(out, Command{Pos: pos, Args: strings.Fields(m[1])})
 		}
 		for _, m := range arr.FindAllString(line, -1) {
 			var words []string
 			if json.Unmarshal([]byte(m), &words) == nil {
-				out = append(out, docCommand{Pos: pos, Args: words})
+				out = append(out, Command{Pos: pos, Args: words})
 			}
 		}
 	}
@@ -130,10 +130,10 @@ func configCommands(rel string, blk fencedBlock, program string) []docCommand {
 // prose (outside fenced blocks), read as a synopsis: [optional] parts are
 // checked as if given, a|b alternatives each, an ellipsis dropped, a flag
 // named without its value accepted, --a/--b as two flags.
-func spanCommands(rel, text, program string) (out []docCommand, problems []string) {
+func spanCommands(rel, text, program string) (out []Command, problems []string) {
 	lines := strings.Split(text, "\n")
-	for _, blk := range fencedBlocks(text) {
-		for i := blk.first - 2; i <= blk.first-1+len(blk.lines) && i < len(lines); i++ {
+	for _, blk := range FencedBlocks(text) {
+		for i := blk.First - 2; i <= blk.First-1+len(blk.Lines) && i < len(lines); i++ {
 			lines[i] = "" // the block and its fences
 		}
 	}
@@ -160,35 +160,36 @@ func spanCommands(rel, text, program string) (out []docCommand, problems []strin
 				problems = append(problems, fmt.Sprintf("%s: cannot read the command `%s`: %v", pos, s, err))
 				continue
 			}
-			out = append(out, docCommand{Pos: pos, Args: cmds[0], Mention: true})
+			out = append(out, Command{Pos: pos, Args: cmds[0], Mention: true})
 		}
 	}
 	return out, problems
 }
 
-type fencedBlock struct {
-	lang  string
-	first int // line number of lines[0]
-	lines []string
+// Block is one fenced block of a Markdown text.
+type Block struct {
+	Lang  string   // its info string: sh, json …
+	First int      // line number of Lines[0]
+	Lines []string // its lines, without the fences
 }
 
-// fencedBlocks returns the ``` blocks of a Markdown text (indented ones in
+// FencedBlocks returns the ``` blocks of a Markdown text (indented ones in
 // lists too).
-func fencedBlocks(text string) []fencedBlock {
-	var blocks []fencedBlock
-	var cur *fencedBlock
+func FencedBlocks(text string) []Block {
+	var blocks []Block
+	var cur *Block
 	fence := ""
 	for n, line := range strings.Split(text, "\n") {
 		trimmed := strings.TrimSpace(line)
 		switch {
 		case cur == nil && (strings.HasPrefix(trimmed, "```") || strings.HasPrefix(trimmed, "~~~")):
 			fence = trimmed[:3]
-			cur = &fencedBlock{lang: strings.TrimSpace(strings.TrimLeft(trimmed, fence[:1])), first: n + 2}
+			cur = &Block{Lang: strings.TrimSpace(strings.TrimLeft(trimmed, fence[:1])), First: n + 2}
 		case cur != nil && strings.HasPrefix(trimmed, fence) && strings.Trim(trimmed, fence[:1]) == "":
 			blocks = append(blocks, *cur)
 			cur = nil
 		case cur != nil:
-			cur.lines = append(cur.lines, line)
+			cur.Lines = append(cur.Lines, line)
 		}
 	}
 	return blocks
@@ -328,7 +329,7 @@ func dropEnv(words []string) []string {
 // stops reading flags there) unless rules say the command reads them
 // there, and an argument chosen from a list in the command's ArgsUsage
 // ("claude|codex") is one of them. It returns what is wrong, or "".
-func checkArgs(app *ucli.App, args []string, rules argRules) string {
+func checkArgs(app *ucli.App, args []string, rules Rules) string {
 	path := app.Name
 	flags := append([]ucli.Flag{}, app.Flags...)
 	if !app.HideHelp {
@@ -344,16 +345,16 @@ func checkArgs(app *ucli.App, args []string, rules argRules) string {
 	for i := 1; i < len(args); i++ {
 		a := args[i]
 		if a == "--" {
-			if allowed, ok := rules.afterDashDash[path]; ok {
+			if allowed, ok := rules.AfterDashDash[path]; ok {
 				sub := &ucli.App{Name: path + " --", Flags: allowed, HideHelp: true, Action: func(*ucli.Context) error { return nil }}
-				if p := checkArgs(sub, append([]string{sub.Name}, args[i+1:]...), argRules{}); p != "" {
+				if p := checkArgs(sub, append([]string{sub.Name}, args[i+1:]...), Rules{}); p != "" {
 					return p
 				}
 			}
 			return ""
 		}
 		if strings.HasPrefix(a, "-") && a != "-" {
-			if positional > 0 && !rules.flagsAfterArgs[path] {
+			if positional > 0 && !rules.FlagsAfterArgs[path] {
 				return path + ": flag " + a + " comes after the argument " + strconv.Quote(args[i-1]) + "; urfave/cli stops reading flags at the first argument, so it is taken as an argument: put flags first"
 			}
 			name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
@@ -408,11 +409,11 @@ func checkArgs(app *ucli.App, args []string, rules argRules) string {
 	return ""
 }
 
-// argRules are what a command line does beyond urfave/cli's parsing, by
+// Rules are what a command line does beyond urfave/cli's parsing, by
 // command path ("relayd service install").
-type argRules struct {
-	afterDashDash  map[string][]ucli.Flag // the flags allowed after "--"
-	flagsAfterArgs map[string]bool        // the command reads its flags after its arguments too
+type Rules struct {
+	AfterDashDash  map[string][]ucli.Flag // the flags allowed after "--"
+	FlagsAfterArgs map[string]bool        // the command reads its flags after its arguments too
 	mention        bool                   // a flag may come without its value
 }
 
@@ -488,12 +489,12 @@ func commandList(cmds []*ucli.Command) string {
 	return strings.Join(names, ", ")
 }
 
-// docProblems checks every command of app's program in the documents under
+// Problems checks every command of app's program in the documents under
 // root and says what is wrong with each broken one, at its file:line. n is
 // how many it checked.
-func docProblems(t *testing.T, root string, app *ucli.App, rules argRules) (problems []string, n int) {
+func Problems(t testing.TB, root string, app *ucli.App, rules Rules) (problems []string, n int) {
 	t.Helper()
-	cmds, problems := docCommands(t, root, app.Name)
+	cmds, problems := Commands(t, root, app.Name)
 	for _, c := range cmds {
 		r := rules
 		r.mention = c.Mention
@@ -504,10 +505,10 @@ func docProblems(t *testing.T, root string, app *ucli.App, rules argRules) (prob
 	return problems, len(cmds)
 }
 
-// checkHelpExamples checks the command lines of the "Examples:" sections
+// HelpExamples checks the command lines of the "Examples:" sections
 // of the app's help, as checkDocCommands does the documents'. It returns
 // how many it checked.
-func checkHelpExamples(t *testing.T, app *ucli.App, rules argRules) int {
+func HelpExamples(t testing.TB, app *ucli.App, rules Rules) int {
 	t.Helper()
 	n := 0
 	check := func(where, text string) {

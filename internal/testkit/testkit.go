@@ -1,0 +1,49 @@
+// Package testkit holds the helpers the tests of relayd and relay-mcp
+// share: a wait that polls a condition until a deadline (never a bare
+// sleep), and a buffer that a process or goroutine writes its log to while
+// the test reads it.
+package testkit
+
+import (
+	"bytes"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Every is how often WaitFor checks its condition.
+const Every = 10 * time.Millisecond
+
+// WaitFor checks cond every few milliseconds until it holds, and fails t
+// ("timed out after 10s waiting for what") if it still does not after
+// within.
+func WaitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", within, what)
+		}
+		time.Sleep(Every)
+	}
+}
+
+// Buffer is a bytes.Buffer that one writer (a process's stderr, a logger)
+// and the test may use at the same time.
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *Buffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// String returns what was written so far.
+func (s *Buffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

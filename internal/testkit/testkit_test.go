@@ -1,0 +1,60 @@
+package testkit
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// recorder is a testing.TB that records a failure instead of stopping the
+// test.
+type recorder struct {
+	testing.TB
+	failed string
+}
+
+func (r *recorder) Helper() {}
+func (r *recorder) Fatalf(format string, args ...any) {
+	r.failed = fmt.Sprintf(format, args...)
+	panic(r)
+}
+
+func TestWaitFor(t *testing.T) {
+	start := time.Now()
+	n := 0
+	WaitFor(t, time.Second, "the third check", func() bool { n++; return n == 3 })
+	if n != 3 {
+		t.Errorf("WaitFor returned after %d checks", n)
+	}
+
+	r := &recorder{TB: t}
+	func() {
+		defer func() { recover() }()
+		WaitFor(r, 30*time.Millisecond, "nothing", func() bool { return false })
+	}()
+	if !strings.Contains(r.failed, "timed out after 30ms waiting for nothing") {
+		t.Errorf("WaitFor on a condition that never holds failed with %q", r.failed)
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Error("WaitFor took far longer than its deadline")
+	}
+}
+
+func TestBuffer(t *testing.T) {
+	var b Buffer
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range 100 {
+				b.Write([]byte("x"))
+				_ = b.String()
+			}
+		})
+	}
+	wg.Wait()
+	if len(b.String()) != 400 {
+		t.Errorf("Buffer holds %d bytes, want 400", len(b.String()))
+	}
+}
