@@ -1,7 +1,7 @@
 // Package app builds relayd's command line: flags (each also read from its
-// environment variable), logging, and the serve loop with graceful shutdown.
-// main only calls Main; tests call it in-process with their own args,
-// stdout and stderr.
+// environment variable) fill a Config, and Run serves a Config with
+// graceful shutdown. main only calls Main; tests call Main in-process with
+// their own args, stdout and stderr, or Run with their own Config.
 package app
 
 import (
@@ -11,22 +11,15 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/claude-relay/claude-relay/internal/buildinfo"
 	"github.com/claude-relay/claude-relay/protocol"
-	"github.com/claude-relay/claude-relay/relayd/internal/hub"
-	"github.com/claude-relay/claude-relay/relayd/internal/legacy"
-	"github.com/claude-relay/claude-relay/relayd/internal/metrics"
-	"github.com/claude-relay/claude-relay/relayd/internal/server"
 	"github.com/claude-relay/claude-relay/relayd/internal/store"
 )
 
@@ -90,14 +83,15 @@ Examples:
 }
 
 func serveFlags() []cli.Flag {
+	d := DefaultConfig() // the defaults live there
 	return []cli.Flag{
-		&cli.StringFlag{Name: "listen", Value: defaultListen, EnvVars: []string{"RELAY_LISTEN"},
+		&cli.StringFlag{Name: "listen", Value: d.Listen, EnvVars: []string{"RELAY_LISTEN"},
 			Usage: "`ADDR` (host:port) to listen on; loopback by default so nothing off this machine can connect"},
 		&cli.IntFlag{Name: "port", EnvVars: []string{"RELAY_PORT"},
 			Usage: "`PORT` to listen on, replacing the port of --listen (the older relay's RELAY_PORT)"},
 		&cli.StringFlag{Name: "data-dir", EnvVars: []string{"RELAY_DATA_DIR"},
 			Usage: "`DIR` for the message store (default: $RELAY_HOME/data, RELAY_HOME defaults to ~/claude-relay)"},
-		&cli.StringFlag{Name: "store", Value: "sqlite", EnvVars: []string{"RELAY_STORE"},
+		&cli.StringFlag{Name: "store", Value: d.Store, EnvVars: []string{"RELAY_STORE"},
 			Usage: "message store: sqlite (durable, in --data-dir) or memory (lost on restart; for tests)"},
 		&cli.StringFlag{Name: "token-file", EnvVars: []string{"RELAY_TOKEN_FILE"},
 			Usage: "`FILE` holding the shared token clients must present (RELAY_TOKEN sets it directly); required to listen beyond loopback"},
@@ -105,19 +99,19 @@ func serveFlags() []cli.Flag {
 			Usage: "allow listening beyond loopback without a token (anyone who reaches the port can steer your agents)"},
 		&cli.StringSliceFlag{Name: "allow-origin", EnvVars: []string{"RELAY_ALLOW_ORIGIN"},
 			Usage: "browser Origin host `PATTERN` allowed to open a WebSocket (default: none; pages on other sites are refused)"},
-		&cli.DurationFlag{Name: "retention", Value: 7 * 24 * time.Hour, EnvVars: []string{"RELAY_RETENTION"},
+		&cli.DurationFlag{Name: "retention", Value: d.Retention, EnvVars: []string{"RELAY_RETENTION"},
 			Usage: "how long a message is kept, read or not (default 7 days: long enough for a weekend away); 0 keeps everything"},
-		&cli.IntFlag{Name: "max-queue", Value: 10000, EnvVars: []string{"RELAY_MAX_QUEUE"},
+		&cli.IntFlag{Name: "max-queue", Value: d.MaxQueue, EnvVars: []string{"RELAY_MAX_QUEUE"},
 			Usage: "most unread messages kept for one recipient; senders are told when a mailbox is full"},
-		&cli.DurationFlag{Name: "ping-interval", Value: 15 * time.Second, EnvVars: []string{"RELAY_PING_INTERVAL"},
+		&cli.DurationFlag{Name: "ping-interval", Value: d.PingInterval, EnvVars: []string{"RELAY_PING_INTERVAL"},
 			Usage: "keepalive ping period; a client silent for two periods is dropped"},
-		&cli.DurationFlag{Name: "hello-timeout", Value: 10 * time.Second, EnvVars: []string{"RELAY_HELLO_TIMEOUT"},
+		&cli.DurationFlag{Name: "hello-timeout", Value: d.HelloTimeout, EnvVars: []string{"RELAY_HELLO_TIMEOUT"},
 			Usage: "how long a new connection may take to say hello"},
-		&cli.IntFlag{Name: "max-body", Value: protocol.DefaultMaxBodyBytes, EnvVars: []string{"RELAY_MAX_BODY"},
+		&cli.IntFlag{Name: "max-body", Value: d.MaxBody, EnvVars: []string{"RELAY_MAX_BODY"},
 			Usage: "largest message body in `BYTES`; bigger sends are refused with too_large (share a file path instead)"},
-		&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"RELAY_LOG_LEVEL"},
+		&cli.StringFlag{Name: "log-level", Value: d.LogLevel, EnvVars: []string{"RELAY_LOG_LEVEL"},
 			Usage: "debug, info, warn or error"},
-		&cli.StringFlag{Name: "log-format", Value: "text", EnvVars: []string{"RELAY_LOG_FORMAT"},
+		&cli.StringFlag{Name: "log-format", Value: d.LogFormat, EnvVars: []string{"RELAY_LOG_FORMAT"},
 			Usage: "text or json"},
 	}
 }
@@ -191,12 +185,11 @@ func readToken(c *cli.Context) (string, error) {
 	return t, nil
 }
 
-func openStore(ctx context.Context, c *cli.Context, log *slog.Logger) (store.Store, string, error) {
-	switch kind := c.String("store"); kind {
+func openStore(ctx context.Context, kind, dir string, log *slog.Logger) (store.Store, string, error) {
+	switch kind {
 	case "memory":
 		return store.NewMemory(), "memory", nil
 	case "sqlite":
-		dir := c.String("data-dir")
 		if dir == "" {
 			home, err := relayHome()
 			if err != nil {
@@ -214,78 +207,12 @@ func openStore(ctx context.Context, c *cli.Context, log *slog.Logger) (store.Sto
 	}
 }
 
+// serve is relayd without a command: the flags fill a Config, and Run
+// serves it.
 func serve(c *cli.Context, stderr io.Writer) error {
-	if c.Args().Len() > 0 {
-		return cli.Exit(fmt.Sprintf("unknown command %q; run relayd --help", c.Args().First()), 2)
-	}
-	log, err := newLogger(stderr, c.String("log-level"), c.String("log-format"))
-	if err != nil {
-		return cli.Exit(err.Error(), 2)
-	}
-	addr, err := listenAddr(c.String("listen"), c.Int("port"))
-	if err != nil {
-		return cli.Exit(err.Error(), 2)
-	}
-	sec, err := loadSecurity(c, addr, log) // tokens, TLS, limits; refuses an open listener
+	cfg, err := configFrom(c)
 	if err != nil {
 		return err
 	}
-
-	ctx := c.Context
-	st, where, err := openStore(ctx, c, log)
-	if err != nil {
-		return cli.Exit(err.Error(), 1)
-	}
-	defer st.Close()
-	reg := metrics.New() // GET /metrics; times the store's appends
-	st = reg.Store(st)
-	stopRetention := startRetention(ctx, st, c.Duration("retention"), log)
-	defer stopRetention() // runs before st.Close: no sweep on a closed store
-
-	h := hub.New(hub.Options{
-		Store: st, Logger: log, Server: "relayd " + version(), MaxQueue: c.Int("max-queue"),
-		HeartbeatMS: c.Duration("ping-interval").Milliseconds(),
-		Limits:      sec.limits,
-	})
-	srv := &server.Server{
-		Hub: h, Logger: log, Version: version(), Metrics: reg,
-		Limits:       protocol.Limits{MaxBodyBytes: c.Int("max-body")},
-		HelloTimeout: c.Duration("hello-timeout"), PingInterval: c.Duration("ping-interval"),
-		AllowOrigins: c.StringSlice("allow-origin"),
-		Token:        sec.token, Tokens: sec.tokens,
-		MaxConns: sec.maxConns, MaxConnsPerAddr: sec.maxPerAddr, IdleTimeout: sec.idle,
-		Legacy: func() server.Codec {
-			return legacy.New(protocol.Limits{MaxBodyBytes: c.Int("max-body")})
-		},
-	}
-	srv.AllowHosts = sec.allowHosts // DNS rebinding guard (server/host.go)
-	srv.AuthFailLimit = sec.authFail
-
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		if errors.Is(err, syscall.EADDRINUSE) {
-			return cli.Exit(fmt.Sprintf("cannot listen on %s: the port is taken — is another relayd running? (curl %s/healthz) Use --port to pick another", addr, "http://"+addr), 1)
-		}
-		return cli.Exit(fmt.Sprintf("cannot listen on %s: %v", addr, err), 1)
-	}
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
-	served := make(chan error, 1)
-	go func() { served <- hs.Serve(sec.listen(ln)) }()
-	log.Info("relayd listening", "addr", ln.Addr().String(), "version", version(), "store", c.String("store"), "data", where,
-		"auth", sec.token != "" || sec.tokens != nil, "scheme", sec.scheme())
-
-	select {
-	case err := <-served:
-		return cli.Exit(fmt.Sprintf("serving on %s: %v", addr, err), 1)
-	case <-ctx.Done():
-	}
-	log.Info("shutting down: closing connections (1001, reconnect later)")
-	sctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
-	defer cancel()
-	hs.Shutdown(sctx) // stops accepting; hijacked WebSockets are closed below
-	if err := srv.Shutdown(sctx); err != nil {
-		log.Warn("some connections did not close in time", "err", err)
-	}
-	log.Info("relayd stopped")
-	return nil
+	return Run(c.Context, cfg, stderr)
 }

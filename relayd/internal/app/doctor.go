@@ -383,7 +383,11 @@ func relayDate(ctx context.Context, addr string, useTLS bool) time.Time {
 }
 
 func checkTokens(ctx context.Context, c *cli.Context, r *report, addr string, running, useTLS bool, log *slog.Logger) {
-	sec, err := loadSecurity(c, addr, log)
+	sec, err := configFrom(c)
+	if err == nil {
+		sec.Listen = addr
+		err = checkExposure(sec, log)
+	}
 	if err != nil {
 		// The message's first line is the problem, the rest its fix.
 		problem, fix, _ := strings.Cut(err.Error(), "\n")
@@ -393,7 +397,7 @@ func checkTokens(ctx context.Context, c *cli.Context, r *report, addr string, ru
 		r.fail("token", problem, strings.ReplaceAll(fix, "\n", " "))
 		return
 	}
-	hasAuth := sec.token != "" || sec.tokens != nil
+	hasAuth := sec.Token != "" || sec.Tokens != nil
 	switch {
 	case !hasAuth && isLoopback(addr):
 		r.ok("token", "none set: relayd listens on loopback only, where clients need none")
@@ -406,18 +410,18 @@ func checkTokens(ctx context.Context, c *cli.Context, r *report, addr string, ru
 				r.warn("token", fmt.Sprintf("%s is readable by other users (mode %o)", p, fi.Mode().Perm()), "chmod 600 "+p)
 			}
 		}
-		r.ok("token", "configured ("+tokenKinds(sec.token != "", sec.tokens != nil)+")")
+		r.ok("token", "configured ("+tokenKinds(sec.Token != "", sec.Tokens != nil)+")")
 	}
 	if !running {
 		return
 	}
 	// /metrics needs the token when the relay has one: a cheap way to ask
 	// whether the running relay takes ours.
-	status := metricsStatus(ctx, addr, sec.token, useTLS)
+	status := metricsStatus(ctx, addr, sec.Token, useTLS)
 	switch {
-	case status == http.StatusOK && sec.token != "":
+	case status == http.StatusOK && sec.Token != "":
 		r.ok("token", "the running relay accepts this token")
-	case status == http.StatusUnauthorized && sec.token != "":
+	case status == http.StatusUnauthorized && sec.Token != "":
 		r.fail("token", "the running relay refuses this token",
 			"the relay was started with another token: restart it with this one, or set RELAY_TOKEN to the relay's")
 	case status == http.StatusUnauthorized && !hasAuth:

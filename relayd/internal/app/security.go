@@ -4,18 +4,12 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"os"
-	"path"
 	"strings"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/claude-relay/claude-relay/relayd/internal/auth"
-	"github.com/claude-relay/claude-relay/relayd/internal/hub"
-	"github.com/claude-relay/claude-relay/relayd/internal/ratelimit"
 )
 
 // Defaults of the limits. docs/security.md explains each.
@@ -61,75 +55,6 @@ func securityFlags() []cli.Flag {
 	}
 }
 
-// security is what the security flags resolve to.
-type security struct {
-	token      string // shared token; may claim any id
-	tokens     *auth.Tokens
-	tls        *tls.Config
-	limits     hub.Limits
-	maxConns   int
-	maxPerAddr int
-	idle       time.Duration
-	allowHosts []string
-	authFail   ratelimit.Rate
-}
-
-// loadSecurity reads the security flags, and refuses to listen beyond
-// loopback without a credential unless --insecure. Errors are cli exits
-// whose message names the fix.
-func loadSecurity(c *cli.Context, addr string, log *slog.Logger) (*security, error) {
-	sec := &security{maxConns: c.Int("max-conns"), maxPerAddr: c.Int("max-conns-per-addr"), idle: c.Duration("idle-timeout")}
-	var err error
-	if sec.token, err = readToken(c); err != nil {
-		return nil, cli.Exit(err.Error(), 2)
-	}
-	if p := c.String("tokens-file"); p != "" {
-		if sec.tokens, err = auth.LoadTokens(p); err != nil {
-			return nil, cli.Exit(err.Error(), 2)
-		}
-	}
-	for _, l := range []struct {
-		flag string
-		to   *ratelimit.Rate
-	}{{"client-limit", &sec.limits.Client}, {"pair-limit", &sec.limits.Pair}, {"loop-warn", &sec.limits.Loop}, {"global-limit", &sec.limits.Global}, {"auth-fail-limit", &sec.authFail}} {
-		if *l.to, err = ratelimit.ParseRate(c.String(l.flag)); err != nil {
-			return nil, cli.Exit(fmt.Sprintf("--%s: %v", l.flag, err), 2)
-		}
-	}
-	if sec.maxConns < 0 || sec.maxPerAddr < 0 || sec.idle < 0 {
-		return nil, cli.Exit("--max-conns, --max-conns-per-addr and --idle-timeout take 0 (no limit) or a positive value", 2)
-	}
-	for _, h := range c.StringSlice("allow-host") {
-		if _, perr := path.Match(h, ""); perr != nil || h == "" || strings.ContainsAny(h, ":/") {
-			return nil, cli.Exit(fmt.Sprintf("--allow-host %q: give a host name or pattern without scheme or port, e.g. relay.example.com or *.lan", h), 2)
-		}
-		sec.allowHosts = append(sec.allowHosts, h)
-	}
-	if sec.tls, err = loadTLS(c.String("tls-cert"), c.String("tls-key")); err != nil {
-		return nil, cli.Exit(err.Error(), 2)
-	}
-
-	authed := sec.token != "" || sec.tokens != nil
-	if !isLoopback(addr) {
-		switch {
-		case !authed && !c.Bool("insecure"):
-			return nil, cli.Exit(fmt.Sprintf("refusing to listen on %s without a token: anyone who reaches it could send text into your agents.\n"+
-				"Set RELAY_TOKEN or --token-file FILE (clients send it too) or --tokens-file FILE (per-identity tokens), "+
-				"keep --listen on 127.0.0.1 and use an SSH tunnel, or pass --insecure to accept the risk", addr), 2)
-		case !authed:
-			log.Warn("listening beyond loopback WITHOUT a token (--insecure): anyone who reaches this port can message your agents", "addr", addr)
-		case sec.tls == nil:
-			log.Warn("listening beyond loopback without TLS: tokens and messages cross the network in clear text; add --tls-cert/--tls-key or use an SSH tunnel", "addr", addr)
-		}
-		// --auth-fail-limit slows guessing down; a long random token is
-		// what makes it hopeless.
-		if n := len(sec.token); n > 0 && n < minTokenLen {
-			log.Warn(fmt.Sprintf("the shared token is only %d characters: someone who can reach the port could guess it; use %d or more random characters (relayd token new prints one)", n, minTokenLen), "addr", addr)
-		}
-	}
-	return sec, nil
-}
-
 // loadTLS loads the certificate now, so a wrong path or a key that does
 // not match fails at start, not at the first client.
 func loadTLS(certFile, keyFile string) (*tls.Config, error) {
@@ -145,22 +70,6 @@ func loadTLS(certFile, keyFile string) (*tls.Config, error) {
 	}
 	// WebSocket upgrades need HTTP/1.1: h2 is not offered.
 	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}}, nil
-}
-
-// listen opens the listener, with TLS when configured.
-func (sec *security) listen(ln net.Listener) net.Listener {
-	if sec.tls == nil {
-		return ln
-	}
-	return tls.NewListener(ln, sec.tls)
-}
-
-// scheme is the URL scheme clients use.
-func (sec *security) scheme() string {
-	if sec.tls != nil {
-		return "wss"
-	}
-	return "ws"
 }
 
 // tokenCommand is `relayd token`: make and hash per-identity tokens.

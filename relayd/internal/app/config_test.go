@@ -1,0 +1,107 @@
+package app
+
+import (
+	"context"
+	"io"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/urfave/cli/v2"
+
+	"github.com/claude-relay/claude-relay/internal/testkit"
+	"github.com/claude-relay/claude-relay/protocol"
+)
+
+// configOf returns the Config relayd's flags make of args.
+func configOf(t *testing.T, args ...string) Config {
+	t.Helper()
+	a := New(io.Discard, io.Discard)
+	var cfg Config
+	var err error
+	a.Action = func(c *cli.Context) error { cfg, err = configFrom(c); return err }
+	if rerr := a.Run(append([]string{"relayd"}, args...)); rerr != nil {
+		t.Fatalf("relayd %s: %v", strings.Join(args, " "), rerr)
+	}
+	return cfg
+}
+
+// relayd with no flags and no environment serves DefaultConfig: the flags'
+// defaults are DefaultConfig's.
+func TestDefaultConfigIsTheFlagsDefault(t *testing.T) {
+	for _, env := range []string{"RELAY_TOKEN", "RELAY_LISTEN", "RELAY_PORT", "RELAY_STORE", "RELAY_DATA_DIR", "RELAY_RETENTION", "RELAY_PAIR_LIMIT"} {
+		t.Setenv(env, "") // restored after the test
+		os.Unsetenv(env)
+	}
+	if got, want := configOf(t), DefaultConfig(); !reflect.DeepEqual(got, want) {
+		t.Errorf("relayd without flags serves\n%+v\nDefaultConfig is\n%+v", got, want)
+	}
+	got := configOf(t, "--port", "7777", "--store", "memory", "--pair-limit", "0", "--allow-host", "relay.lan")
+	if got.Listen != "127.0.0.1:7777" || got.Store != "memory" || !got.Limits.Pair.Unlimited() || !reflect.DeepEqual(got.AllowHosts, []string{"relay.lan"}) {
+		t.Errorf("flags filled %+v", got)
+	}
+}
+
+// A test serves a Config with Run, as main does: Ready gives the address,
+// a client says hello, and cancelling the context shuts relayd down.
+func TestRunConfig(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Listen, cfg.Store, cfg.Token = "127.0.0.1:0", "memory", ""
+	ready := make(chan string, 1)
+	cfg.Ready = func(addr string) { ready <- addr }
+	var logs testkit.Buffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, cfg, &logs) }()
+	var addr string
+	select {
+	case addr = <-ready:
+	case err := <-done:
+		t.Fatalf("Run: %v\n%s", err, logs.String())
+	case <-time.After(10 * time.Second):
+		t.Fatalf("relayd did not get ready:\n%s", logs.String())
+	}
+
+	dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer dcancel()
+	ws, _, err := websocket.Dial(dctx, "ws://"+addr+"/v1/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	b, _ := protocol.Encode(&protocol.Hello{Proto: protocol.Version, ClientID: "CFG-1"})
+	if err := ws.Write(dctx, websocket.MessageText, b); err != nil {
+		t.Fatal(err)
+	}
+	_, data, err := ws.Read(dctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f, err := protocol.Decode(data); err != nil || f.Type() != protocol.TypeWelcome {
+		t.Fatalf("answer to hello: %s (%v)", data, err)
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run after cancel: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return within 10 s of its context ending")
+	}
+}
+
+// A Config that would expose relayd without a token is refused by Run
+// itself, not only by the flags.
+func TestRunRefusesAnOpenListener(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Listen, cfg.Store, cfg.Token = "0.0.0.0:0", "memory", ""
+	err := Run(context.Background(), cfg, io.Discard)
+	if ec, ok := err.(cli.ExitCoder); !ok || ec.ExitCode() != 2 || !strings.Contains(err.Error(), "without a token") {
+		t.Fatalf("Run = %v, want exit 2 refusing to listen without a token", err)
+	}
+}
