@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"io"
 	"log/slog"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/claude-relay/claude-relay/protocol"
 	"github.com/claude-relay/claude-relay/relay-mcp/internal/hook"
 	"github.com/claude-relay/claude-relay/relay-mcp/internal/link"
 	"github.com/claude-relay/claude-relay/relay-mcp/internal/registry"
@@ -77,37 +79,84 @@ func publishLinkState(ctx context.Context, l *link.Link, home string, log *slog.
 
 func (nopWriteCloser) Close() error { return nil }
 
-// serve runs the stdio MCP server until stdin closes, the parent exits or
-// the context ends.
+// Config is what relay-mcp's MCP server runs with, resolved: the global
+// flags and their environment variables fill one (serve); tests
+// build one and call Run, as main does through Main.
+type Config struct {
+	ID    string      // this session's client id
+	Home  string      // state directory: inboxes and the session registry
+	URL   string      // the relay, ws://host:port/v1/ws
+	Token string      // the relay token; "" for none
+	TLS   *tls.Config // trust for a wss:// relay; nil for the system's roots
+	Agent string      // agent kind shown to peers
+	Label string      // what this session is for, shown to peers
+	Tools string      // tool profile: core or full (tools.ParseProfile)
+	// Structured adds structured content to tool results (for programs;
+	// models read the text).
+	Structured bool
+	// Channels declares Claude Code's experimental claude/channel
+	// capability and pushes each new message as a channel event.
+	Channels bool
+	// Autostart starts relayd when URL is loopback and nothing listens
+	// there (package autostart).
+	Autostart bool
+	// Logger gets relay-mcp's logs (never stdout: it is the MCP channel),
+	// SDKLogger the MCP SDK's; nil discards them.
+	Logger, SDKLogger *slog.Logger
+}
+
+// serve is relay-mcp without a command: the flags fill a Config, and Run
+// serves it on stdio.
 func serve(c *ucli.Context, s Streams) error {
 	if c.Args().Len() > 0 {
 		return exitf(ExitUsage, "unknown command %q (see relay-mcp --help)", c.Args().First())
 	}
-	started := time.Now()
-	profile, err := tools.ParseProfile(c.String("tools"))
-	if err != nil {
-		return exitf(ExitUsage, "--tools / RELAY_TOOLS: %v", err)
-	}
-	cfg, err := loadConfig(c, s)
+	gc, err := loadConfig(c, s)
 	if err != nil {
 		return err
 	}
-	if cfg.closer != nil {
-		defer cfg.closer.Close()
+	if gc.closer != nil {
+		defer gc.closer.Close()
 	}
 	id, err := sessionID(c)
 	if err != nil {
 		return err
 	}
-	log := cfg.logger.With("id", id)
-	in, out, err := openMailbox(cfg.home, id)
+	return Run(c.Context, Config{ID: id, Home: gc.home, URL: gc.url, Token: gc.token, TLS: gc.tls, Agent: gc.agent, Label: gc.label,
+		Tools: c.String("tools"), Structured: c.Bool("structured-content"), Channels: c.Bool("channels"), Autostart: gc.autostart, Logger: gc.logger, SDKLogger: gc.sdkLogger}, s)
+}
+
+// Run serves the MCP server of cfg on s.Stdin and s.Stdout until stdin
+// closes, the parent process exits or ctx ends.
+func Run(parent context.Context, cfg Config, s Streams) error {
+	started := time.Now()
+	profile, err := tools.ParseProfile(cfg.Tools)
+	if err != nil {
+		return exitf(ExitUsage, "--tools / RELAY_TOOLS: %v", err)
+	}
+	discard := slog.New(slog.DiscardHandler)
+	if cfg.Logger == nil {
+		cfg.Logger = discard
+	}
+	if cfg.SDKLogger == nil {
+		cfg.SDKLogger = discard
+	}
+	id := cfg.ID
+	if err := protocol.ValidateID(id); err != nil {
+		return exitf(ExitUsage, "bad client id — %v", err)
+	}
+	if cfg.Home == "" {
+		return exitf(ExitUsage, "no state directory (Config.Home, --home)")
+	}
+	log := cfg.Logger.With("id", id)
+	in, out, err := openMailbox(cfg.Home, id)
 	if err != nil {
 		return exitf(ExitError, "%v", err)
 	}
 	defer in.Close()
 
-	hello := helloFor(cfg, id)
-	reg := registry.Open(cfg.home, log)
+	hello := helloFor(&config{agent: cfg.Agent, label: cfg.Label}, id)
+	reg := registry.Open(cfg.Home, log)
 	if err := reg.Register(registry.Session{ID: id, Host: hello.Host, PID: hello.PID, Cwd: hello.Cwd, Agent: hello.Agent, Label: hello.Label, Online: true}); err != nil {
 		log.Warn("could not register the session", "err", err)
 	}
@@ -117,12 +166,12 @@ func serve(c *ucli.Context, s Streams) error {
 		}
 	}()
 
-	ctx, cancel := context.WithCancel(c.Context)
+	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 
 	var server *mcp.Server
 	l := link.New(link.Config{
-		URL: cfg.url, Token: cfg.token, TLS: cfg.tls, Hello: hello, Inbox: in, Outbox: out, Logger: log,
+		URL: cfg.URL, Token: cfg.Token, TLS: cfg.TLS, Hello: hello, Inbox: in, Outbox: out, Logger: log,
 	})
 	defer func() { // after relay_rename the registry holds this process under its new id
 		if cur := l.ClientID(); cur != id {
@@ -135,7 +184,7 @@ func serve(c *ucli.Context, s Streams) error {
 	linkWG.Add(1)
 	go func() {
 		defer linkWG.Done()
-		if err := ensureRelay(ctx, cfg); err != nil {
+		if err := ensureRelay(ctx, &config{autostart: cfg.Autostart, url: cfg.URL, home: cfg.Home, logger: cfg.Logger}); err != nil {
 			log.Warn("could not start relayd", "err", err)
 		}
 		l.Run(ctx)
@@ -143,22 +192,22 @@ func serve(c *ucli.Context, s Streams) error {
 
 	opts := &mcp.ServerOptions{
 		Instructions: tools.Instructions,
-		Logger:       cfg.sdkLogger.With("id", id),
+		Logger:       cfg.SDKLogger.With("id", id),
 	}
 	tools.SetSubscriptions(opts)
 	var channel *tools.ChannelTransport
-	if c.Bool("channels") {
+	if cfg.Channels {
 		opts.Capabilities = tools.ChannelCapabilities()
 		channel = &tools.ChannelTransport{}
 	}
 	server = mcp.NewServer(&mcp.Implementation{Name: "claude-relay", Version: Version}, opts)
-	deps := &tools.Deps{Link: l, Inbox: in, Registry: reg, Host: hello.Host, Started: started, Version: Version, Structured: c.Bool("structured-content"), Channel: channel}
+	deps := &tools.Deps{Link: l, Inbox: in, Registry: reg, Host: hello.Host, Started: started, Version: Version, Structured: cfg.Structured, Channel: channel}
 	tools.RegisterProfile(server, profile, deps)
 	tools.RegisterInbox(server, deps)
 	linkWG.Add(1)
 	go func() { defer linkWG.Done(); tools.Watch(ctx, server, deps) }() // notifications and read receipts
 	linkWG.Add(1)
-	go func() { defer linkWG.Done(); publishLinkState(ctx, l, cfg.home, log) }() // for the hooks
+	go func() { defer linkWG.Done(); publishLinkState(ctx, l, cfg.Home, log) }() // for the hooks
 
 	why := make(chan string, 2)
 	go func() {
@@ -178,13 +227,13 @@ func serve(c *ucli.Context, s Streams) error {
 		channel.Transport = transport
 		transport = channel
 	}
-	log.Info("relay-mcp serving on stdio", "relay", cfg.url, "home", cfg.home, "version", Version)
+	log.Info("relay-mcp serving on stdio", "relay", cfg.URL, "home", cfg.Home, "version", Version)
 	err = server.Run(ctx, transport)
 	reason := "stdin closed"
 	select {
 	case reason = <-why:
 	default:
-		if c.Context.Err() != nil {
+		if parent.Err() != nil {
 			reason = "signal"
 		}
 	}
