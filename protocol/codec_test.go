@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -72,9 +71,25 @@ func TestGolden(t *testing.T) {
 			}
 		})
 	}
+	// A type without a sample above still has its golden file, which
+	// Decode must read and Encode write back byte for byte.
 	for _, typ := range allTypes {
-		if !seen[typ] {
-			t.Errorf("no golden sample for frame type %q", typ)
+		if seen[typ] {
+			continue
+		}
+		want, err := os.ReadFile(filepath.Join("testdata", "golden", typ+".json"))
+		if err != nil {
+			t.Errorf("frame type %q has no golden file: write testdata/golden/%s.json (its docs example), or add a sample here and run go test -update", typ, typ)
+			continue
+		}
+		want = bytes.TrimSpace(want)
+		f, err := Decode(want)
+		if err != nil {
+			t.Errorf("Decode(testdata/golden/%s.json): %v", typ, err)
+			continue
+		}
+		if got, err := Encode(f); err != nil || !bytes.Equal(got, want) {
+			t.Errorf("Encode changed the wire format of %s:\n got %s\nwant %s", typ, got, want)
 		}
 	}
 }
@@ -192,11 +207,9 @@ func TestShouldReconnect(t *testing.T) {
 }
 
 func TestClientFrame(t *testing.T) {
-	for _, typ := range allTypes {
-		want := typ == TypeHello || typ == TypeSend || typ == TypeAck || typ == TypePeers || typ == TypeSessions || typ == TypeHistory || typ == TypeClear ||
-			typ == TypeRead || typ == TypeReceipts || typ == TypeStatus || typ == TypeWatch
-		if ClientFrame(typ) != want {
-			t.Errorf("ClientFrame(%q) = %v", typ, !want)
+	for _, ft := range Types() {
+		if got, want := ClientFrame(ft.Name), ft.Dir&FromClient != 0; got != want {
+			t.Errorf("ClientFrame(%q) = %v; its direction is %s", ft.Name, got, ft.Dir)
 		}
 	}
 	if ClientFrame("teleport") {
@@ -205,23 +218,26 @@ func TestClientFrame(t *testing.T) {
 }
 
 // RefOf reads the ref of every frame type whose struct has one, and
-// answers "" for the others.
+// answers "" for the others. Every request a client sends and expects an
+// answer to carries a ref, and so does its answer: a client matches the two
+// by it (hello is answered before anything else can be).
 func TestRefOf(t *testing.T) {
-	withRef := []string{TypeSend, TypeAccepted, TypePeers, TypeSessions, TypeHistory, TypeClear, TypeCleared, TypeReceipts, TypeStatus, TypeWatch, TypeError}
 	for _, ft := range Types() {
 		f := ft.New()
-		if ft.HasRef() != slices.Contains(withRef, ft.Name) {
-			t.Errorf("%s: HasRef() = %v", ft.Name, ft.HasRef())
-		}
-		if ft.HasRef() {
-			reflect.ValueOf(f).Elem().FieldByName("Ref").SetString("r-" + ft.Name)
-		}
+		field := reflect.ValueOf(f).Elem().FieldByName("Ref")
 		want := ""
-		if ft.HasRef() {
+		if field.IsValid() && field.Kind() == reflect.String {
 			want = "r-" + ft.Name
+			field.SetString(want)
+		}
+		if ft.HasRef() != (want != "") {
+			t.Errorf("%s: HasRef() = %v", ft.Name, ft.HasRef())
 		}
 		if got := RefOf(f); got != want {
 			t.Errorf("RefOf(%T) = %q, want %q", f, got, want)
+		}
+		if ft.Answer != "" && ft.Name != TypeHello && (!ft.HasRef() || !LookupType(ft.Answer).HasRef()) {
+			t.Errorf("%s is answered with %s, but the two do not both carry a ref to match them by", ft.Name, ft.Answer)
 		}
 	}
 	if RefOf(nil) != "" || RefOf((*Send)(nil)) != "" {
