@@ -1,7 +1,11 @@
 package testkit
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -56,5 +60,27 @@ func TestBuffer(t *testing.T) {
 	wg.Wait()
 	if len(b.String()) != 400 {
 		t.Errorf("Buffer holds %d bytes, want 400", len(b.String()))
+	}
+}
+
+// The test CA's certificate verifies for 127.0.0.1 against the CA alone.
+func TestWriteTestCA(t *testing.T) {
+	caFile, certFile, keyFile := WriteTestCA(t, t.TempDir())
+	if _, err := tls.LoadX509KeyPair(certFile, keyFile); err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	b, _ := os.ReadFile(caFile)
+	if !pool.AppendCertsFromPEM(b) {
+		t.Fatal("ca.pem holds no certificate")
+	}
+	cb, _ := os.ReadFile(certFile)
+	blk, _ := pem.Decode(cb)
+	cert, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cert.Verify(x509.VerifyOptions{Roots: pool, DNSName: "127.0.0.1"}); err != nil {
+		t.Errorf("the certificate does not verify for 127.0.0.1: %v", err)
 	}
 }
