@@ -23,6 +23,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/claude-relay/claude-relay/internal/agentsetup"
 	"github.com/claude-relay/claude-relay/protocol"
 	"github.com/claude-relay/claude-relay/relay-mcp/internal/link"
 	"github.com/claude-relay/claude-relay/relay-mcp/internal/proc"
@@ -101,8 +102,8 @@ func Run(ctx context.Context, cfg Config, w io.Writer) int {
 	}
 	home, _ := os.UserHomeDir()
 	cwd, _ := os.Getwd()
-	for _, l := range agentSetup(setupEnv{home: home, cwd: cwd}) {
-		r.add(Status(l.status), l.what, l.fix)
+	for _, l := range agentsetup.Check(agentsetup.Env{Home: home, Cwd: cwd}) {
+		r.add(Status(l.Status), l.What, l.Fix)
 	}
 	if r.fails == 0 {
 		fmt.Fprintln(w, "all checks passed")

@@ -18,6 +18,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/claude-relay/claude-relay/internal/agentsetup"
 	"github.com/claude-relay/claude-relay/protocol"
 	"github.com/claude-relay/claude-relay/relayd/internal/service"
 	"github.com/claude-relay/claude-relay/relayd/internal/store"
@@ -141,12 +142,12 @@ func doctor(c *cli.Context, stdout io.Writer) error {
 	// Whether an agent starts relay-mcp, and its hooks.
 	home, _ := os.UserHomeDir()
 	cwd, _ := os.Getwd()
-	for _, l := range agentSetup(setupEnv{home: home, cwd: cwd}) {
-		name, msg, _ := strings.Cut(l.what, ": ")
-		if l.status == "OK" {
+	for _, l := range agentsetup.Check(agentsetup.Env{Home: home, Cwd: cwd}) {
+		name, msg, _ := strings.Cut(l.What, ": ")
+		if l.Status == "OK" {
 			r.ok(name, msg)
 		} else {
-			r.warn(name, msg, l.fix)
+			r.warn(name, msg, l.Fix)
 		}
 	}
 	return doctorExit(r)

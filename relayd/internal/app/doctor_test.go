@@ -206,18 +206,3 @@ func TestDoctorAgentSetup(t *testing.T) {
 		t.Error("the Claude Code entry and its hook not reported")
 	}
 }
-
-// agentsetup.go is one file in two modules; the copies must not drift.
-func TestAgentSetupFileInSync(t *testing.T) {
-	read := func(path string) string {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, rest, _ := strings.Cut(string(b), "\n") // the package clause differs
-		return rest
-	}
-	if read("agentsetup.go") != read(filepath.Join("..", "..", "..", "relay-mcp", "internal", "doctor", "agentsetup.go")) {
-		t.Error("relayd/internal/app/agentsetup.go and relay-mcp/internal/doctor/agentsetup.go differ beyond their package clause: make them the same")
-	}
-}

@@ -1,9 +1,8 @@
-package doctor
-
-// This file is one file in two modules (relay-mcp/internal/doctor and
-// relayd/internal/app): both doctors say whether relay-mcp is registered
-// with an agent and whether its Claude Code hooks are installed. A test
-// keeps the copies the same beyond the package clause.
+// Package agentsetup reads the agents' configuration files (Claude Code,
+// Codex CLI, Gemini CLI, Cursor …) and says which of them start relay-mcp
+// and whether relay-mcp's Claude Code hooks are installed: both doctors
+// (relayd doctor, relay-mcp doctor) report it.
+package agentsetup
 
 import (
 	"encoding/json"
@@ -14,29 +13,29 @@ import (
 	"strings"
 )
 
-// setupLine is one finding of agentSetup: status is "OK" or "WARN".
-type setupLine struct {
-	status, what, fix string
+// Line is one finding of Check: status is "OK" or "WARN".
+type Line struct {
+	Status, What, Fix string
 }
 
-// setupEnv is where agentSetup looks: the home directory, the current
+// Env is where Check looks: the home directory, the current
 // directory (for a project's .mcp.json) and the environment.
-type setupEnv struct {
-	home, cwd string
-	getenv    func(string) string
+type Env struct {
+	Home, Cwd string
+	Getenv    func(string) string // nil: os.Getenv
 }
 
-// agentSetup reads the agents' configuration files (changing none) and says
+// Check reads the agents' configuration files (changing none) and says
 // which agents start relay-mcp as an MCP server, whether each entry's
 // command can be found, and whether relay-mcp's Claude Code hooks are
 // installed.
-func agentSetup(e setupEnv) []setupLine {
-	if e.getenv == nil {
-		e.getenv = os.Getenv
+func Check(e Env) []Line {
+	if e.Getenv == nil {
+		e.Getenv = os.Getenv
 	}
 	short := func(p string) string {
-		if e.home != "" && strings.HasPrefix(p, e.home+string(filepath.Separator)) {
-			return "~" + p[len(e.home):]
+		if e.Home != "" && strings.HasPrefix(p, e.Home+string(filepath.Separator)) {
+			return "~" + p[len(e.Home):]
 		}
 		return p
 	}
@@ -47,8 +46,8 @@ func agentSetup(e setupEnv) []setupLine {
 			entries = append(entries, found{title + " (" + short(path) + ")", cmd})
 		}
 	}
-	claudeJSON := filepath.Join(e.home, ".claude.json")
-	if d := e.getenv("CLAUDE_CONFIG_DIR"); d != "" {
+	claudeJSON := filepath.Join(e.Home, ".claude.json")
+	if d := e.Getenv("CLAUDE_CONFIG_DIR"); d != "" {
 		claudeJSON = filepath.Join(d, ".claude.json")
 	}
 	addJSON("Claude Code", claudeJSON)
@@ -57,11 +56,11 @@ func agentSetup(e setupEnv) []setupLine {
 			entries = append(entries, found{"Claude Code, project " + short(p) + " (" + short(claudeJSON) + ")", cmd})
 		}
 	}
-	if e.cwd != "" {
-		addJSON("Claude Code, this project", filepath.Join(e.cwd, ".mcp.json"))
+	if e.Cwd != "" {
+		addJSON("Claude Code, this project", filepath.Join(e.Cwd, ".mcp.json"))
 	}
-	codexDir := filepath.Join(e.home, ".codex")
-	if d := e.getenv("CODEX_HOME"); d != "" {
+	codexDir := filepath.Join(e.Home, ".codex")
+	if d := e.Getenv("CODEX_HOME"); d != "" {
 		codexDir = d
 	}
 	codexTOML := filepath.Join(codexDir, "config.toml")
@@ -69,38 +68,38 @@ func agentSetup(e setupEnv) []setupLine {
 	for _, cmd := range codexCmds {
 		entries = append(entries, found{"Codex CLI (" + short(codexTOML) + ")", cmd})
 	}
-	addJSON("Gemini CLI", filepath.Join(e.home, ".gemini", "settings.json"))
-	addJSON("Cursor", filepath.Join(e.home, ".cursor", "mcp.json"))
+	addJSON("Gemini CLI", filepath.Join(e.Home, ".gemini", "settings.json"))
+	addJSON("Cursor", filepath.Join(e.Home, ".cursor", "mcp.json"))
 
-	var out []setupLine
+	var out []Line
 	if len(entries) == 0 {
-		out = append(out, setupLine{"WARN", "agents: no agent starts relay-mcp (looked in ~/.claude.json, ./.mcp.json, ~/.codex/config.toml, ~/.gemini/settings.json, ~/.cursor/mcp.json)",
+		out = append(out, Line{"WARN", "agents: no agent starts relay-mcp (looked in ~/.claude.json, ./.mcp.json, ~/.codex/config.toml, ~/.gemini/settings.json, ~/.cursor/mcp.json)",
 			"add it: claude mcp add -s user relay -- relay-mcp (or relay-mcp install claude|codex|gemini|cursor --write)"})
 	}
 	for _, f := range entries {
 		bin := strings.Fields(f.command)
 		if len(bin) > 0 && !commandFound(bin[0]) {
-			out = append(out, setupLine{"WARN", "agents: " + f.where + " starts relay-mcp as " + f.command + ", which is not there",
+			out = append(out, Line{"WARN", "agents: " + f.where + " starts relay-mcp as " + f.command + ", which is not there",
 				"install relay-mcp (make install) or fix the command: relay-mcp install ... --write writes this binary's path"})
 			continue
 		}
-		out = append(out, setupLine{"OK", "agents: " + f.where + " starts relay-mcp (" + f.command + ")", ""})
+		out = append(out, Line{"OK", "agents: " + f.where + " starts relay-mcp (" + f.command + ")", ""})
 	}
 
-	settings := filepath.Join(e.home, ".claude", "settings.json")
-	if d := e.getenv("CLAUDE_CONFIG_DIR"); d != "" {
+	settings := filepath.Join(e.Home, ".claude", "settings.json")
+	if d := e.Getenv("CLAUDE_CONFIG_DIR"); d != "" {
 		settings = filepath.Join(d, "settings.json")
 	}
 	events := claudeHookEvents(settings)
 	switch {
 	case len(events) > 0:
-		out = append(out, setupLine{"OK", "hooks: relay-mcp's Claude Code hooks are installed in " + short(settings) + " (" + strings.Join(events, ", ") + ")", ""})
+		out = append(out, Line{"OK", "hooks: relay-mcp's Claude Code hooks are installed in " + short(settings) + " (" + strings.Join(events, ", ") + ")", ""})
 	default:
-		out = append(out, setupLine{"WARN", "hooks: relay-mcp's Claude Code hooks are not installed (" + short(settings) + "): a Claude Code session sees mail only when it calls relay_receive",
+		out = append(out, Line{"WARN", "hooks: relay-mcp's Claude Code hooks are not installed (" + short(settings) + "): a Claude Code session sees mail only when it calls relay_receive",
 			"relay-mcp install claude --hooks --write"})
 	}
 	if codexNotify {
-		out = append(out, setupLine{"OK", "hooks: Codex's notify runs relay-mcp hook codex (" + short(codexTOML) + ")", ""})
+		out = append(out, Line{"OK", "hooks: Codex's notify runs relay-mcp hook codex (" + short(codexTOML) + ")", ""})
 	}
 	return out
 }
