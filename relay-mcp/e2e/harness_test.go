@@ -61,7 +61,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func needBins(t *testing.T) {
+func needBins(t testing.TB) {
 	t.Helper()
 	if bins.buildErr != "" {
 		t.Fatal(bins.buildErr)
@@ -70,11 +70,11 @@ func needBins(t *testing.T) {
 
 // claudeBin is the Claude Code CLI installed by `npm ci --prefix e2e`; the
 // test skips without it.
-func claudeBin(t *testing.T) string { return npmBin(t, "claude", "Claude Code CLI") }
+func claudeBin(t testing.TB) string { return npmBin(t, "claude", "Claude Code CLI") }
 
 // npmBin is the program name installed by `npm ci --prefix e2e` (title
 // names it in the skip message); the test skips without it.
-func npmBin(t *testing.T, name, title string) string {
+func npmBin(t testing.TB, name, title string) string {
 	t.Helper()
 	needBins(t)
 	p := filepath.Join(bins.root, "e2e", "node_modules", ".bin", name)
@@ -115,7 +115,7 @@ var addrRE = regexp.MustCompile(`addr=(127\.0\.0\.1:\d+)`)
 
 // startRelay runs relayd with its SQLite store in dataDir (a temporary one
 // for "") on addr ("" for any loopback port) and waits for /healthz.
-func startRelay(t *testing.T, addr, dataDir string, extra ...string) *relay {
+func startRelay(t testing.TB, addr, dataDir string, extra ...string) *relay {
 	t.Helper()
 	needBins(t)
 	if addr == "" {
@@ -187,7 +187,7 @@ func tail(s string, n int) string {
 }
 
 // poll waits for cond, checking every 10 ms, for at most within.
-func poll(t *testing.T, what string, within time.Duration, cond func() bool) {
+func poll(t testing.TB, what string, within time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for !cond() {
@@ -200,7 +200,7 @@ func poll(t *testing.T, what string, within time.Duration, cond func() bool) {
 
 // ---- the scripted model API
 
-func startAPI(t *testing.T) *scriptedapi.Anthropic {
+func startAPI(t testing.TB) *scriptedapi.Anthropic {
 	t.Helper()
 	a, err := scriptedapi.NewAnthropic()
 	if err != nil {
@@ -216,7 +216,7 @@ func startAPI(t *testing.T) *scriptedapi.Anthropic {
 // writes ~/.claude there), a relay id, the MCP config that spawns
 // relay-mcp, and its API prefix at the scripted API.
 type ccSession struct {
-	t         *testing.T
+	t         testing.TB
 	id        string // relay id, also the API prefix
 	home      string // HOME for Claude Code
 	relayHome string // RELAY_HOME shared by the sessions of one "machine"
@@ -231,7 +231,7 @@ type ccSession struct {
 
 // newCC prepares a session: relayHome is shared by sessions that run on one
 // machine (registry, inboxes).
-func newCC(t *testing.T, api *scriptedapi.Anthropic, r *relay, id, relayHome string) *ccSession {
+func newCC(t testing.TB, api *scriptedapi.Anthropic, r *relay, id, relayHome string) *ccSession {
 	t.Helper()
 	claudeBin(t)
 	c := &ccSession{t: t, id: id, home: t.TempDir(), relayHome: relayHome, cwd: t.TempDir(), api: api, relayURL: r.url(), allowed: relayTools}
@@ -423,7 +423,7 @@ type mcpPeer struct {
 }
 
 // spawnPeer starts relay-mcp as id over stdio with the go-sdk client.
-func spawnPeer(t *testing.T, relayURL, id, relayHome string, env ...string) *mcpPeer {
+func spawnPeer(t testing.TB, relayURL, id, relayHome string, env ...string) *mcpPeer {
 	t.Helper()
 	needBins(t)
 	cmd := exec.Command(bins.relayMCP)
@@ -449,7 +449,7 @@ func spawnPeer(t *testing.T, relayURL, id, relayHome string, env ...string) *mcp
 }
 
 // call calls a tool and returns its text ("ERROR: " first for an error).
-func (p *mcpPeer) call(t *testing.T, name string, args map[string]any) string {
+func (p *mcpPeer) call(t testing.TB, name string, args map[string]any) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -470,7 +470,7 @@ func (p *mcpPeer) call(t *testing.T, name string, args map[string]any) string {
 }
 
 // waitConnected polls relay_status until the peer is connected.
-func (p *mcpPeer) waitConnected(t *testing.T) {
+func (p *mcpPeer) waitConnected(t testing.TB) {
 	t.Helper()
 	poll(t, p.id+" connected", 15*time.Second, func() bool {
 		return strings.HasPrefix(p.call(t, "relay_status", nil), "connected ")
@@ -482,7 +482,7 @@ func (p *mcpPeer) close() { p.cs.Close() }
 
 // relayCLI runs a relay-mcp command (send, receive …) and returns its
 // combined output.
-func relayCLI(t *testing.T, env []string, args ...string) string {
+func relayCLI(t testing.TB, env []string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(bins.relayMCP, args...)
 	cmd.Env = append(os.Environ(), env...)

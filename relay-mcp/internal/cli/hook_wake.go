@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 
@@ -53,12 +54,15 @@ func hookWake(c *ucli.Context, s Streams, in hook.ClaudeInput) error {
 
 	ctx, cancel := context.WithCancel(c.Context)
 	defer cancel()
-	changed, err := hook.WatchDir(ctx, dir)
+	changed, err := hook.WatchDir(ctx, dir, hook.WatchedFiles...)
 	if err != nil {
 		fmt.Fprintf(s.Stderr, "relay-mcp hook: cannot watch %s (%v); looking every 2 s\n", dir, err)
 		changed = nil
 	}
 	ppid := os.Getppid()
+	// It may wait for hours: hand back what start-up took.
+	debug.SetGCPercent(20)
+	debug.FreeOSMemory()
 	res, err := hook.Listen(ctx, hook.WakeOptions{
 		Self: id, Dir: dir, IdleLimit: c.Duration("idle-limit"), MaxWakes: maxWakes(c.Int("max-wakes")), Changed: changed,
 		SessionAlive: func() bool { return os.Getppid() == ppid && proc.Alive(session) },

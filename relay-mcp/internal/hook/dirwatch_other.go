@@ -9,7 +9,7 @@ import (
 
 // WatchDir returns a channel that receives every 2 s (no file notification
 // here yet: the listener looks at the inbox on that tick).
-func WatchDir(ctx context.Context, dir string) (<-chan struct{}, error) {
+func WatchDir(ctx context.Context, dir string, names ...string) (<-chan struct{}, error) {
 	ch := make(chan struct{}, 1)
 	go func() {
 		t := time.NewTicker(2 * time.Second)

@@ -23,6 +23,10 @@ import (
 // with no prompt from the person, the listener stands down and the mail
 // waits for the next prompt.
 
+// WatchedFiles are the inbox directory's files whose changes the listener
+// looks at: the mail log and the server's link state.
+var WatchedFiles = []string{"messages.jsonl", linkStateFile}
+
 // Wake limits.
 const (
 	// DefaultMaxWakes is how many times in a row the listener wakes a

@@ -42,7 +42,7 @@ func (f *wakeFixture) listen(within time.Duration, maxWakes int) WakeResult {
 	f.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), within)
 	defer cancel()
-	changed, err := WatchDir(ctx, f.dir)
+	changed, err := WatchDir(ctx, f.dir, WatchedFiles...)
 	if err != nil {
 		f.t.Fatal(err)
 	}
