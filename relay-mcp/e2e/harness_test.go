@@ -263,6 +263,7 @@ func (c *ccSession) environ() []string {
 		"RELAY_HOME=" + c.relayHome,
 		"CLAUDE_RELAY_SESSION_ID=" + c.id,
 		"RELAY_URL=" + c.relayURL,
+		"RELAY_AUTOSTART=off", // a relay a test stops stays stopped
 	}
 	return append(env, c.env...)
 }
