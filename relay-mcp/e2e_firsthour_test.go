@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -176,5 +177,30 @@ func copyFile(t *testing.T, from, to string) {
 	}
 	if err := os.WriteFile(to, b, 0o755); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The README on a fresh clone with a fresh HOME, every step compared with
+// what the documents say (scripts/readme-walkthrough.sh; it tests the
+// committed HEAD of this checkout).
+func TestREADMEWalkthrough(t *testing.T) {
+	if testing.Short() {
+		t.Skip("clones the repository and runs make install (-short)")
+	}
+	for _, tool := range []string{"bash", "git", "make", "curl", "mkfifo"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not found: the README walkthrough needs bash, git, make, curl and mkfifo", tool)
+		}
+	}
+	if out, err := exec.Command("git", "-C", "..", "rev-parse", "--git-dir").CombinedOutput(); err != nil {
+		t.Skipf("not a git checkout (%s): the walkthrough clones it", strings.TrimSpace(string(out)))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", filepath.Join("..", "scripts", "readme-walkthrough.sh"))
+	out, err := cmd.CombinedOutput()
+	t.Logf("scripts/readme-walkthrough.sh:\n%s", out)
+	if err != nil {
+		t.Fatalf("the README walkthrough failed: %v", err)
 	}
 }
