@@ -245,6 +245,9 @@ func (f *Hello) validate(Limits) error {
 	if err := ValidateID(f.ClientID); err != nil {
 		return err
 	}
+	if IsPersonID(f.ClientID) {
+		return errorf(CodeBadID, "id %q starts with %q, which is kept for the relay's operators (people posting from its console); pick another id", f.ClientID, PersonPrefix)
+	}
 	for _, m := range [][2]string{{"host", f.Host}, {"cwd", f.Cwd}, {"agent", f.Agent}, {"label", f.Label}} {
 		if err := checkMeta(TypeHello, m[0], m[1]); err != nil {
 			return err

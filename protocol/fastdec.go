@@ -94,6 +94,8 @@ func (m *Message) fastField(p *fastParser, key []byte) (ok bool) {
 		m.ReplyTo, ok = p.str()
 	case "thread":
 		m.Thread, ok = p.str()
+	case "person":
+		m.Person, ok = p.bool()
 	}
 	return ok
 }

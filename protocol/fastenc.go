@@ -97,6 +97,9 @@ func appendMessage(dst []byte, m *Message) ([]byte, bool) {
 		dst = append(dst, `,"thread":`...)
 		dst = appendJSONString(dst, m.Thread)
 	}
+	if m.Person {
+		dst = append(dst, `,"person":true`...)
+	}
 	return append(dst, '}'), true
 }
 

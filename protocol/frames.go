@@ -199,6 +199,10 @@ type Message struct {
 	TS      time.Time `json:"ts"`
 	ReplyTo string    `json:"reply_to,omitempty"`
 	Thread  string    `json:"thread,omitempty"`
+	// Person is set by the relay when the sender is a person (the relay's
+	// operator at its console, an id starting with PersonPrefix), not an
+	// agent.
+	Person bool `json:"person,omitempty"`
 }
 
 // Ack tells the relay the client holds every message up to seq Upto; the

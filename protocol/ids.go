@@ -15,6 +15,15 @@ const Broadcast = "*"
 // It is reserved: no client may take it as its id.
 const LegacyBroadcast = "all"
 
+// PersonPrefix starts the ids of people: the relay's operators, who post
+// from its console (message.person is set on what they send). No client
+// may say hello with such an id, so an agent cannot pass for a person;
+// agents may still send to one (a reply to the operator).
+const PersonPrefix = "person."
+
+// IsPersonID reports whether id is a person's (it starts with PersonPrefix).
+func IsPersonID(id string) bool { return strings.HasPrefix(id, PersonPrefix) }
+
 // ValidateID checks a client id: 1 to 64 characters of A-Z a-z 0-9 . _ -,
 // not starting with '.' or '-' (so an id is never a path component such as
 // ".." nor read as a command-line flag), and not the reserved word "all".

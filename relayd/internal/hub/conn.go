@@ -221,9 +221,11 @@ func (c *Conn) handle(ctx context.Context, f protocol.Frame) protocol.Frame {
 		if c.peer.Legacy {
 			h.markRead(ctx, c, nil, f.Upto) // no read concept: what it holds it has read
 		}
+		h.emit(Event{Kind: EventStage, Client: c.id})
 		return nil
 	case *protocol.Read:
 		h.markRead(ctx, c, f.IDs, f.Upto)
+		h.emit(Event{Kind: EventStage, Client: c.id})
 		return nil
 	case *protocol.Receipts:
 		return h.receipts(ctx, c, f)

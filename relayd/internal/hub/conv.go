@@ -92,6 +92,7 @@ func (c *Conn) handleConv(ctx context.Context, f protocol.Frame) (reply protocol
 			for _, o := range others {
 				o.push(p)
 			}
+			h.emit(Event{Kind: EventStatus, Peer: &p.Peer})
 		}
 		return &protocol.Status{Ref: f.Ref, Status: f.Status}, true
 	case *protocol.Watch:

@@ -75,6 +75,10 @@ type Hub struct {
 
 	conv conv // status lines and mail watchers (conv.go)
 
+	obs    observers            // the console's event feed (observe.go)
+	holdMu sync.Mutex           // guards holds
+	holds  map[string][2]string // pairs the operator held (observe.go)
+
 	stats Stats
 }
 
@@ -238,6 +242,7 @@ func (h *Hub) Join(ctx context.Context, hello *protocol.Hello, legacy bool) (*Co
 			o.push(presence)
 		}
 	}
+	h.emit(Event{Kind: EventJoined, Peer: &presence.Peer})
 	c.wake() // mail may be waiting
 	return c, w, nil
 }
@@ -273,6 +278,7 @@ func (h *Hub) Leave(c *Conn, reason string) {
 	for _, o := range others {
 		o.push(presence)
 	}
+	h.emit(Event{Kind: EventLeft, Peer: &presence.Peer, Reason: reason})
 }
 
 // Close kicks every client with code (CloseGoingAway on shutdown) and
@@ -450,6 +456,9 @@ func (h *Hub) plan(ctx context.Context, from *Conn, s *protocol.Send) (*routing,
 		}
 	}
 
+	if perr := h.held(from.id, targets, s.Ref); perr != nil {
+		return nil, perr
+	}
 	if perr := h.allowSend(from.id, targets, s.Ref); perr != nil {
 		return nil, perr
 	}
@@ -458,6 +467,10 @@ func (h *Hub) plan(ctx context.Context, from *Conn, s *protocol.Send) (*routing,
 	if warning != "" {
 		h.stats.LoopWarnings.Add(1)
 		h.log.Info("exchange looks like a loop; warning the sender", "from", from.id, "warning", warning)
+		if len(targets) > 0 {
+			_, pair := pairKey(from.id, targets[0])
+			h.emit(Event{Kind: EventLoop, Pair: pair, Warning: warning})
+		}
 	}
 	return &routing{msg: msg, targets: targets, outcomes: outcomes, warning: warning}, nil
 }
@@ -503,6 +516,7 @@ func (h *Hub) finish(ref string, r *routing, targets []string, slots []store.Slo
 	for _, c := range wake {
 		c.wake()
 	}
+	h.emit(Event{Kind: EventMessage, Msg: &r.msg, Outcomes: outcomes})
 	return &protocol.Accepted{Ref: ref, ID: r.msg.ID, TS: r.msg.TS, Recipients: outcomes, Warning: r.warning}
 }
 

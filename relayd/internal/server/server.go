@@ -20,6 +20,7 @@ import (
 
 	"github.com/claude-relay/claude-relay/protocol"
 	"github.com/claude-relay/claude-relay/relayd/internal/auth"
+	"github.com/claude-relay/claude-relay/relayd/internal/console"
 	"github.com/claude-relay/claude-relay/relayd/internal/hub"
 	"github.com/claude-relay/claude-relay/relayd/internal/metrics"
 	"github.com/claude-relay/claude-relay/relayd/internal/ratelimit"
@@ -86,6 +87,7 @@ type Server struct {
 	AuthFailLimit ratelimit.Rate
 
 	gate      gate
+	console   *console.Console // the operator's console at /console
 	authFails *ratelimit.Buckets
 	counters  counters
 	metrics   http.Handler
@@ -167,6 +169,8 @@ func (s *Server) init() {
 		s.authFails = ratelimit.New(s.AuthFailLimit)
 		s.started = time.Now()
 		s.metrics = s.metricsHandler()
+		s.console = &console.Console{Hub: s.Hub, Logger: s.Logger, Token: s.Token, Tokens: s.Tokens,
+			AuthFails: s.authFails, Limits: s.Limits}
 	})
 }
 
@@ -182,6 +186,9 @@ func (s *Server) Handler() http.Handler {
 		s.serveWS(w, withIdentity(r, id), v1Codec{limits: s.Limits})
 	})
 	mux.HandleFunc("GET /healthz", s.serveHealth)
+	cons := s.console.Handler()
+	mux.Handle(console.Path, cons)
+	mux.Handle(console.Path+"/", cons)
 	mux.Handle("GET /metrics", s.metrics)
 	mux.HandleFunc("GET /dashboard.json", func(w http.ResponseWriter, r *http.Request) {
 		if _, ok := s.authenticate(w, r, true); !ok {
@@ -215,6 +222,7 @@ func isUpgrade(r *http.Request) bool {
 // waits for their handlers to finish, or for ctx to end.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.init()
+	s.console.Close() // its event streams would hold up an HTTP server's shutdown
 	s.Hub.Close(protocol.CloseGoingAway, protocol.CloseReason(protocol.CloseGoingAway))
 	done := make(chan struct{})
 	go func() {

@@ -160,5 +160,6 @@ func (d Delivery) ToProtocol() *protocol.Message {
 
 // ToProtocol converts a stored message to a protocol message without seq.
 func (m Message) ToProtocol() *protocol.Message {
-	return &protocol.Message{ID: m.ID, From: m.From, To: m.To, Body: m.Body, TS: m.TS, ReplyTo: m.ReplyTo, Thread: m.Thread}
+	return &protocol.Message{ID: m.ID, From: m.From, To: m.To, Body: m.Body, TS: m.TS, ReplyTo: m.ReplyTo, Thread: m.Thread,
+		Person: protocol.IsPersonID(m.From)}
 }

@@ -1,0 +1,162 @@
+package hub
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/claude-relay/claude-relay/protocol"
+	"github.com/claude-relay/claude-relay/relayd/internal/store"
+)
+
+// What the operator's console (package console) sees of the hub: events as
+// they happen, operator posts and pair holds.
+
+// Event kinds.
+const (
+	EventJoined  = "joined"  // Peer came online
+	EventLeft    = "left"    // Peer went offline
+	EventStatus  = "status"  // Peer changed its status line
+	EventMessage = "message" // Msg was stored for Outcomes
+	EventStage   = "stage"   // Client acked or read mail: its receipts moved
+	EventLoop    = "loop"    // Pair's exchange looks like a loop (Warning)
+	EventHold    = "hold"    // Pair was held by the operator
+	EventRelease = "release" // Pair was released
+)
+
+// Event is one thing the hub did, for observers.
+type Event struct {
+	Kind     string
+	At       time.Time
+	Peer     *protocol.Peer     // joined, left, status
+	Reason   string             // left
+	Msg      *store.Message     // message
+	Outcomes []protocol.Outcome // message: what became of it per recipient
+	Client   string             // stage: whose mailbox
+	Pair     [2]string          // loop, hold, release: sorted
+	Warning  string             // loop
+}
+
+// observers are the functions Observe registered. Each is called on the
+// goroutine that made the event and must not block or call the hub.
+type observers struct {
+	mu   sync.RWMutex
+	next int
+	fns  map[int]func(Event)
+}
+
+// Observe calls fn for every event until stop is called. fn must be quick
+// and must not block: it runs on the connection or store goroutine that
+// made the event.
+func (h *Hub) Observe(fn func(Event)) (stop func()) {
+	o := &h.obs
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.fns == nil {
+		o.fns = map[int]func(Event){}
+	}
+	id := o.next
+	o.next++
+	o.fns[id] = fn
+	return func() {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		delete(o.fns, id)
+	}
+}
+
+func (h *Hub) emit(e Event) {
+	o := &h.obs
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	if len(o.fns) == 0 {
+		return
+	}
+	if e.At.IsZero() {
+		e.At = h.opts.Now().UTC()
+	}
+	for _, fn := range o.fns {
+		fn(e)
+	}
+}
+
+// Store is the hub's store, for read-only views (the console).
+func (h *Hub) Store() store.Store { return h.store }
+
+// pairKey is the key of the pair a, b in either order.
+func pairKey(a, b string) (string, [2]string) {
+	if b < a {
+		a, b = b, a
+	}
+	return a + "\x00" + b, [2]string{a, b}
+}
+
+// Hold makes the relay refuse every message between a and b, in both
+// directions, until Release: the operator's brake for a pair caught in a
+// loop. The sender is told its message was held by the operator.
+func (h *Hub) Hold(a, b string) {
+	key, pair := pairKey(a, b)
+	h.holdMu.Lock()
+	if h.holds == nil {
+		h.holds = map[string][2]string{}
+	}
+	h.holds[key] = pair
+	h.holdMu.Unlock()
+	h.log.Warn("pair held by the operator", "a", pair[0], "b", pair[1])
+	h.emit(Event{Kind: EventHold, Pair: pair})
+}
+
+// Release lifts a Hold.
+func (h *Hub) Release(a, b string) {
+	key, pair := pairKey(a, b)
+	h.holdMu.Lock()
+	delete(h.holds, key)
+	h.holdMu.Unlock()
+	h.log.Info("pair released by the operator", "a", pair[0], "b", pair[1])
+	h.emit(Event{Kind: EventRelease, Pair: pair})
+}
+
+// Holds lists the pairs held now.
+func (h *Hub) Holds() [][2]string {
+	h.holdMu.Lock()
+	defer h.holdMu.Unlock()
+	out := make([][2]string, 0, len(h.holds))
+	for _, p := range h.holds {
+		out = append(out, p)
+	}
+	return out
+}
+
+// held refuses a send from `from` to any of targets that a Hold stops.
+func (h *Hub) held(from string, targets []string, ref string) *protocol.Error {
+	h.holdMu.Lock()
+	defer h.holdMu.Unlock()
+	if len(h.holds) == 0 {
+		return nil
+	}
+	for _, to := range targets {
+		if key, _ := pairKey(from, to); h.holds[key] != [2]string{} {
+			return &protocol.Error{Code: protocol.CodeRateLimited, Ref: ref, RetryAfterMS: time.Minute.Milliseconds(),
+				Message: fmt.Sprintf("held, not delivered: the relay's operator has put %s ↔ %s on hold (their exchange looked like a loop); "+
+					"stop messaging %s and ask your user — the operator will release the pair", from, to, to)}
+		}
+	}
+	return nil
+}
+
+// Post sends a message as an operator: a person at the console, whose id
+// (protocol.PersonPrefix + name) no agent can claim. Recipients see it
+// with message.person set. It goes the way any send goes: stored first,
+// then pushed to the recipients online.
+func (h *Hub) Post(ctx context.Context, from string, s *protocol.Send) (*protocol.Accepted, *protocol.Error) {
+	if !protocol.IsPersonID(from) {
+		return nil, &protocol.Error{Code: protocol.CodeBadID, Message: fmt.Sprintf("%q is not an operator id (%s…)", from, protocol.PersonPrefix)}
+	}
+	now := h.opts.Now()
+	// Known, so that an agent's reply to the operator is kept for it.
+	if err := h.store.Touch(ctx, store.SessionInfo{ID: from, Agent: "person", Host: "console", FirstSeen: now, LastSeen: now}); err != nil {
+		h.log.Warn("could not record operator", "client", from, "err", err)
+	}
+	return h.route(ctx, &Conn{hub: h, id: from}, s)
+}

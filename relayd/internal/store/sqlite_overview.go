@@ -1,0 +1,105 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Timeline walks messages newest first along their key (rid); the peer and
+// pair filters look the peer's mailbox up through its primary key.
+func (s *SQLite) Timeline(ctx context.Context, q TimelineQuery) ([]Message, bool, error) {
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM messages g
+		WHERE (?1 = '' OR g.id < ?1)
+		AND (?2 = '' OR g.thread = ?2)
+		AND (?3 = '' OR ?4 != '' OR g.sender = ?3 OR g.rid IN (SELECT msg FROM mailbox WHERE recipient = ?3))
+		AND (?4 = '' OR (g.sender = ?3 AND g.rid IN (SELECT msg FROM mailbox WHERE recipient = ?4))
+			OR (g.sender = ?4 AND g.rid IN (SELECT msg FROM mailbox WHERE recipient = ?3)))
+		ORDER BY g.rid DESC LIMIT ?5`, q.Before, q.Thread, q.Peer, q.With, limit+1)
+	if err != nil {
+		return nil, false, fmt.Errorf("read timeline in %s: %w", s.path, err)
+	}
+	defer rows.Close()
+	var out []Message
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			return nil, false, fmt.Errorf("read timeline in %s: %w", s.path, err)
+		}
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, fmt.Errorf("read timeline in %s: %w", s.path, err)
+	}
+	more := len(out) > limit
+	if more {
+		out = out[:limit]
+	}
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out, more, nil
+}
+
+func (s *SQLite) Stages(ctx context.Context, ids []string) ([]Receipt, error) {
+	js, err := json.Marshal(ids)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT g.id, m.recipient, g.ts, m.delivered_at, m.read_at,
+			m.seq <= coalesce((SELECT acked FROM boxes WHERE recipient = m.recipient), 0)
+		FROM messages g JOIN mailbox m ON m.msg = g.rid
+		WHERE g.id IN (SELECT value FROM json_each(?1))`, string(js))
+	if err != nil {
+		return nil, fmt.Errorf("read stages in %s: %w", s.path, err)
+	}
+	defer rows.Close()
+	var out []Receipt
+	for rows.Next() {
+		var r Receipt
+		var ts, del, read int64
+		var acked bool
+		if err := rows.Scan(&r.MsgID, &r.To, &ts, &del, &read, &acked); err != nil {
+			return nil, fmt.Errorf("read stages in %s: %w", s.path, err)
+		}
+		r.Stored, r.Delivered, r.Read = fromNanos(ts), fromNanos(del), fromNanos(read)
+		r.DeliveredOK = acked || del != 0
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read stages in %s: %w", s.path, err)
+	}
+	SortReceipts(out, ids)
+	return out, nil
+}
+
+func (s *SQLite) OldestUnread(ctx context.Context, clients []string) (map[string]time.Time, error) {
+	js, err := json.Marshal(clients)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT c.value,
+			(SELECT min(g.ts) FROM mailbox m JOIN messages g ON g.rid = m.msg WHERE m.recipient = c.value AND m.read_at = 0)
+		FROM json_each(?1) c`, string(js))
+	if err != nil {
+		return nil, fmt.Errorf("read oldest unread in %s: %w", s.path, err)
+	}
+	defer rows.Close()
+	out := map[string]time.Time{}
+	for rows.Next() {
+		var id string
+		var ts *int64
+		if err := rows.Scan(&id, &ts); err != nil {
+			return nil, fmt.Errorf("read oldest unread in %s: %w", s.path, err)
+		}
+		if ts != nil {
+			out[id] = fromNanos(*ts)
+		}
+	}
+	return out, rows.Err()
+}
