@@ -33,10 +33,13 @@ type MessageOut struct {
 	Thread    string    `json:"thread,omitempty"`
 	ReplyTo   string    `json:"reply_to,omitempty"`
 	Broadcast bool      `json:"broadcast,omitempty"`
-	Body      string    `json:"body"`
-	Bytes     int       `json:"bytes"`
-	Truncated bool      `json:"truncated,omitempty"`
-	Read      bool      `json:"was_read,omitempty"`
+	// FromPerson: a person wrote it (the relay's operator, at its
+	// console), not an agent.
+	FromPerson bool   `json:"from_person,omitempty"`
+	Body       string `json:"body"`
+	Bytes      int    `json:"bytes"`
+	Truncated  bool   `json:"truncated,omitempty"`
+	Read       bool   `json:"was_read,omitempty"`
 }
 
 // ReceiveOutput is relay_receive's structured content.
@@ -74,8 +77,12 @@ func render(es []inbox.Entry, full bool) (string, []MessageOut) {
 		}
 		mo := MessageOut{ID: e.ID, From: e.From, TS: e.TS, Thread: e.Thread, ReplyTo: e.ReplyTo, Body: body, Bytes: len(e.Body), Truncated: cut, Read: e.Read}
 		mo.Broadcast = len(e.To) == 1 && e.To[0] == "*"
+		mo.FromPerson = e.Person
 		out = append(out, mo)
 		fmt.Fprintf(&b, "\n--- %s from %s at %s", e.ID, e.From, e.TS.UTC().Format(time.RFC3339))
+		if e.Person {
+			b.WriteString(" (from a person: the relay's operator, not an agent)")
+		}
 		if mo.Broadcast {
 			b.WriteString(" (to everyone)")
 		}
