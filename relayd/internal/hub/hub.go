@@ -241,8 +241,8 @@ func (h *Hub) Join(ctx context.Context, hello *protocol.Hello, legacy bool) (*Co
 		for _, o := range others {
 			o.push(presence)
 		}
+		h.emit(Event{Kind: EventJoined, Peer: &presence.Peer})
 	}
-	h.emit(Event{Kind: EventJoined, Peer: &presence.Peer})
 	c.wake() // mail may be waiting
 	return c, w, nil
 }
