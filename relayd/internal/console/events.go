@@ -40,6 +40,20 @@ type feedEvent struct {
 // observe runs on the hub's goroutines: it encodes once and hands the
 // bytes to every page without blocking.
 func (c *Console) observe(e hub.Event) {
+	if e.Kind == hub.EventLoop {
+		c.mu.Lock()
+		c.loops = append(c.loops, loopAlert{Pair: e.Pair, Warning: e.Warning, At: e.At})
+		if len(c.loops) > maxLoopAlerts {
+			c.loops = c.loops[len(c.loops)-maxLoopAlerts:]
+		}
+		c.mu.Unlock()
+	}
+	c.mu.Lock()
+	watched := len(c.subs) > 0
+	c.mu.Unlock()
+	if !watched {
+		return // nobody has the page open: no work on the send path
+	}
 	f := feedEvent{Type: e.Kind, At: e.At, Peer: e.Peer, Reason: e.Reason, Client: e.Client, Warning: e.Warning}
 	switch e.Kind {
 	case hub.EventMessage:
@@ -55,14 +69,6 @@ func (c *Console) observe(e hub.Event) {
 	case hub.EventLoop, hub.EventHold, hub.EventRelease:
 		pair := e.Pair
 		f.Pair = &pair
-	}
-	if e.Kind == hub.EventLoop {
-		c.mu.Lock()
-		c.loops = append(c.loops, loopAlert{Pair: e.Pair, Warning: e.Warning, At: e.At})
-		if len(c.loops) > maxLoopAlerts {
-			c.loops = c.loops[len(c.loops)-maxLoopAlerts:]
-		}
-		c.mu.Unlock()
 	}
 	b, err := json.Marshal(f)
 	if err != nil {
