@@ -8,6 +8,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"runtime"
 	"strconv"
@@ -181,4 +183,66 @@ func startDefault(t *testing.T, extra ...string) *relaydProc {
 		time.Sleep(10 * time.Millisecond)
 	}
 	return p
+}
+
+// maxIdleSocketsRSS is the bound docs/security.md states for
+// TestIdleSocketsDoNotLockOutLocalClients: how far 200 sockets that never
+// say hello may raise the relay's RSS.
+const maxIdleSocketsRSS = 32 << 10 // KiB
+
+// 200 sockets that never said hello filled the per-address cap, and every
+// client from 127.0.0.1 got 429 until they timed out. Now a new
+// connection takes the slot of the oldest one that has sent nothing for
+// half the hello timeout; and 127.0.0.2 and up count as 127.0.0.1.
+func TestIdleSocketsDoNotLockOutLocalClients(t *testing.T) {
+	needProc(t)
+	p := startDefault(t, "--hello-timeout", "4s") // idle sockets may be replaced after 2 s
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	base := procKiB(t, p.cmd.Process.Pid, "VmRSS")
+	var idle []*websocket.Conn
+	defer func() {
+		for _, ws := range idle {
+			ws.CloseNow()
+		}
+	}()
+	for i := range 200 { // the default --max-conns-per-addr
+		ws, _, err := websocket.Dial(ctx, "ws://"+p.addr+"/v1/ws", nil)
+		if err != nil {
+			t.Fatalf("idle socket %d: %v", i, err)
+		}
+		idle = append(idle, ws)
+	}
+	opened := time.Now()
+	rss := procKiB(t, p.cmd.Process.Pid, "VmRSS")
+	t.Logf("relay RSS %d KiB before, %d KiB with 200 idle sockets", base, rss)
+	if rss-base > maxIdleSocketsRSS {
+		t.Errorf("200 idle sockets raised the relay's RSS by %d MiB; the bound is %d MiB", (rss-base)>>10, maxIdleSocketsRSS>>10)
+	}
+	time.Sleep(time.Until(opened.Add(2100 * time.Millisecond))) // let them age past half the hello timeout
+	ws := rawHello(t, ctx, p.addr, "LOCAL")                     // fails with 429 if the idle sockets still hold every slot
+	ws.CloseNow()
+}
+
+// All loopback addresses are one address for --max-conns-per-addr.
+func TestLoopbackRangeIsOneAddress(t *testing.T) {
+	p := startDefault(t, "--max-conns-per-addr", "3")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i := range 3 {
+		ws := rawHello(t, ctx, p.addr, fmt.Sprintf("A%d", i))
+		defer ws.CloseNow()
+	}
+	from := func(ip string) *websocket.DialOptions {
+		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+		return &websocket.DialOptions{HTTPClient: &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}}
+	}
+	ws, resp, err := websocket.Dial(ctx, "ws://"+p.addr+"/v1/ws", from("127.0.0.2"))
+	if err == nil {
+		ws.CloseNow()
+		t.Fatal("a fourth connection from 127.0.0.2 was let in past a limit of 3 from this machine")
+	}
+	if resp == nil || resp.StatusCode != http.StatusTooManyRequests {
+		t.Skipf("cannot connect from 127.0.0.2 here: %v", err)
+	}
 }

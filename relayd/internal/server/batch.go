@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -25,6 +26,15 @@ type batchConn struct {
 	mu       sync.Mutex
 	batching bool
 	buf      []byte
+	heard    atomic.Bool // the client has sent something since the upgrade (gate.go)
+}
+
+func (c *batchConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 && !c.heard.Load() {
+		c.heard.Store(true)
+	}
+	return n, err
 }
 
 func (c *batchConn) Write(p []byte) (int, error) {
@@ -95,5 +105,13 @@ func (w *batchingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, err
 	}
 	w.conn = &batchConn{Conn: c}
+	// Reads go through the server's buffered reader: make it read from
+	// the batchConn, so that heard sees the client's first bytes. A
+	// client that sent before the upgrade was answered was heard already.
+	if brw.Reader.Buffered() > 0 {
+		w.conn.heard.Store(true)
+	} else {
+		brw.Reader.Reset(w.conn)
+	}
 	return w.conn, bufio.NewReadWriter(brw.Reader, bufio.NewWriterSize(w.conn, 4096)), nil
 }

@@ -282,11 +282,11 @@ func (s *Server) serveHealth(w http.ResponseWriter, _ *http.Request) {
 
 // serveWS runs one WebSocket connection from upgrade to close.
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, codec Codec) {
-	release, ok := s.admit(w, r)
+	sl, ok := s.admit(w, r)
 	if !ok {
 		return
 	}
-	defer release()
+	defer sl.Release()
 	s.conns.Add(1)
 	defer s.conns.Done()
 	bw := &batchingWriter{ResponseWriter: w}
@@ -308,9 +308,19 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, codec Codec) {
 	defer cancel()
 	defer ws.CloseNow()
 
-	hello, err := s.readHello(ctx, ws, codec, log)
+	// hctx ends only when a newer connection takes this one's slot before
+	// its hello (gate.go). It must not be cancelled otherwise: the
+	// websocket library closes the socket when the context of its last
+	// read ends, even after the read returned.
+	hctx, hcancel := context.WithCancel(ctx)
+	sl.OnEvict(hcancel, bw.conn.heard.Load)
+	hello, err := s.readHello(hctx, ws, codec, log)
 	if err != nil {
 		log.Debug("no session", "err", err)
+		return
+	}
+	if !sl.Hello() {
+		log.Debug("no session: a newer connection took its slot before its hello")
 		return
 	}
 	if !s.mayClaim(ctx, ws, codec, r, hello, log) {
