@@ -33,15 +33,24 @@ const defaultListen = "127.0.0.1:9999"
 // process exit code.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	a := New(stdout, stderr)
-	if err := a.RunContext(ctx, args); err != nil {
+	err := a.RunContext(ctx, args)
+	if err != nil {
 		fmt.Fprintf(stderr, "relayd: %v\n", err)
-		var ec cli.ExitCoder
-		if errors.As(err, &ec) {
-			return ec.ExitCode()
-		}
-		return 1
 	}
-	return 0
+	return exitCode(err)
+}
+
+// exitCode is the process exit code of what Run (or a command) returned:
+// 0, the code of a cli exit, or 1.
+func exitCode(err error) int {
+	var ec cli.ExitCoder
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ec):
+		return ec.ExitCode()
+	}
+	return 1
 }
 
 // New returns relayd's CLI app writing to stdout and stderr.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net"
 	"net/http"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -82,41 +81,38 @@ func TestPortTaken(t *testing.T) {
 	}
 }
 
-// listenRE finds the address in relayd's "listening" log line, text or JSON.
-var listenRE = regexp.MustCompile(`relayd listening.*addr"?[=:]"?([0-9.:\[\]]+)`)
-
-// serveInProcess starts relayd's Main and returns its address and a stop
+// serveInProcess serves relayd in-process as its flags args (after
+// --listen 127.0.0.1:0) configure it, and returns its address and a stop
 // function that cancels it and returns the exit code.
 func serveInProcess(t *testing.T, args ...string) (addr string, stderr *testkit.Buffer, stop func() int) {
 	t.Helper()
-	var out testkit.Buffer
+	return runInProcess(t, configOf(t, append([]string{"--listen", "127.0.0.1:0"}, args...)...))
+}
+
+// runInProcess serves cfg with Run, as main does, until stop: Ready says
+// where it listens (no log to scrape).
+func runInProcess(t *testing.T, cfg Config) (addr string, stderr *testkit.Buffer, stop func() int) {
+	t.Helper()
 	stderr = &testkit.Buffer{}
+	ready := make(chan string, 1)
+	cfg.Ready = func(a string) { ready <- a }
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
-	go func() {
-		done <- Main(ctx, append([]string{"relayd", "--listen", "127.0.0.1:0"}, args...), &out, stderr)
-	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for addr == "" {
-		if time.Now().After(deadline) {
-			cancel()
-			t.Fatalf("relayd did not start: %s", stderr)
-		}
-		select {
-		case code := <-done:
-			t.Fatalf("relayd exited with %d: %s", code, stderr)
-		case <-time.After(10 * time.Millisecond):
-		}
-		for _, line := range strings.Split(stderr.String(), "\n") {
-			if m := listenRE.FindStringSubmatch(line); m != nil {
-				addr = m[1]
-			}
-		}
+	go func() { done <- exitCode(Run(ctx, cfg, stderr)) }()
+	select {
+	case addr = <-ready:
+	case code := <-done:
+		cancel()
+		t.Fatalf("relayd exited with %d: %s", code, stderr)
+	case <-time.After(10 * time.Second):
+		cancel()
+		t.Fatalf("relayd did not start: %s", stderr)
 	}
 	return addr, stderr, func() int {
 		cancel()
 		select {
 		case code := <-done:
+			done <- code // a second stop gets it too
 			return code
 		case <-time.After(10 * time.Second):
 			t.Fatal("relayd did not stop within 10 s")

@@ -12,7 +12,6 @@ import (
 	"github.com/coder/websocket"
 	"github.com/urfave/cli/v2"
 
-	"github.com/claude-relay/claude-relay/internal/testkit"
 	"github.com/claude-relay/claude-relay/protocol"
 )
 
@@ -50,20 +49,7 @@ func TestDefaultConfigIsTheFlagsDefault(t *testing.T) {
 func TestRunConfig(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Listen, cfg.Store, cfg.Token = "127.0.0.1:0", "memory", ""
-	ready := make(chan string, 1)
-	cfg.Ready = func(addr string) { ready <- addr }
-	var logs testkit.Buffer
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- Run(ctx, cfg, &logs) }()
-	var addr string
-	select {
-	case addr = <-ready:
-	case err := <-done:
-		t.Fatalf("Run: %v\n%s", err, logs.String())
-	case <-time.After(10 * time.Second):
-		t.Fatalf("relayd did not get ready:\n%s", logs.String())
-	}
+	addr, logs, stop := runInProcess(t, cfg)
 
 	dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer dcancel()
@@ -84,14 +70,8 @@ func TestRunConfig(t *testing.T) {
 		t.Fatalf("answer to hello: %s (%v)", data, err)
 	}
 
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Run after cancel: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not return within 10 s of its context ending")
+	if code := stop(); code != 0 {
+		t.Fatalf("Run after cancel: exit %d\n%s", code, logs.String())
 	}
 }
 
