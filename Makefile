@@ -1,6 +1,6 @@
 # claude-relay — read top to bottom in one screen.
 #   make run    build, then start relayd on 127.0.0.1:9999 with its store in ~/claude-relay/data
-#   make test   vet + race tests of all three modules (what CI runs); ends with every skipped test and why
+#   make test   vet + race tests of all four modules (what CI runs); ends with every skipped test and why
 #   make bench  benchmarks; figures go in docs/benchmarks.md
 #   make lint   gofmt + vet
 #   make fuzz   each fuzz target for FUZZTIME (20s)
