@@ -147,7 +147,7 @@ func checkHeaders(t *testing.T, resp *http.Response) {
 	if script != "script-src 'self'" || !strings.Contains(csp, "frame-ancestors 'none'") || strings.Contains(csp, "unsafe-inline") {
 		t.Errorf("Content-Security-Policy %q: want script-src 'self' (no unsafe-inline) and frame-ancestors 'none'", csp)
 	}
-	for h, want := range map[string]string{"X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"} {
+	for h, want := range map[string]string{"X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"} {
 		if got := resp.Header.Get(h); got != want {
 			t.Errorf("%s: %q, want %q", h, got, want)
 		}

@@ -95,6 +95,7 @@ type agent struct {
 	id     string
 	ws     *websocket.Conn
 	frames chan protocol.Frame
+	inbox  []*protocol.Message // messages read while waiting for an answer
 }
 
 func (r *relay) agent(id, status string) *agent {
@@ -175,24 +176,7 @@ func expectFrame[T protocol.Frame](a *agent) T {
 func (a *agent) sendTo(ref, to, body string) protocol.Frame {
 	a.t.Helper()
 	a.send(&protocol.Send{Ref: ref, To: protocol.Recipients{to}, Body: body})
-	deadline := time.After(patience)
-	for {
-		select {
-		case f := <-a.frames:
-			switch f := f.(type) {
-			case *protocol.Accepted:
-				if f.Ref == ref {
-					return f
-				}
-			case *protocol.ErrorFrame:
-				if f.Ref == ref {
-					return f
-				}
-			}
-		case <-deadline:
-			a.t.Fatalf("%s: no answer to send %s", a.id, ref)
-		}
-	}
+	return a.answer(ref)
 }
 
 // ---- headless Chromium, driven over the DevTools protocol
@@ -489,4 +473,48 @@ func contextWithStop(r *http.Request, stop <-chan struct{}) (context.Context, co
 		}
 	}()
 	return ctx, cancel
+}
+
+// reply sends body to `to` as a reply to msgID and returns the answer.
+func (a *agent) reply(ref, to, msgID, body string) protocol.Frame {
+	a.t.Helper()
+	a.send(&protocol.Send{Ref: ref, To: protocol.Recipients{to}, Body: body, ReplyTo: msgID})
+	return a.answer(ref)
+}
+
+// answer waits for the accepted or error frame for ref; messages that
+// arrive meanwhile are kept in inbox.
+func (a *agent) answer(ref string) protocol.Frame {
+	a.t.Helper()
+	deadline := time.After(patience)
+	for {
+		select {
+		case f := <-a.frames:
+			switch f := f.(type) {
+			case *protocol.Accepted:
+				if f.Ref == ref {
+					return f
+				}
+			case *protocol.ErrorFrame:
+				if f.Ref == ref {
+					return f
+				}
+			case *protocol.Message:
+				a.inbox = append(a.inbox, f)
+			}
+		case <-deadline:
+			a.t.Fatalf("%s: no answer to send %s", a.id, ref)
+		}
+	}
+}
+
+// nextMessage returns the next message (kept or new).
+func (a *agent) nextMessage() *protocol.Message {
+	a.t.Helper()
+	if len(a.inbox) > 0 {
+		m := a.inbox[0]
+		a.inbox = a.inbox[1:]
+		return m
+	}
+	return expectFrame[*protocol.Message](a)
 }
