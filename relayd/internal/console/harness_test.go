@@ -238,9 +238,14 @@ func startBrowser(t *testing.T) *browser {
 		cmd.Wait()
 	})
 	found := make(chan string, 1)
+	var outMu sync.Mutex
+	var out []string
 	go func() {
 		sc := bufio.NewScanner(errp)
 		for sc.Scan() {
+			outMu.Lock()
+			out = append(out, sc.Text())
+			outMu.Unlock()
 			if m := devtoolsRe.FindStringSubmatch(sc.Text()); m != nil {
 				select {
 				case found <- m[1]:
@@ -252,8 +257,10 @@ func startBrowser(t *testing.T) *browser {
 	var wsURL string
 	select {
 	case wsURL = <-found:
-	case <-time.After(patience):
-		t.Fatalf("Chromium did not say where its DevTools listen within %s", patience)
+	case <-time.After(3 * patience): // a loaded machine starts a browser slowly
+		outMu.Lock()
+		defer outMu.Unlock()
+		t.Fatalf("Chromium did not say where its DevTools listen within %s; it said:\n%s", 3*patience, strings.Join(out, "\n"))
 	}
 	// The page target: /json/list on the same port.
 	hostport := strings.SplitN(strings.TrimPrefix(wsURL, "ws://"), "/", 2)[0]
