@@ -2,11 +2,15 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/claude-relay/claude-relay/relay-mcp/internal/inbox"
+	"github.com/claude-relay/claude-relay/relay-mcp/internal/scriptedapi"
 )
 
 // installHooks writes the hooks `relay-mcp install claude --hooks --write`
@@ -92,5 +96,85 @@ func TestClaudeQueuedMailAtFirstPrompt(t *testing.T) {
 		if !strings.Contains(all, b) {
 			t.Errorf("the first request after the restart lacks %q:\n%s", b, tail(all, 3000))
 		}
+	}
+}
+
+// A wake → reply → wake exchange between two idle sessions whose models
+// answer every message is bounded: with RELAY_WAKE_MAX=2 each session is
+// woken twice in a row without a prompt from its person, then the mail
+// waits for the next prompt.
+func TestClaudeWakeCycleBounded(t *testing.T) {
+	claudeBin(t)
+	r := startRelay(t, "", "")
+	api := startAPI(t)
+	// Each model answers every relay message it is shown with one more.
+	answer := func(self, other string) scriptedapi.Script {
+		n := 0
+		return func(req *scriptedapi.Request) scriptedapi.Reply {
+			last := req.LastUser()
+			for _, b := range last.Content {
+				if b.Type == "tool_result" {
+					return scriptedapi.Reply{Text: "sent"}
+				}
+			}
+			text := req.LastUserText()
+			if strings.Contains(text, "mail for you") || strings.Contains(text, "start the exchange") {
+				n++
+				return scriptedapi.Reply{ToolUses: []scriptedapi.ToolUse{{Name: "mcp__relay__relay_send",
+					Input: map[string]any{"to": other, "message": fmt.Sprintf("%s says %d", self, n)}}}}
+			}
+			return scriptedapi.Reply{Text: "ok"}
+		}
+	}
+	var streams []*ccStream
+	for _, id := range []string{"CC-2", "CC-1"} {
+		other := map[string]string{"CC-1": "CC-2", "CC-2": "CC-1"}[id]
+		api.Script(id, answer(id, other))
+		c := newCC(t, api, r, id, t.TempDir())
+		c.env = append(c.env, "RELAY_WAKE_MAX=2")
+		c.installHooks()
+		s := c.startStream()
+		streams = append(streams, s)
+	}
+	streams[0].say("you may be asked things")
+	streams[0].waitResults(1, 90*time.Second)
+	streams[1].say("start the exchange with CC-2")
+
+	woken := func(id string) int {
+		n := 0
+		for _, r := range api.Requests(id) {
+			if strings.Contains(r.LastUserText(), "mail for you") {
+				n++
+			}
+		}
+		return n
+	}
+	// Settled: no request from either session for 6 s (bounded at 120 s).
+	deadline := time.Now().Add(120 * time.Second)
+	last, quietSince := -1, time.Now()
+	for {
+		n := len(api.Requests("CC-1")) + len(api.Requests("CC-2"))
+		if n != last {
+			last, quietSince = n, time.Now()
+		}
+		if time.Since(quietSince) > 6*time.Second {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the exchange did not stop: CC-1 woken %d times, CC-2 %d", woken("CC-1"), woken("CC-2"))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if a, b := woken("CC-1"), woken("CC-2"); a != 2 || b != 2 {
+		t.Fatalf("woken CC-1 %d, CC-2 %d times; want 2 each (RELAY_WAKE_MAX=2)", a, b)
+	}
+	// The last answer waits, unread, for CC-2's person.
+	in, err := inbox.Open(filepath.Join(streams[0].c.relayHome, "inbox", "CC-2"), inbox.Options{LockWait: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	if un := in.List(inbox.Query{}); len(un) != 1 || un[0].Body != "CC-1 says 3" {
+		t.Fatalf("CC-2's unread mail: %+v", un)
 	}
 }
