@@ -149,8 +149,10 @@ func TestClaudeWakeCycleBounded(t *testing.T) {
 		}
 		return n
 	}
-	// Settled: no request from either session for 6 s (bounded at 120 s).
-	deadline := time.Now().Add(120 * time.Second)
+	// Each is woken twice (bounded at 120 s), then no request from either
+	// session comes for 6 s: the exchange has stopped.
+	poll(t, "two wakes of each session", 120*time.Second, func() bool { return woken("CC-1") >= 2 && woken("CC-2") >= 2 })
+	deadline := time.Now().Add(60 * time.Second)
 	last, quietSince := -1, time.Now()
 	for {
 		n := len(api.Requests("CC-1")) + len(api.Requests("CC-2"))
