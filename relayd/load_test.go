@@ -246,3 +246,46 @@ func TestLoopbackRangeIsOneAddress(t *testing.T) {
 		t.Skipf("cannot connect from 127.0.0.2 here: %v", err)
 	}
 }
+
+// queue_if_unknown to ids never seen made a mailbox each, without bound:
+// 290 MiB in 12 s within the other limits, kept for the retention period.
+// Now a client may make --new-id-limit of them; past it such sends are
+// refused with rate_limited naming the flag, and known ids still get mail.
+func TestNewIDMailboxesBounded(t *testing.T) {
+	p := startDefault(t, "--new-id-limit", "20/24h")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	ws := rawHello(t, ctx, p.addr, "MAKER")
+	known := rawHello(t, ctx, p.addr, "KNOWN")
+	known.CloseNow()
+	body := strings.Repeat("z", 512<<10)
+	answer := func(ref string, to string) protocol.Frame {
+		t.Helper()
+		b, _ := protocol.Encode(&protocol.Send{Ref: ref, To: protocol.Recipients{to}, Body: body, QueueIfUnknown: true})
+		if err := ws.Write(ctx, websocket.MessageText, b); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			_, data, err := ws.Read(ctx)
+			if err != nil {
+				t.Fatalf("%s: %v", ref, err)
+			}
+			f, _ := protocol.Decode(data)
+			if f != nil && protocol.RefOf(f) == ref {
+				return f
+			}
+		}
+	}
+	for i := range 20 {
+		if a, ok := answer(fmt.Sprint("n", i), fmt.Sprintf("NEVER-%03d", i)).(*protocol.Accepted); !ok || a.Recipients[0].Status != protocol.StatusQueued {
+			t.Fatalf("fresh id %d: %+v", i, a)
+		}
+	}
+	e, ok := answer("n20", "NEVER-020").(*protocol.ErrorFrame)
+	if !ok || e.Code != protocol.CodeRateLimited || !strings.Contains(e.Message, "--new-id-limit") {
+		t.Fatalf("the 21st id never seen: %+v", e)
+	}
+	if a, ok := answer("k", "KNOWN").(*protocol.Accepted); !ok || a.Recipients[0].Status != protocol.StatusQueued {
+		t.Fatalf("a known id after the limit: %+v", a)
+	}
+}

@@ -73,7 +73,7 @@ func DefaultConfig() Config {
 	}
 	return Config{
 		Listen: defaultListen, Store: "sqlite", Retention: 7 * 24 * time.Hour, MaxQueue: 10000,
-		Limits:   hub.Limits{Client: must(defaultClientLimit), Pair: must(defaultPairLimit), Loop: must(defaultLoopWarn), Global: must(defaultGlobalLimit)},
+		Limits:   hub.Limits{Client: must(defaultClientLimit), Pair: must(defaultPairLimit), Loop: must(defaultLoopWarn), Global: must(defaultGlobalLimit), NewIDs: must(defaultNewIDLimit)},
 		AuthFail: must(defaultAuthFail), MaxConns: defaultMaxConns, MaxConnsPerAddr: defaultMaxPerAddr,
 		MaxBody: protocol.DefaultMaxBodyBytes, PingInterval: 15 * time.Second, HelloTimeout: 10 * time.Second,
 		LogLevel: "info", LogFormat: "text",
@@ -109,7 +109,7 @@ func configFrom(c *cli.Context) (Config, error) {
 	for _, l := range []struct {
 		flag string
 		to   *ratelimit.Rate
-	}{{"client-limit", &cfg.Limits.Client}, {"pair-limit", &cfg.Limits.Pair}, {"loop-warn", &cfg.Limits.Loop}, {"global-limit", &cfg.Limits.Global}, {"auth-fail-limit", &cfg.AuthFail}} {
+	}{{"client-limit", &cfg.Limits.Client}, {"pair-limit", &cfg.Limits.Pair}, {"loop-warn", &cfg.Limits.Loop}, {"global-limit", &cfg.Limits.Global}, {"new-id-limit", &cfg.Limits.NewIDs}, {"auth-fail-limit", &cfg.AuthFail}} {
 		if *l.to, err = ratelimit.ParseRate(c.String(l.flag)); err != nil {
 			return usage(fmt.Errorf("--%s: %v", l.flag, err))
 		}

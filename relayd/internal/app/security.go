@@ -19,6 +19,7 @@ const (
 	defaultLoopWarn    = "20/10m"  // a pair's exchange that looks like a loop: 20 messages within 10 min, three in four replies
 	defaultGlobalLimit = "600/1m"  // agent-to-agent messages through the relay: a burst of 600, then 10 a second
 	defaultAuthFail    = "30/1m"   // wrong tokens per remote address: a burst of 30, then one every 2 s
+	defaultNewIDLimit  = "100/24h" // mailboxes one client may make for ids never seen (queue_if_unknown)
 	defaultMaxConns    = 1000
 	defaultMaxPerAddr  = 200
 	minTokenLen        = 20 // shorter shared tokens get a warning beyond loopback
@@ -40,6 +41,8 @@ func securityFlags() []cli.Flag {
 			Usage: "requests (send, peers, history …; acks are free) one client id may make, as N/DURATION: a burst of N, refilled N per DURATION; over it the client gets rate_limited with retry_after_ms; 0 disables"},
 		&cli.StringFlag{Name: "pair-limit", Value: defaultPairLimit, EnvVars: []string{"RELAY_PAIR_LIMIT"},
 			Usage: "messages one client may send another, as N/DURATION; past it further sends are held (rate_limited, naming the pair and when it may resume). A hard brake set far above real work (an orchestrator handing a worker 100 tasks an hour is a tenth of it); --loop-warn is what notices agents in a loop; 0 disables"},
+		&cli.StringFlag{Name: "new-id-limit", Value: defaultNewIDLimit, EnvVars: []string{"RELAY_NEW_ID_LIMIT"},
+			Usage: "mailboxes one client may make for ids the relay has never seen (send with queue_if_unknown), as N/DURATION; past it such sends are refused (rate_limited) so mailboxes nobody reads cannot fill the disk; 0 disables"},
 		&cli.StringFlag{Name: "loop-warn", Value: defaultLoopWarn, EnvVars: []string{"RELAY_LOOP_WARN"},
 			Usage: "when two clients' exchange looks like a loop, as N/DURATION: N messages between them (both ways) within DURATION, three in four of them replies; their sends still go through, and the sender's accepted carries a warning its agent's tool shows the model; 0 disables"},
 		&cli.StringFlag{Name: "global-limit", Value: defaultGlobalLimit, EnvVars: []string{"RELAY_GLOBAL_LIMIT"},

@@ -439,6 +439,7 @@ func (h *Hub) plan(ctx context.Context, from *Conn, s *protocol.Send) (*routing,
 			}
 		}
 		h.mu.Unlock()
+		var fresh []string // never seen, kept for anyway: new mailboxes
 		for _, i := range offline {
 			known, err := h.store.Known(ctx, outcomes[i].ID)
 			if err != nil {
@@ -447,7 +448,12 @@ func (h *Hub) plan(ctx context.Context, from *Conn, s *protocol.Send) (*routing,
 			}
 			if !known && !s.QueueIfUnknown {
 				outcomes[i].Status = protocol.StatusUnknown
+			} else if !known {
+				fresh = append(fresh, outcomes[i].ID)
 			}
+		}
+		if perr := h.allowNewIDs(from.id, fresh, s.Ref); perr != nil {
+			return nil, perr
 		}
 		for _, o := range outcomes {
 			if o.Status == "" {

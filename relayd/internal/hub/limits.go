@@ -2,6 +2,7 @@ package hub
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/claude-relay/claude-relay/protocol"
@@ -30,6 +31,11 @@ type Limits struct {
 	// recipient of a send counts once. It catches loops among three or
 	// more agents that stay under the pair limit.
 	Global ratelimit.Rate
+	// NewIDs bounds the mailboxes one client may have made for ids the
+	// relay has never seen (send with queue_if_unknown): each such id
+	// counts once per send. Without it one client could fill the disk
+	// with mailboxes nobody will read, within every other limit.
+	NewIDs ratelimit.Rate
 }
 
 // limiter holds the buckets of Limits.
@@ -39,10 +45,11 @@ type limiter struct {
 	pair   *ratelimit.Buckets
 	global *ratelimit.Buckets
 	loops  *loopWatch
+	newIDs *ratelimit.Buckets
 }
 
 func newLimiter(l Limits) *limiter {
-	return &limiter{lim: l, client: ratelimit.New(l.Client), pair: ratelimit.New(l.Pair), global: ratelimit.New(l.Global), loops: newLoopWatch(l.Loop)}
+	return &limiter{lim: l, client: ratelimit.New(l.Client), pair: ratelimit.New(l.Pair), global: ratelimit.New(l.Global), loops: newLoopWatch(l.Loop), newIDs: ratelimit.New(l.NewIDs)}
 }
 
 // allowFrame charges one request of c's to the client limit; acks are free.
@@ -93,4 +100,21 @@ func (h *Hub) allowSend(from string, targets []string, ref string) *protocol.Err
 		h.log.Warn("global message limit reached; holding sends", "from", from, "limit", h.lim.lim.Global.String(), "retry_in", wait)
 	}
 	return &protocol.Error{Code: protocol.CodeRateLimited, Ref: ref, RetryAfterMS: retry.Milliseconds(), Message: msg}
+}
+
+// allowNewIDs charges the mailboxes a send would make for ids never seen
+// to from's new-id limit, all or nothing.
+func (h *Hub) allowNewIDs(from string, fresh []string, ref string) *protocol.Error {
+	if len(fresh) == 0 || h.lim.newIDs == nil {
+		return nil
+	}
+	ok, _, retry := ratelimit.AllowAll(h.opts.Now(), ratelimit.Want{B: h.lim.newIDs, Key: from, N: len(fresh)})
+	if ok {
+		return nil
+	}
+	h.stats.RateLimited.Add(1)
+	h.log.Warn("new-id limit reached; not keeping mail for ids never seen", "from", from, "ids", fresh, "limit", h.lim.lim.NewIDs.String())
+	return &protocol.Error{Code: protocol.CodeRateLimited, Ref: ref, RetryAfterMS: retry.Milliseconds(),
+		Message: fmt.Sprintf("not sent: %s may keep mail for at most %s ids the relay has never seen (its --new-id-limit), and %s would be more — check the ids (relay_sessions lists the known ones), or send without queue_if_unknown; retry in %s",
+			from, h.lim.lim.NewIDs, strings.Join(fresh, ", "), retry.Round(time.Second))}
 }
