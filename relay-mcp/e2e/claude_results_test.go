@@ -166,6 +166,7 @@ var normalisers = []struct {
 	with string
 }{
 	{regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`), "<MSGID>"},
+	{regexp.MustCompile(`--- [0-9a-f-]{8,35} from `), "--- <MSGID> from "}, // a header's short id
 	{regexp.MustCompile(`\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z`), "<TIME>"},
 	{regexp.MustCompile(`127\.0\.0\.1:\d+`), "127.0.0.1:<PORT>"},
 	{regexp.MustCompile(`\bin (\d+h)?(\d+m)?[\d.]+(ms|s)\b`), "in <DURATION>"},

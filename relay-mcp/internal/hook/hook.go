@@ -147,8 +147,13 @@ func fits(es []inbox.Entry) bool {
 func render(self string, es []inbox.Entry) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, frame, self)
+	var ids []string
 	for _, e := range es {
-		fmt.Fprintf(&b, "\n--- message %s from %s at %s", e.ID, e.From, e.TS.UTC().Format(time.RFC3339))
+		ids = append(ids, e.ID)
+	}
+	short := inbox.Shortener(ids) // relay_receive and relay_send take the short form back
+	for _, e := range es {
+		fmt.Fprintf(&b, "\n--- message %s from %s at %s", short(e.ID), e.From, e.TS.UTC().Format(time.RFC3339))
 		if len(e.To) == 1 && e.To[0] == "*" {
 			b.WriteString(" (to everyone)")
 		}
@@ -156,7 +161,7 @@ func render(self string, es []inbox.Entry) string {
 			fmt.Fprintf(&b, " thread=%s", e.Thread)
 		}
 		if e.ReplyTo != "" {
-			fmt.Fprintf(&b, " reply_to=%s", e.ReplyTo)
+			fmt.Fprintf(&b, " reply_to=%s", short(e.ReplyTo))
 		}
 		b.WriteString("\n")
 		body := e.Body
@@ -165,7 +170,7 @@ func render(self string, es []inbox.Entry) string {
 			for cut > 0 && (body[cut]&0xC0) == 0x80 {
 				cut--
 			}
-			fmt.Fprintf(&b, "%s\n[shortened: %d of %d bytes; relay_receive id=%s shows it whole]", body[:cut], cut, len(body), e.ID)
+			fmt.Fprintf(&b, "%s\n[shortened: %d of %d bytes; relay_receive id=%s shows it whole]", body[:cut], cut, len(body), short(e.ID))
 		} else {
 			b.WriteString(body)
 		}

@@ -48,7 +48,7 @@ func RegisterInbox(s *mcp.Server, d *Deps) {
 		es := d.unread()
 		text := "No unread messages."
 		if len(es) > 0 {
-			body, _ := render(es, false)
+			body, _ := render(es, false, d.shortener(nil))
 			text = fmt.Sprintf("%d unread message(s), oldest first. %s%s", len(es), dataNote, body)
 		}
 		return &mcp.ReadResourceResult{Contents: []*mcp.ResourceContents{{URI: InboxURI, MIMEType: "text/plain", Text: text}}}, nil

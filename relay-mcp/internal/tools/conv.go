@@ -172,7 +172,7 @@ func (d *Deps) thread(ctx context.Context, _ *mcp.CallToolRequest, a ThreadArgs)
 	if len(es) == 0 {
 		return textResult(note + "No messages in thread " + a.Thread + " that this session can see."), out, nil
 	}
-	text, msgs := render(es, false)
+	text, msgs := render(es, false, d.shortener(es))
 	out.Messages = msgs
 	head := fmt.Sprintf("%sThread %s: %d message(s), oldest first.", note, a.Thread, len(es))
 	if out.More {

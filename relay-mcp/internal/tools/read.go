@@ -67,7 +67,7 @@ func shorten(body string, limit int) (string, bool) {
 	return body[:cut], true
 }
 
-func render(es []inbox.Entry, full bool) (string, []MessageOut) {
+func render(es []inbox.Entry, full bool, short func(string) string) (string, []MessageOut) {
 	var b strings.Builder
 	out := make([]MessageOut, 0, len(es))
 	for _, e := range es {
@@ -79,7 +79,7 @@ func render(es []inbox.Entry, full bool) (string, []MessageOut) {
 		mo.Broadcast = len(e.To) == 1 && e.To[0] == "*"
 		mo.FromPerson = e.Person
 		out = append(out, mo)
-		fmt.Fprintf(&b, "\n--- %s from %s at %s", e.ID, e.From, e.TS.UTC().Format(time.RFC3339))
+		fmt.Fprintf(&b, "\n--- %s from %s at %s", short(e.ID), e.From, e.TS.UTC().Format(time.RFC3339))
 		if e.Person {
 			b.WriteString(" (from a person: the relay's operator, not an agent)")
 		}
@@ -90,7 +90,7 @@ func render(es []inbox.Entry, full bool) (string, []MessageOut) {
 			fmt.Fprintf(&b, " thread=%s", e.Thread)
 		}
 		if e.ReplyTo != "" {
-			fmt.Fprintf(&b, " reply_to=%s", e.ReplyTo)
+			fmt.Fprintf(&b, " reply_to=%s", short(e.ReplyTo))
 		}
 		if e.Read {
 			b.WriteString(" (read before)")
@@ -98,7 +98,7 @@ func render(es []inbox.Entry, full bool) (string, []MessageOut) {
 		b.WriteString("\n")
 		b.WriteString(body)
 		if cut {
-			fmt.Fprintf(&b, "\n[shortened: %d of %d bytes shown; relay_receive id=%s shows it whole]", len(body), len(e.Body), e.ID)
+			fmt.Fprintf(&b, "\n[shortened: %d of %d bytes shown; relay_receive id=%s shows it whole]", len(body), len(e.Body), short(e.ID))
 		}
 	}
 	return b.String(), out
@@ -116,13 +116,18 @@ func (d *Deps) receive(ctx context.Context, req *mcp.CallToolRequest, a ReceiveA
 			return errResult("`from` is not a peer id: " + strings.TrimPrefix(err.Error(), string(protocol.CodeBadID)+": ") + " (see relay_peers)."), nil, nil
 		}
 	}
-	for _, m := range []struct{ name, v string }{{"id", a.ID}, {"reply_to", a.ReplyTo}} {
-		if m.v == "" {
+	for _, m := range []struct {
+		name string
+		v    *string
+	}{{"id", &a.ID}, {"reply_to", &a.ReplyTo}} {
+		if *m.v == "" {
 			continue
 		}
-		if err := protocol.ValidateMessageID(m.v); err != nil {
-			return errResult("`" + m.name + "` is not a message id: " + strings.TrimPrefix(err.Error(), string(protocol.CodeBadID)+": ") + " (message ids are shown by relay_send and relay_receive)."), nil, nil
+		full, err := d.resolveID(m.name, *m.v)
+		if err != nil {
+			return errResult(err.Error() + "."), nil, nil
 		}
+		*m.v = full
 	}
 	if a.ID != "" {
 		e, ok := d.Inbox.Get(a.ID)
@@ -132,7 +137,7 @@ func (d *Deps) receive(ctx context.Context, req *mcp.CallToolRequest, a ReceiveA
 		d.Inbox.MarkRead(e.ID)
 		d.reportRead(ctx, e.ID)
 		e.Read = false
-		text, out := render([]inbox.Entry{e}, true)
+		text, out := render([]inbox.Entry{e}, true, d.shortener(nil))
 		_, unread, _ := d.Inbox.Counts()
 		return textResult(dataNote + text), ReceiveOutput{Messages: out, UnreadLeft: unread}, nil
 	}
@@ -225,7 +230,7 @@ func (d *Deps) receive(ctx context.Context, req *mcp.CallToolRequest, a ReceiveA
 	if a.Thread == "*" {
 		es = byThread(es)
 	}
-	text, msgs := render(es, false)
+	text, msgs := render(es, false, d.shortener(nil))
 	out.Messages = msgs
 	head := fmt.Sprintf("%d message(s), oldest first. %s", len(es), dataNote)
 	if unread > 0 {

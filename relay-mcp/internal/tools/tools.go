@@ -302,9 +302,11 @@ func (d *Deps) send(ctx context.Context, _ *mcp.CallToolRequest, a SendArgs) (*m
 		return errResult(fmt.Sprintf("Not sent: the message is %d bytes; the limit is %d. Write it to a file and send the path.", len(a.Message), protocol.DefaultMaxBodyBytes)), nil, nil
 	}
 	if a.ReplyTo != "" {
-		if err := protocol.ValidateMessageID(a.ReplyTo); err != nil {
-			return errResult("Not sent: reply_to is not a message id."), nil, nil
+		full, err := d.resolveID("reply_to", a.ReplyTo)
+		if err != nil {
+			return errResult("Not sent: " + err.Error() + "."), nil, nil
 		}
+		a.ReplyTo = full
 	}
 	s := protocol.Send{To: to, Body: a.Message, ReplyTo: a.ReplyTo, Thread: a.Thread, QueueIfUnknown: a.QueueIfUnknown}
 	var tip string

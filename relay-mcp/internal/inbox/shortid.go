@@ -1,0 +1,34 @@
+package inbox
+
+import "strings"
+
+// ShortLen is the length of a message id as agents are shown it: its last
+// 8 characters (random in the relay's time-ordered ids), so that a header
+// does not spend ~25 tokens on 36 characters whose beginnings are all
+// alike. Longer where two ids share them.
+const ShortLen = 8
+
+// Shortener returns the short form of an id among ids: the shortest tail
+// of at least ShortLen characters that no other of ids ends with (the
+// whole id when it is that short already).
+func Shortener(ids []string) func(string) string {
+	return func(id string) string {
+		for n := ShortLen; n < len(id); n++ {
+			tail := id[len(id)-n:]
+			if strings.HasPrefix(tail, "-") {
+				continue
+			}
+			unique := true
+			for _, o := range ids {
+				if o != id && strings.HasSuffix(o, tail) {
+					unique = false
+					break
+				}
+			}
+			if unique {
+				return tail
+			}
+		}
+		return id
+	}
+}
