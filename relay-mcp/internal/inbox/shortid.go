@@ -11,8 +11,19 @@ const ShortLen = 8
 // Shortener returns the short form of an id among ids: the shortest tail
 // of at least ShortLen characters that no other of ids ends with (the
 // whole id when it is that short already).
+//
+// An id not among ids is returned whole: only ids the reader holds (and
+// can hand back) are shortened, such as a reply_to naming a message the
+// reader sent.
 func Shortener(ids []string) func(string) string {
+	held := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		held[id] = true
+	}
 	return func(id string) string {
+		if !held[id] {
+			return id
+		}
 		for n := ShortLen; n < len(id); n++ {
 			tail := id[len(id)-n:]
 			if strings.HasPrefix(tail, "-") {

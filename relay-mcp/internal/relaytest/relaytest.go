@@ -329,6 +329,8 @@ func (r *Relay) handle(c *client, f protocol.Frame) {
 		}
 	case *protocol.Peers:
 		c.send(&protocol.Peers{Ref: f.Ref, Peers: r.peersLocked()})
+	case *protocol.Receipts:
+		c.send(&protocol.Receipts{Ref: f.Ref, IDs: f.IDs}) // keeps no receipts
 	case *protocol.Sessions:
 		var out []protocol.Session
 		for id, b := range r.boxes {

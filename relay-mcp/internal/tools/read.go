@@ -411,5 +411,13 @@ func (d *Deps) reportRead(ctx context.Context, ids ...string) {
 	if len(ids) == 0 || d.Link.Status().State != link.StateConnected {
 		return
 	}
-	_ = d.Link.SendRead(ctx, ids) // on failure Watch reports them on the next connection
+	if d.Link.SendRead(ctx, ids) != nil {
+		return // Watch reports them on the next connection
+	}
+	// The relay handles a connection's frames in order: once it answers a
+	// request sent after the read frame, the reads are recorded. An empty
+	// receipts request is the cheapest such request.
+	bctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	d.Link.Receipts(bctx, nil)
 }
