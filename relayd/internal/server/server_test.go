@@ -416,7 +416,10 @@ func TestBadInput(t *testing.T) {
 // A client that stops reading is closed as a slow consumer and loses
 // nothing: the messages wait in its mailbox for the next connection.
 func TestSlowConsumerLosesNothing(t *testing.T) {
-	r := startRelay(t, func(s *Server, _ *hub.Options) { s.WriteTimeout = time.Second })
+	// Short enough that SLOW is dropped soon, long enough that the reader of
+	// the backlog below (256 KiB frames decoded under -race) keeps up on a
+	// loaded machine: at 1 s it was dropped as slow too when the CPUs were busy.
+	r := startRelay(t, func(s *Server, _ *hub.Options) { s.WriteTimeout = 3 * time.Second })
 	a, _ := r.connect("CC-1", 0)
 	slow, _ := r.connect("SLOW", 0)
 	_ = slow // never reads again
