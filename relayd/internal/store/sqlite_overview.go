@@ -84,7 +84,8 @@ func (s *SQLite) OldestUnread(ctx context.Context, clients []string) (map[string
 		return nil, err
 	}
 	rows, err := s.r.QueryContext(ctx, `SELECT c.value,
-			(SELECT min(g.ts) FROM mailbox m JOIN messages g ON g.rid = m.msg WHERE m.recipient = c.value AND m.read_at = 0)
+			(SELECT g.ts FROM mailbox m JOIN messages g ON g.rid = m.msg WHERE m.recipient = c.value AND m.read_at = 0
+				ORDER BY m.seq LIMIT 1) -- seq follows storage order: the first unread is the oldest
 		FROM json_each(?1) c`, string(js))
 	if err != nil {
 		return nil, fmt.Errorf("read oldest unread in %s: %w", s.path, err)
