@@ -279,14 +279,17 @@ function query(extra) {
   return p.toString();
 }
 
+let loadGen = 0; // the newest load wins: a filter changed twice answers out of order
 async function loadMessages() {
   const t0 = performance.now();
+  const gen = ++loadGen;
   let data;
   if (S.filter.q) {
     data = await getJSON("search?" + new URLSearchParams({q: S.filter.q, limit: PAGE}));
   } else {
     data = await getJSON("messages?" + query({limit: PAGE}));
   }
+  if (gen !== loadGen) return 0;
   clearTimeline();
   const frag = document.createDocumentFragment();
   for (const m of data.messages || []) {
@@ -305,7 +308,9 @@ async function loadMessages() {
 async function loadOlder() {
   const first = S.msgs.keys().next().value;
   if (!first) return;
+  const gen = loadGen;
   const data = await getJSON("messages?" + query({limit: PAGE, before: first}));
+  if (gen !== loadGen) return;
   const tl = $("timeline");
   const h = tl.scrollHeight;
   const frag = document.createDocumentFragment();
