@@ -22,6 +22,7 @@ const (
 	CodeForbidden        Code = "forbidden"         // the credentials may not do this
 	CodeIDInUse          Code = "id_in_use"         // hello.no_takeover and the id is online
 	CodeStoreUnavailable Code = "store_unavailable" // the relay cannot store messages right now
+	CodeStoreFull        Code = "store_full"        // the relay's store reached its size limit; nothing was stored
 	CodeInternal         Code = "internal"          // a relay bug; the message says no more
 )
 

@@ -289,3 +289,46 @@ func TestNewIDMailboxesBounded(t *testing.T) {
 		t.Fatalf("a known id after the limit: %+v", a)
 	}
 }
+
+// The store's size is bounded: past --max-store-mb a send is refused with
+// store_full and nothing is stored. (Before, only retention and
+// --max-queue bounded it: ~36 GB an hour could be written within the rate
+// limits.)
+func TestStoreSizeBounded(t *testing.T) {
+	p := startDefault(t, "--max-store-mb", "2")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	rawHello(t, ctx, p.addr, "OFFLINE").CloseNow()
+	ws := rawHello(t, ctx, p.addr, "FILLER")
+	body := strings.Repeat("f", 256<<10)
+	accepted := 0
+	for i := 0; ; i++ {
+		if i == 60 {
+			t.Fatalf("%d sends of 256 KiB accepted, never store_full", accepted)
+		}
+		b, _ := protocol.Encode(&protocol.Send{Ref: fmt.Sprint("f", i), To: protocol.Recipients{"OFFLINE"}, Body: body})
+		if err := ws.Write(ctx, websocket.MessageText, b); err != nil {
+			t.Fatal(err)
+		}
+		var f protocol.Frame
+		for f == nil || protocol.RefOf(f) != fmt.Sprint("f", i) {
+			_, data, err := ws.Read(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, _ = protocol.Decode(data)
+		}
+		if e, ok := f.(*protocol.ErrorFrame); ok {
+			if e.Code != protocol.CodeStoreFull || !strings.Contains(e.Message, "--max-store-mb") {
+				t.Fatalf("send %d: %+v", i, e)
+			}
+			break
+		}
+		accepted++
+		time.Sleep(100 * time.Millisecond) // the size is measured each second: a few seconds of sends
+	}
+	t.Logf("%d sends of 256 KiB accepted before store_full", accepted)
+	if accepted < 4 || accepted > 24 {
+		t.Fatalf("%d MiB accepted under a 2 MiB limit", accepted/4)
+	}
+}

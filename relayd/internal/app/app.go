@@ -110,6 +110,8 @@ func serveFlags() []cli.Flag {
 			Usage: "browser Origin host `PATTERN` allowed to open a WebSocket (default: none; pages on other sites are refused)"},
 		&cli.DurationFlag{Name: "retention", Value: d.Retention, EnvVars: []string{"RELAY_RETENTION"},
 			Usage: "how long a message is kept, read or not (default 7 days: long enough for a weekend away); 0 keeps everything"},
+		&cli.IntFlag{Name: "max-store-mb", Value: d.MaxStoreMB, EnvVars: []string{"RELAY_MAX_STORE_MB"},
+			Usage: "most MiB of data the SQLite store may hold; past it sends are refused with store_full (nothing stored) until retention or clears free room, so no client can fill the disk; 0 disables"},
 		&cli.IntFlag{Name: "max-queue", Value: d.MaxQueue, EnvVars: []string{"RELAY_MAX_QUEUE"},
 			Usage: "most unread messages kept for one recipient; senders are told when a mailbox is full"},
 		&cli.DurationFlag{Name: "ping-interval", Value: d.PingInterval, EnvVars: []string{"RELAY_PING_INTERVAL"},

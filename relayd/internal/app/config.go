@@ -39,10 +39,11 @@ type Config struct {
 	AllowOrigins []string     // browser Origin host patterns allowed a WebSocket
 	AllowHosts   []string     // host names a relay without a token answers to
 
-	Store     string        // "sqlite" (durable, in DataDir) or "memory"
-	DataDir   string        // the SQLite store's folder; "" is $RELAY_HOME/data
-	Retention time.Duration // how long a message is kept; 0 keeps everything
-	MaxQueue  int           // most unread messages kept for one recipient
+	Store      string        // "sqlite" (durable, in DataDir) or "memory"
+	DataDir    string        // the SQLite store's folder; "" is $RELAY_HOME/data
+	Retention  time.Duration // how long a message is kept; 0 keeps everything
+	MaxQueue   int           // most unread messages kept for one recipient
+	MaxStoreMB int           // most MiB of data the SQLite store holds; 0 no limit
 
 	Limits          hub.Limits     // per client, per pair (and its loop warning), whole relay
 	AuthFail        ratelimit.Rate // wrong tokens per remote address
@@ -72,7 +73,7 @@ func DefaultConfig() Config {
 		return r
 	}
 	return Config{
-		Listen: defaultListen, Store: "sqlite", Retention: 7 * 24 * time.Hour, MaxQueue: 10000,
+		Listen: defaultListen, Store: "sqlite", Retention: 7 * 24 * time.Hour, MaxQueue: 10000, MaxStoreMB: defaultMaxStoreMB,
 		Limits:   hub.Limits{Client: must(defaultClientLimit), Pair: must(defaultPairLimit), Loop: must(defaultLoopWarn), Global: must(defaultGlobalLimit), NewIDs: must(defaultNewIDLimit)},
 		AuthFail: must(defaultAuthFail), MaxConns: defaultMaxConns, MaxConnsPerAddr: defaultMaxPerAddr,
 		MaxBody: protocol.DefaultMaxBodyBytes, PingInterval: 15 * time.Second, HelloTimeout: 10 * time.Second,
@@ -88,7 +89,7 @@ func configFrom(c *cli.Context) (Config, error) {
 		return usage(fmt.Errorf("unknown command %q; run relayd --help", c.Args().First()))
 	}
 	cfg := Config{
-		Store: c.String("store"), DataDir: c.String("data-dir"), Retention: c.Duration("retention"), MaxQueue: c.Int("max-queue"),
+		Store: c.String("store"), DataDir: c.String("data-dir"), Retention: c.Duration("retention"), MaxQueue: c.Int("max-queue"), MaxStoreMB: c.Int("max-store-mb"),
 		Insecure: c.Bool("insecure"), AllowOrigins: c.StringSlice("allow-origin"),
 		MaxConns: c.Int("max-conns"), MaxConnsPerAddr: c.Int("max-conns-per-addr"), IdleTimeout: c.Duration("idle-timeout"),
 		MaxBody: c.Int("max-body"), PingInterval: c.Duration("ping-interval"), HelloTimeout: c.Duration("hello-timeout"),
@@ -148,8 +149,10 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 	stopRetention := startRetention(ctx, st, cfg.Retention, log)
 	defer stopRetention() // runs before st.Close: no sweep on a closed store
 
+	storeFull, stopSize := watchStoreSize(ctx, st, cfg.MaxStoreMB, log)
+	defer stopSize()
 	h := hub.New(hub.Options{
-		Store: st, Logger: log, Server: "relayd " + version(), MaxQueue: cfg.MaxQueue,
+		Store: st, Logger: log, Server: "relayd " + version(), MaxQueue: cfg.MaxQueue, StoreFull: storeFull,
 		HeartbeatMS: cfg.PingInterval.Milliseconds(),
 		Limits:      cfg.Limits,
 	})

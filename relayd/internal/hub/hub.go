@@ -47,6 +47,10 @@ type Options struct {
 	// PullBatch is the most mailbox messages handed to a writer at once.
 	// Defaults to 256.
 	PullBatch int
+	// StoreFull, when set, says why the store may take no more messages
+	// (its size limit), or "": a send that would store anything is then
+	// refused with CodeStoreFull.
+	StoreFull func() string
 	// HeartbeatMS is announced in welcome. Defaults to 0 (not announced).
 	HeartbeatMS int64
 	// Now defaults to time.Now.
@@ -464,6 +468,11 @@ func (h *Hub) plan(ctx context.Context, from *Conn, s *protocol.Send) (*routing,
 
 	if perr := h.held(from.id, targets, s.Ref); perr != nil {
 		return nil, perr
+	}
+	if len(targets) > 0 && h.opts.StoreFull != nil {
+		if why := h.opts.StoreFull(); why != "" {
+			return nil, &protocol.Error{Code: protocol.CodeStoreFull, Ref: s.Ref, Message: why}
+		}
 	}
 	if perr := h.allowSend(from.id, targets, s.Ref); perr != nil {
 		return nil, perr

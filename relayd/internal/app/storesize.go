@@ -1,0 +1,81 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/claude-relay/claude-relay/relayd/internal/store"
+)
+
+// defaultMaxStoreMB bounds the SQLite store: far above a team's mail kept
+// for the retention period, far below a disk.
+const defaultMaxStoreMB = 4096
+
+// storeSizeEvery is how often the store's size is measured.
+const storeSizeEvery = time.Second
+
+// watchStoreSize measures the data st holds every storeSizeEvery and
+// returns the hub's StoreFull: a reason while it is at maxMB or more, else
+// "". Stores that cannot tell their size (memory) are not bounded here.
+func watchStoreSize(ctx context.Context, st store.Store, maxMB int, log *slog.Logger) (full func() string, stop func()) {
+	type sizer interface {
+		UsedBytes(context.Context) (int64, error)
+	}
+	var sz sizer
+	for s := st; s != nil; {
+		if x, ok := s.(sizer); ok {
+			sz = x
+			break
+		}
+		u, ok := s.(interface{ Unwrap() store.Store })
+		if !ok {
+			break
+		}
+		s = u.Unwrap()
+	}
+	if maxMB <= 0 || sz == nil {
+		return nil, func() {}
+	}
+	limit := int64(maxMB) << 20
+	var used atomic.Int64
+	measure := func() {
+		n, err := sz.UsedBytes(ctx)
+		if err != nil {
+			return // a store that cannot be read says so on its own
+		}
+		if was := used.Swap(n); (was >= limit) != (n >= limit) {
+			if n >= limit {
+				log.Warn("store full: refusing sends until room is freed", "used_mb", n>>20, "max_store_mb", maxMB)
+			} else {
+				log.Info("store has room again", "used_mb", n>>20, "max_store_mb", maxMB)
+			}
+		}
+	}
+	measure()
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(storeSizeEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				measure()
+			}
+		}
+	}()
+	full = func() string {
+		n := used.Load()
+		if n < limit {
+			return ""
+		}
+		return fmt.Sprintf("not stored: the relay's store is full (%d MiB of its --max-store-mb %d); nothing was sent — mail must be read and expire (retention) or be cleared first, or the relay's operator must raise the limit", n>>20, maxMB)
+	}
+	return full, func() { cancel(); <-done }
+}
