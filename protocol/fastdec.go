@@ -96,6 +96,8 @@ func (m *Message) fastField(p *fastParser, key []byte) (ok bool) {
 		m.Thread, ok = p.str()
 	case "person":
 		m.Person, ok = p.bool()
+	case "provisional":
+		m.Provisional, ok = p.bool()
 	}
 	return ok
 }

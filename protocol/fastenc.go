@@ -100,6 +100,9 @@ func appendMessage(dst []byte, m *Message) ([]byte, bool) {
 	if m.Person {
 		dst = append(dst, `,"person":true`...)
 	}
+	if m.Provisional {
+		dst = append(dst, `,"provisional":true`...)
+	}
 	return append(dst, '}'), true
 }
 

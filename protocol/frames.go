@@ -84,6 +84,17 @@ type Hello struct {
 	// Status is the session's current task (see [Status]), repeated on
 	// every reconnect so peers keep seeing it.
 	Status string `json:"status,omitempty"`
+	// Provisional says the client can hold messages the relay has not
+	// committed yet: the relay then writes a message to it as soon as it
+	// is sent, marked provisional, while its store commits it, and
+	// confirms the commit with an ack frame (relay → client) whose upto
+	// covers its seq. A client that says so keeps provisional messages
+	// apart, takes them as received only once an ack covers them, never
+	// acks or resumes past a seq no ack from the relay covered, and drops
+	// the unconfirmed ones when the connection ends (the relay sends them
+	// again if they were committed). Without it a client gets only
+	// committed messages.
+	Provisional bool `json:"provisional,omitempty"`
 }
 
 // Welcome answers hello: the session is open.
@@ -203,10 +214,17 @@ type Message struct {
 	// operator at its console, an id starting with PersonPrefix), not an
 	// agent.
 	Person bool `json:"person,omitempty"`
+	// Provisional marks a message written before the relay committed it,
+	// to a client that said hello with provisional: it is not the
+	// client's until an ack from the relay covers its seq.
+	Provisional bool `json:"provisional,omitempty"`
 }
 
 // Ack tells the relay the client holds every message up to seq Upto; the
-// relay will not resend them.
+// relay will not resend them. From the relay to a client that said hello
+// with provisional, it says the relay has committed every message of the
+// client's mailbox up to seq Upto: the provisional ones it covers are the
+// client's now.
 type Ack struct {
 	Upto uint64 `json:"upto"` // required, at least 1
 }

@@ -357,6 +357,9 @@ func (l *Link) connectOnce(ctx context.Context) (welcomed bool, err error) {
 		l.dropStatus(hello.Status, "the relay's rules refuse it")
 		hello.Status = ""
 	}
+	// Messages arrive as soon as they are sent, marked provisional until
+	// the relay's store commits them (handle keeps them apart till then).
+	hello.Provisional = true
 	if err := l.write(ctx, conn, &hello); err != nil {
 		conn.CloseNow()
 		return false, fmt.Errorf("send hello: %w", err)
@@ -591,6 +594,9 @@ func (l *Link) serve(ctx context.Context, conn *websocket.Conn, w *protocol.Welc
 	go func() { defer wg.Done(); l.flushLoop(sctx) }()
 	l.kick()
 
+	// Provisional messages of this connection not yet confirmed; dropped
+	// with it (the relay sends them again if they were committed).
+	var unconfirmed []protocol.Message
 	for {
 		f, err := readFrame(rctx, conn)
 		if err != nil {
@@ -603,6 +609,24 @@ func (l *Link) serve(ctx context.Context, conn *websocket.Conn, w *protocol.Welc
 				return nil
 			}
 			return l.classifyClose(err)
+		}
+		switch m := f.(type) {
+		case *protocol.Message:
+			if m.Provisional {
+				unconfirmed = append(unconfirmed, *m)
+				continue
+			}
+		case *protocol.Ack:
+			// The relay committed everything up to m.Upto: those are ours.
+			n := 0
+			for n < len(unconfirmed) && unconfirmed[n].Seq <= m.Upto {
+				msg := unconfirmed[n]
+				msg.Provisional = false
+				l.handle(&msg)
+				n++
+			}
+			unconfirmed = append(unconfirmed[:0], unconfirmed[n:]...)
+			continue
 		}
 		l.handle(f)
 	}

@@ -256,10 +256,7 @@ func (c *Console) state(ctx context.Context) (*state, error) {
 	for i, s := range sessions {
 		ids[i] = s.ID
 	}
-	var reads map[string]store.ReadState
-	if rc, ok := store.ReceiptsOf(c.Hub.Store()); ok {
-		reads, _ = rc.ReadStates(ctx, ids)
-	}
+	reads, _ := c.Hub.Store().ReadStates(ctx, ids)
 	var oldest map[string]time.Time
 	ov, hasOV := store.OverviewOf(c.Hub.Store())
 	if hasOV {

@@ -23,15 +23,32 @@ type Conn struct {
 	lastSeen  atomic.Int64 // unix nanos of the last frame or pong
 	lastFrame atomic.Int64 // unix nanos of the last application frame (not pongs)
 
+	// provisional: the client said hello with provisional; it is written
+	// messages before their commit and told of commits with acks.
+	// early: it reads messages before their commit (provisional, or a
+	// client of the older protocol, which has no seqs to protect).
+	provisional, early bool
+
 	mu          sync.Mutex
 	ctrl        []protocol.Frame // replies and presence waiting for the writer
 	ctrlBytes   int              // about the bytes of ctrl: Options.QueueBytes at most
 	pull        int              // mailbox messages to ask for next: fewer after a batch of large ones
 	sent        uint64           // highest mailbox seq handed to the writer
+	told        uint64           // provisional: highest seq an ack to the client said is committed
+	provHigh    uint64           // provisional: highest seq handed to the writer marked provisional
 	notify      chan struct{}    // cap 1: something to write
 	done        chan struct{}    // closed by kick
 	closeCode   int
 	closeReason string
+
+	// Acks are written by one goroutine at a time per connection, the
+	// highest asked for when it gets to it (acks are cumulative): a client
+	// that acks every message costs a store write per commit, not per ack,
+	// and neither its reader nor its writer waits for the disk.
+	ackMu     sync.Mutex
+	ackWant   uint64
+	ackDone   uint64
+	ackActive bool
 }
 
 // ID is the client id of the connection.
@@ -137,7 +154,7 @@ func (c *Conn) Next(ctx context.Context, buf []protocol.Frame) ([]protocol.Frame
 		}
 		c.mu.Unlock()
 
-		pending, err := c.hub.store.Pending(ctx, c.id, after, pull)
+		pending, err := c.hub.store.Pending(ctx, c.id, after, pull, c.early)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
@@ -145,33 +162,62 @@ func (c *Conn) Next(ctx context.Context, buf []protocol.Frame) ([]protocol.Frame
 			// What was stored stays stored; the next wake tries again.
 			c.hub.log.Error("reading mailbox failed", "client", c.id, "err", err)
 		}
+		cut, fit := false, 0
 		if len(pending) > 0 {
 			// A batch stops at QueueBytes (at least one message), and the
 			// next asks for about as many as fitted: a mailbox of large
 			// messages is read a few MiB at a time.
-			size, fit := 0, 0
+			size := 0
 			for fit < len(pending) && (fit == 0 || size+len(pending[fit].Msg.Body) <= c.hub.opts.QueueBytes) {
 				size += len(pending[fit].Msg.Body)
 				fit++
 			}
-			cut := fit < len(pending)
+			cut = fit < len(pending)
 			pending = pending[:fit]
-			c.mu.Lock()
+		}
+		var committed uint64
+		if c.provisional {
+			// Read after the mailbox: a commit confirmed here covers
+			// nothing the client was not handed.
+			committed, _ = c.hub.store.LastSeq(ctx, c.id)
+		}
+		c.mu.Lock()
+		if c.closeCode != 0 && c.provisional {
+			// Kicked (perhaps to withdraw provisional messages whose
+			// commit failed): write nothing more, above all no ack.
+			c.mu.Unlock()
+			return nil, nil
+		}
+		// A message read committed implies every seq before it is: the
+		// ack for the provisional ones handed earlier goes first, so the
+		// client never takes a message before the ones ahead of it.
+		if c.provisional && c.provHigh > c.told && committed > c.told {
+			c.told = min(committed, c.provHigh)
+			buf = append(buf, &protocol.Ack{Upto: c.told})
+		}
+		for _, d := range pending {
+			buf = append(buf, d.ToProtocol())
+			if d.Provisional && c.provisional {
+				c.provHigh = d.Seq
+			}
+		}
+		if len(pending) > 0 {
 			c.sent = pending[len(pending)-1].Seq
 			if cut {
 				c.pull = fit
 			} else {
 				c.pull = min(2*pull, c.hub.opts.PullBatch)
 			}
-			c.mu.Unlock()
-			for _, d := range pending {
-				buf = append(buf, d.ToProtocol())
-			}
 			// More may wait beyond this batch: come back without waiting.
 			if cut || len(pending) == pull {
 				c.wake()
 			}
 		}
+		if c.provisional && c.provHigh > c.told && committed > c.told {
+			c.told = min(committed, c.provHigh)
+			buf = append(buf, &protocol.Ack{Upto: c.told})
+		}
+		c.mu.Unlock()
 		if len(buf) > 0 {
 			c.hub.stats.FramesToClient.Add(int64(len(buf)))
 			return buf, nil
@@ -205,23 +251,10 @@ func (c *Conn) handle(ctx context.Context, f protocol.Frame) protocol.Frame {
 	h := c.hub
 	switch f := f.(type) {
 	case *protocol.Send:
-		if p, ok := h.store.(store.Pipeliner); ok {
-			h.sendPipelined(ctx, c, f, p) // answers when the store has settled it
-			return nil
-		}
-		acc, perr := h.send(ctx, c, f)
-		if perr != nil {
-			return perr.Frame()
-		}
-		return acc
+		h.sendMsg(ctx, c, f) // answers when the store has settled it
+		return nil
 	case *protocol.Ack:
-		if err := h.store.Ack(ctx, c.id, f.Upto); err != nil {
-			h.log.Warn("ack not recorded", "client", c.id, "upto", f.Upto, "err", err)
-		}
-		if c.peer.Legacy {
-			h.markRead(ctx, c, nil, f.Upto) // no read concept: what it holds it has read
-		}
-		h.emit(Event{Kind: EventStage, Client: c.id})
+		c.ack(f.Upto)
 		return nil
 	case *protocol.Read:
 		h.markRead(ctx, c, f.IDs, f.Upto)
@@ -307,6 +340,45 @@ func frameBytes(f protocol.Frame) int {
 		return msg(f)
 	}
 	return 256
+}
+
+// ack records that the client holds every seq up to upto, without making
+// the caller wait: see ackMu.
+func (c *Conn) ack(upto uint64) {
+	c.ackMu.Lock()
+	c.ackWant = max(c.ackWant, upto)
+	if c.ackActive {
+		c.ackMu.Unlock()
+		return
+	}
+	c.ackActive = true
+	c.ackMu.Unlock()
+	go c.writeAcks()
+}
+
+func (c *Conn) writeAcks() {
+	h := c.hub
+	ctx := context.Background() // the connection may end; its acks still count
+	for {
+		c.ackMu.Lock()
+		upto := c.ackWant
+		if upto <= c.ackDone {
+			c.ackActive = false
+			c.ackMu.Unlock()
+			return
+		}
+		c.ackMu.Unlock()
+		if err := h.store.Ack(ctx, c.id, upto); err != nil {
+			h.log.Warn("ack not recorded", "client", c.id, "upto", upto, "err", err)
+		}
+		if c.peer.Legacy {
+			h.markRead(ctx, c, nil, upto) // no read concept: what it holds it has read
+		}
+		h.emit(Event{Kind: EventStage, Client: c.id})
+		c.ackMu.Lock()
+		c.ackDone = upto
+		c.ackMu.Unlock()
+	}
 }
 
 // Push queues a frame for the writer: transports use it for errors about

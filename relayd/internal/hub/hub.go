@@ -1,10 +1,11 @@
 // Package hub knows who is online and routes messages between them. It owns
 // no sockets: a transport (the v1 WebSocket handler, the older protocol's
 // adapter) joins a client with Join, feeds it the frames it reads and writes
-// what Conn.Next hands it. Messages go through the store first: a recipient's
-// connection pulls its mailbox in seq order, so live delivery, resume after a
-// reconnect and a slow consumer's backlog are one code path and nothing that
-// was accepted can be skipped.
+// what Conn.Next hands it. A recipient's connection pulls its mailbox from
+// the store in seq order, so live delivery, resume after a reconnect and a
+// slow consumer's backlog are one code path and nothing that was accepted
+// can be skipped; the store hands a message to provisional readers while it
+// commits it (send.go).
 package hub
 
 import (
@@ -79,9 +80,12 @@ type Hub struct {
 
 	conv conv // status lines and mail watchers (conv.go)
 
-	obs    observers            // the console's event feed (observe.go)
-	holdMu sync.Mutex           // guards holds
-	holds  map[string][2]string // pairs the operator held (observe.go)
+	obs        observers            // the console's event feed (observe.go)
+	holdMu     sync.Mutex           // guards holds
+	holds      map[string][2]string // pairs the operator held (observe.go)
+	mailMu     sync.Mutex
+	mailQ      [][]string // recipients whose watchers are to be told, in commit order
+	mailActive bool       // a goroutine works through mailQ
 
 	stats Stats
 }
@@ -172,6 +176,10 @@ func (h *Hub) Join(ctx context.Context, hello *protocol.Hello, legacy bool) (*Co
 		done:   make(chan struct{}),
 		quiet:  hello.Quiet,
 		sent:   hello.ResumeAfter,
+		told:   hello.ResumeAfter,
+
+		provisional: hello.Provisional && !legacy,
+		early:       hello.Provisional || legacy,
 		peer: protocol.Peer{
 			ID: hello.ClientID, Host: hello.Host, PID: hello.PID, Cwd: hello.Cwd, Agent: hello.Agent,
 			Label: hello.Label, ConnectedSince: now, Legacy: legacy,
@@ -197,7 +205,7 @@ func (h *Hub) Join(ctx context.Context, hello *protocol.Hello, legacy bool) (*Co
 			// store was reset (memory store restarted, data dir replaced).
 			// Resuming from there would skip every new message.
 			h.log.Warn("client resumes beyond its mailbox; sending everything held", "client", c.id, "resume_after", hello.ResumeAfter, "last_seq", last)
-			c.sent = 0
+			c.sent, c.told = 0, 0
 		default:
 			// The client holds everything up to resume_after: that is an ack.
 			if err := h.store.Ack(ctx, c.id, hello.ResumeAfter); err != nil {
@@ -352,20 +360,6 @@ func (h *Hub) Sessions(ctx context.Context) ([]protocol.Session, error) {
 	return out, nil
 }
 
-// send routes one message from c. It stores the message for every
-// recipient first and then wakes the online ones, whose writers pull it.
-func (h *Hub) send(ctx context.Context, from *Conn, s *protocol.Send) (*protocol.Accepted, *protocol.Error) {
-	sum := sendDigest(s)
-	if acc := h.seenRef(from.id, s.Ref, sum); acc != nil {
-		return acc, nil // a retry of a send that went through
-	}
-	acc, perr := h.route(ctx, from, s)
-	if perr == nil {
-		h.rememberRef(from.id, s.Ref, sum, acc)
-	}
-	return acc, perr
-}
-
 // sendDigest identifies a send's content, so that only a true retry (same
 // ref, same content) is taken for one: a client that reuses refs for
 // different messages loses none of them.
@@ -384,24 +378,6 @@ func sendDigest(s *protocol.Send) [32]byte {
 		buf = append(append(buf, part...), 0)
 	}
 	return sha256.Sum256(buf)
-}
-
-func (h *Hub) route(ctx context.Context, from *Conn, s *protocol.Send) (*protocol.Accepted, *protocol.Error) {
-	r, perr := h.plan(ctx, from, s)
-	if perr != nil {
-		return nil, perr
-	}
-	var slots []store.Slot
-	if len(r.targets) > 0 {
-		var err error
-		slots, err = h.store.Append(ctx, r.msg, r.targets, h.opts.MaxQueue)
-		if err != nil {
-			return nil, h.storeFailed(from, s.Ref, err)
-		}
-	}
-	acc := h.finish(s.Ref, r, r.targets, slots)
-	h.notifyWatchers(ctx, r.targets)
-	return acc, nil
 }
 
 // routing is a send on its way to the store: the message and who gets it.

@@ -158,5 +158,5 @@ func (h *Hub) Post(ctx context.Context, from string, s *protocol.Send) (*protoco
 	if err := h.store.Touch(ctx, store.SessionInfo{ID: from, Agent: "person", Host: "console", FirstSeen: now, LastSeen: now}); err != nil {
 		h.log.Warn("could not record operator", "client", from, "err", err)
 	}
-	return h.route(ctx, &Conn{hub: h, id: from}, s)
+	return h.sendWait(ctx, &Conn{hub: h, id: from}, s)
 }

@@ -4,23 +4,17 @@ import (
 	"context"
 
 	"github.com/claude-relay/claude-relay/protocol"
-	"github.com/claude-relay/claude-relay/relayd/internal/store"
 )
 
 // Read receipts: a client reports which messages its model was shown (read
 // frames); a sender asks what became of its messages (receipts frames) and
-// sees each peer's unread count in the peer list. The store records it
-// when it implements store.Receipts; otherwise reads are ignored and
-// receipts requests refused.
+// sees each peer's unread count in the peer list. Every store records
+// them.
 
 // markRead records a read report from c. It has no answer; a failure is
 // logged (the sender just sees "delivered" a while longer).
 func (h *Hub) markRead(ctx context.Context, c *Conn, ids []string, upto uint64) {
-	r, ok := store.ReceiptsOf(h.store)
-	if !ok {
-		return
-	}
-	if _, err := r.MarkRead(ctx, c.id, ids, upto, h.opts.Now().UTC()); err != nil {
+	if _, err := h.store.MarkRead(ctx, c.id, ids, upto, h.opts.Now().UTC()); err != nil {
 		h.log.Warn("read not recorded", "client", c.id, "err", err)
 	}
 }
@@ -28,14 +22,10 @@ func (h *Hub) markRead(ctx context.Context, c *Conn, ids []string, upto uint64) 
 // receipts answers a receipts request: the state of c's own messages in
 // every mailbox that still holds them.
 func (h *Hub) receipts(ctx context.Context, c *Conn, f *protocol.Receipts) protocol.Frame {
-	r, ok := store.ReceiptsOf(h.store)
-	if !ok {
-		return &protocol.ErrorFrame{Ref: f.Ref, Code: protocol.CodeUnexpected, Message: "this relay's store keeps no read receipts"}
-	}
 	if len(f.IDs) == 0 {
 		return &protocol.Receipts{Ref: f.Ref}
 	}
-	rs, err := r.Receipts(ctx, c.id, f.IDs)
+	rs, err := h.store.Receipts(ctx, c.id, f.IDs)
 	if err != nil {
 		return storeError(f.Ref, err)
 	}
@@ -57,15 +47,14 @@ func (h *Hub) receipts(ctx context.Context, c *Conn, f *protocol.Receipts) proto
 // read, when the store keeps them.
 func (h *Hub) peersWithReads(ctx context.Context) []protocol.Peer {
 	ps := h.Peers()
-	r, ok := store.ReceiptsOf(h.store)
-	if !ok || len(ps) == 0 {
+	if len(ps) == 0 {
 		return ps
 	}
 	ids := make([]string, len(ps))
 	for i, p := range ps {
 		ids[i] = p.ID
 	}
-	st, err := r.ReadStates(ctx, ids)
+	st, err := h.store.ReadStates(ctx, ids)
 	if err != nil {
 		h.log.Warn("could not read unread counts", "err", err)
 		return ps

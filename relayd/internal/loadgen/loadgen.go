@@ -22,10 +22,17 @@ import (
 type Client struct {
 	ID string
 	ws *websocket.Conn
+	// confirmed is the highest seq the relay said it committed (an ack
+	// from the relay): what the client may ack.
+	confirmed uint64
 }
 
 // Dial connects to url (ws://host:port) and says a quiet hello as id (no
 // presence: a load of n clients would otherwise cost n² presence frames).
+// It asks for provisional messages, as relay-mcp does: a message arrives
+// as soon as it is sent, and the relay confirms its commit with an ack; the
+// load client counts a message when it arrives, as a client of the floor
+// relay does, and acks only confirmed seqs.
 func Dial(ctx context.Context, url, id, token string) (*Client, error) {
 	opts := &websocket.DialOptions{}
 	if token != "" {
@@ -37,7 +44,7 @@ func Dial(ctx context.Context, url, id, token string) (*Client, error) {
 	}
 	ws.SetReadLimit(int64(protocol.DefaultMaxFrameBytes))
 	c := &Client{ID: id, ws: ws}
-	if err := c.Send(ctx, &protocol.Hello{Proto: protocol.Version, ClientID: id, Agent: "loadgen", Quiet: true}); err != nil {
+	if err := c.Send(ctx, &protocol.Hello{Proto: protocol.Version, ClientID: id, Agent: "loadgen", Quiet: true, Provisional: true}); err != nil {
 		return nil, err
 	}
 	for {

@@ -53,8 +53,12 @@ func (p v1Peer) id() string { return p.ID }
 func (p v1Peer) send(ctx context.Context, ref, to, body string) error {
 	return p.Send(ctx, &protocol.Send{Ref: ref, To: protocol.Recipients{to}, Body: body})
 }
-func (p v1Peer) ack(ctx context.Context, seq uint64) { p.Send(ctx, &protocol.Ack{Upto: seq}) }
-func (p v1Peer) close()                              { p.Close() }
+func (p v1Peer) ack(ctx context.Context, seq uint64) {
+	if seq = min(seq, p.confirmed); seq > 0 {
+		p.Send(ctx, &protocol.Ack{Upto: seq})
+	}
+}
+func (p v1Peer) close() { p.Close() }
 func (p v1Peer) next(ctx context.Context) (uint64, string, error) {
 	for {
 		f, err := p.Next(ctx)
@@ -63,7 +67,12 @@ func (p v1Peer) next(ctx context.Context) (uint64, string, error) {
 		}
 		switch f := f.(type) {
 		case *protocol.Message:
+			if !f.Provisional {
+				p.confirmed = max(p.confirmed, f.Seq)
+			}
 			return f.Seq, f.Body, nil
+		case *protocol.Ack:
+			p.confirmed = max(p.confirmed, f.Upto)
 		case *protocol.ErrorFrame:
 			return 0, "", errors.New(f.Message)
 		}

@@ -23,7 +23,7 @@ func BenchmarkScrape(b *testing.B) {
 	for i := range 1000 {
 		id := fmt.Sprintf("CC-%d", i)
 		st.Touch(ctx, store.SessionInfo{ID: id, FirstSeen: time.Now(), LastSeen: time.Now()})
-		st.Append(ctx, store.Message{ID: fmt.Sprintf("m%04d", i), From: "CC-0", To: []string{id}, Body: "x", TS: time.Now()}, []string{id}, 0)
+		store.AppendWait(ctx, st, store.Message{ID: fmt.Sprintf("m%04d", i), From: "CC-0", To: []string{id}, Body: "x", TS: time.Now()}, []string{id}, 0)
 	}
 	m := New()
 	if err := m.Watch(Source{Version: "bench", Started: time.Now(), Hub: hub.New(hub.Options{Store: m.Store(st)})}); err != nil {

@@ -34,7 +34,7 @@ func appendAt(t *testing.T, s store.Store, n int, to string) {
 	t.Helper()
 	for i := range n {
 		id := fmt.Sprintf("%020d-%04d", time.Now().UnixNano(), i)
-		if _, err := s.Append(context.Background(), store.Message{ID: id, From: "a", To: []string{to}, Body: "x", TS: time.Now()}, []string{to}, 0); err != nil {
+		if _, err := store.AppendWait(context.Background(), s, store.Message{ID: id, From: "a", To: []string{to}, Body: "x", TS: time.Now()}, []string{to}, 0); err != nil {
 			t.Fatal(err)
 		}
 	}

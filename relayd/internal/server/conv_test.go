@@ -106,7 +106,7 @@ func TestWatchMail(t *testing.T) {
 	// Mail to others is not announced; the watcher is not a peer to others' presence.
 	coord.send(&protocol.Send{Ref: "3", To: protocol.Recipients{"watch-CODEX"}, Body: "x"})
 	if f := w.next(); f.Type() != protocol.TypeMessage {
-		t.Fatalf("watcher got %T, want only its own message", f)
+		t.Fatalf("watcher got %T %+v, want only its own message", f, f)
 	}
 	// Mail for an id that is online says so.
 	r.connect("CODEX", 0)

@@ -23,11 +23,12 @@ type faultyStore struct {
 
 var errInjected = fmt.Errorf("injected: no space left on device: %w", store.ErrUnavailable)
 
-func (f *faultyStore) Append(ctx context.Context, m store.Message, to []string, maxQueue int) ([]store.Slot, error) {
+func (f *faultyStore) Submit(m store.Message, to []string, maxQueue int, ref *store.SendRef, done func(store.Submitted)) ([]store.Slot, bool) {
 	if f.failing.Load() {
-		return nil, errInjected
+		done(store.Submitted{Err: errInjected})
+		return nil, false
 	}
-	return f.Store.Append(ctx, m, to, maxQueue)
+	return f.Store.Submit(m, to, maxQueue, ref, done)
 }
 
 func (f *faultyStore) Touch(ctx context.Context, s store.SessionInfo) error {
@@ -42,17 +43,6 @@ func (f *faultyStore) Ack(ctx context.Context, id string, upto uint64) error {
 		return errInjected
 	}
 	return f.Store.Ack(ctx, id, upto)
-}
-
-// pipelinedFaultyStore is a faultyStore over a store.Pipeliner.
-type pipelinedFaultyStore struct{ *faultyStore }
-
-func (f pipelinedFaultyStore) AppendAsync(m store.Message, to []string, maxQueue int, ref *store.SendRef, done func([]store.Slot, *store.Sent, error)) {
-	if f.failing.Load() {
-		done(nil, nil, errInjected)
-		return
-	}
-	f.Store.(store.Pipeliner).AppendAsync(m, to, maxQueue, ref, done)
 }
 
 func openSQLite(t *testing.T, dir string) *store.SQLite {
@@ -79,7 +69,7 @@ func TestStoreWriteFailureOnTheWire(t *testing.T) {
 				st = fs
 			} else {
 				fs.Store = openSQLite(t, t.TempDir())
-				st = pipelinedFaultyStore{fs}
+				st = fs
 			}
 			r := startRelay(t, func(_ *Server, o *hub.Options) { o.Store = st })
 			a, _ := r.connect("A", 0)

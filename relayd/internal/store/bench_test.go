@@ -36,7 +36,7 @@ func BenchmarkAppend(b *testing.B) {
 				if writers == 1 {
 					for i := range b.N {
 						to := benchRecipients[i%len(benchRecipients)]
-						if _, err := s.Append(ctx, benchMsg(n.Add(1), to), []string{to}, 0); err != nil {
+						if _, err := AppendWait(ctx, s, benchMsg(n.Add(1), to), []string{to}, 0); err != nil {
 							b.Fatal(err)
 						}
 					}
@@ -47,7 +47,7 @@ func BenchmarkAppend(b *testing.B) {
 						for pb.Next() {
 							i := n.Add(1)
 							to := benchRecipients[i%uint64(len(benchRecipients))]
-							if _, err := s.Append(ctx, benchMsg(i, to), []string{to}, 0); err != nil {
+							if _, err := AppendWait(ctx, s, benchMsg(i, to), []string{to}, 0); err != nil {
 								b.Error(err)
 								return
 							}
@@ -67,7 +67,7 @@ func BenchmarkPending100(b *testing.B) {
 			ctx := context.Background()
 			// A mailbox of 1000 with 100 read: Pending must seek, not scan.
 			for i := range 1000 {
-				if _, err := s.Append(ctx, benchMsg(uint64(i), "r"), []string{"r"}, 0); err != nil {
+				if _, err := AppendWait(ctx, s, benchMsg(uint64(i), "r"), []string{"r"}, 0); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -75,7 +75,7 @@ func BenchmarkPending100(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for range b.N {
-				ds, err := s.Pending(ctx, "r", 0, 100)
+				ds, err := s.Pending(ctx, "r", 0, 100, false)
 				if err != nil || len(ds) != 100 {
 					b.Fatalf("Pending = %d deliveries, %v", len(ds), err)
 				}

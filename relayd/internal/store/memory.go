@@ -146,7 +146,17 @@ func (m *Memory) Append(_ context.Context, msg Message, recipients []string, max
 	return slots, nil
 }
 
-func (m *Memory) Pending(_ context.Context, id string, after uint64, limit int) ([]Delivery, error) {
+// Submit implements Store: the memory store commits at once, so done runs
+// before Submit returns and nothing is provisional. It keeps no refs: the
+// hub's own window recognises retries while the process lives, and the
+// memory store does not outlive it.
+func (m *Memory) Submit(msg Message, recipients []string, maxQueue int, _ *SendRef, done func(Submitted)) ([]Slot, bool) {
+	slots, err := m.Append(context.Background(), msg, recipients, maxQueue)
+	done(Submitted{Slots: slots, Err: err})
+	return slots, false
+}
+
+func (m *Memory) Pending(_ context.Context, id string, after uint64, limit int, _ bool) ([]Delivery, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	b := m.mailboxes[id]

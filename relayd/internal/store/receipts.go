@@ -6,40 +6,6 @@ import (
 	"time"
 )
 
-// Receipts is implemented by stores that record read receipts: when each
-// mailbox entry was delivered (acked by its client) and read (shown to the
-// client's model). The hub answers read and receipts frames with it, and
-// adds unread counts to the peer list.
-type Receipts interface {
-	// MarkRead records that client's model was shown these messages of
-	// its mailbox (by message id), and those up to seq upto when upto > 0,
-	// at time at. Entries already read keep their first time; ids not in
-	// the mailbox are ignored. It returns how many entries became read.
-	MarkRead(ctx context.Context, client string, ids []string, upto uint64, at time.Time) (int, error)
-	// Receipts returns what became of the messages with these ids that
-	// sender sent: one receipt per mailbox still holding one.
-	Receipts(ctx context.Context, sender string, ids []string) ([]Receipt, error)
-	// ReadStates returns, for each of the client ids that has a mailbox,
-	// its unread count and when it last reported reading.
-	ReadStates(ctx context.Context, clients []string) (map[string]ReadState, error)
-}
-
-// ReceiptsOf returns st's receipts, looking through wrappers (metrics,
-// say) that hand out what they wrap with Unwrap.
-func ReceiptsOf(st Store) (Receipts, bool) {
-	for st != nil {
-		if r, ok := st.(Receipts); ok {
-			return r, true
-		}
-		u, ok := st.(interface{ Unwrap() Store })
-		if !ok {
-			return nil, false
-		}
-		st = u.Unwrap()
-	}
-	return nil, false
-}
-
 // Receipt is one message in one recipient's mailbox, with its stages.
 type Receipt struct {
 	MsgID       string

@@ -30,8 +30,52 @@ type recentBox struct {
 	bytes int
 }
 
-// learnRecent adds a committed batch's deliveries to the runs and trims
-// what its acks made old. s.mu is held.
+// publishEarly adds a submitted append's deliveries to the runs, before
+// its commit, for provisional readers. s.mu is held.
+func (s *SQLite) publishEarly(a *pendingAppend) {
+	s.addRecent(a.msg, a.recipients, a.slots)
+}
+
+// addRecent adds one message's deliveries to the runs. s.mu is held.
+func (s *SQLite) addRecent(msg *Message, recipients []string, slots []Slot) {
+	size := len(msg.Body) + 128
+	for i, id := range recipients {
+		seq := slots[i].Seq
+		if seq == 0 {
+			continue
+		}
+		r := s.recent[id]
+		if r == nil {
+			r = &recentBox{}
+			s.recent[id] = r
+		}
+		if n := len(r.ds); n > 0 && r.ds[n-1].Seq+1 != seq {
+			s.dropRecent(id) // a gap: the run would lie about what follows
+			r = &recentBox{}
+			s.recent[id] = r
+		}
+		if s.recentBytes+size > recentBudget {
+			s.dropRecent(id)
+			continue
+		}
+		if len(r.ds) == recentPerBox {
+			// Keep the newer half: the writer is at the end.
+			half := recentPerBox / 2
+			for _, d := range r.ds[:half] {
+				r.bytes -= len(d.Msg.Body) + 128
+				s.recentBytes -= len(d.Msg.Body) + 128
+			}
+			r.ds = append(r.ds[:0], r.ds[half:]...)
+		}
+		r.ds = append(r.ds, Delivery{Seq: seq, Msg: *msg})
+		r.bytes += size
+		s.recentBytes += size
+	}
+}
+
+// learnRecent adds a committed batch's deliveries that Submit did not
+// publish early to the runs, and trims what its acks made old. s.mu is
+// held.
 func (s *SQLite) learnRecent(b *batch) {
 	if b.forget {
 		clear(s.recent)
@@ -39,38 +83,8 @@ func (s *SQLite) learnRecent(b *batch) {
 		return
 	}
 	for _, a := range b.appended {
-		size := len(a.msg.Body) + 128
-		for i, id := range a.recipients {
-			seq := a.slots[i].Seq
-			if seq == 0 {
-				continue
-			}
-			r := s.recent[id]
-			if r == nil {
-				r = &recentBox{}
-				s.recent[id] = r
-			}
-			if n := len(r.ds); n > 0 && r.ds[n-1].Seq+1 != seq {
-				s.dropRecent(id) // a gap: the run would lie about what follows
-				r = &recentBox{}
-				s.recent[id] = r
-			}
-			if s.recentBytes+size > recentBudget {
-				s.dropRecent(id)
-				continue
-			}
-			if len(r.ds) == recentPerBox {
-				// Keep the newer half: the writer is at the end.
-				half := recentPerBox / 2
-				for _, d := range r.ds[:half] {
-					r.bytes -= len(d.Msg.Body) + 128
-					s.recentBytes -= len(d.Msg.Body) + 128
-				}
-				r.ds = append(r.ds[:0], r.ds[half:]...)
-			}
-			r.ds = append(r.ds, Delivery{Seq: seq, Msg: *a.msg})
-			r.bytes += size
-			s.recentBytes += size
+		if !a.early {
+			s.addRecent(a.msg, a.recipients, a.slots)
 		}
 	}
 	// Acked deliveries will never be asked for again.
@@ -101,28 +115,38 @@ func (s *SQLite) dropRecent(id string) {
 }
 
 // pendingFromRecent answers Pending from the cache; ok is false when the
-// run does not cover from onwards.
-func (s *SQLite) pendingFromRecent(id string, after uint64, limit int) (out []Delivery, ok bool) {
+// run does not cover from onwards. Committed readers stop at the box's
+// committed last seq; provisional readers go on to the last one assigned,
+// the deliveries beyond the committed one marked Provisional.
+func (s *SQLite) pendingFromRecent(id string, after uint64, limit int, provisional bool) (out []Delivery, ok bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	bx, known := s.boxes[id]
-	if !known {
-		return nil, true
+	bx := s.boxes[id]
+	top := bx.last
+	if provisional {
+		top = max(top, s.assigned[id])
 	}
 	from := max(after, bx.acked) + 1
-	if from > bx.last {
-		return nil, true // nothing committed beyond it
+	if from > top {
+		return nil, true // nothing beyond it
 	}
 	r := s.recent[id]
-	if r == nil || len(r.ds) == 0 || r.ds[0].Seq > from || r.ds[len(r.ds)-1].Seq != bx.last {
+	if r == nil || len(r.ds) == 0 || r.ds[0].Seq > from || r.ds[len(r.ds)-1].Seq < top {
 		return nil, false
 	}
 	ds := r.ds[from-r.ds[0].Seq:]
+	if n := int(top - from + 1); len(ds) > n {
+		ds = ds[:n]
+	}
 	if limit > 0 && len(ds) > limit {
 		ds = ds[:limit]
 	}
 	// A copy: the run changes under the next commit.
-	return append([]Delivery(nil), ds...), true
+	out = append([]Delivery(nil), ds...)
+	for i := range out {
+		out[i].Provisional = out[i].Seq > bx.last
+	}
+	return out, true
 }
 
 // decodeRecipients decodes a recipients column. Ids are plain text in

@@ -90,6 +90,14 @@ type SQLite struct {
 	mu       sync.RWMutex
 	boxes    map[string]boxState
 	sessions map[string]bool
+	// assigned is, per mailbox, the last seq Submit handed out: committed
+	// or on its way. Seqs are never handed out twice in one process, even
+	// when a commit fails.
+	assigned map[string]uint64
+	// submitMu makes Submit's seq order the committer's order.
+	submitMu sync.Mutex
+	// refsMu guards refs: Submit reads the windows, the committer writes.
+	refsMu sync.Mutex
 	// recent holds, per mailbox, the deliveries committed last, so that
 	// a writer woken by an append reads them back without a query. Also
 	// guarded by mu; see recent.go.
@@ -97,7 +105,7 @@ type SQLite struct {
 	recentBytes int
 
 	// refs are the send refs of the clients that sent since open, loaded
-	// from the refs table on their first send. Owned by the committer.
+	// from the refs table on their first send. Guarded by refsMu.
 	refs map[string]*clientRefs
 
 	// Owned by the committer goroutine.
@@ -236,6 +244,7 @@ func Open(ctx context.Context, dir string, opts Options) (*SQLite, error) {
 		linger:     opts.Linger,
 		boxes:      map[string]boxState{},
 		sessions:   map[string]bool{},
+		assigned:   map[string]uint64{},
 		recent:     map[string]*recentBox{},
 		refs:       map[string]*clientRefs{},
 		stale:      map[string]bool{},
@@ -1004,35 +1013,78 @@ func (s *SQLite) Sessions(ctx context.Context) ([]SessionInfo, map[string]int, e
 	return out, queued, nil
 }
 
+// Append submits msg and waits for its commit.
 func (s *SQLite) Append(ctx context.Context, msg Message, recipients []string, maxQueue int) ([]Slot, error) {
-	a, err := s.newAppend(msg, recipients, maxQueue, nil)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.write(ctx, a.apply); err != nil {
-		return nil, fmt.Errorf("store message %s: %w", msg.ID, err)
-	}
-	return a.slots, nil
+	return AppendWait(ctx, s, msg, recipients, maxQueue)
 }
 
-// AppendAsync implements Pipeliner.
-func (s *SQLite) AppendAsync(msg Message, recipients []string, maxQueue int, ref *SendRef, done func([]Slot, *Sent, error)) {
+// Submit implements Store. The seqs are assigned here, under submitMu, in
+// the order the ops reach the committer; the deliveries join the recent
+// cache at once, so that provisional readers have them while the commit
+// runs. A send the sender's durable ref window already holds is answered
+// as a duplicate without touching a mailbox.
+func (s *SQLite) Submit(msg Message, recipients []string, maxQueue int, ref *SendRef, done func(Submitted)) ([]Slot, bool) {
 	a, err := s.newAppend(msg, recipients, maxQueue, ref)
 	if err != nil {
-		done(nil, nil, err)
-		return
+		done(Submitted{Err: err})
+		return nil, false
 	}
-	s.writeAsync(a.apply, func(err error) {
+	if ref != nil {
+		dup, err := s.sentBefore(msg.From, ref)
 		if err != nil {
-			done(nil, nil, fmt.Errorf("store message %s: %w", msg.ID, err))
-			return
+			done(Submitted{Err: fmt.Errorf("store message %s: %w", msg.ID, s.writeError(err))})
+			return nil, false
 		}
-		if a.dup != nil {
-			done(nil, a.dup, nil)
-			return
+		if dup != nil {
+			done(Submitted{Dup: dup})
+			return nil, false
 		}
-		done(a.slots, nil, nil)
+	}
+	s.submitMu.Lock()
+	defer s.submitMu.Unlock()
+	select {
+	case <-s.quit:
+		done(Submitted{Err: fmt.Errorf("store message %s: %w", msg.ID, s.closedError())})
+		return nil, false
+	default:
+	}
+	s.mu.Lock()
+	for i, id := range recipients {
+		bx := s.boxes[id]
+		last := max(s.assigned[id], bx.last)
+		if maxQueue > 0 && bx.unacked+int(last-bx.last) >= maxQueue {
+			a.slots[i] = Slot{Full: true}
+			continue
+		}
+		s.assigned[id] = last + 1
+		a.slots[i] = Slot{Seq: last + 1}
+	}
+	a.early = true
+	s.publishEarly(a)
+	s.mu.Unlock()
+	slots := a.slots
+	s.writeAsync(a.apply, func(err error) {
+		r := Submitted{Slots: slots, Early: true, Err: err, Dup: a.dup}
+		if err != nil || a.dup != nil {
+			// The provisional deliveries were never committed. A seq
+			// with nothing submitted after it is given again (no gap
+			// after a lone failed send); one followed by others stays
+			// a gap, since a reader may have moved past it.
+			s.mu.Lock()
+			for i, id := range recipients {
+				s.dropRecent(id)
+				if seq := slots[i].Seq; seq > 0 && s.assigned[id] == seq {
+					s.assigned[id] = s.boxes[id].last
+				}
+			}
+			s.mu.Unlock()
+		}
+		if err != nil {
+			r.Err = fmt.Errorf("store message %s: %w", msg.ID, err)
+		}
+		done(r)
 	})
+	return slots, true
 }
 
 // pendingAppend is one Append on its way to the committer.
@@ -1043,8 +1095,9 @@ type pendingAppend struct {
 	recipients []string
 	maxQueue   int
 	ref        *SendRef
-	slots      []Slot
+	slots      []Slot // assigned by Submit
 	dup        *Sent
+	early      bool // in the recent cache since Submit
 }
 
 func (s *SQLite) newAppend(msg Message, recipients []string, maxQueue int, ref *SendRef) (*pendingAppend, error) {
@@ -1082,18 +1135,16 @@ func (a *pendingAppend) apply(b *batch) error {
 	b.msgRows = append(b.msgRows, rid, msg.ID, msg.From, a.to, msg.Body, a.ts, msg.ReplyTo, msg.Thread)
 	b.msgIDs = append(b.msgIDs, msg.ID)
 	for i, id := range a.recipients {
-		bx, _ := b.box(id, true)
-		if a.maxQueue > 0 && bx.unacked >= a.maxQueue {
-			a.slots[i] = Slot{Full: true}
-			continue
+		seq := a.slots[i].Seq
+		if seq == 0 {
+			continue // full
 		}
-		seq := bx.last + 1
+		bx, _ := b.box(id, true)
 		b.entryRows = append(b.entryRows, id, int64(seq), rid)
 		// Not dirty: the entry itself records the new last seq.
-		bx.last, bx.unacked = seq, bx.unacked+1
-		a.slots[i] = Slot{Seq: seq}
+		bx.last, bx.unacked = max(bx.last, seq), bx.unacked+1
 	}
-	b.appended = append(b.appended, appended{msg: msg, recipients: a.recipients, slots: a.slots})
+	b.appended = append(b.appended, appended{msg: msg, recipients: a.recipients, slots: a.slots, early: a.early})
 	if a.ref != nil {
 		b.addRef(msg, a.ref, a.recipients, a.slots)
 	}
@@ -1118,8 +1169,8 @@ func scanMessage(sc interface{ Scan(...any) error }, extra ...any) (Message, err
 	return m, nil
 }
 
-func (s *SQLite) Pending(ctx context.Context, id string, after uint64, limit int) ([]Delivery, error) {
-	if ds, ok := s.pendingFromRecent(id, after, limit); ok {
+func (s *SQLite) Pending(ctx context.Context, id string, after uint64, limit int, provisional bool) ([]Delivery, error) {
+	if ds, ok := s.pendingFromRecent(id, after, limit, provisional); ok {
 		return ds, nil
 	}
 	if limit <= 0 {
@@ -1151,11 +1202,14 @@ func (s *SQLite) Pending(ctx context.Context, id string, after uint64, limit int
 
 func (s *SQLite) Ack(ctx context.Context, id string, upto uint64) error {
 	s.mu.RLock()
-	bx, ok := s.boxes[id]
+	bx := s.boxes[id]
+	top := max(bx.last, s.assigned[id])
 	s.mu.RUnlock()
-	// A client only knows seqs that are committed (hence cached), so an
-	// ack at or below the cached one changes nothing: skip the write.
-	if !ok || min(upto, bx.last) <= bx.acked {
+	// A client only knows seqs that were assigned, so an ack at or below
+	// the cached one changes nothing: skip the write. An ack of a seq on
+	// its way to the committer is queued behind it, and the committer
+	// clamps it to what is committed.
+	if min(upto, top) <= bx.acked {
 		return nil
 	}
 	err := s.write(ctx, func(b *batch) error {

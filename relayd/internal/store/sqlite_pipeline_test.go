@@ -19,11 +19,11 @@ type asyncResult struct {
 	err   error
 }
 
-// appendAsync runs AppendAsync and returns a channel with its outcome.
+// appendAsync runs Submit and returns a channel with its outcome.
 func appendAsync(s *SQLite, msg Message, ref *SendRef, recipients ...string) <-chan asyncResult {
 	ch := make(chan asyncResult, 1)
-	s.AppendAsync(msg, recipients, 0, ref, func(slots []Slot, dup *Sent, err error) {
-		ch <- asyncResult{slots, dup, err}
+	s.Submit(msg, recipients, 0, ref, func(r Submitted) {
+		ch <- asyncResult{r.Slots, r.Dup, r.Err}
 	})
 	return ch
 }
@@ -41,7 +41,8 @@ func TestSQLiteAppendAsyncOrder(t *testing.T) {
 	wg.Add(n)
 	for i := range n {
 		m := newMsg("a", "b")
-		s.AppendAsync(m, []string{"b"}, 0, nil, func(slots []Slot, _ *Sent, err error) {
+		s.Submit(m, []string{"b"}, 0, nil, func(r Submitted) {
+			slots, err := r.Slots, r.Err
 			defer wg.Done()
 			if err != nil || slots[0].Seq != uint64(i+1) {
 				t.Errorf("append %d: slots %v err %v, want seq %d", i, slots, err, i+1)
@@ -161,8 +162,8 @@ func TestSQLiteMatchesMemory(t *testing.T) {
 			}
 		case r < 80:
 			id := pick()
-			a, _ := mem.Pending(ctx, id, held[id], 1+rng.IntN(20))
-			b, err := sq.Pending(ctx, id, held[id], len(a)+rng.IntN(2))
+			a, _ := mem.Pending(ctx, id, held[id], 1+rng.IntN(20), false)
+			b, err := sq.Pending(ctx, id, held[id], len(a)+rng.IntN(2), false)
 			if err != nil || len(b) < len(a) {
 				t.Fatalf("step %d pending %s: sqlite %d %v, memory %d", step, id, len(b), err, len(a))
 			}
@@ -281,6 +282,7 @@ func TestSQLiteHistoryAtScale(t *testing.T) {
 func fill(t testing.TB, s *SQLite, n int) {
 	t.Helper()
 	const per = 5000
+	seq := map[string]uint64{}
 	for done := 0; done < n; done += per {
 		err := s.write(context.Background(), func(b *batch) error {
 			for i := done; i < min(done+per, n); i++ {
@@ -290,6 +292,12 @@ func fill(t testing.TB, s *SQLite, n int) {
 				if err != nil {
 					return err
 				}
+				if seq[to] == 0 {
+					bx, _ := b.box(to, true)
+					seq[to] = bx.last
+				}
+				seq[to]++
+				a.slots[0].Seq = seq[to]
 				if err := a.apply(b); err != nil {
 					return err
 				}

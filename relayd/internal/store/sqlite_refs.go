@@ -1,6 +1,8 @@
 package store
 
 import (
+	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -57,6 +59,7 @@ type appended struct {
 	msg        *Message
 	recipients []string
 	slots      []Slot
+	early      bool // already in the recent cache (Submit put it there)
 }
 
 func (b *batch) resetLearned() {
@@ -73,10 +76,46 @@ func (b *batch) resetLearned() {
 // window returns client's committed window, reading it from the file the
 // first time.
 func (b *batch) window(client string) (*clientRefs, error) {
+	b.s.refsMu.Lock()
+	defer b.s.refsMu.Unlock()
 	if w := b.s.refs[client]; w != nil {
 		return w, nil
 	}
-	rows, err := b.tx.QueryContext(b.ctx, "SELECT ref, n, digest, msg_id, ts, recipients, seqs FROM refs WHERE client = ?", client)
+	w, err := loadRefs(b.ctx, b.tx, client)
+	if err != nil {
+		return nil, err
+	}
+	b.s.refs[client] = w
+	return w, nil
+}
+
+// sentBefore looks a send up in its sender's committed window, reading the
+// window from the file the first time (on the caller's goroutine, so the
+// committer does not wait for it). A send that is still on its way to the
+// committer is not found: the committer checks again.
+func (s *SQLite) sentBefore(client string, ref *SendRef) (*Sent, error) {
+	s.refsMu.Lock()
+	defer s.refsMu.Unlock()
+	w := s.refs[client]
+	if w == nil {
+		var err error
+		if w, err = loadRefs(context.Background(), s.r, client); err != nil {
+			return nil, err
+		}
+		s.refs[client] = w
+	}
+	if rec, ok := w.byRef[ref.Ref]; ok && rec.digest == ref.Digest {
+		return rec.sent, nil
+	}
+	return nil, nil
+}
+
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func loadRefs(ctx context.Context, q querier, client string) (*clientRefs, error) {
+	rows, err := q.QueryContext(ctx, "SELECT ref, n, digest, msg_id, ts, recipients, seqs FROM refs WHERE client = ?", client)
 	if err != nil {
 		return nil, fmt.Errorf("read the send refs of %s: %w", client, err)
 	}
@@ -108,7 +147,6 @@ func (b *batch) window(client string) (*clientRefs, error) {
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read the send refs of %s: %w", client, err)
 	}
-	b.s.refs[client] = w
 	return w, nil
 }
 
@@ -136,7 +174,9 @@ func (b *batch) findRef(client string, ref *SendRef) (*Sent, error) {
 func (b *batch) addRef(msg *Message, ref *SendRef, recipients []string, slots []Slot) {
 	n := b.refN[msg.From]
 	if n == 0 {
+		b.s.refsMu.Lock()
 		n = b.s.refs[msg.From].n
+		b.s.refsMu.Unlock()
 	}
 	n++
 	b.refN[msg.From] = n
@@ -180,6 +220,8 @@ func (b *batch) writeRefs() error {
 // learnRefs moves a committed batch's refs into the windows. Runs on the
 // committer.
 func (s *SQLite) learnRefs(b *batch) {
+	s.refsMu.Lock()
+	defer s.refsMu.Unlock()
 	if b.resetRefs {
 		clear(s.refs)
 		return

@@ -43,7 +43,7 @@ func TestSQLiteReopenKeepsEverything(t *testing.T) {
 	}
 
 	s = openSQLite(t, dir)
-	ds, err := s.Pending(ctx, "a", 0, 0)
+	ds, err := s.Pending(ctx, "a", 0, 0, false)
 	if err != nil {
 		t.Fatal(err)
 	}

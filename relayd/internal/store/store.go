@@ -33,6 +33,8 @@ type Message struct {
 type Delivery struct {
 	Seq uint64
 	Msg Message
+	// Provisional: submitted, not committed yet when it was read.
+	Provisional bool
 }
 
 // Slot is what Append did for one recipient.
@@ -75,18 +77,33 @@ type Store interface {
 	// Sessions lists every known id with the count of unacked messages.
 	Sessions(ctx context.Context) ([]SessionInfo, map[string]int, error)
 
-	// Append stores msg once and puts it in the mailbox of each recipient,
-	// returning one Slot per recipient in order. It returns only when the
-	// message is durable (for the stores that promise it). A mailbox with
-	// maxQueue unacked messages (maxQueue > 0) is Full.
-	Append(ctx context.Context, msg Message, recipients []string, maxQueue int) ([]Slot, error)
+	// Submit stores msg once and puts it in the mailbox of each recipient.
+	// It assigns the recipients' seqs at once, in call order, and returns
+	// one Slot per recipient (Full: the mailbox held maxQueue unacked
+	// messages, when maxQueue > 0). The commit runs in the background:
+	// done runs exactly once, on a goroutine of the store and in the order
+	// of the Submit calls, when the message is durable (for the stores
+	// that promise it) or has failed. It must be quick and must not call
+	// the store.
+	//
+	// Early reports that the deliveries were visible to provisional
+	// readers (Pending with provisional) before the commit: they may have
+	// been written to a recipient before done, and if done then reports
+	// an error or a duplicate they were never committed.
+	//
+	// With ref set, a send whose (msg.From, ref.Ref, ref.Digest) the store
+	// already holds, among that sender's most recent protocol.RefWindow
+	// refs, is not stored again: done gets the record of the first as Dup.
+	Submit(msg Message, recipients []string, maxQueue int, ref *SendRef, done func(Submitted)) (slots []Slot, early bool)
 	// Pending returns up to limit messages of id's mailbox with seq > after
-	// and above its ack, oldest first.
-	Pending(ctx context.Context, id string, after uint64, limit int) ([]Delivery, error)
+	// and above its ack, oldest first. Without provisional only committed
+	// messages; with it also those submitted and not committed yet, marked
+	// Provisional (they stop at the first one that is not visible early).
+	Pending(ctx context.Context, id string, after uint64, limit int, provisional bool) ([]Delivery, error)
 	// Ack marks every message of id's mailbox up to seq upto as held by the
 	// client.
 	Ack(ctx context.Context, id string, upto uint64) error
-	// LastSeq is the highest seq ever assigned in id's mailbox (0 if none).
+	// LastSeq is the highest seq committed in id's mailbox (0 if none).
 	LastSeq(ctx context.Context, id string) (uint64, error)
 	// Unacked counts id's messages above its ack.
 	Unacked(ctx context.Context, id string) (int, error)
@@ -112,6 +129,18 @@ type Store interface {
 	// returns how many mailbox entries were dropped.
 	Prune(ctx context.Context, before time.Time) (int, error)
 
+	// MarkRead records that client's model was shown these messages of
+	// its mailbox (by message id), and those up to seq upto when upto > 0,
+	// at time at. Entries already read keep their first time; ids not in
+	// the mailbox are ignored. It returns how many entries became read.
+	MarkRead(ctx context.Context, client string, ids []string, upto uint64, at time.Time) (int, error)
+	// Receipts returns what became of the messages with these ids that
+	// sender sent: one receipt per mailbox still holding one.
+	Receipts(ctx context.Context, sender string, ids []string) ([]Receipt, error)
+	// ReadStates returns, for each of the client ids that has a mailbox,
+	// its unread count and when it last reported reading.
+	ReadStates(ctx context.Context, clients []string) (map[string]ReadState, error)
+
 	Close() error
 }
 
@@ -132,29 +161,34 @@ type Sent struct {
 	Slots      []Slot   // what became of it in each
 }
 
-// Pipeliner is implemented by stores that can take appends without making
-// the caller wait for each commit, and that remember send refs durably. The
-// hub uses it when the store has it: a client that pipelines sends then
-// fills a whole group commit on its own, and a retry sent after a relay
-// restart is recognised.
-type Pipeliner interface {
-	// AppendAsync queues what Append does and returns at once. done runs
-	// exactly once, when the message is durable or has failed, on a
-	// goroutine of the store and in the order of the AppendAsync calls:
-	// it must be quick, and must not call the store. Mailbox seqs are
-	// assigned in call order, so one caller's messages keep their order
-	// in every mailbox.
-	//
-	// With ref set, a send whose (msg.From, ref.Ref, ref.Digest) the store
-	// already holds, among that sender's most recent protocol.RefWindow
-	// refs, is not stored again: done gets dup, the record of the first.
-	AppendAsync(msg Message, recipients []string, maxQueue int, ref *SendRef, done func(slots []Slot, dup *Sent, err error))
+// Submitted is what became of a Submit, told to its done.
+type Submitted struct {
+	Slots []Slot // as Submit returned them (void with Dup or Err)
+	Dup   *Sent  // the send was a retry of this one: nothing stored
+	Err   error  // nothing stored
+	Early bool   // as Submit returned it
+}
+
+// AppendWait submits msg and waits for its commit: for tools and tests.
+func AppendWait(ctx context.Context, st Store, msg Message, recipients []string, maxQueue int) ([]Slot, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err // a dead context never gets its message stored
+	}
+	ch := make(chan Submitted, 1)
+	st.Submit(msg, recipients, maxQueue, nil, func(r Submitted) { ch <- r })
+	select {
+	case r := <-ch:
+		return r.Slots, r.Err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // ToProtocol converts a delivery to the frame a recipient receives.
 func (d Delivery) ToProtocol() *protocol.Message {
 	m := d.Msg.ToProtocol()
 	m.Seq = d.Seq
+	m.Provisional = d.Provisional
 	return m
 }
 

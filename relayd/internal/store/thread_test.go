@@ -105,7 +105,7 @@ func BenchmarkHistoryThread(b *testing.B) {
 				if i%100 == 0 {
 					m.Thread = "auth"
 				}
-				if _, err := s.Append(ctx, m, []string{"r"}, 0); err != nil {
+				if _, err := AppendWait(ctx, s, m, []string{"r"}, 0); err != nil {
 					b.Fatal(err)
 				}
 			}
