@@ -616,6 +616,14 @@ func (l *Link) serve(ctx context.Context, conn *websocket.Conn, w *protocol.Welc
 				unconfirmed = append(unconfirmed, *m)
 				continue
 			}
+			// Committed, and so is every seq before it (the relay acks
+			// them first; this only guards the order).
+			for len(unconfirmed) > 0 && unconfirmed[0].Seq < m.Seq {
+				msg := unconfirmed[0]
+				msg.Provisional = false
+				unconfirmed = unconfirmed[1:]
+				l.handle(&msg)
+			}
 		case *protocol.Ack:
 			// The relay committed everything up to m.Upto: those are ours.
 			n := 0

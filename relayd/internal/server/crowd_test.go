@@ -14,6 +14,7 @@ import (
 
 	"github.com/claude-relay/claude-relay/protocol"
 	"github.com/claude-relay/claude-relay/relayd/internal/hub"
+	"github.com/claude-relay/claude-relay/relayd/internal/store"
 )
 
 // A peers listing with 10 000 peers online works and fits a client's frame
@@ -28,9 +29,13 @@ func TestPeersListingWith10000Online(t *testing.T) {
 	// (the client library answers pings only while reading); on a loaded
 	// machine the crowd takes more than two ping intervals to join and
 	// CC-2 would be dropped as silent. Keepalive is not under test here.
+	// The memory store: what is under test is the listing, and 10 000
+	// joins one after another, each waiting for its own commit, would
+	// take half a minute.
 	r := startRelay(t, func(s *Server, o *hub.Options) {
 		o.Logger = slog.New(slog.DiscardHandler)
 		s.PingInterval = time.Hour
+		o.Store = store.NewMemory()
 	})
 	a, _ := r.connect("CC-1", 0)
 	b, _ := r.connect("CC-2", 0)

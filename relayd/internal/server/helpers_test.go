@@ -28,7 +28,8 @@ type relay struct {
 	url string // ws://127.0.0.1:PORT
 }
 
-// startRelay starts a relay with a memory store; opt may adjust the server
+// startRelay starts a relay with the default store (SQLite in a temporary
+// directory), as relayd runs; opt may adjust the server
 // before it starts. It is shut down, and checked for leaked goroutines, when
 // the test ends.
 func startRelay(t *testing.T, opt ...func(*Server, *hub.Options)) *relay {
@@ -42,7 +43,11 @@ func startRelayWrapped(t *testing.T, wrap func(http.Handler) http.Handler, opt .
 	t.Helper()
 	base := runtime.NumGoroutine()
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	hopts := hub.Options{Store: store.NewMemory(), Logger: log, Server: "relayd test"}
+	sq, err := store.Open(context.Background(), t.TempDir(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hopts := hub.Options{Store: sq, Logger: log, Server: "relayd test"}
 	srv := &Server{Logger: log, Version: "test", Legacy: func() Codec { return legacy.New(protocol.Limits{}) }}
 	for _, o := range opt {
 		o(srv, &hopts)
@@ -61,6 +66,7 @@ func startRelayWrapped(t *testing.T, wrap func(http.Handler) http.Handler, opt .
 			t.Errorf("shutdown: %v", err)
 		}
 		hts.Close()
+		sq.Close()
 		checkGoroutines(t, base)
 	})
 	return r
