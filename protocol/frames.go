@@ -12,7 +12,7 @@ const (
 	TypeSend     = "send"     // client → relay
 	TypeAccepted = "accepted" // relay → client, answer to send
 	TypeMessage  = "message"  // relay → client, one delivered message
-	TypeAck      = "ack"      // client → relay
+	TypeAck      = "ack"      // client → relay: held; relay → client: committed (provisional clients)
 	TypePresence = "presence" // relay → client, someone joined or left
 	TypePeers    = "peers"    // both ways: request, then the list
 	TypeSessions = "sessions" // both ways: request, then the list
@@ -34,7 +34,7 @@ var frameTypes = []FrameType{
 	{Name: TypeSend, Dir: FromClient, Answer: TypeAccepted, New: newOf[Send]},
 	{Name: TypeAccepted, Dir: FromRelay, New: newOf[Accepted]},
 	{Name: TypeMessage, Dir: FromRelay, New: newOf[Message]},
-	{Name: TypeAck, Dir: FromClient, New: newOf[Ack]},
+	{Name: TypeAck, Dir: Both, New: newOf[Ack]}, // relay → client: commits, to a provisional client
 	{Name: TypePresence, Dir: FromRelay, New: newOf[Presence]},
 	{Name: TypePeers, Dir: Both, Answer: TypePeers, New: newOf[Peers]},
 	{Name: TypeSessions, Dir: Both, Answer: TypeSessions, New: newOf[Sessions]},

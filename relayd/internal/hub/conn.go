@@ -49,6 +49,44 @@ type Conn struct {
 	ackWant   uint64
 	ackDone   uint64
 	ackActive bool
+
+	// The client's sends not settled by the store yet: a history request
+	// waits for them, so a client reads its own writes.
+	flightMu sync.Mutex
+	inflight int
+	settled  chan struct{} // closed when inflight falls to 0
+}
+
+func (c *Conn) sendStarted() {
+	c.flightMu.Lock()
+	if c.inflight == 0 {
+		c.settled = make(chan struct{})
+	}
+	c.inflight++
+	c.flightMu.Unlock()
+}
+
+func (c *Conn) sendSettled() {
+	c.flightMu.Lock()
+	c.inflight--
+	if c.inflight == 0 {
+		close(c.settled)
+	}
+	c.flightMu.Unlock()
+}
+
+// waitSends waits until the client's sends so far are settled.
+func (c *Conn) waitSends(ctx context.Context) {
+	c.flightMu.Lock()
+	n, ch := c.inflight, c.settled
+	c.flightMu.Unlock()
+	if n == 0 {
+		return
+	}
+	select {
+	case <-ch:
+	case <-ctx.Done():
+	}
 }
 
 // ID is the client id of the connection.
@@ -271,6 +309,7 @@ func (c *Conn) handle(ctx context.Context, f protocol.Frame) protocol.Frame {
 		}
 		return &protocol.Sessions{Ref: f.Ref, Sessions: s}
 	case *protocol.History:
+		c.waitSends(ctx) // the client's own sends are in its history
 		msgs, more, err := h.store.History(ctx, store.HistoryQuery{Client: c.id, With: f.With, Thread: f.Thread, Before: f.Before, After: f.After, Limit: f.Limit})
 		if err != nil {
 			return storeError(f.Ref, err)
@@ -281,6 +320,7 @@ func (c *Conn) handle(ctx context.Context, f protocol.Frame) protocol.Frame {
 		}
 		return out
 	case *protocol.Clear:
+		c.waitSends(ctx)
 		n, err := h.store.Clear(ctx, c.id, f.IncludeUnread)
 		if err != nil {
 			return storeError(f.Ref, err)

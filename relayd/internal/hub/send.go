@@ -61,8 +61,10 @@ func (h *Hub) sendMsg(ctx context.Context, c *Conn, s *protocol.Send) {
 		c.push(acc)
 		return
 	}
+	c.sendStarted()
 	slots, early := h.store.Submit(r.msg, r.targets, h.opts.MaxQueue, &store.SendRef{Ref: ref, Digest: sum},
 		func(res store.Submitted) {
+			defer c.sendSettled()
 			// On the store's committer (or in Submit): quick, and no
 			// store calls.
 			if res.Early && (res.Err != nil || res.Dup != nil) {
