@@ -21,11 +21,12 @@ type failingStore struct {
 
 var errDiskFull = errors.New("database or disk is full")
 
-func (f *failingStore) Append(ctx context.Context, msg store.Message, recipients []string, maxQueue int) ([]store.Slot, error) {
+func (f *failingStore) Submit(msg store.Message, recipients []string, maxQueue int, ref *store.SendRef, done func(store.Submitted)) ([]store.Slot, bool) {
 	if f.fail.Load() {
-		return nil, errDiskFull
+		done(store.Submitted{Err: errDiskFull})
+		return nil, false
 	}
-	return f.Store.Append(ctx, msg, recipients, maxQueue)
+	return f.Store.Submit(msg, recipients, maxQueue, ref, done)
 }
 
 // /healthz said ok while every store write failed. It says degraded, with
