@@ -77,6 +77,30 @@ Examples:
 				},
 			},
 			compareCommand(stdout, common, token),
+			{
+				Name:  "overload",
+				Usage: "senders faster than their receiver: the relay must slow them or answer full, and lose nothing it accepted",
+				Flags: append([]cli.Flag{
+					&cli.DurationFlag{Name: "for", Value: 10 * time.Second, Usage: "how long the senders send"},
+					&cli.IntFlag{Name: "senders", Value: 4, Usage: "sending clients"},
+					&cli.IntFlag{Name: "window", Value: 256, Usage: "unanswered sends each sender may have"},
+					&cli.IntFlag{Name: "rate", Value: 5000, Usage: "messages a second the receiver reads while the senders send"},
+				}, common...),
+				Action: func(c *cli.Context) error {
+					ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
+					defer cancel()
+					res, err := loadgen.Overload(ctx, loadgen.Target{URL: c.String("url"), Token: token()}, c.Int("senders"), c.Duration("for"), c.Int("size"), c.Int("window"), c.Int("rate"))
+					if err != nil {
+						return cli.Exit(fmt.Sprintf("overload: %v", err), 1)
+					}
+					fmt.Fprintf(stdout, "overload: %d senders for %s, receiver at %d/s: %d sent, %d accepted, %d full, %d received in %s\n",
+						c.Int("senders"), c.Duration("for"), c.Int("rate"), res.Sent, res.Accepted, res.Full, res.Received, res.Elapsed.Round(time.Millisecond))
+					if res.Received < res.Accepted {
+						return cli.Exit("overload: accepted messages were lost", 1)
+					}
+					return nil
+				},
+			},
 			floorCommand(stdout),
 			{
 				Name:  "idle",

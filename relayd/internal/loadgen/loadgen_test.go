@@ -85,3 +85,21 @@ func TestBothProtocolsOnRelayAndFloor(t *testing.T) {
 		}
 	}
 }
+
+// Under overload every accepted message reaches the slow receiver, and a
+// full mailbox is answered full, not dropped.
+func TestOverloadLosesNothingAccepted(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	res, err := loadgen.Overload(ctx, loadgen.Target{URL: startRelay(t, 300)}, 2, time.Second, 100, 64, 500)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%+v", res)
+	if res.Received != res.Accepted || res.Accepted == 0 || res.Sent != res.Accepted+res.Full {
+		t.Fatalf("%+v: want every send answered and every accepted message received", res)
+	}
+	if res.Full == 0 {
+		t.Errorf("%+v: a receiver at 500/s behind a mailbox of 300 never made a send full", res)
+	}
+}

@@ -298,3 +298,126 @@ func sendBlind(ctx context.Context, tx peer, to, body string, n int) error {
 	}
 	return nil
 }
+
+// OverloadResult is what an overload run saw.
+type OverloadResult struct {
+	Sent, Accepted, Full int // sends written, stored for the receiver, refused as full
+	Received             int // messages the receiver got, by the end
+	Elapsed              time.Duration
+}
+
+// Overload has senders protocol v1 clients send to one receiver as fast as
+// the relay takes them for d, while the receiver reads at most rate
+// messages a second; then the receiver reads at full speed until it holds
+// every accepted message (or ctx ends). The relay must slow the senders
+// (their window fills while accepted waits for the store) or answer full,
+// and lose nothing it accepted.
+func Overload(ctx context.Context, t Target, senders int, d time.Duration, size, window, rate int) (OverloadResult, error) {
+	var res OverloadResult
+	run := strconv.FormatInt(time.Now().UnixNano(), 36)
+	rx, err := Dial(ctx, t.URL, "slow-"+run, t.Token)
+	if err != nil {
+		return res, err
+	}
+	defer rx.Close()
+	body := strings.Repeat("z", size)
+	var sent, accepted, full atomic.Int64
+	sendCtx, stopSending := context.WithTimeout(ctx, d)
+	defer stopSending()
+	var wg sync.WaitGroup
+	for i := 0; i < senders; i++ {
+		tx, err := Dial(ctx, t.URL, fmt.Sprintf("fast-%d-%s", i, run), t.Token)
+		if err != nil {
+			return res, err
+		}
+		defer tx.Close()
+		credits := make(chan struct{}, window)
+		wg.Add(2)
+		go func() { // answers
+			defer wg.Done()
+			for {
+				f, err := tx.Next(ctx)
+				if err != nil {
+					return
+				}
+				if a, ok := f.(*protocol.Accepted); ok {
+					<-credits
+					for _, o := range a.Recipients {
+						if o.Status == protocol.StatusFull {
+							full.Add(1)
+						} else {
+							accepted.Add(1)
+						}
+					}
+				}
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			for k := 0; sendCtx.Err() == nil; k++ {
+				select {
+				case credits <- struct{}{}:
+				case <-sendCtx.Done():
+					return
+				}
+				if tx.Send(ctx, &protocol.Send{Ref: "o" + strconv.Itoa(k), To: protocol.Recipients{rx.ID}, Body: body}) != nil {
+					return
+				}
+				sent.Add(1)
+			}
+		}()
+	}
+	start := time.Now()
+	// The receiver's reader hands messages over one at a time: while the
+	// consumer below waits, nothing more is read from the socket.
+	type got struct{ err error }
+	msgs := make(chan got, 1)
+	p := v1Peer{rx}
+	go func() {
+		for n := 1; ; n++ {
+			seq, _, err := p.next(ctx)
+			if err == nil && n%256 == 0 {
+				p.ack(ctx, seq)
+			}
+			select {
+			case msgs <- got{err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	tick := time.NewTicker(time.Second / 100)
+	defer tick.Stop()
+	budget, received := 0, 0
+	for {
+		if sendCtx.Err() != nil {
+			if int64(received) >= accepted.Load() && sent.Load() == accepted.Load()+full.Load() {
+				break // every send answered, every accepted message here
+			}
+		} else if budget <= 0 {
+			select {
+			case <-tick.C:
+				budget = max(rate/100, 1)
+			case <-ctx.Done():
+				return res, ctx.Err()
+			}
+			continue
+		}
+		select {
+		case m := <-msgs:
+			if m.err != nil {
+				return res, fmt.Errorf("receiver after %d of %d accepted: %w", received, accepted.Load(), m.err)
+			}
+			received++
+			budget--
+		case <-tick.C: // look at the counts again
+		case <-ctx.Done():
+			return res, fmt.Errorf("receiver after %d of %d accepted: %w", received, accepted.Load(), ctx.Err())
+		}
+	}
+	stopSending()
+	return OverloadResult{Sent: int(sent.Load()), Accepted: int(accepted.Load()), Full: int(full.Load()), Received: received, Elapsed: time.Since(start)}, nil
+}

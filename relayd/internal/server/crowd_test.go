@@ -85,7 +85,14 @@ func TestPeersListingWith10000Online(t *testing.T) {
 // through it all lose nothing; the relay is intact afterwards.
 func TestHelloFlood(t *testing.T) {
 	const flood, perAddr = 300, 200
-	r := startRelay(t, func(s *Server, _ *hub.Options) { s.MaxConnsPerAddr = perAddr })
+	// The memory store: under test are the admission limits. (On SQLite
+	// each hello waits for a commit of its session row; on a machine at
+	// load 30 with the race detector, 200 of them outlast the clients'
+	// 20 s — a cost left to a later change: see docs/benchmarks.md.)
+	r := startRelay(t, func(s *Server, o *hub.Options) {
+		s.MaxConnsPerAddr = perAddr
+		o.Store = store.NewMemory()
+	})
 	a, _ := r.connect("CC-1", 0)
 	b, _ := r.connect("CC-2", 0)
 
