@@ -30,10 +30,6 @@ func TestBrowserScale(t *testing.T) {
 	b := startBrowser(t)
 	r := startRelay(t, relayOpts{})
 	st := r.hub.Store()
-	p, ok := st.(store.Pipeliner)
-	if !ok {
-		t.Fatal("the store does not pipeline appends")
-	}
 	ctx := context.Background()
 	ids := make([]string, peers)
 	for i := range ids {
@@ -47,7 +43,7 @@ func TestBrowserScale(t *testing.T) {
 		from, to := ids[i%peers], ids[(i*7+1)%peers]
 		m := store.Message{ID: fmt.Sprintf("0000-%08d", i), From: from, To: []string{to}, Body: fmt.Sprintf("message %d: the build of module %d passes", i, i%37),
 			TS: base.Add(time.Duration(i) * time.Millisecond), Thread: fmt.Sprintf("task-%d", i%50)}
-		p.AppendAsync(m, []string{to}, 0, nil, func(_ []store.Slot, _ *store.Sent, err error) { done <- err })
+		st.Submit(m, []string{to}, 0, nil, func(r store.Submitted) { done <- r.Err })
 	}
 	for range history {
 		if err := <-done; err != nil {
