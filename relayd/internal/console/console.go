@@ -98,12 +98,17 @@ func (c *Console) init() {
 func (c *Console) Close() {
 	c.init()
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.closed {
+		c.mu.Unlock()
 		return
 	}
 	c.closed = true
 	close(c.done)
+	c.mu.Unlock()
+	// Lock order: the hub's observer lock, then c.mu (the hub calls observe
+	// under its lock, and observe takes c.mu), so stopping the feed, which
+	// takes the hub's lock, must not hold c.mu: a client leaving during a
+	// shutdown deadlocked the two.
 	c.stopObs()
 }
 
