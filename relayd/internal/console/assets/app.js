@@ -156,7 +156,7 @@ function renderAlerts() {
     items.push(a);
   }
   for (const p of S.peers.values()) {
-    if (!p.oldest_unread) continue;
+    if (!p.oldest_unread || p.person) continue; // an operator reads replies here, not through a mailbox
     const age = (Date.now() - new Date(p.oldest_unread).getTime()) / 1000;
     if (age <= S.unreadAlertS) continue;
     const a = el("div", "alert unread");
