@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -354,7 +355,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, codec Codec) {
 	go func() {
 		defer close(writerDone)
 		s.writeLoop(ctx, ws, bw.conn, codec, conn, log)
-		s.closeKicked(ctx, cancel, ws, conn)
+		s.closeKicked(ctx, cancel, ws, bw.conn, conn)
 	}()
 	lc := s.track(conn, ws)
 	defer s.untrack(conn)
@@ -371,7 +372,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, codec Codec) {
 // client gets the close code; the handshake gets CloseGrace, since a slow or
 // silent client may never answer it, then the socket is dropped, which ends
 // the read loop.
-func (s *Server) closeKicked(ctx context.Context, cancel context.CancelFunc, ws *websocket.Conn, conn *hub.Conn) {
+func (s *Server) closeKicked(ctx context.Context, cancel context.CancelFunc, ws *websocket.Conn, sock net.Conn, conn *hub.Conn) {
 	select {
 	case <-conn.Done():
 	default:
@@ -382,7 +383,14 @@ func (s *Server) closeKicked(ctx context.Context, cancel context.CancelFunc, ws 
 	}
 	code, why := conn.CloseStatus()
 	s.Hub.Leave(conn, why)
-	grace := time.AfterFunc(s.CloseGrace, cancel)
+	// Past the grace the socket itself is closed: when the read loop has
+	// already returned, cancelling ctx ends nothing, and ws.Close waits up
+	// to its own 5 s for a close frame from a client that is not reading
+	// (CloseNow cannot cut a Close short) — that held up Shutdown.
+	grace := time.AfterFunc(s.CloseGrace, func() {
+		cancel()
+		sock.Close()
+	})
 	defer grace.Stop()
 	ws.Close(websocket.StatusCode(code), truncateReason(why))
 	cancel()
