@@ -51,31 +51,7 @@ func (s *SQLite) Stages(ctx context.Context, ids []string) ([]Receipt, error) {
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT g.id, m.recipient, g.ts, m.delivered_at, m.read_at,
-			m.seq <= coalesce((SELECT acked FROM boxes WHERE recipient = m.recipient), 0)
-		FROM messages g JOIN mailbox m ON m.msg = g.rid
-		WHERE g.id IN (SELECT value FROM json_each(?1))`, string(js))
-	if err != nil {
-		return nil, fmt.Errorf("read stages in %s: %w", s.path, err)
-	}
-	defer rows.Close()
-	var out []Receipt
-	for rows.Next() {
-		var r Receipt
-		var ts, del, read int64
-		var acked bool
-		if err := rows.Scan(&r.MsgID, &r.To, &ts, &del, &read, &acked); err != nil {
-			return nil, fmt.Errorf("read stages in %s: %w", s.path, err)
-		}
-		r.Stored, r.Delivered, r.Read = fromNanos(ts), fromNanos(del), fromNanos(read)
-		r.DeliveredOK = acked || del != 0
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read stages in %s: %w", s.path, err)
-	}
-	SortReceipts(out, ids)
-	return out, nil
+	return s.receiptsWhere(ctx, "read stages", ids, "1", string(js))
 }
 
 func (s *SQLite) OldestUnread(ctx context.Context, clients []string) (map[string]time.Time, error) {

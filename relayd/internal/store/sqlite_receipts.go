@@ -85,12 +85,22 @@ func (s *SQLite) Receipts(ctx context.Context, sender string, ids []string) ([]R
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT g.id, m.recipient, g.ts, m.delivered_at, m.read_at,
+	return s.receiptsWhere(ctx, "read receipts", ids, "g.sender = ?2", string(js), sender)
+}
+
+// receiptSelect is one row per (message, recipient) among the ids in ?1,
+// with whether the recipient's ack covers it; cond narrows it further.
+const receiptSelect = `SELECT g.id, m.recipient, g.ts, m.delivered_at, m.read_at,
 			m.seq <= coalesce((SELECT acked FROM boxes WHERE recipient = m.recipient), 0)
 		FROM messages g JOIN mailbox m ON m.msg = g.rid
-		WHERE g.id IN (SELECT value FROM json_each(?1)) AND g.sender = ?2`, string(js), sender)
+		WHERE g.id IN (SELECT value FROM json_each(?1)) AND `
+
+// receiptsWhere reads the receipts receiptSelect and cond select, in the
+// order of ids; what names the read in errors.
+func (s *SQLite) receiptsWhere(ctx context.Context, what string, ids []string, cond string, args ...any) ([]Receipt, error) {
+	rows, err := s.r.QueryContext(ctx, receiptSelect+cond, args...)
 	if err != nil {
-		return nil, fmt.Errorf("read receipts in %s: %w", s.path, err)
+		return nil, fmt.Errorf("%s in %s: %w", what, s.path, err)
 	}
 	defer rows.Close()
 	var out []Receipt
@@ -99,14 +109,14 @@ func (s *SQLite) Receipts(ctx context.Context, sender string, ids []string) ([]R
 		var ts, del, read int64
 		var acked bool
 		if err := rows.Scan(&r.MsgID, &r.To, &ts, &del, &read, &acked); err != nil {
-			return nil, fmt.Errorf("read receipts in %s: %w", s.path, err)
+			return nil, fmt.Errorf("%s in %s: %w", what, s.path, err)
 		}
 		r.Stored, r.Delivered, r.Read = fromNanos(ts), fromNanos(del), fromNanos(read)
 		r.DeliveredOK = acked || del != 0
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read receipts in %s: %w", s.path, err)
+		return nil, fmt.Errorf("%s in %s: %w", what, s.path, err)
 	}
 	SortReceipts(out, ids)
 	return out, nil
