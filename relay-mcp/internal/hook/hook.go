@@ -83,8 +83,14 @@ func loadState(dir string) state {
 // saveState writes the state atomically; two hooks racing lose nothing that
 // matters (the later time wins or the earlier one repeats a summary once).
 func saveState(dir string, s state) error {
-	b, _ := json.Marshal(s)
-	tmp, err := os.CreateTemp(dir, ".hook-state-*.tmp")
+	return writeJSONFile(dir, stateFile, s)
+}
+
+// writeJSONFile replaces dir/name with v as JSON atomically (temp file and
+// rename), so a reader never sees half a file.
+func writeJSONFile(dir, name string, v any) error {
+	b, _ := json.Marshal(v)
+	tmp, err := os.CreateTemp(dir, "."+name+"-*.tmp")
 	if err != nil {
 		return err
 	}
@@ -96,7 +102,7 @@ func saveState(dir string, s state) error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp.Name(), filepath.Join(dir, stateFile))
+	return os.Rename(tmp.Name(), filepath.Join(dir, name))
 }
 
 // look reads the unread mail (not sent by self) and splits off what is new

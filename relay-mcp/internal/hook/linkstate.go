@@ -27,20 +27,7 @@ const linkStateFile = "link.json"
 
 // WriteLinkState replaces dir's link.json atomically.
 func WriteLinkState(dir string, s LinkState) error {
-	b, _ := json.Marshal(s)
-	tmp, err := os.CreateTemp(dir, ".link-*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), filepath.Join(dir, linkStateFile))
+	return writeJSONFile(dir, linkStateFile, s)
 }
 
 // ReadLinkState reads dir's link.json; ok is false when there is none or
