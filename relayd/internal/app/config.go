@@ -81,6 +81,20 @@ func DefaultConfig() Config {
 	}
 }
 
+// ConfigFromArgs is the Config `relayd ARGS...` serves: the serve flags
+// in args (without the program name) and their environment variables,
+// resolved as Main resolves them. Package relaytest starts relays this way.
+func ConfigFromArgs(args []string) (Config, error) {
+	a := New(io.Discard, io.Discard)
+	var cfg Config
+	var err error
+	a.Action = func(c *cli.Context) error { cfg, err = configFrom(c); return err }
+	if rerr := a.Run(append([]string{"relayd"}, args...)); rerr != nil {
+		return Config{}, rerr
+	}
+	return cfg, err
+}
+
 // configFrom fills a Config from the serve flags (each also read from its
 // environment variable). Errors are usage errors (exit 2) naming the fix.
 func configFrom(c *cli.Context) (Config, error) {

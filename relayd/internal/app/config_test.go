@@ -18,12 +18,9 @@ import (
 // configOf returns the Config relayd's flags make of args.
 func configOf(t *testing.T, args ...string) Config {
 	t.Helper()
-	a := New(io.Discard, io.Discard)
-	var cfg Config
-	var err error
-	a.Action = func(c *cli.Context) error { cfg, err = configFrom(c); return err }
-	if rerr := a.Run(append([]string{"relayd"}, args...)); rerr != nil {
-		t.Fatalf("relayd %s: %v", strings.Join(args, " "), rerr)
+	cfg, err := ConfigFromArgs(args)
+	if err != nil {
+		t.Fatalf("relayd %s: %v", strings.Join(args, " "), err)
 	}
 	return cfg
 }

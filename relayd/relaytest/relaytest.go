@@ -1,0 +1,185 @@
+// Package relaytest runs the real relayd for the tests of its clients. Start
+// serves it in the test's own process: relayd's flags fill the same Config
+// that `relayd ARGS...` would serve, and the same Run serves it (hub,
+// server, SQLite store), on a free loopback port. StartProcess runs it as a
+// process of its own, the test binary re-executed as relayd, for tests of
+// what only a process shows: kill -9 with no shutdown and no flush.
+//
+//	func TestMain(m *testing.M) {
+//		relaytest.Main() // serves as relayd when StartProcess re-executes the test binary
+//		os.Exit(m.Run())
+//	}
+//
+//	r := relaytest.Start(t, "--store", "memory")
+//	… connect clients to r.URL() …
+package relaytest
+
+import (
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"regexp"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/claude-relay/claude-relay/internal/testkit"
+	"github.com/claude-relay/claude-relay/relayd/internal/app"
+)
+
+// runEnv, set to "1" in a re-executed test binary, makes Main serve relayd.
+const runEnv = "RELAYTEST_RUN_RELAYD"
+
+// within bounds a start and a stop.
+const within = 20 * time.Second
+
+// Relay is one running relayd.
+type Relay struct {
+	// Addr is where it listens (host:port).
+	Addr string
+	logs *testkit.Buffer
+
+	stop func() // in this process: cancel Run
+	cmd  *exec.Cmd
+	done chan struct{} // closed when it has stopped
+}
+
+// URL is the WebSocket URL clients dial (ws://Addr).
+func (r *Relay) URL() string { return "ws://" + r.Addr }
+
+// Logs is what relayd logged so far.
+func (r *Relay) Logs() string { return r.logs.String() }
+
+// defaults go before the test's args (a flag given twice takes the later
+// value): any loopback port, a SQLite store of the test's own.
+func defaults(t testing.TB) []string {
+	return []string{"--listen", "127.0.0.1:0", "--data-dir", t.TempDir()}
+}
+
+// Start serves relayd in this process as `relayd ARGS...` would, with
+// --listen 127.0.0.1:0 and --data-dir in a temporary folder unless args
+// say otherwise (the environment fills the flags args leave out, as for
+// relayd). It returns once relayd accepts connections; the test's cleanup
+// stops it, and shows its log if the test failed.
+func Start(t testing.TB, args ...string) *Relay {
+	t.Helper()
+	cfg, err := app.ConfigFromArgs(append(defaults(t), args...))
+	if err != nil {
+		t.Fatalf("relayd %v: %v", args, err)
+	}
+	ready := make(chan string, 1)
+	cfg.Ready = func(addr string) { ready <- addr }
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &Relay{logs: &testkit.Buffer{}, stop: cancel, done: make(chan struct{})}
+	var runErr error
+	go func() {
+		runErr = app.Run(ctx, cfg, r.logs)
+		close(r.done)
+	}()
+	cleanup(t, r)
+	select {
+	case r.Addr = <-ready:
+	case <-r.done:
+		t.Fatalf("relayd %v did not start: %v\n%s", args, runErr, r.Logs())
+	case <-time.After(within):
+		t.Fatalf("relayd %v did not start within %v:\n%s", args, within, r.Logs())
+	}
+	return r
+}
+
+// Stop shuts relayd down as SIGTERM does (clients are closed with 1001,
+// reconnect later) and waits until it has. A second Stop does nothing.
+func (r *Relay) Stop() {
+	if r.cmd != nil {
+		r.cmd.Process.Signal(syscall.SIGTERM)
+	} else {
+		r.stop()
+	}
+	r.wait()
+}
+
+// Kill ends a relayd of StartProcess with SIGKILL: no shutdown, no store
+// flush, no close frames. It waits until the process is gone.
+func (r *Relay) Kill(t testing.TB) {
+	t.Helper()
+	if r.cmd == nil {
+		t.Fatal("relaytest: only a relayd of StartProcess can be killed; Stop ends one in this process")
+	}
+	r.cmd.Process.Kill()
+	r.wait()
+}
+
+func (r *Relay) wait() {
+	select {
+	case <-r.done:
+	case <-time.After(within):
+		// Run has a bounded shutdown; past this something hangs, and the
+		// test's own timeout will name it.
+	}
+}
+
+func cleanup(t testing.TB, r *Relay) {
+	t.Cleanup(func() {
+		if r.cmd != nil {
+			r.cmd.Process.Kill()
+		} else {
+			r.stop()
+		}
+		r.wait()
+		if t.Failed() {
+			t.Logf("relayd %s log:\n%s", r.Addr, tail(r.Logs(), 4000))
+		}
+	})
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
+}
+
+// Main serves relayd, and exits, when StartProcess re-executed the test
+// binary; otherwise it returns at once. Call it first in TestMain.
+func Main() {
+	if os.Getenv(runEnv) != "1" {
+		return
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := app.Main(ctx, os.Args, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+var listeningRE = regexp.MustCompile(`relayd listening.*addr=(\S+)`)
+
+// StartProcess runs relayd as a process of its own: the test binary,
+// re-executed with args after the defaults of Start, serves as relayd
+// (TestMain must call Main). The process inherits the test's environment.
+// It returns once relayd listens; the test's cleanup kills it.
+func StartProcess(t testing.TB, args ...string) *Relay {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], append(defaults(t), args...)...)
+	cmd.Env = append(os.Environ(), runEnv+"=1", "RELAY_HOME="+t.TempDir())
+	r := &Relay{logs: &testkit.Buffer{}, cmd: cmd, done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = io.Discard, r.logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { cmd.Wait(); close(r.done) }()
+	cleanup(t, r)
+	testkit.WaitFor(t, within, "relayd "+cmd.String()+" to listen", func() bool {
+		select {
+		case <-r.done:
+			t.Fatalf("relayd exited before it listened: %s\n%s", cmd.ProcessState, r.Logs())
+		default:
+		}
+		if m := listeningRE.FindStringSubmatch(r.Logs()); m != nil {
+			r.Addr = m[1]
+		}
+		return r.Addr != ""
+	})
+	return r
+}
