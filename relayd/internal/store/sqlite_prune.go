@@ -1,0 +1,108 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+func (s *SQLite) Prune(ctx context.Context, before time.Time) (int, error) {
+	total := 0
+	for {
+		n, done, err := s.pruneOnce(ctx, nanos(before))
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("prune messages older than %s (%d mailbox entries dropped so far): %w", before.Format(time.RFC3339), total, err)
+		}
+		if done {
+			return total, nil
+		}
+	}
+}
+
+// pruneOnce deletes up to s.pruneChunk of the oldest messages older than cut
+// and their mailbox entries; done reports that none are left.
+func (s *SQLite) pruneOnce(ctx context.Context, cut int64) (n int, done bool, err error) {
+	err = s.write(ctx, func(b *batch) error {
+		n, done = 0, false
+		// Earlier appends of this batch must be in the tables, and its
+		// acks in boxes (the counts below read them), first.
+		if err := b.writeRows(); err != nil {
+			return err
+		}
+		if err := b.flush(); err != nil {
+			return err
+		}
+		var rids []int64
+		rows, err := b.tx.QueryContext(b.ctx, "SELECT rid FROM messages WHERE ts < ? ORDER BY ts LIMIT ?", cut, s.pruneChunk)
+		if err != nil {
+			return fmt.Errorf("find expired messages: %w", err)
+		}
+		for rows.Next() {
+			var rid int64
+			if err := rows.Scan(&rid); err != nil {
+				rows.Close()
+				return fmt.Errorf("find expired messages: %w", err)
+			}
+			rids = append(rids, rid)
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return fmt.Errorf("find expired messages: %w", err)
+		}
+		done = len(rids) < s.pruneChunk
+		if done {
+			// Refs of expired messages answer retries nobody will send.
+			if _, err := b.tx.ExecContext(b.ctx, "DELETE FROM refs WHERE ts < ?", cut); err != nil {
+				return fmt.Errorf("delete expired send refs: %w", err)
+			}
+			b.resetRefs = true
+		}
+		if len(rids) == 0 {
+			return nil
+		}
+		b.forget = true
+		js, _ := json.Marshal(rids)
+		// Record every mailbox's last seq before its newest entry may go.
+		if _, err := b.tx.ExecContext(b.ctx, `UPDATE boxes SET last_seq = max(last_seq,
+			coalesce((SELECT max(seq) FROM mailbox WHERE recipient = boxes.recipient), 0))`); err != nil {
+			return fmt.Errorf("record last seqs: %w", err)
+		}
+		rows, err = b.tx.QueryContext(b.ctx, `SELECT m.recipient, count(*)
+			FROM mailbox m JOIN boxes x ON x.recipient = m.recipient
+			WHERE m.msg IN (SELECT value FROM json_each(?)) AND m.seq > x.acked GROUP BY m.recipient`, string(js))
+		if err != nil {
+			return fmt.Errorf("count expired unread messages: %w", err)
+		}
+		lost := map[string]int{}
+		for rows.Next() {
+			var id string
+			var c int
+			if err := rows.Scan(&id, &c); err != nil {
+				rows.Close()
+				return fmt.Errorf("count expired unread messages: %w", err)
+			}
+			lost[id] = c
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return fmt.Errorf("count expired unread messages: %w", err)
+		}
+		res, err := b.tx.ExecContext(b.ctx, "DELETE FROM mailbox WHERE msg IN (SELECT value FROM json_each(?))", string(js))
+		if err != nil {
+			return fmt.Errorf("delete expired mailbox entries: %w", err)
+		}
+		d, _ := res.RowsAffected()
+		n = int(d)
+		if _, err := b.tx.ExecContext(b.ctx, "DELETE FROM messages WHERE rid IN (SELECT value FROM json_each(?))", string(js)); err != nil {
+			return fmt.Errorf("delete expired messages: %w", err)
+		}
+		for id, c := range lost {
+			if bx, ok := b.box(id, false); ok {
+				bx.unacked -= c
+			}
+		}
+		return nil
+	})
+	return n, done, err
+}
