@@ -1,0 +1,84 @@
+// Package natstest starts in-process NATS clusters with JetStream for
+// tests, on loopback ports chosen at random.
+package natstest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/claude-relay/claude-relay/relayd/internal/cluster"
+)
+
+// Cluster is n NATS nodes routed to each other.
+type Cluster struct {
+	Nodes []*cluster.Embedded
+	opts  []cluster.EmbedOptions
+}
+
+// Start runs an n-node NATS cluster with JetStream (one node when n is 1),
+// waits until every node is current with an elected JetStream leader, and
+// shuts it down when the test ends.
+func Start(t testing.TB, n int) *Cluster {
+	t.Helper()
+	routes := make([]string, n)
+	clusterAddrs := make([]string, n)
+	for i := range n {
+		clusterAddrs[i] = freeAddr(t)
+		routes[i] = "nats-route://" + clusterAddrs[i]
+	}
+	c := &Cluster{}
+	for i := range n {
+		o := cluster.EmbedOptions{Name: fmt.Sprintf("n%d", i+1), StoreDir: t.TempDir(), Listen: "127.0.0.1:0"}
+		if n > 1 {
+			o.ClusterListen, o.Routes = clusterAddrs[i], routes
+		}
+		e, err := cluster.StartEmbedded(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Nodes = append(c.Nodes, e)
+		c.opts = append(c.opts, o)
+	}
+	t.Cleanup(func() {
+		for _, e := range c.Nodes {
+			e.Shutdown()
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for _, e := range c.Nodes {
+		if err := e.WaitJetStream(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return c
+}
+
+// URLs are the nodes' client URLs, comma-separated as relayd --cluster
+// takes them.
+func (c *Cluster) URLs() string {
+	s := ""
+	for i, e := range c.Nodes {
+		if i > 0 {
+			s += ","
+		}
+		s += e.ClientURL()
+	}
+	return s
+}
+
+// freeAddr returns a loopback address whose port was free a moment ago.
+// NATS routes must name their peers' ports before those listen, so the
+// ports are picked in advance (the nats-server tests do the same).
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
