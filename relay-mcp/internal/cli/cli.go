@@ -149,7 +149,7 @@ unauthorized), 6 no such session, 7 id online elsewhere.`
 func globalFlags() []ucli.Flag {
 	return []ucli.Flag{
 		&ucli.StringFlag{Name: "client-id", EnvVars: []string{EnvClientID}, DefaultText: "hostname-pid", Usage: "this session's id (A-Z a-z 0-9 . _ -, up to 64); " + EnvSessionID + " wins over it"},
-		&ucli.StringFlag{Name: "relay-url", EnvVars: []string{"RELAY_URL"}, Value: "ws://127.0.0.1:9999", Usage: "relay address; a bare ws://host:port means /v1/ws"},
+		&ucli.StringFlag{Name: "relay-url", EnvVars: []string{"RELAY_URL"}, Value: "ws://127.0.0.1:9999", Usage: "relay address; a bare ws://host:port means /v1/ws; several, comma-separated, are the nodes of a relayd cluster: relay-mcp uses the first that answers and fails over to the others"},
 		&ucli.StringFlag{Name: "token", EnvVars: []string{"RELAY_TOKEN"}, DefaultText: "none", Usage: "relay token (prefer the environment variable: flags show in ps)"},
 		&ucli.StringFlag{Name: "token-file", EnvVars: []string{"RELAY_TOKEN_FILE"}, DefaultText: "none", Usage: "file holding the relay token"},
 		&ucli.StringFlag{Name: "ca-file", EnvVars: []string{"RELAY_CA_FILE"}, DefaultText: "the system's roots", Usage: "PEM file of the CA that signed a wss:// relay's certificate (for a self-signed or private CA; only it is trusted then)"},
@@ -169,7 +169,8 @@ func globalFlags() []ucli.Flag {
 // config is what every command derives from the global flags.
 type config struct {
 	home  string
-	url   string
+	url   string   // the first of urls: the one relay when there is one
+	urls  []string // every relay given, in order (a cluster's nodes)
 	token string
 	tls   *tls.Config // from --ca-file; nil for the system's roots
 	agent string
@@ -208,11 +209,11 @@ func loadConfigLevel(c *ucli.Context, s Streams, level string) (*config, error) 
 		home = filepath.Join(h, "claude-relay")
 	}
 	cfg.home = home
-	u, err := link.ParseURL(c.String("relay-url"))
+	urls, err := link.ParseURLs([]string{c.String("relay-url")})
 	if err != nil {
 		return nil, exitf(ExitUsage, "%v", err)
 	}
-	cfg.url = u
+	cfg.url, cfg.urls = urls[0], urls
 	cfg.token = c.String("token")
 	if tf := c.String("token-file"); tf != "" {
 		b, err := os.ReadFile(tf)
@@ -261,8 +262,10 @@ func loadConfigLevel(c *ucli.Context, s Streams, level string) (*config, error) 
 	default:
 		return nil, exitf(ExitUsage, "log format %q: use text or json", c.String("log-format"))
 	}
-	if cfg.token != "" && link.Cleartext(cfg.url) {
-		cfg.logger.Warn("the relay token and messages travel unencrypted to " + cfg.url + ": use wss:// (relayd --tls-cert) or an SSH tunnel to ws://127.0.0.1")
+	for _, u := range cfg.urls {
+		if cfg.token != "" && link.Cleartext(u) {
+			cfg.logger.Warn("the relay token and messages travel unencrypted to " + u + ": use wss:// (relayd --tls-cert) or an SSH tunnel to ws://127.0.0.1")
+		}
 	}
 	return cfg, nil
 }
@@ -403,7 +406,9 @@ func waitConnected(ctx context.Context, l *link.Link, timeout time.Duration, ref
 // ensureRelay starts relayd when the configuration asks for it and the
 // relay URL is loopback with nothing listening (see package autostart).
 func ensureRelay(ctx context.Context, cfg *config) error {
-	if !cfg.autostart {
+	if !cfg.autostart || len(cfg.urls) > 1 {
+		// A list names a cluster's nodes: a relayd started here would hold
+		// mailboxes of its own, apart from the cluster's.
 		return nil
 	}
 	_, err := autostart.Ensure(ctx, autostart.Options{URL: cfg.url, Home: cfg.home, Logger: cfg.logger})

@@ -281,7 +281,7 @@ func dialID(c *ucli.Context, cfg *config, id string, o dialOptions) (*client, er
 	if o.label != "" {
 		hello.Label = o.label
 	}
-	lc := link.Config{URL: cfg.url, Token: cfg.token, TLS: cfg.tls, Hello: hello, Inbox: in, Outbox: out, Logger: cfg.logger, OnPresence: o.onPeer, OnMail: o.onMail}
+	lc := link.Config{URL: cfg.url, URLs: cfg.urls, Token: cfg.token, TLS: cfg.tls, Hello: hello, Inbox: in, Outbox: out, Logger: cfg.logger, OnPresence: o.onPeer, OnMail: o.onMail}
 	if o.onMsg != nil {
 		lc.OnMessages = func(es []inbox.Entry) { o.onMsg(in, es) }
 	}

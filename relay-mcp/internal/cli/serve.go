@@ -83,9 +83,12 @@ func (nopWriteCloser) Close() error { return nil }
 // flags and their environment variables fill one (serve); tests
 // build one and call Run, as main does through Main.
 type Config struct {
-	ID    string      // this session's client id
-	Home  string      // state directory: inboxes and the session registry
-	URL   string      // the relay, ws://host:port/v1/ws
+	ID   string // this session's client id
+	Home string // state directory: inboxes and the session registry
+	URL  string // the relay, ws://host:port/v1/ws
+	// URLs, when set, are relays serving the same mailboxes (a cluster's
+	// nodes) to fail over between, in order; URL is then the first.
+	URLs  []string
 	Token string      // the relay token; "" for none
 	TLS   *tls.Config // trust for a wss:// relay; nil for the system's roots
 	Agent string      // agent kind shown to peers
@@ -122,7 +125,7 @@ func serve(c *ucli.Context, s Streams) error {
 	if err != nil {
 		return err
 	}
-	return Run(c.Context, Config{ID: id, Home: gc.home, URL: gc.url, Token: gc.token, TLS: gc.tls, Agent: gc.agent, Label: gc.label,
+	return Run(c.Context, Config{ID: id, Home: gc.home, URL: gc.url, URLs: gc.urls, Token: gc.token, TLS: gc.tls, Agent: gc.agent, Label: gc.label,
 		Tools: c.String("tools"), Structured: c.Bool("structured-content"), Channels: c.Bool("channels"), Autostart: gc.autostart, Logger: gc.logger, SDKLogger: gc.sdkLogger}, s)
 }
 
@@ -171,7 +174,7 @@ func Run(parent context.Context, cfg Config, s Streams) error {
 
 	var server *mcp.Server
 	l := link.New(link.Config{
-		URL: cfg.URL, Token: cfg.Token, TLS: cfg.TLS, Hello: hello, Inbox: in, Outbox: out, Logger: log,
+		URL: cfg.URL, URLs: cfg.URLs, Token: cfg.Token, TLS: cfg.TLS, Hello: hello, Inbox: in, Outbox: out, Logger: log,
 	})
 	defer func() { // after relay_rename the registry holds this process under its new id
 		if cur := l.ClientID(); cur != id {
@@ -184,7 +187,7 @@ func Run(parent context.Context, cfg Config, s Streams) error {
 	linkWG.Add(1)
 	go func() {
 		defer linkWG.Done()
-		if err := ensureRelay(ctx, &config{autostart: cfg.Autostart, url: cfg.URL, home: cfg.Home, logger: cfg.Logger}); err != nil {
+		if err := ensureRelay(ctx, &config{autostart: cfg.Autostart, url: cfg.URL, urls: cfg.URLs, home: cfg.Home, logger: cfg.Logger}); err != nil {
 			log.Warn("could not start relayd", "err", err)
 		}
 		l.Run(ctx)
@@ -227,7 +230,7 @@ func Run(parent context.Context, cfg Config, s Streams) error {
 		channel.Transport = transport
 		transport = channel
 	}
-	log.Info("relay-mcp serving on stdio", "relay", cfg.URL, "home", cfg.Home, "version", Version)
+	log.Info("relay-mcp serving on stdio", "relay", l.URL(), "home", cfg.Home, "version", Version)
 	err = server.Run(ctx, transport)
 	reason := "stdin closed"
 	select {

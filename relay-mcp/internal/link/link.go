@@ -50,7 +50,8 @@ func (e *RelayError) Error() string {
 	return fmt.Sprintf("relay refused: %s (%s)", e.Frame.Message, e.Frame.Code)
 }
 
-// Config configures a Link. URL, Hello.ClientID and Inbox are required.
+// Config configures a Link. URL (or URLs), Hello.ClientID and Inbox are
+// required.
 type Config struct {
 	URL   string // normalised with ParseURL
 	Token string // sent as Authorization: Bearer when set
@@ -78,6 +79,10 @@ type Config struct {
 	OnPresence func(protocol.Presence)
 	// OnMail is called for every mail event (see Watch).
 	OnMail func(protocol.Mail)
+
+	// URLs, when set, are relays that serve the same mailboxes (the nodes
+	// of a cluster), tried in order; URL is then ignored. See failover.go.
+	URLs []string
 }
 
 // Status is a snapshot of the link for relay_status.
@@ -97,6 +102,9 @@ type Status struct {
 	// Refused: the last dial was refused at once (nothing listens there),
 	// as opposed to timing out or failing later.
 	Refused bool
+	// URLs is the relays this link fails over between, when more than
+	// one; URL is the one connected or tried last.
+	URLs []string
 }
 
 // Link is a reconnecting relay client. Create it with New and run it with Run.
@@ -105,6 +113,7 @@ type Link struct {
 	log *slog.Logger
 
 	mu          sync.Mutex
+	cur         int // index in cfg.URLs of the relay connected or tried last
 	conn        *websocket.Conn
 	connCtx     context.Context
 	state       State
@@ -146,6 +155,10 @@ func New(cfg Config) *Link {
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = 5 * time.Second
 	}
+	if len(cfg.URLs) == 0 {
+		cfg.URLs = []string{cfg.URL}
+	}
+	cfg.URL = cfg.URLs[0]
 	cfg.Hello.Proto = protocol.Version
 	fitMeta(&cfg.Hello, cfg.Logger)
 	return &Link{
@@ -169,8 +182,12 @@ func (l *Link) ClientID() string {
 	return l.cfg.Hello.ClientID
 }
 
-// URL is the relay URL.
-func (l *Link) URL() string { return l.cfg.URL }
+// URL is the relay URL connected or tried last.
+func (l *Link) URL() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.cfg.URLs[l.cur]
+}
 
 func (l *Link) setState(s State, why string) {
 	l.mu.Lock()
@@ -206,13 +223,16 @@ func (l *Link) Status() Status {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	st := Status{
-		State: l.state, URL: l.cfg.URL, ClientID: l.cfg.Hello.ClientID, Server: l.server,
+		State: l.state, URL: l.cfg.URLs[l.cur], ClientID: l.cfg.Hello.ClientID, Server: l.server,
 		Since: l.since, Reconnects: l.reconnects, LastRTT: l.lastRTT, LastError: l.lastErr,
 		StopReason: l.stopReason, StopCode: l.stopCode, NextAttempt: l.nextAttempt,
 		Refused: l.refused,
 	}
 	if l.cfg.Outbox != nil {
 		st.Outbox = l.cfg.Outbox.Len()
+	}
+	if len(l.cfg.URLs) > 1 {
+		st.URLs = l.cfg.URLs
 	}
 	return st
 }
@@ -233,11 +253,12 @@ func (l *Link) Peers() []protocol.Peer {
 // to. On return the connection is closed (normal closure when ctx ended).
 func (l *Link) Run(ctx context.Context) error {
 	attempt := 0
+	misses := 0 // attempts in a row that did not reach a welcome
 	for {
 		l.applyRename() // asked for while no connection was live
 		welcomed, err := l.connectOnce(ctx)
 		if ctx.Err() == nil && l.applyRename() {
-			attempt = 0
+			attempt, misses = 0, 0
 			continue // at once, as the new id
 		}
 		if ctx.Err() != nil {
@@ -263,19 +284,33 @@ func (l *Link) Run(ctx context.Context) error {
 			return err
 		}
 		if welcomed {
-			attempt = 0
+			attempt, misses = 0, 0
+		} else {
+			misses++
 		}
-		d := l.backoff(attempt)
-		attempt++
+		now := l.failover(misses)
+		var d time.Duration
+		if !now {
+			d = l.backoff(attempt)
+			attempt++
+		}
 		msg := ""
 		if err != nil {
 			msg = err.Error()
 		}
 		l.mu.Lock()
 		l.nextAttempt = time.Now().Add(d)
-		l.setStateLocked(StateReconnecting, msg)
+		next := StateReconnecting
+		if now && l.connected == 0 {
+			next = StateConnecting // still the first round through the list
+		}
+		l.setStateLocked(next, msg)
+		url := l.cfg.URLs[l.cur]
 		l.mu.Unlock()
-		l.log.Info("relay connection lost; will retry", "err", msg, "retry_in", d.Round(time.Millisecond))
+		l.log.Info("relay connection lost; will retry", "err", msg, "retry_in", d.Round(time.Millisecond), "next_url", url)
+		if d == 0 {
+			continue
+		}
 		t := time.NewTimer(d)
 		select {
 		case <-ctx.Done():
@@ -326,22 +361,23 @@ func (l *Link) connectOnce(ctx context.Context) (welcomed bool, err error) {
 	if l.cfg.Token != "" {
 		opts.HTTPHeader = http.Header{"Authorization": {"Bearer " + l.cfg.Token}}
 	}
-	conn, resp, err := websocket.Dial(dctx, l.cfg.URL, opts)
+	url := l.URL()
+	conn, resp, err := websocket.Dial(dctx, url, opts)
 	abort()
 	l.mu.Lock()
 	l.refused = err != nil && errors.Is(err, syscall.ECONNREFUSED)
 	l.mu.Unlock()
 	if err != nil {
 		if resp != nil && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) {
-			return false, &stopError{fmt.Sprintf("relay at %s refused the token (HTTP %d) — set RELAY_TOKEN or --token-file to the relay's token", l.cfg.URL, resp.StatusCode), protocol.CloseUnauthorized}
+			return false, &stopError{fmt.Sprintf("relay at %s refused the token (HTTP %d) — set RELAY_TOKEN or --token-file to the relay's token", url, resp.StatusCode), protocol.CloseUnauthorized}
 		}
 		if ctx.Err() != nil {
 			return false, ctx.Err()
 		}
-		if hint := dialHint(l.cfg.URL, resp, err); hint != "" {
+		if hint := dialHint(url, resp, err); hint != "" {
 			return false, errors.New(hint)
 		}
-		return false, fmt.Errorf("relay not reachable at %s (%s) — is relayd running? start it with `relayd`", l.cfg.URL, shortErr(err))
+		return false, fmt.Errorf("relay not reachable at %s (%s) — is relayd running? start it with `relayd`", url, shortErr(err))
 	}
 	conn.SetReadLimit(maxRelayFrame)
 
@@ -586,7 +622,7 @@ func (l *Link) serve(ctx context.Context, conn *websocket.Conn, w *protocol.Welc
 			l.log.Error("could not reset the resume point", "err", err)
 		}
 	}
-	l.log.Info("connected to relay", "url", l.cfg.URL, "server", w.Server, "peers", len(w.Peers), "backlog", w.Backlog)
+	l.log.Info("connected to relay", "url", l.URL(), "server", w.Server, "peers", len(w.Peers), "backlog", w.Backlog)
 
 	wg.Add(3)
 	go func() { defer wg.Done(); l.pingLoop(sctx, conn) }()

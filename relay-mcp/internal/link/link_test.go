@@ -80,6 +80,12 @@ type harness struct {
 
 func start(t *testing.T, url, id string, dir string) *harness {
 	t.Helper()
+	return startURLs(t, []string{url}, id, dir)
+}
+
+// startURLs runs a link that fails over between urls.
+func startURLs(t *testing.T, urls []string, id string, dir string) *harness {
+	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()
 	}
@@ -89,7 +95,7 @@ func start(t *testing.T, url, id string, dir string) *harness {
 	}
 	out, _ := inbox.OpenOutbox(dir, 0)
 	h := &harness{in: in, done: make(chan error, 1)}
-	h.l = New(Config{URL: url, Hello: protocol.Hello{ClientID: id}, Inbox: in, Outbox: out,
+	h.l = New(Config{URLs: urls, Hello: protocol.Hello{ClientID: id}, Inbox: in, Outbox: out,
 		MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
 		OnMessages: func(es []inbox.Entry) {
 			h.mu.Lock()

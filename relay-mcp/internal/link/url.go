@@ -64,3 +64,31 @@ func ParseURL(s string) (string, error) {
 	}
 	return u.String(), nil
 }
+
+// ParseURLs normalises a list of relays that serve the same mailboxes (the
+// nodes of a cluster), each as ParseURL does. An item may itself hold
+// several, separated by commas (RELAY_URL=ws://a:9999,ws://b:9999). Empty
+// items are skipped and repeats dropped; no URL at all means DefaultURL.
+func ParseURLs(items []string) ([]string, error) {
+	var out []string
+	seen := map[string]bool{}
+	for _, item := range items {
+		for _, s := range strings.Split(item, ",") {
+			if strings.TrimSpace(s) == "" {
+				continue
+			}
+			u, err := ParseURL(s)
+			if err != nil {
+				return nil, err
+			}
+			if !seen[u] {
+				seen[u] = true
+				out = append(out, u)
+			}
+		}
+	}
+	if len(out) == 0 {
+		out = []string{DefaultURL}
+	}
+	return out, nil
+}

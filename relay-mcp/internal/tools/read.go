@@ -347,17 +347,20 @@ func (d *Deps) peers(ctx context.Context, _ *mcp.CallToolRequest, _ NoArgs) (*mc
 
 // StatusOutput is relay_status's structured content.
 type StatusOutput struct {
-	State      string  `json:"state"`
-	RelayURL   string  `json:"relay_url"`
-	ID         string  `json:"id"`
-	Server     string  `json:"server,omitempty"`
-	Uptime     float64 `json:"uptime_seconds"`
-	Reconnects int     `json:"reconnects"`
-	RTTms      float64 `json:"rtt_ms,omitempty"`
-	Unread     int     `json:"unread"`
-	Queued     int     `json:"queued_outgoing"`
-	Hint       string  `json:"hint,omitempty"`
-	Status     string  `json:"status,omitempty"` // this session's relay_set_status line
+	State    string `json:"state"`
+	RelayURL string `json:"relay_url"`
+	// RelayURLs is the list relay_url is one of, when relay-mcp fails
+	// over between a cluster's nodes.
+	RelayURLs  []string `json:"relay_urls,omitempty"`
+	ID         string   `json:"id"`
+	Server     string   `json:"server,omitempty"`
+	Uptime     float64  `json:"uptime_seconds"`
+	Reconnects int      `json:"reconnects"`
+	RTTms      float64  `json:"rtt_ms,omitempty"`
+	Unread     int      `json:"unread"`
+	Queued     int      `json:"queued_outgoing"`
+	Hint       string   `json:"hint,omitempty"`
+	Status     string   `json:"status,omitempty"` // this session's relay_set_status line
 }
 
 func (d *Deps) status(ctx context.Context, _ *mcp.CallToolRequest, a StatusArgs) (*mcp.CallToolResult, any, error) {
@@ -372,13 +375,16 @@ func (d *Deps) status(ctx context.Context, _ *mcp.CallToolRequest, a StatusArgs)
 	_, unread, dropped := d.Inbox.Counts()
 	now := d.Now()
 	o := StatusOutput{
-		State: string(st.State), RelayURL: st.URL, ID: st.ClientID, Server: st.Server,
+		State: string(st.State), RelayURL: st.URL, RelayURLs: st.URLs, ID: st.ClientID, Server: st.Server,
 		Uptime: now.Sub(d.Started).Round(time.Second).Seconds(), Reconnects: st.Reconnects,
 		RTTms: float64(st.LastRTT.Microseconds()) / 1000, Unread: unread, Queued: st.Outbox, Hint: offlineHint(st),
 		Status: d.Link.OwnStatus(),
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s as %s to %s", st.State, st.ClientID, st.URL)
+	if len(st.URLs) > 1 {
+		fmt.Fprintf(&b, " (one of %d relays it fails over between: %s)", len(st.URLs), strings.Join(st.URLs, ", "))
+	}
 	if st.Server != "" {
 		fmt.Fprintf(&b, " (%s)", st.Server)
 	}

@@ -202,6 +202,9 @@ func offlineHint(st link.Status) string {
 		return "still connecting to the relay at " + st.URL + " (the first attempt is under way)"
 	}
 	h := "relay not reachable at " + st.URL
+	if len(st.URLs) > 1 {
+		h = "no relay of the list answers (" + strings.Join(st.URLs, ", ") + ")"
+	}
 	if st.LastError != "" {
 		h = st.LastError
 		if strings.Contains(h, " — ") {
