@@ -135,7 +135,7 @@ type Link struct {
 	stateCh     chan struct{}              // closed at each state change
 	kickFlush   chan struct{}
 	ackCh       chan uint64
-	rename      *renameReq // asked for by Rename, applied between connections (conv.go)
+	rename      *renameReq // asked for by Rename, applied between connections (rename.go)
 }
 
 // New returns a link; nothing happens until Run.

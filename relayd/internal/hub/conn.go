@@ -117,7 +117,7 @@ func (c *Conn) LastSeen() time.Time { return time.Unix(0, c.lastSeen.Load()) }
 func (c *Conn) peerInfo() protocol.Peer {
 	p := c.peer
 	p.LastSeen = c.LastSeen().UTC()
-	p.Status = c.hub.conv.statusOf(c)
+	p.Status = c.hub.statusWatch.statusOf(c)
 	p.ConnectedSince = p.ConnectedSince.UTC()
 	return p
 }
@@ -336,7 +336,7 @@ func (c *Conn) handle(ctx context.Context, f protocol.Frame) protocol.Frame {
 	case *protocol.Hello:
 		return &protocol.ErrorFrame{Code: protocol.CodeAlreadyHello, Message: "this connection already said hello as " + c.id + "; open a new connection for another id"}
 	default:
-		if reply, ok := c.handleConv(ctx, f); ok {
+		if reply, ok := c.handleStatusWatch(ctx, f); ok {
 			return reply
 		}
 		return &protocol.ErrorFrame{Code: protocol.CodeUnexpected, Message: "a client may not send " + f.Type() + " frames; they go from the relay to clients"}

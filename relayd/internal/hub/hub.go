@@ -78,7 +78,7 @@ type Hub struct {
 
 	lim *limiter
 
-	conv conv // status lines and mail watchers (conv.go)
+	statusWatch statusWatch // status lines and mail watchers (status_watch.go)
 
 	obs        observers            // the console's event feed (observe.go)
 	holdMu     sync.Mutex           // guards holds
@@ -136,7 +136,7 @@ func New(opts Options) *Hub {
 	}
 	h := &Hub{opts: opts, log: opts.Logger, store: opts.Store, conns: map[string]*Conn{}, refs: map[string]*refWindow{},
 		lim: newLimiter(opts.Limits)}
-	h.conv.init()
+	h.statusWatch.init()
 	return h
 }
 
@@ -224,7 +224,7 @@ func (h *Hub) Join(ctx context.Context, hello *protocol.Hello, legacy bool) (*Co
 		h.mu.Unlock()
 		return nil, nil, ErrIDInUse
 	}
-	h.conv.setStatus(c, hello.Status) // only now: a refused hello keeps no status
+	h.statusWatch.setStatus(c, hello.Status) // only now: a refused hello keeps no status
 	h.conns[c.id] = c
 	var peers []protocol.Peer
 	if !c.quiet {
@@ -267,7 +267,7 @@ func (h *Hub) Leave(c *Conn, reason string) {
 	if code, _ := c.CloseStatus(); code == protocol.CloseSlowConsumer {
 		h.releaseMemory()
 	}
-	h.conv.forget(c)
+	h.statusWatch.forget(c)
 	h.mu.Lock()
 	current := h.conns[c.id] == c
 	if current {

@@ -186,9 +186,9 @@ func (h *Hub) queueMailEvents(recipients []string) {
 }
 
 func (h *Hub) hasWatchers() bool {
-	h.conv.mu.Lock()
-	defer h.conv.mu.Unlock()
-	return len(h.conv.watchers) > 0
+	h.statusWatch.mu.Lock()
+	defer h.statusWatch.mu.Unlock()
+	return len(h.statusWatch.watchers) > 0
 }
 
 // sendWait stores a send from a sender without a connection (the operator

@@ -338,7 +338,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, codec Codec) {
 		return
 	}
 	if id, ok := r.Context().Value(identityKey{}).(auth.Identity); ok {
-		conn.SetClaims(id.May) // who may be watched (hub/conv.go)
+		conn.SetClaims(id.May) // who may be watched (hub/status_watch.go)
 	}
 	log = log.With("client", conn.ID())
 	reason := "closed by client"

@@ -8,12 +8,12 @@ import (
 	"github.com/claude-relay/claude-relay/protocol"
 )
 
-// conv is the hub's state for presence with intent and wake-ups: each
+// statusWatch is the hub's state for status lines and wake-ups: each
 // connection's status line, and who watches whose mailbox.
 //
-// Lock order: Hub.mu before conv.mu (peerInfo reads a status under
-// Hub.mu); nothing takes Hub.mu while holding conv.mu.
-type conv struct {
+// Lock order: Hub.mu before statusWatch.mu (peerInfo reads a status under
+// Hub.mu); nothing takes Hub.mu while holding statusWatch.mu.
+type statusWatch struct {
 	mu       sync.Mutex
 	status   map[*Conn]string
 	claims   map[*Conn]func(id string) bool // what the connection's token may claim
@@ -21,20 +21,20 @@ type conv struct {
 	watchers map[string][]*Conn // watched id → connections watching it
 }
 
-func (v *conv) init() {
+func (v *statusWatch) init() {
 	v.status = map[*Conn]string{}
 	v.claims = map[*Conn]func(string) bool{}
 	v.watching = map[*Conn][]string{}
 	v.watchers = map[string][]*Conn{}
 }
 
-func (v *conv) statusOf(c *Conn) string {
+func (v *statusWatch) statusOf(c *Conn) string {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	return v.status[c]
 }
 
-func (v *conv) setStatus(c *Conn, s string) {
+func (v *statusWatch) setStatus(c *Conn, s string) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if s == "" {
@@ -45,7 +45,7 @@ func (v *conv) setStatus(c *Conn, s string) {
 }
 
 // forget drops everything kept for c once its connection ends.
-func (v *conv) forget(c *Conn) {
+func (v *statusWatch) forget(c *Conn) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	delete(v.status, c)
@@ -53,7 +53,7 @@ func (v *conv) forget(c *Conn) {
 	v.unwatchLocked(c)
 }
 
-func (v *conv) unwatchLocked(c *Conn) {
+func (v *statusWatch) unwatchLocked(c *Conn) {
 	for _, id := range v.watching[c] {
 		ws := slices.DeleteFunc(v.watchers[id], func(x *Conn) bool { return x == c })
 		if len(ws) == 0 {
@@ -70,18 +70,18 @@ func (v *conv) unwatchLocked(c *Conn) {
 // connection's first frame is handled; without it any id may be watched
 // (a relay without per-identity tokens).
 func (c *Conn) SetClaims(may func(id string) bool) {
-	v := &c.hub.conv
+	v := &c.hub.statusWatch
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.claims[c] = may
 }
 
-// handleConv answers the status and watch frames; ok is false for others.
-func (c *Conn) handleConv(ctx context.Context, f protocol.Frame) (reply protocol.Frame, ok bool) {
+// handleStatusWatch answers the status and watch frames; ok is false for others.
+func (c *Conn) handleStatusWatch(ctx context.Context, f protocol.Frame) (reply protocol.Frame, ok bool) {
 	h := c.hub
 	switch f := f.(type) {
 	case *protocol.Status:
-		h.conv.setStatus(c, f.Status)
+		h.statusWatch.setStatus(c, f.Status)
 		h.log.Info("status", "client", c.id, "status", f.Status)
 		h.mu.Lock()
 		current := h.conns[c.id] == c
@@ -102,7 +102,7 @@ func (c *Conn) handleConv(ctx context.Context, f protocol.Frame) (reply protocol
 }
 
 func (h *Hub) watch(ctx context.Context, c *Conn, f *protocol.Watch) protocol.Frame {
-	v := &h.conv
+	v := &h.statusWatch
 	v.mu.Lock()
 	may := v.claims[c]
 	for _, id := range f.IDs {
@@ -148,7 +148,7 @@ func (h *Hub) mailEvent(ctx context.Context, id string) *protocol.Mail {
 // notifyWatchers pushes a mail event to the watchers of each recipient
 // that got a message.
 func (h *Hub) notifyWatchers(ctx context.Context, recipients []string) {
-	v := &h.conv
+	v := &h.statusWatch
 	v.mu.Lock()
 	if len(v.watchers) == 0 {
 		v.mu.Unlock()

@@ -13,7 +13,7 @@ func init() {
 	)
 }
 
-func TestConvFramesRefused(t *testing.T) {
+func TestStatusWatchFramesRefused(t *testing.T) {
 	for _, c := range []struct{ frame, code string }{
 		{`{"type":"status","ref":"a","status":"` + strings.Repeat("x", MaxStatusBytes+1) + `"}`, string(CodeTooLarge)},
 		{`{"type":"status","ref":"a","status":"two\nlines"}`, string(CodeBadField)},

@@ -2,7 +2,7 @@ package protocol
 
 import "strings"
 
-// Frames for conversations and wake-ups: a session's self-declared current
+// Frames for status lines and wake-ups: a session's self-declared current
 // task (status), and content-free "mail exists" events for a watcher that
 // wakes an idle agent (watch, mail).
 //
