@@ -1,0 +1,109 @@
+package link
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/claude-relay/claude-relay/protocol"
+	"github.com/claude-relay/claude-relay/relay-mcp/internal/inbox"
+)
+
+// NewRef returns a fresh request ref (unique across processes and restarts).
+func NewRef() string { return inbox.NewRef() }
+
+// Request sends a request frame carrying ref and waits for the answer with
+// the same ref. An error frame becomes a *RelayError.
+func (l *Link) Request(ctx context.Context, ref string, f protocol.Frame) (protocol.Frame, error) {
+	l.mu.Lock()
+	conn, cctx := l.conn, l.connCtx
+	if conn == nil {
+		l.mu.Unlock()
+		return nil, ErrOffline
+	}
+	ch := make(chan protocol.Frame, 1)
+	l.pending[ref] = ch
+	l.mu.Unlock()
+	if err := l.write(ctx, conn, f); err != nil {
+		l.mu.Lock()
+		delete(l.pending, ref)
+		l.mu.Unlock()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, ErrOffline
+	}
+	select {
+	case ans, ok := <-ch:
+		if !ok {
+			return nil, ErrDisconnected
+		}
+		if ef, isErr := ans.(*protocol.ErrorFrame); isErr {
+			return nil, &RelayError{ef}
+		}
+		return ans, nil
+	case <-cctx.Done():
+		return nil, ErrDisconnected
+	case <-ctx.Done():
+		l.mu.Lock()
+		delete(l.pending, ref)
+		l.mu.Unlock()
+		return nil, ctx.Err()
+	}
+}
+
+// Peers asks the relay who is online.
+func (l *Link) RequestPeers(ctx context.Context) ([]protocol.Peer, error) {
+	ref := NewRef()
+	ans, err := l.Request(ctx, ref, &protocol.Peers{Ref: ref})
+	if err != nil {
+		return nil, err
+	}
+	p, ok := ans.(*protocol.Peers)
+	if !ok {
+		return nil, fmt.Errorf("relay answered peers with %s", ans.Type())
+	}
+	return p.Peers, nil
+}
+
+// Sessions asks the relay for every session it knows.
+func (l *Link) Sessions(ctx context.Context) ([]protocol.Session, error) {
+	ref := NewRef()
+	ans, err := l.Request(ctx, ref, &protocol.Sessions{Ref: ref})
+	if err != nil {
+		return nil, err
+	}
+	s, ok := ans.(*protocol.Sessions)
+	if !ok {
+		return nil, fmt.Errorf("relay answered sessions with %s", ans.Type())
+	}
+	return s.Sessions, nil
+}
+
+// Clear asks the relay to forget this client's read history.
+func (l *Link) Clear(ctx context.Context, includeUnread bool) (int, error) {
+	ref := NewRef()
+	ans, err := l.Request(ctx, ref, &protocol.Clear{Ref: ref, IncludeUnread: includeUnread})
+	if err != nil {
+		return 0, err
+	}
+	c, ok := ans.(*protocol.Cleared)
+	if !ok {
+		return 0, fmt.Errorf("relay answered clear with %s", ans.Type())
+	}
+	return c.Cleared, nil
+}
+
+// History asks the relay for a page of past messages.
+func (l *Link) History(ctx context.Context, q protocol.History) (*protocol.History, error) {
+	q.Ref = NewRef()
+	q.Messages, q.More = nil, false
+	ans, err := l.Request(ctx, q.Ref, &q)
+	if err != nil {
+		return nil, err
+	}
+	h, ok := ans.(*protocol.History)
+	if !ok {
+		return nil, fmt.Errorf("relay answered history with %s", ans.Type())
+	}
+	return h, nil
+}
