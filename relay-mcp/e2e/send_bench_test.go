@@ -1,0 +1,97 @@
+package e2e
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+)
+
+// BenchmarkSendReceive measures what an agent waits for between its
+// relay_send and the peer's relay_receive showing the message: relay_send
+// on A, then relay_receive on B until the message is there, through two
+// real relay-mcp processes driven by the go-sdk client over stdio and a real
+// relayd on loopback. Each iteration is one message; p50 and p99 are
+// reported as metrics (ns/op is their mean). Run with
+//
+//	go test -run '^$' -bench SendReceive -benchtime 200x ./relay-mcp/e2e
+//
+// Sub-benchmarks: the store (sqlite, the default; memory), and how B reads:
+// wait (relay_receive wait_seconds, returns when the message arrives) or
+// poll (relay_receive without a wait, called again until it is there).
+// "floor" is the yardstick in the same run: one relay_status on A and one
+// on B, the two MCP round trips over stdio with no relay work.
+func BenchmarkSendReceive(b *testing.B) {
+	for _, store := range []string{"sqlite", "memory"} {
+		b.Run(store, func(b *testing.B) {
+			// The relay's chatter limits are made for agents (100 requests
+			// in 10 s); a benchmark makes thousands.
+			extra := []string{"--client-limit", "0", "--pair-limit", "0", "--global-limit", "0", "--new-id-limit", "0"}
+			if store == "memory" {
+				extra = append(extra, "--store", "memory")
+			}
+			r := startRelay(b, "", "", extra...)
+			home := b.TempDir()
+			a := spawnPeer(b, r.url(), "BENCH-A", home)
+			p := spawnPeer(b, r.url(), "BENCH-B", home)
+			a.waitConnected(b)
+			p.waitConnected(b)
+			for _, mode := range []string{"wait", "poll", "floor"} {
+				b.Run(mode, func(b *testing.B) { benchSendReceive(b, a, p, mode) })
+			}
+		})
+	}
+}
+
+func benchSendReceive(b *testing.B, a, p *mcpPeer, mode string) {
+	lat := make([]time.Duration, 0, b.N)
+	sends := make([]time.Duration, 0, b.N) // relay_send's share
+	recv := map[string]any{}
+	if mode == "wait" {
+		recv["wait_seconds"] = 10
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		body := fmt.Sprintf("bench %s %d", mode, i)
+		start := time.Now()
+		if mode == "floor" {
+			a.call(b, "relay_status", nil)
+			p.call(b, "relay_status", nil)
+			lat = append(lat, time.Since(start))
+			continue
+		}
+		if got := a.call(b, "relay_send", map[string]any{"to": p.id, "message": body}); !strings.Contains(got, p.id+": delivered") {
+			b.Fatalf("send %d: %s", i, got)
+		}
+		sends = append(sends, time.Since(start))
+		for tries := 0; ; tries++ {
+			if tries == 10000 {
+				b.Fatalf("%q never reached %s", body, p.id)
+			}
+			got := p.call(b, "relay_receive", recv)
+			if strings.Contains(got, body) {
+				break
+			}
+			if strings.Contains(got, "bench ") {
+				b.Fatalf("receive %d: another message: %s", i, got)
+			}
+		}
+		lat = append(lat, time.Since(start))
+	}
+	b.StopTimer()
+	reportLatency(b, lat, "")
+	reportLatency(b, sends, "send-")
+}
+
+// reportLatency reports the p50 and p99 of lat in milliseconds, their
+// units named with prefix.
+func reportLatency(b *testing.B, lat []time.Duration, prefix string) {
+	if len(lat) == 0 {
+		return
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	q := func(f float64) float64 { return float64(lat[int(f*float64(len(lat)-1))]) / 1e6 }
+	b.ReportMetric(q(0.5), prefix+"p50-ms")
+	b.ReportMetric(q(0.99), prefix+"p99-ms")
+}
