@@ -420,6 +420,7 @@ func toolThenText(name string, input any, text string) scriptedapi.Script {
 type mcpPeer struct {
 	id   string
 	cs   *mcp.ClientSession
+	cmd  *exec.Cmd // the relay-mcp process, for a test that kills it
 	logs *syncBuffer
 }
 
@@ -430,7 +431,7 @@ func spawnPeer(t testing.TB, relayURL, id, relayHome string, env ...string) *mcp
 	cmd := exec.Command(bins.relayMCP)
 	cmd.Env = append(os.Environ(), "RELAY_HOME="+relayHome, "RELAY_URL="+relayURL, "CLAUDE_RELAY_SESSION_ID="+id, "RELAY_LOG_LEVEL=debug")
 	cmd.Env = append(cmd.Env, env...)
-	p := &mcpPeer{id: id, logs: &syncBuffer{}}
+	p := &mcpPeer{id: id, cmd: cmd, logs: &syncBuffer{}}
 	cmd.Stderr = p.logs
 	c := mcp.NewClient(&mcp.Implementation{Name: "e2e-peer", Version: "1"}, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -67,7 +67,13 @@ type Inbox struct {
 	cursor  uint64 // seq of the last message received: the resume point
 	dropped int
 	changed chan struct{}
-	dirty   bool // written since the last Sync
+	// written counts writes to the log; synced is the count the last
+	// fsync covered. The ack to the relay waits for synced, the tools
+	// never do.
+	written, synced uint64
+
+	syncMu sync.Mutex             // one fsync at a time; callers meanwhile share the next
+	fsync  func(f *os.File) error // (*os.File).Sync; tests hold it to prove nothing waits for it
 }
 
 // Options tune an inbox. The zero value is fine.
@@ -123,6 +129,7 @@ func Open(dir string, opts Options) (*Inbox, error) {
 		lockWait: opts.LockWait,
 		byID:     map[string]*Entry{},
 		changed:  make(chan struct{}),
+		fsync:    (*os.File).Sync,
 	}
 	err := b.locked(func() error { return nil })
 	if err != nil {
@@ -341,53 +348,13 @@ func (b *Inbox) write(recs ...*record) error {
 	b.off += b.torn + int64(n)
 	b.torn = 0
 	b.lines += len(recs)
-	b.dirty = true
+	b.written++
 	for _, r := range recs {
 		b.apply(r)
 	}
 	if b.lines > 2*b.limit+256 {
 		return b.compact()
 	}
-	return nil
-}
-
-// compact rewrites the log as a snapshot of the state. Called under locked.
-func (b *Inbox) compact() error {
-	tmp, err := os.CreateTemp(b.dir, ".messages-*.tmp")
-	if err != nil {
-		return fmt.Errorf("compact inbox: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	w := bufio.NewWriter(tmp)
-	enc := json.NewEncoder(w)
-	for _, e := range b.entries {
-		m := e.Message
-		enc.Encode(&record{Msg: &m, At: e.ReceivedAt, WasRead: e.Read})
-	}
-	enc.Encode(&record{Cursor: b.cursor, ResetCursor: b.cursor == 0})
-	if err := w.Flush(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("compact inbox: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("compact inbox: %w", err)
-	}
-	tmp.Close()
-	if err := os.Rename(tmp.Name(), b.logPath); err != nil {
-		return fmt.Errorf("compact inbox: %w", err)
-	}
-	b.f.Close()
-	f, err := os.OpenFile(b.logPath, os.O_RDWR|os.O_APPEND, 0o600)
-	if err != nil {
-		return fmt.Errorf("reopen inbox log: %w", err)
-	}
-	b.f = f
-	b.ident, _ = f.Stat()
-	b.off = b.ident.Size()
-	b.torn = 0
-	b.lines = len(b.entries) + 1
-	b.dirty = false
 	return nil
 }
 
@@ -436,18 +403,6 @@ func (b *Inbox) Add(msgs ...protocol.Message) ([]Entry, error) {
 		return nil
 	})
 	return added, err
-}
-
-// Sync makes everything written so far durable. The link acks messages to
-// the relay only after Sync.
-func (b *Inbox) Sync() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if !b.dirty || b.f == nil {
-		return nil
-	}
-	b.dirty = false
-	return b.f.Sync()
 }
 
 // ResumeAfter is the seq of the last message received: the resume point
@@ -582,5 +537,8 @@ func (b *Inbox) Close() error {
 		err = cerr
 	}
 	b.f = nil
+	if err == nil {
+		b.synced = b.written
+	}
 	return err
 }

@@ -18,7 +18,9 @@ func (b *Inbox) SwitchDir(dir string) error {
 	}
 	b.mu.Lock()
 	if b.f != nil {
-		b.f.Sync()
+		if b.f.Sync() == nil {
+			b.synced = b.written
+		}
 		b.f.Close()
 		b.f = nil
 	}
@@ -27,7 +29,6 @@ func (b *Inbox) SwitchDir(dir string) error {
 	b.lockPath = filepath.Join(dir, "messages.lock")
 	b.ident = nil
 	b.reset()
-	b.dirty = false
 	b.mu.Unlock()
 	if err := b.Refresh(); err != nil {
 		return err

@@ -1,0 +1,148 @@
+package e2e
+
+import (
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// holdProxy forwards loopback TCP connections to a relay. Once hold is set,
+// what the clients send is dropped while the relay's frames still reach
+// them: the relay hears nothing more from them, acks included.
+type holdProxy struct {
+	url  string
+	hold atomic.Bool
+}
+
+func newHoldProxy(t *testing.T, addr string) *holdProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	p := &holdProxy{url: "ws://" + ln.Addr().String()}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", addr)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			go func() {
+				defer c.Close()
+				defer up.Close()
+				go io.Copy(c, up)
+				buf := make([]byte, 32<<10)
+				for {
+					n, err := c.Read(buf)
+					if n > 0 && !p.hold.Load() {
+						if _, werr := up.Write(buf[:n]); werr != nil {
+							return
+						}
+					}
+					if err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return p
+}
+
+// relay-mcp killed with SIGKILL after storing mail and before the relay
+// heard its ack. The relay keeps what was not acked, so the mail is never
+// only in the inbox's page cache:
+//
+//   - process crash: the inbox's log survives (the kernel holds the
+//     writes), its resume point covers both messages, and the restarted
+//     relay-mcp shows each once — the one read before the crash stays read.
+//   - machine crash: writes no fsync covered may be lost (here the log is
+//     cut back to its size before the two messages). The relay sends both
+//     again at the hello and relay_receive shows each once, as unread.
+func TestKill9BetweenReceiptAndAck(t *testing.T) {
+	for _, lose := range []bool{false, true} {
+		name := "process"
+		if lose {
+			name = "unsynced-writes-lost"
+		}
+		t.Run(name, func(t *testing.T) { kill9BeforeAck(t, lose) })
+	}
+}
+
+func kill9BeforeAck(t *testing.T, loseUnsynced bool) {
+	r := startRelay(t, "", "")
+	px := newHoldProxy(t, r.addr)
+	home := t.TempDir()
+	a := spawnPeer(t, r.url(), "SENDER", t.TempDir())
+	b := spawnPeer(t, px.url, "CRASHER", home)
+	a.waitConnected(t)
+	b.waitConnected(t)
+	px.hold.Store(true) // from now on the relay hears nothing from CRASHER
+
+	log := filepath.Join(home, "inbox", "CRASHER", "messages.jsonl")
+	before, _ := os.ReadFile(log)
+	bodies := []string{"read before the crash", "unread at the crash"}
+	for _, body := range bodies {
+		if got := a.call(t, "relay_send", map[string]any{"to": "CRASHER", "message": body}); !strings.Contains(got, "CRASHER: delivered") {
+			t.Fatalf("send: %s", got)
+		}
+		poll(t, "CRASHER stores "+body, 10*time.Second, func() bool {
+			data, _ := os.ReadFile(log)
+			return strings.Contains(string(data), body)
+		})
+		if body == bodies[0] {
+			if got := b.call(t, "relay_receive", nil); !strings.Contains(got, body) {
+				t.Fatalf("before the crash: %s", got)
+			}
+		}
+	}
+	if err := b.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	b.close() // waits for the process to be gone
+	wantBacklog, wantUnread := "backlog=0", bodies[1:]
+	if loseUnsynced {
+		if err := os.WriteFile(log, before, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		wantBacklog, wantUnread = "backlog=2", bodies
+	}
+
+	b2 := spawnPeer(t, r.url(), "CRASHER", home)
+	b2.waitConnected(t)
+	if logs := b2.logs.String(); !strings.Contains(logs, wantBacklog) {
+		t.Fatalf("the relay's welcome did not say %s; restarted relay-mcp's log:\n%s", wantBacklog, tail(logs, 2000))
+	}
+	got := b2.call(t, "relay_receive", nil)
+	for _, body := range bodies {
+		want := 0
+		for _, u := range wantUnread {
+			if u == body {
+				want = 1
+			}
+		}
+		if n := strings.Count(got, body); n != want {
+			t.Fatalf("after the restart, relay_receive showed %q %d times, want %d:\n%s", body, n, want, got)
+		}
+	}
+	if got := b2.call(t, "relay_receive", nil); !strings.HasPrefix(got, "No unread") {
+		t.Fatalf("a second relay_receive showed:\n%s", got)
+	}
+	all := b2.call(t, "relay_receive", map[string]any{"include_read": true})
+	for _, body := range bodies {
+		if n := strings.Count(all, body); n != 1 {
+			t.Fatalf("the inbox holds %q %d times:\n%s", body, n, all)
+		}
+	}
+}

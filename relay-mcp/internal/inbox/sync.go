@@ -1,0 +1,96 @@
+package inbox
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+)
+
+// Durability: the log is fsynced in groups, after the fact (Sync), and
+// rewritten as a snapshot when it grows (compact).
+
+// Sync makes everything written before it durable. The link acks messages
+// to the relay only after Sync (the relay keeps what is not acked and sends
+// it again, so a message is never only in an unsynced log).
+//
+// It is a group commit: one fsync covers every write made before it began,
+// and a call made while one runs waits for it and shares the next. The
+// disk flush runs outside the inbox's lock, so the tools (relay_receive
+// listing and marking mail) and the link storing the next messages never
+// wait for it.
+func (b *Inbox) Sync() error {
+	b.mu.Lock()
+	want := b.written
+	b.mu.Unlock()
+	b.syncMu.Lock()
+	defer b.syncMu.Unlock()
+	b.mu.Lock()
+	f, gen := b.f, b.written
+	if b.synced >= want || f == nil {
+		b.mu.Unlock()
+		return nil
+	}
+	b.mu.Unlock()
+	err := b.fsync(f)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err != nil && b.synced >= gen {
+		err = nil // f was compacted or closed meanwhile, and synced then
+	}
+	if err == nil {
+		b.synced = max(b.synced, gen)
+	}
+	return err
+}
+
+// compact rewrites the log as a snapshot of the state. Called under locked.
+func (b *Inbox) compact() error {
+	tmp, err := os.CreateTemp(b.dir, ".messages-*.tmp")
+	if err != nil {
+		return fmt.Errorf("compact inbox: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	w := bufio.NewWriter(tmp)
+	enc := json.NewEncoder(w)
+	for _, e := range b.entries {
+		m := e.Message
+		enc.Encode(&record{Msg: &m, At: e.ReceivedAt, WasRead: e.Read})
+	}
+	enc.Encode(&record{Cursor: b.cursor, ResetCursor: b.cursor == 0})
+	if err := w.Flush(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("compact inbox: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("compact inbox: %w", err)
+	}
+	tmp.Close()
+	if err := os.Rename(tmp.Name(), b.logPath); err != nil {
+		return fmt.Errorf("compact inbox: %w", err)
+	}
+	syncDir(b.dir) // the rename too: the snapshot holds writes already acked
+	b.f.Close()
+	f, err := os.OpenFile(b.logPath, os.O_RDWR|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("reopen inbox log: %w", err)
+	}
+	b.f = f
+	b.ident, _ = f.Stat()
+	b.off = b.ident.Size()
+	b.torn = 0
+	b.lines = len(b.entries) + 1
+	b.synced = b.written // the snapshot was synced with everything in it
+	return nil
+}
+
+// syncDir makes a rename in dir durable where the system allows it (not
+// on Windows, where a directory cannot be opened for it; its renames are
+// journaled by NTFS).
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+}
