@@ -77,6 +77,8 @@ CREATE TABLE refs (
 	// (sqlite_thread.go). IF NOT EXISTS: an index only, safe in any order
 	// with the other steps added beside it.
 	`CREATE INDEX IF NOT EXISTS messages_by_thread ON messages(thread, rid) WHERE thread != '';`,
+	// 5: full-text search of bodies for the console (sqlite_search.go).
+	migrationSearch,
 }
 
 // migrate brings the schema to the version this code knows, refusing a
