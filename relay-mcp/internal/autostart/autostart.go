@@ -41,7 +41,11 @@ func Enabled(v string) (bool, error) {
 
 // Options say where and how relayd is started.
 type Options struct {
-	URL    string // the relay URL, as link.ParseURL returns it
+	URL string // the relay URL, as link.ParseURL returns it
+	// URLs, when it names more than one relay (a cluster's nodes), makes
+	// Ensure start nothing: a relayd started here would hold mailboxes of
+	// its own, apart from the cluster's.
+	URLs   []string
 	Home   string // $RELAY_HOME: data, logs and the start lock live here
 	Logger *slog.Logger
 	// Wait bounds the wait for the lock and for the started relayd to
@@ -121,9 +125,13 @@ func Listening(addr string) bool {
 	return true
 }
 
-// Ensure starts relayd when o.URL is loopback and nothing listens there.
+// Ensure starts relayd when o.URL is loopback and nothing listens there
+// (and o.URLs names no other relay).
 // It returns a zero Result when there was nothing to do.
 func Ensure(ctx context.Context, o Options) (Result, error) {
+	if len(o.URLs) > 1 {
+		return Result{}, nil
+	}
 	addr := LoopbackAddr(o.URL)
 	if addr == "" || Listening(addr) {
 		return Result{}, nil

@@ -1,8 +1,9 @@
-// Package cli builds relay-mcp's command line: with no subcommand it is the
-// stdio MCP server an agent spawns; subcommands manage the session registry,
-// print shell functions, and give people and scripts a way to talk to the
-// relay (chat, send, receive, peers). App takes its streams as arguments so
-// tests run it in-process.
+// Package cli is relay-mcp's command line. Without a command its flags fill
+// the Config of package mcpserver, the stdio MCP server an agent spawns; the
+// commands serve people and scripts: the session registry, shell functions,
+// installing into agents, hooks, the wake watcher, and one-shot clients of
+// the relay (chat, send, receive, peers). App takes its streams as arguments
+// so tests run it in-process.
 package cli
 
 import (
@@ -20,7 +21,6 @@ import (
 	"github.com/claude-relay/claude-relay/internal/buildinfo"
 	"github.com/claude-relay/claude-relay/protocol"
 	"github.com/claude-relay/claude-relay/relay-mcp/internal/autostart"
-	"github.com/claude-relay/claude-relay/relay-mcp/internal/inbox"
 	"github.com/claude-relay/claude-relay/relay-mcp/internal/link"
 	ucli "github.com/urfave/cli/v2"
 )
@@ -349,27 +349,6 @@ func sessionID(c *ucli.Context) (string, error) {
 	return id, nil
 }
 
-// openMailbox opens the inbox and outbox of id under home.
-func openMailbox(home, id string) (*inbox.Inbox, *inbox.Outbox, error) {
-	dir := filepath.Join(home, "inbox", id)
-	in, err := inbox.Open(dir, inbox.Options{})
-	if err != nil {
-		return nil, nil, err
-	}
-	out, err := inbox.OpenOutbox(dir, 0)
-	if err != nil {
-		in.Close()
-		return nil, nil, err
-	}
-	return in, out, nil
-}
-
-func helloFor(cfg *config, id string) protocol.Hello {
-	host, _ := os.Hostname()
-	cwd, _ := os.Getwd()
-	return protocol.Hello{ClientID: id, Host: host, PID: os.Getpid(), Cwd: cwd, Agent: cfg.agent, Label: cfg.label}
-}
-
 // waitConnected waits until l is connected, stopped, or timeout passes;
 // with refusedFails, also until a dial is refused (nothing listens: waiting
 // out the timeout would not help a first connection).
@@ -406,11 +385,9 @@ func waitConnected(ctx context.Context, l *link.Link, timeout time.Duration, ref
 // ensureRelay starts relayd when the configuration asks for it and the
 // relay URL is loopback with nothing listening (see package autostart).
 func ensureRelay(ctx context.Context, cfg *config) error {
-	if !cfg.autostart || len(cfg.urls) > 1 {
-		// A list names a cluster's nodes: a relayd started here would hold
-		// mailboxes of its own, apart from the cluster's.
+	if !cfg.autostart {
 		return nil
 	}
-	_, err := autostart.Ensure(ctx, autostart.Options{URL: cfg.url, Home: cfg.home, Logger: cfg.logger})
+	_, err := autostart.Ensure(ctx, autostart.Options{URL: cfg.url, URLs: cfg.urls, Home: cfg.home, Logger: cfg.logger})
 	return err
 }

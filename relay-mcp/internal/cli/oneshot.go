@@ -85,7 +85,7 @@ func dialID(c *ucli.Context, cfg *config, id string, o dialOptions) (*client, er
 	}
 	ctx, cancel := context.WithCancel(c.Context)
 	cl := &client{cfg: cfg, id: id, in: in, cancel: cancel}
-	hello := helloFor(cfg, id)
+	hello := link.LocalHello(id, cfg.agent, cfg.label)
 	hello.Quiet, hello.NoTakeover = o.quiet, !o.takeover
 	if o.agent != "" {
 		hello.Agent = o.agent

@@ -1,115 +1,14 @@
 package cli
 
 import (
-	"context"
-	"crypto/tls"
-	"io"
-	"log/slog"
-	"os"
-	"path/filepath"
-	"sync"
-	"time"
+	"errors"
 
-	"github.com/claude-relay/claude-relay/protocol"
-	"github.com/claude-relay/claude-relay/relay-mcp/internal/hook"
-	"github.com/claude-relay/claude-relay/relay-mcp/internal/link"
-	"github.com/claude-relay/claude-relay/relay-mcp/internal/registry"
-	"github.com/claude-relay/claude-relay/relay-mcp/internal/tools"
-	"github.com/claude-relay/claude-relay/relay-mcp/internal/watchdog"
-	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/claude-relay/claude-relay/relay-mcp/internal/mcpserver"
 	ucli "github.com/urfave/cli/v2"
 )
 
-// exitDeadline bounds shutdown: relay-mcp must be gone within 10 s of its
-// parent or stdin going away, whatever hangs.
-const exitDeadline = 8 * time.Second
-
-type nopWriteCloser struct{ io.Writer }
-
-// publishLinkState keeps the inbox directory's link.json true: the hooks
-// read it to wait for the first sync and to say when the relay is down.
-func publishLinkState(ctx context.Context, l *link.Link, home string, log *slog.Logger) {
-	pid := os.Getpid()
-	var last hook.LinkState
-	for {
-		stateCh := l.StateChanged()
-		caught := l.CaughtUp()
-		st := l.Status()
-		s := hook.LinkState{PID: pid, State: string(st.State), URL: st.URL, At: time.Now().UTC()}
-		if st.State != link.StateConnected {
-			s.Error = st.LastError
-			if st.State == link.StateStopped {
-				s.Error = st.StopReason
-			}
-		}
-		if caught != nil {
-			select {
-			case <-caught:
-				s.Synced = true
-			default:
-			}
-		}
-		if s.State != last.State || s.Synced != last.Synced || s.Error != last.Error {
-			dir := filepath.Join(home, "inbox", st.ClientID)
-			if err := hook.WriteLinkState(dir, s); err != nil {
-				log.Debug("could not write link.json for the hooks", "err", err)
-			}
-			last = s
-		}
-		if st.State == link.StateClosed {
-			return
-		}
-		if s.Synced {
-			caught = nil // closed: nothing more to wait for on it
-		}
-		select {
-		case <-ctx.Done():
-			// Closed: the wake listener stands down at once (its session
-			// is ending) instead of being waited for.
-			s.State, s.Synced, s.At = string(link.StateClosed), false, time.Now().UTC()
-			if err := hook.WriteLinkState(filepath.Join(home, "inbox", l.ClientID()), s); err != nil {
-				log.Debug("could not write link.json for the hooks", "err", err)
-			}
-			return
-		case <-stateCh:
-		case <-caught:
-		}
-	}
-}
-
-func (nopWriteCloser) Close() error { return nil }
-
-// Config is what relay-mcp's MCP server runs with, resolved: the global
-// flags and their environment variables fill one (serve); tests
-// build one and call Run, as main does through Main.
-type Config struct {
-	ID   string // this session's client id
-	Home string // state directory: inboxes and the session registry
-	URL  string // the relay, ws://host:port/v1/ws
-	// URLs, when set, are relays serving the same mailboxes (a cluster's
-	// nodes) to fail over between, in order; URL is then the first.
-	URLs  []string
-	Token string      // the relay token; "" for none
-	TLS   *tls.Config // trust for a wss:// relay; nil for the system's roots
-	Agent string      // agent kind shown to peers
-	Label string      // what this session is for, shown to peers
-	Tools string      // tool profile: core or full (tools.ParseProfile)
-	// Structured adds structured content to tool results (for programs;
-	// models read the text).
-	Structured bool
-	// Channels declares Claude Code's experimental claude/channel
-	// capability and pushes each new message as a channel event.
-	Channels bool
-	// Autostart starts relayd when URL is loopback and nothing listens
-	// there (package autostart).
-	Autostart bool
-	// Logger gets relay-mcp's logs (never stdout: it is the MCP channel),
-	// SDKLogger the MCP SDK's; nil discards them.
-	Logger, SDKLogger *slog.Logger
-}
-
-// serve is relay-mcp without a command: the flags fill a Config, and Run
-// serves it on stdio.
+// serve is relay-mcp without a command: the flags fill an mcpserver.Config,
+// and mcpserver.Run serves it on stdio.
 func serve(c *ucli.Context, s Streams) error {
 	if c.Args().Len() > 0 {
 		return exitf(ExitUsage, "unknown command %q (see relay-mcp --help)", c.Args().First())
@@ -125,130 +24,11 @@ func serve(c *ucli.Context, s Streams) error {
 	if err != nil {
 		return err
 	}
-	return Run(c.Context, Config{ID: id, Home: gc.home, URL: gc.url, URLs: gc.urls, Token: gc.token, TLS: gc.tls, Agent: gc.agent, Label: gc.label,
-		Tools: c.String("tools"), Structured: c.Bool("structured-content"), Channels: c.Bool("channels"), Autostart: gc.autostart, Logger: gc.logger, SDKLogger: gc.sdkLogger}, s)
-}
-
-// Run serves the MCP server of cfg on s.Stdin and s.Stdout until stdin
-// closes, the parent process exits or ctx ends.
-func Run(parent context.Context, cfg Config, s Streams) error {
-	started := time.Now()
-	profile, err := tools.ParseProfile(cfg.Tools)
-	if err != nil {
-		return exitf(ExitUsage, "--tools / RELAY_TOOLS: %v", err)
+	err = mcpserver.Run(c.Context, mcpserver.Config{ID: id, Home: gc.home, URL: gc.url, URLs: gc.urls, Token: gc.token, TLS: gc.tls, Agent: gc.agent, Label: gc.label,
+		Tools: c.String("tools"), Structured: c.Bool("structured-content"), Channels: c.Bool("channels"), Autostart: gc.autostart, Logger: gc.logger, SDKLogger: gc.sdkLogger}, s.Stdin, s.Stdout)
+	var ce *mcpserver.ConfigError
+	if errors.As(err, &ce) {
+		return exitf(ExitUsage, "%s", ce)
 	}
-	discard := slog.New(slog.DiscardHandler)
-	if cfg.Logger == nil {
-		cfg.Logger = discard
-	}
-	if cfg.SDKLogger == nil {
-		cfg.SDKLogger = discard
-	}
-	id := cfg.ID
-	if err := protocol.ValidateID(id); err != nil {
-		return exitf(ExitUsage, "bad client id — %v", err)
-	}
-	if cfg.Home == "" {
-		return exitf(ExitUsage, "no state directory (Config.Home, --home)")
-	}
-	log := cfg.Logger.With("id", id)
-	in, out, err := openMailbox(cfg.Home, id)
-	if err != nil {
-		return exitf(ExitError, "%v", err)
-	}
-	defer in.Close()
-
-	hello := helloFor(&config{agent: cfg.Agent, label: cfg.Label}, id)
-	reg := registry.Open(cfg.Home, log)
-	if err := reg.Register(registry.Session{ID: id, Host: hello.Host, PID: hello.PID, Cwd: hello.Cwd, Agent: hello.Agent, Label: hello.Label, Online: true}); err != nil {
-		log.Warn("could not register the session", "err", err)
-	}
-	defer func() {
-		if err := reg.SetOffline(id, hello.PID); err != nil {
-			log.Warn("could not mark the session offline", "err", err)
-		}
-	}()
-
-	ctx, cancel := context.WithCancel(parent)
-	defer cancel()
-
-	var server *mcp.Server
-	l := link.New(link.Config{
-		URL: cfg.URL, URLs: cfg.URLs, Token: cfg.Token, TLS: cfg.TLS, Hello: hello, Inbox: in, Outbox: out, Logger: log,
-	})
-	defer func() { // after relay_rename the registry holds this process under its new id
-		if cur := l.ClientID(); cur != id {
-			if err := reg.SetOffline(cur, hello.PID); err != nil {
-				log.Warn("could not mark the session offline", "id", cur, "err", err)
-			}
-		}
-	}()
-	var linkWG sync.WaitGroup
-	linkWG.Add(1)
-	go func() {
-		defer linkWG.Done()
-		if err := ensureRelay(ctx, &config{autostart: cfg.Autostart, url: cfg.URL, urls: cfg.URLs, home: cfg.Home, logger: cfg.Logger}); err != nil {
-			log.Warn("could not start relayd", "err", err)
-		}
-		l.Run(ctx)
-	}()
-
-	opts := &mcp.ServerOptions{
-		Instructions: tools.Instructions,
-		Logger:       cfg.SDKLogger.With("id", id),
-	}
-	tools.SetSubscriptions(opts)
-	var channel *tools.ChannelTransport
-	if cfg.Channels {
-		opts.Capabilities = tools.ChannelCapabilities()
-		channel = &tools.ChannelTransport{}
-	}
-	server = mcp.NewServer(&mcp.Implementation{Name: "claude-relay", Version: Version}, opts)
-	deps := &tools.Deps{Link: l, Inbox: in, Registry: reg, Host: hello.Host, Started: started, Version: Version, Structured: cfg.Structured, Channel: channel}
-	tools.RegisterProfile(server, profile, deps)
-	tools.RegisterInbox(server, deps)
-	linkWG.Add(1)
-	go func() { defer linkWG.Done(); tools.Watch(ctx, server, deps) }() // notifications and read receipts
-	linkWG.Add(1)
-	go func() { defer linkWG.Done(); publishLinkState(ctx, l, cfg.Home, log) }() // for the hooks
-
-	why := make(chan string, 2)
-	go func() {
-		select {
-		case r := <-watchdog.Watch(ctx, watchdog.Options{}):
-			why <- r
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-
-	var transport mcp.Transport = &mcp.StdioTransport{}
-	if s.Stdin != os.Stdin || s.Stdout != os.Stdout {
-		transport = &mcp.IOTransport{Reader: io.NopCloser(s.Stdin), Writer: nopWriteCloser{s.Stdout}}
-	}
-	if channel != nil {
-		channel.Transport = transport
-		transport = channel
-	}
-	log.Info("relay-mcp serving on stdio", "relay", l.URL(), "home", cfg.Home, "version", Version)
-	err = server.Run(ctx, transport)
-	reason := "stdin closed"
-	select {
-	case reason = <-why:
-	default:
-		if parent.Err() != nil {
-			reason = "signal"
-		}
-	}
-	log.Info("relay-mcp exiting", "reason", reason, "err", err)
-
-	// Leave within the deadline even if closing hangs.
-	hard := time.AfterFunc(exitDeadline, func() {
-		log.Error("shutdown took too long; exiting")
-		os.Exit(ExitError)
-	})
-	defer hard.Stop()
-	cancel()
-	linkWG.Wait() // the link closes its socket with 1000
-	return nil
+	return err
 }

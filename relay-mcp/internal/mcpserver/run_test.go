@@ -1,4 +1,4 @@
-package cli
+package mcpserver
 
 import (
 	"context"
@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
-	ucli "github.com/urfave/cli/v2"
 
 	"github.com/claude-relay/claude-relay/internal/testkit"
 	"github.com/claude-relay/claude-relay/relay-mcp/internal/relaytest"
@@ -31,7 +30,7 @@ func TestRunServesMCP(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		cfg := Config{ID: "RUN-1", Home: home, URL: r.URL(), Tools: "core", Structured: true}
-		done <- Run(ctx, cfg, Streams{Stdin: stdinR, Stdout: stdoutW, Stderr: io.Discard})
+		done <- Run(ctx, cfg, stdinR, stdoutW)
 		stdoutW.Close()
 	}()
 	t.Cleanup(func() { // before home is removed, also when the test fails
@@ -98,10 +97,10 @@ func TestRunRefusesBadConfig(t *testing.T) {
 		{ID: "OK-1"},
 		{ID: "OK-1", Home: t.TempDir(), Tools: "most"},
 	} {
-		err := Run(context.Background(), cfg, Streams{Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: io.Discard})
-		var ec ucli.ExitCoder
-		if !errors.As(err, &ec) || ec.ExitCode() != ExitUsage {
-			t.Errorf("Run(%+v) = %v, want a usage error (exit %d)", cfg, err, ExitUsage)
+		err := Run(context.Background(), cfg, strings.NewReader(""), io.Discard)
+		var ce *ConfigError
+		if !errors.As(err, &ce) {
+			t.Errorf("Run(%+v) = %v, want a *ConfigError (relay-mcp exits with its usage code)", cfg, err)
 		}
 	}
 }
