@@ -67,45 +67,51 @@ func TestDeployCopies(t *testing.T) {
 // plutil -lint where there is one (macOS).
 func TestPlists(t *testing.T) {
 	for name, b := range deployCopies(t) {
-		if !strings.HasSuffix(name, ".plist") {
-			continue
-		}
-		d := xml.NewDecoder(bytes.NewReader(b))
-		d.Strict = true
-		var keys []string
-		for {
-			tok, err := d.Token()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				t.Fatalf("%s is not well-formed XML: %v", name, err)
-			}
-			if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "key" {
-				var k string
-				d.DecodeElement(&k, &se)
-				keys = append(keys, k)
-			}
-		}
-		for _, k := range []string{"Label", "ProgramArguments", "RunAtLoad", "KeepAlive", "StandardOutPath", "StandardErrorPath"} {
-			if !strings.Contains(" "+strings.Join(keys, " ")+" ", " "+k+" ") {
-				t.Errorf("%s has no %s key", name, k)
-			}
-		}
-		args, err := PlistArgs(b)
-		if err != nil || len(args) == 0 {
-			t.Errorf("%s: ProgramArguments %q (%v)", name, args, err)
-		}
-		if plutil, err := exec.LookPath("plutil"); err == nil {
-			path := filepath.Join(t.TempDir(), filepath.Base(name))
-			os.WriteFile(path, b, 0o644)
-			if out, err := exec.Command(plutil, "-lint", path).CombinedOutput(); err != nil {
-				t.Errorf("plutil -lint %s: %v\n%s", name, err, out)
-			}
+		if strings.HasSuffix(name, ".plist") {
+			checkPlist(t, name, b)
 		}
 	}
 	if _, err := exec.LookPath("plutil"); err != nil {
 		t.Log("plutil not found (not macOS): checked the plists as XML only")
+	}
+}
+
+// checkPlist fails t unless b is a plist launchd can run: well-formed XML
+// with the keys it needs, program arguments, plutil -lint where there is one.
+func checkPlist(t *testing.T, name string, b []byte) {
+	t.Helper()
+	d := xml.NewDecoder(bytes.NewReader(b))
+	d.Strict = true
+	var keys []string
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("%s is not well-formed XML: %v", name, err)
+		}
+		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "key" {
+			var k string
+			d.DecodeElement(&k, &se)
+			keys = append(keys, k)
+		}
+	}
+	for _, k := range []string{"Label", "ProgramArguments", "RunAtLoad", "KeepAlive", "StandardOutPath", "StandardErrorPath"} {
+		if !strings.Contains(" "+strings.Join(keys, " ")+" ", " "+k+" ") {
+			t.Errorf("%s has no %s key", name, k)
+		}
+	}
+	args, err := PlistArgs(b)
+	if err != nil || len(args) == 0 {
+		t.Errorf("%s: ProgramArguments %q (%v)", name, args, err)
+	}
+	if plutil, err := exec.LookPath("plutil"); err == nil {
+		path := filepath.Join(t.TempDir(), filepath.Base(name))
+		os.WriteFile(path, b, 0o644)
+		if out, err := exec.Command(plutil, "-lint", path).CombinedOutput(); err != nil {
+			t.Errorf("plutil -lint %s: %v\n%s", name, err, out)
+		}
 	}
 }
 
@@ -125,21 +131,28 @@ func TestSystemdUnitsVerify(t *testing.T) {
 	tunnel, _ := TunnelSystemdUnit()
 	files := map[string][]byte{Unit: unit, "relay-tunnel@relay-host.service": tunnel}
 	for name, b := range files {
-		path := filepath.Join(dir, name)
-		os.WriteFile(path, b, 0o644)
-		out, err := exec.Command(sa, "verify", "--man=no", path).CombinedOutput()
-		if strings.Contains(string(out), "Failed to initialize manager") || strings.Contains(string(out), "RuntimeDirectory") {
-			t.Skipf("systemd-analyze cannot run here: %s", out)
+		verifyUnit(t, sa, filepath.Join(dir, name), b)
+	}
+}
+
+// verifyUnit writes b to path and fails t if systemd-analyze verify finds
+// fault with it; it skips t where systemd-analyze cannot run.
+func verifyUnit(t *testing.T, sa, path string, b []byte) {
+	t.Helper()
+	name := filepath.Base(path)
+	os.WriteFile(path, b, 0o644)
+	out, err := exec.Command(sa, "verify", "--man=no", path).CombinedOutput()
+	if strings.Contains(string(out), "Failed to initialize manager") || strings.Contains(string(out), "RuntimeDirectory") {
+		t.Skipf("systemd-analyze cannot run here: %s", out)
+	}
+	// verify warns about unknown keys on stderr but still exits 0.
+	for _, bad := range []string{"Unknown key", "Invalid", "Failed to parse", "not executable", "Unknown section"} {
+		if strings.Contains(string(out), bad) {
+			t.Errorf("systemd-analyze verify %s: %s", name, out)
 		}
-		// verify warns about unknown keys on stderr but still exits 0.
-		for _, bad := range []string{"Unknown key", "Invalid", "Failed to parse", "not executable", "Unknown section"} {
-			if strings.Contains(string(out), bad) {
-				t.Errorf("systemd-analyze verify %s: %s", name, out)
-			}
-		}
-		if err != nil && !strings.Contains(string(out), "ssh") {
-			t.Errorf("systemd-analyze verify %s: %v\n%s", name, err, out)
-		}
+	}
+	if err != nil && !strings.Contains(string(out), "ssh") {
+		t.Errorf("systemd-analyze verify %s: %v\n%s", name, err, out)
 	}
 }
 
