@@ -27,6 +27,7 @@ import (
 
 	"github.com/claude-relay/claude-relay/internal/testkit"
 	"github.com/claude-relay/claude-relay/relayd/internal/app"
+	"github.com/claude-relay/claude-relay/relayd/internal/daemon"
 )
 
 // runEnv, set to "1" in a re-executed test binary, makes Main serve relayd.
@@ -75,7 +76,7 @@ func Start(t testing.TB, args ...string) *Relay {
 	r := &Relay{logs: &testkit.Buffer{}, stop: cancel, done: make(chan struct{})}
 	var runErr error
 	go func() {
-		runErr = app.Run(ctx, cfg, r.logs)
+		runErr = daemon.Run(ctx, cfg, r.logs)
 		close(r.done)
 	}()
 	cleanup(t, r)

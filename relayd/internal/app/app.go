@@ -1,18 +1,18 @@
-// Package app builds relayd's command line: flags (each also read from its
-// environment variable) fill a Config, and Run serves a Config with
-// graceful shutdown. main only calls Main; tests call Main in-process with
-// their own args, stdout and stderr, or Run with their own Config.
+// Package app is relayd's command line: the flags (each also read from its
+// environment variable) fill a daemon.Config that package daemon serves, and
+// the commands an operator runs beside it — doctor, token, service, load,
+// version — are here. main only calls Main; tests call Main in-process with
+// their own args, stdout and stderr.
 package app
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/claude-relay/claude-relay/relayd/internal/daemon"
 	"io"
-	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -20,14 +20,11 @@ import (
 
 	"github.com/claude-relay/claude-relay/internal/buildinfo"
 	"github.com/claude-relay/claude-relay/protocol"
-	"github.com/claude-relay/claude-relay/relayd/internal/store"
 )
 
 // version returns the stamped version (see package buildinfo), or the
 // module version when built by go install, or "dev".
 func version() string { return buildinfo.Get().Version }
-
-const defaultListen = "127.0.0.1:9999"
 
 // Main runs relayd with args (args[0] is the program name) and returns the
 // process exit code.
@@ -92,7 +89,7 @@ Examples:
 }
 
 func serveFlags() []cli.Flag {
-	d := DefaultConfig() // the defaults live there
+	d := daemon.DefaultConfig() // the defaults live there
 	return []cli.Flag{
 		&cli.StringFlag{Name: "listen", Value: d.Listen, EnvVars: []string{"RELAY_LISTEN"},
 			Usage: "`ADDR` (host:port) to listen on; loopback by default so nothing off this machine can connect"},
@@ -127,21 +124,6 @@ func serveFlags() []cli.Flag {
 	}
 }
 
-func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
-	}
-	opts := &slog.HandlerOptions{Level: lv}
-	switch format {
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	}
-	return nil, fmt.Errorf("--log-format %q: use text or json", format)
-}
-
 // listenAddr applies --port to --listen.
 func listenAddr(listen string, port int) (string, error) {
 	host, p, err := net.SplitHostPort(listen)
@@ -155,26 +137,6 @@ func listenAddr(listen string, port int) (string, error) {
 		p = strconv.Itoa(port)
 	}
 	return net.JoinHostPort(host, p), nil
-}
-
-func isLoopback(addr string) bool {
-	host, _, _ := net.SplitHostPort(addr)
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
-func relayHome() (string, error) {
-	if h := os.Getenv("RELAY_HOME"); h != "" {
-		return h, nil
-	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return "", fmt.Errorf("cannot find the home directory for the data dir; set RELAY_HOME or --data-dir: %w", err)
-	}
-	return filepath.Join(home, "claude-relay"), nil
 }
 
 func readToken(c *cli.Context) (string, error) {
@@ -196,34 +158,12 @@ func readToken(c *cli.Context) (string, error) {
 	return t, nil
 }
 
-func openStore(ctx context.Context, kind, dir string, log *slog.Logger) (store.Store, string, error) {
-	switch kind {
-	case "memory":
-		return store.NewMemory(), "memory", nil
-	case "sqlite":
-		if dir == "" {
-			home, err := relayHome()
-			if err != nil {
-				return nil, "", err
-			}
-			dir = filepath.Join(home, "data")
-		}
-		st, err := store.Open(ctx, dir, store.Options{Logger: log})
-		if err != nil {
-			return nil, "", err
-		}
-		return st, dir, nil
-	default:
-		return nil, "", fmt.Errorf("--store %q: use sqlite or memory", kind)
-	}
-}
-
-// serve is relayd without a command: the flags fill a Config, and Run
-// serves it.
+// serve is relayd without a command: the flags fill a daemon.Config, and
+// daemon.Run serves it.
 func serve(c *cli.Context, stderr io.Writer) error {
 	cfg, err := configFrom(c)
 	if err != nil {
 		return err
 	}
-	return Run(c.Context, cfg, stderr)
+	return exitOf(daemon.Run(c.Context, cfg, stderr))
 }

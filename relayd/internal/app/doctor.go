@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/claude-relay/claude-relay/relayd/internal/daemon"
 	"io"
 	"log/slog"
 	"net"
@@ -165,7 +166,7 @@ func dataDir(c *cli.Context) (string, error) {
 	if d := c.String("data-dir"); d != "" {
 		return d, nil
 	}
-	home, err := relayHome()
+	home, err := daemon.RelayHome()
 	if err != nil {
 		return "", err
 	}
@@ -387,7 +388,7 @@ func checkTokens(ctx context.Context, c *cli.Context, r *report, addr string, ru
 	sec, err := configFrom(c)
 	if err == nil {
 		sec.Listen = addr
-		err = checkExposure(sec, log)
+		err = daemon.CheckExposure(sec, log)
 	}
 	if err != nil {
 		// The message's first line is the problem, the rest its fix.
@@ -400,7 +401,7 @@ func checkTokens(ctx context.Context, c *cli.Context, r *report, addr string, ru
 	}
 	hasAuth := sec.Token != "" || sec.Tokens != nil
 	switch {
-	case !hasAuth && isLoopback(addr):
+	case !hasAuth && daemon.IsLoopback(addr):
 		r.ok("token", "none set: relayd listens on loopback only, where clients need none")
 	case !hasAuth:
 		r.warn("token", "none set, and --insecure lets anyone who reaches "+addr+" steer your agents",

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"github.com/claude-relay/claude-relay/relayd/internal/daemon"
 	"net"
 	"net/http"
 	"strings"
@@ -90,7 +91,7 @@ func argValue(args []string, flag string) (string, bool) {
 func listenOf(args []string) string {
 	listen, ok := argValue(args, "listen")
 	if !ok {
-		listen = defaultListen
+		listen = daemon.DefaultListen
 	}
 	port := 0
 	if p, ok := argValue(args, "port"); ok {

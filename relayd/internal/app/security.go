@@ -3,6 +3,7 @@ package app
 import (
 	"crypto/tls"
 	"fmt"
+	"github.com/claude-relay/claude-relay/relayd/internal/daemon"
 	"io"
 	"os"
 	"strings"
@@ -12,22 +13,10 @@ import (
 	"github.com/claude-relay/claude-relay/relayd/internal/auth"
 )
 
-// Defaults of the limits. docs/security.md explains each.
-const (
-	defaultClientLimit = "100/10s" // requests per client id: a burst of 100, then 10 a second
-	defaultPairLimit   = "1000/1h" // messages one agent sends another: a burst of 1000, then one every 3.6 s — a script gone wrong, not agents at work
-	defaultLoopWarn    = "20/10m"  // a pair's exchange that looks like a loop: 20 messages within 10 min, three in four replies
-	defaultGlobalLimit = "600/1m"  // agent-to-agent messages through the relay: a burst of 600, then 10 a second
-	defaultAuthFail    = "30/1m"   // wrong tokens per remote address: a burst of 30, then one every 2 s
-	defaultNewIDLimit  = "100/24h" // mailboxes one client may make for ids never seen (queue_if_unknown)
-	defaultMaxConns    = 1000
-	defaultMaxPerAddr  = 200
-	minTokenLen        = 20 // shorter shared tokens get a warning beyond loopback
-)
-
 // securityFlags are the flags of issue 5: per-identity tokens, TLS and the
 // limits. The shared token, --insecure and --allow-origin are in serveFlags.
 func securityFlags() []cli.Flag {
+	d := daemon.DefaultConfig() // the defaults live there; docs/security.md explains each
 	return []cli.Flag{
 		&cli.StringFlag{Name: "tokens-file", EnvVars: []string{"RELAY_TOKENS_FILE"},
 			Usage: "`FILE` of per-identity tokens, one line each: sha256:<hex> <id-glob>[,<id-glob>…]; a token may claim only its ids (make lines with `relayd token new`)"},
@@ -37,21 +26,21 @@ func securityFlags() []cli.Flag {
 			Usage: "PEM certificate `FILE` (with its chain): serve wss:// and https:// instead of ws:// and http:// (needs --tls-key)"},
 		&cli.StringFlag{Name: "tls-key", EnvVars: []string{"RELAY_TLS_KEY"},
 			Usage: "PEM private key `FILE` of --tls-cert"},
-		&cli.StringFlag{Name: "client-limit", Value: defaultClientLimit, EnvVars: []string{"RELAY_CLIENT_LIMIT"},
+		&cli.StringFlag{Name: "client-limit", Value: d.Limits.Client.String(), EnvVars: []string{"RELAY_CLIENT_LIMIT"},
 			Usage: "requests (send, peers, history …; acks are free) one client id may make, as N/DURATION: a burst of N, refilled N per DURATION; over it the client gets rate_limited with retry_after_ms; 0 disables"},
-		&cli.StringFlag{Name: "pair-limit", Value: defaultPairLimit, EnvVars: []string{"RELAY_PAIR_LIMIT"},
+		&cli.StringFlag{Name: "pair-limit", Value: d.Limits.Pair.String(), EnvVars: []string{"RELAY_PAIR_LIMIT"},
 			Usage: "messages one client may send another, as N/DURATION; past it further sends are held (rate_limited, naming the pair and when it may resume). A hard brake set far above real work (an orchestrator handing a worker 100 tasks an hour is a tenth of it); --loop-warn is what notices agents in a loop; 0 disables"},
-		&cli.StringFlag{Name: "new-id-limit", Value: defaultNewIDLimit, EnvVars: []string{"RELAY_NEW_ID_LIMIT"},
+		&cli.StringFlag{Name: "new-id-limit", Value: d.Limits.NewIDs.String(), EnvVars: []string{"RELAY_NEW_ID_LIMIT"},
 			Usage: "mailboxes one client may make for ids the relay has never seen (send with queue_if_unknown), as N/DURATION; past it such sends are refused (rate_limited) so mailboxes nobody reads cannot fill the disk; 0 disables"},
-		&cli.StringFlag{Name: "loop-warn", Value: defaultLoopWarn, EnvVars: []string{"RELAY_LOOP_WARN"},
+		&cli.StringFlag{Name: "loop-warn", Value: d.Limits.Loop.String(), EnvVars: []string{"RELAY_LOOP_WARN"},
 			Usage: "when two clients' exchange looks like a loop, as N/DURATION: N messages between them (both ways) within DURATION, three in four of them replies; their sends still go through, and the sender's accepted carries a warning its agent's tool shows the model; 0 disables"},
-		&cli.StringFlag{Name: "global-limit", Value: defaultGlobalLimit, EnvVars: []string{"RELAY_GLOBAL_LIMIT"},
+		&cli.StringFlag{Name: "global-limit", Value: d.Limits.Global.String(), EnvVars: []string{"RELAY_GLOBAL_LIMIT"},
 			Usage: "agent-to-agent messages through the whole relay (each recipient counts), as N/DURATION; catches loops among three or more agents; 0 disables"},
-		&cli.StringFlag{Name: "auth-fail-limit", Value: defaultAuthFail, EnvVars: []string{"RELAY_AUTH_FAIL_LIMIT"},
+		&cli.StringFlag{Name: "auth-fail-limit", Value: d.AuthFail.String(), EnvVars: []string{"RELAY_AUTH_FAIL_LIMIT"},
 			Usage: "requests with a wrong token one IP address may make, as N/DURATION; past it the address gets HTTP 429 whatever token it sends, until the bucket refills, so tokens cannot be guessed fast (requests without a token do not count); 0 disables"},
-		&cli.IntFlag{Name: "max-conns", Value: defaultMaxConns, EnvVars: []string{"RELAY_MAX_CONNS"},
+		&cli.IntFlag{Name: "max-conns", Value: d.MaxConns, EnvVars: []string{"RELAY_MAX_CONNS"},
 			Usage: "most open connections; more are refused with HTTP 503 before the upgrade; 0 disables"},
-		&cli.IntFlag{Name: "max-conns-per-addr", Value: defaultMaxPerAddr, EnvVars: []string{"RELAY_MAX_CONNS_PER_ADDR"},
+		&cli.IntFlag{Name: "max-conns-per-addr", Value: d.MaxConnsPerAddr, EnvVars: []string{"RELAY_MAX_CONNS_PER_ADDR"},
 			Usage: "most open connections from one IP address (an SSH tunnel is one address: 127.0.0.1); more are refused with HTTP 429; 0 disables"},
 		&cli.DurationFlag{Name: "idle-timeout", EnvVars: []string{"RELAY_IDLE_TIMEOUT"},
 			Usage: "close a client that sent no frame (pongs do not count) for this long, e.g. 24h; 0 (the default) never does: a healthy agent may listen for hours, and dead ones are dropped by the keepalive"},

@@ -2,6 +2,7 @@ package app
 
 import (
 	"fmt"
+	"github.com/claude-relay/claude-relay/relayd/internal/daemon"
 	"io"
 	"os"
 	"os/exec"
@@ -130,7 +131,7 @@ func installSpec(c *cli.Context) (service.Spec, error) {
 		}
 		args = append(args, "--listen", listen)
 	} else {
-		listen = defaultListen
+		listen = daemon.DefaultListen
 	}
 	for _, name := range []string{"data-dir", "token-file"} {
 		if v := c.String(name); v != "" {
@@ -141,7 +142,7 @@ func installSpec(c *cli.Context) (service.Spec, error) {
 			args = append(args, "--"+name, abs)
 		}
 	}
-	if !isLoopback(listenOf(append(args, extra...))) && c.String("token-file") == "" && !mentionsAny(extra, "--tokens-file", "--insecure") {
+	if !daemon.IsLoopback(listenOf(append(args, extra...))) && c.String("token-file") == "" && !mentionsAny(extra, "--tokens-file", "--insecure") {
 		return service.Spec{}, cli.Exit(fmt.Sprintf("a service listening on %s needs a token, or relayd will refuse to start and restart forever: pass --token-file FILE (a service does not see RELAY_TOKEN from this shell), or -- --tokens-file FILE, or -- --insecure", listen), 2)
 	}
 	return service.Spec{Binary: bin, Args: append(args, extra...)}, nil
