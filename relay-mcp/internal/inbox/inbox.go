@@ -1,12 +1,15 @@
-// Package inbox holds the mail a session has received: persisted under
-// $RELAY_HOME/inbox/<id>, deduplicated by message id, with a read flag per
-// message (the unread cursor). It outlives the process, so a session restarted
-// with the same id — a task handoff — finds its mail and its read state, and a
-// short-lived hook process can read it while the server runs.
+// Package inbox is a session's mail folder, $RELAY_HOME/inbox/<id>. It
+// holds the mail the session has received (Inbox), deduplicated by message
+// id, with a read flag per message (the unread cursor); the same folder keeps
+// the sends the relay has not confirmed yet (Outbox, outbox.go), so that a
+// send made while the relay is down leaves once it is back. The folder
+// outlives the process, so a session restarted with the same id — a task
+// handoff — finds its mail and its read state, and a short-lived hook
+// process can read it while the server runs.
 //
-// On disk it is an append-only log of JSON lines (messages.jsonl): a line per
-// received message, per batch of messages marked read and per clear. The log
-// is compacted to a snapshot when it grows. Every change is made under an
+// On disk the inbox is an append-only log of JSON lines (messages.jsonl): a
+// line per received message, per batch of messages marked read and per
+// clear. The log is compacted to a snapshot when it grows. Every change is made under an
 // advisory lock on messages.lock, and a process that finds the log changed by
 // another process reads the new lines first, so two writers lose nothing.
 package inbox
