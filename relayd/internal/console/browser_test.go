@@ -12,14 +12,16 @@ import (
 	"github.com/claude-relay/claude-relay/protocol"
 )
 
-// TestBrowserLiveTimeline drives the console in headless Chromium: two
+// TestBrowserLiveTimeline drives the console in headless Chromium and
+// Firefox: two
 // agents come online and exchange mail; the page shows each message within
 // a second without a reload, its body as text (markup stays text), and its
 // stages for the recipient moving stored → delivered → read as the
 // recipient acks and reads. When the page loses the relay it says so, and
 // the banner goes once it is back.
-func TestBrowserLiveTimeline(t *testing.T) {
-	b := startBrowser(t)
+func TestBrowserLiveTimeline(t *testing.T) { eachBrowser(t, testLiveTimeline) }
+
+func testLiveTimeline(t *testing.T, b *browser) {
 	var cut cutter
 	r := startRelay(t, relayOpts{wrap: cut.wrap})
 	cc1 := r.agent("CC-1", "refactoring the store")

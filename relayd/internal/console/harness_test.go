@@ -3,23 +3,14 @@
 package console_test
 
 import (
-	"bufio"
 	"context"
-	"encoding/base64"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
-	"regexp"
 	"strings"
-	"sync"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -179,221 +170,65 @@ func (a *agent) sendTo(ref, to, body string) protocol.Frame {
 	return a.answer(ref)
 }
 
-// ---- headless Chromium, driven over the DevTools protocol
+// ---- a real browser, driven by a test
 
-// findChromium returns a Chromium binary's path, or "".
-func findChromium() string {
-	if p := os.Getenv("CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "headless_shell"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	return ""
+// driver is one browser engine: Chromium over the DevTools protocol
+// (chromium_test.go) or Firefox over WebDriver BiDi (firefox_test.go).
+type driver interface {
+	// evaluate runs JavaScript in the page (a script: its completion value
+	// is the result; a promise is awaited) and returns the value as JSON.
+	evaluate(expr string) (json.RawMessage, error)
+	// navigate loads url.
+	navigate(url string) error
+	// press sends real key events to the focused element: "Tab",
+	// "Shift+Tab", "Enter", or one character.
+	press(key string) error
+	// viewport sets the page's size in CSS pixels.
+	viewport(width, height int) error
+	screenshot() ([]byte, error)
+	// logs are the page's console messages and uncaught exceptions.
+	logs() []string
 }
 
 type browser struct {
-	t       *testing.T
-	ws      *websocket.Conn
-	next    atomic.Int64
-	mu      sync.Mutex
-	pending map[int64]chan cdpReply
-	console []string // console messages and exceptions of the page
+	t   *testing.T
+	drv driver
 }
 
-type cdpReply struct {
-	Result json.RawMessage `json:"result"`
-	Error  *struct {
-		Message string `json:"message"`
-	} `json:"error"`
+// browsers are the engines the page is tested in.
+var browsers = []struct {
+	name  string
+	start func(t *testing.T) driver
+}{
+	{"chromium", startChromium},
+	{"firefox", startFirefox},
 }
 
-var devtoolsRe = regexp.MustCompile(`DevTools listening on (ws://\S+)`)
-
-// startBrowser runs headless Chromium in its own process group (killed
-// with the test) and attaches to its page.
+// startBrowser starts headless Chromium (the screenshot's and the scale
+// measurement's browser).
 func startBrowser(t *testing.T) *browser {
 	t.Helper()
-	path := findChromium()
-	if path == "" {
-		t.Skip("no Chromium found (looked for chromium, chromium-browser, google-chrome, headless_shell; CHROMIUM sets the path): " +
-			"the console's browser tests are skipped — install Debian's chromium package (.ci/run does) to run them")
-	}
-	cmd := exec.Command(path, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-		"--no-first-run", "--no-default-browser-check", "--disable-extensions", "--disable-background-networking",
-		"--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0", "--window-size=1440,900",
-		"--user-data-dir="+t.TempDir(), "about:blank")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	errp, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", path, err)
-	}
-	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		cmd.Wait()
-	})
-	found := make(chan string, 1)
-	var outMu sync.Mutex
-	var out []string
-	go func() {
-		sc := bufio.NewScanner(errp)
-		for sc.Scan() {
-			outMu.Lock()
-			out = append(out, sc.Text())
-			outMu.Unlock()
-			if m := devtoolsRe.FindStringSubmatch(sc.Text()); m != nil {
-				select {
-				case found <- m[1]:
-				default:
-				}
-			}
-		}
-	}()
-	var wsURL string
-	select {
-	case wsURL = <-found:
-	case <-time.After(3 * patience): // a loaded machine starts a browser slowly
-		outMu.Lock()
-		defer outMu.Unlock()
-		t.Fatalf("Chromium did not say where its DevTools listen within %s; it said:\n%s", 3*patience, strings.Join(out, "\n"))
-	}
-	// The page target: /json/list on the same port.
-	hostport := strings.SplitN(strings.TrimPrefix(wsURL, "ws://"), "/", 2)[0]
-	var pageWS string
-	deadline := time.Now().Add(patience)
-	for pageWS == "" {
-		if time.Now().After(deadline) {
-			t.Fatal("Chromium listed no page target")
-		}
-		resp, err := http.Get("http://" + hostport + "/json/list")
-		if err == nil {
-			var targets []struct {
-				Type string `json:"type"`
-				WS   string `json:"webSocketDebuggerUrl"`
-			}
-			json.NewDecoder(resp.Body).Decode(&targets)
-			resp.Body.Close()
-			for _, tg := range targets {
-				if tg.Type == "page" {
-					pageWS = tg.WS
-				}
-			}
-		}
-		if pageWS == "" {
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), patience)
-	defer cancel()
-	ws, _, err := websocket.Dial(ctx, pageWS, nil)
-	if err != nil {
-		t.Fatalf("attach to Chromium's page: %v", err)
-	}
-	ws.SetReadLimit(64 << 20)
-	b := &browser{t: t, ws: ws, pending: map[int64]chan cdpReply{}}
-	t.Cleanup(func() { ws.CloseNow() })
-	go b.readLoop()
-	b.call("Runtime.enable", nil)
-	b.call("Page.enable", nil)
-	return b
+	return &browser{t: t, drv: startChromium(t)}
 }
 
-func (b *browser) readLoop() {
-	for {
-		_, data, err := b.ws.Read(context.Background())
-		if err != nil {
-			return
-		}
-		var msg struct {
-			ID     int64           `json:"id"`
-			Method string          `json:"method"`
-			Params json.RawMessage `json:"params"`
-			cdpReply
-		}
-		if json.Unmarshal(data, &msg) != nil {
-			continue
-		}
-		if msg.ID == 0 {
-			if msg.Method == "Runtime.exceptionThrown" || msg.Method == "Runtime.consoleAPICalled" {
-				b.mu.Lock()
-				b.console = append(b.console, msg.Method+" "+string(msg.Params))
-				b.mu.Unlock()
-			}
-			continue
-		}
-		b.mu.Lock()
-		ch := b.pending[msg.ID]
-		delete(b.pending, msg.ID)
-		b.mu.Unlock()
-		if ch != nil {
-			ch <- msg.cdpReply
-		}
-	}
-}
-
-func (b *browser) call(method string, params any) json.RawMessage {
-	b.t.Helper()
-	res, err := b.try(method, params)
-	if err != nil {
-		b.t.Fatalf("%s: %v", method, err)
-	}
-	return res
-}
-
-func (b *browser) try(method string, params any) (json.RawMessage, error) {
-	id := b.next.Add(1)
-	ch := make(chan cdpReply, 1)
-	b.mu.Lock()
-	b.pending[id] = ch
-	b.mu.Unlock()
-	req, _ := json.Marshal(map[string]any{"id": id, "method": method, "params": params})
-	ctx, cancel := context.WithTimeout(context.Background(), patience)
-	defer cancel()
-	if err := b.ws.Write(ctx, websocket.MessageText, req); err != nil {
-		return nil, err
-	}
-	select {
-	case r := <-ch:
-		if r.Error != nil {
-			return nil, errors.New(r.Error.Message)
-		}
-		return r.Result, nil
-	case <-ctx.Done():
-		return nil, fmt.Errorf("no answer within %s", patience)
+// eachBrowser runs scenario in every engine, each in a subtest of its own.
+func eachBrowser(t *testing.T, scenario func(t *testing.T, b *browser)) {
+	for _, e := range browsers {
+		t.Run(e.name, func(t *testing.T) {
+			scenario(t, &browser{t: t, drv: e.start(t)})
+		})
 	}
 }
 
 // eval runs a JavaScript expression in the page (awaiting a promise) and
 // decodes its value into out (when not nil).
 func (b *browser) eval(expr string, out any) error {
-	res, err := b.try("Runtime.evaluate", map[string]any{"expression": expr, "returnByValue": true, "awaitPromise": true})
+	v, err := b.drv.evaluate(expr)
 	if err != nil {
 		return err
 	}
-	var r struct {
-		Result struct {
-			Value json.RawMessage `json:"value"`
-		} `json:"result"`
-		Exception *struct {
-			Text      string `json:"text"`
-			Exception struct {
-				Description string `json:"description"`
-			} `json:"exception"`
-		} `json:"exceptionDetails"`
-	}
-	if err := json.Unmarshal(res, &r); err != nil {
-		return err
-	}
-	if r.Exception != nil {
-		return fmt.Errorf("%s: %s", r.Exception.Text, r.Exception.Exception.Description)
-	}
-	if out != nil && len(r.Result.Value) > 0 {
-		return json.Unmarshal(r.Result.Value, out)
+	if out != nil && len(v) > 0 && string(v) != "null" {
+		return json.Unmarshal(v, out)
 	}
 	return nil
 }
@@ -408,8 +243,35 @@ func (b *browser) must(expr string, out any) {
 // navigate loads url and waits until the document has loaded.
 func (b *browser) navigate(url string) {
 	b.t.Helper()
-	b.call("Page.navigate", map[string]any{"url": url})
+	if err := b.drv.navigate(url); err != nil {
+		b.t.Fatalf("navigate to %s: %v", url, err)
+	}
 	b.waitJS("the page at "+url+" to load", `document.readyState === "complete" && location.href.startsWith(`+jsString(url)+`)`)
+}
+
+// press sends real key events, one key after the other.
+func (b *browser) press(keys ...string) {
+	b.t.Helper()
+	for _, k := range keys {
+		if err := b.drv.press(k); err != nil {
+			b.t.Fatalf("press %q: %v", k, err)
+		}
+	}
+}
+
+// typeText types s, a key per character.
+func (b *browser) typeText(s string) {
+	b.t.Helper()
+	for _, r := range s {
+		b.press(string(r))
+	}
+}
+
+func (b *browser) viewport(width, height int) {
+	b.t.Helper()
+	if err := b.drv.viewport(width, height); err != nil {
+		b.t.Fatalf("set the viewport to %d×%d: %v", width, height, err)
+	}
 }
 
 // waitJS polls a boolean expression every 10 ms until it holds and
@@ -427,10 +289,8 @@ func (b *browser) waitJS(what, expr string) time.Duration {
 		if time.Now().After(deadline) {
 			var body string
 			b.eval(`document.body ? document.body.innerText.slice(0, 2000) : ""`, &body)
-			b.mu.Lock()
-			logs := strings.Join(b.console, "\n")
-			b.mu.Unlock()
-			b.t.Fatalf("timed out waiting for %s (%s; last error %v)\npage text:\n%s\nconsole:\n%s", what, expr, err, body, logs)
+			b.t.Fatalf("timed out waiting for %s (%s; last error %v)\npage text:\n%s\nconsole:\n%s", what, expr, err, body,
+				strings.Join(b.drv.logs(), "\n"))
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -439,12 +299,7 @@ func (b *browser) waitJS(what, expr string) time.Duration {
 // screenshot writes a PNG of the page.
 func (b *browser) screenshot(path string) {
 	b.t.Helper()
-	res := b.call("Page.captureScreenshot", map[string]any{"format": "png", "captureBeyondViewport": false})
-	var r struct {
-		Data string `json:"data"`
-	}
-	json.Unmarshal(res, &r)
-	png, err := base64.StdEncoding.DecodeString(r.Data)
+	png, err := b.drv.screenshot()
 	if err != nil {
 		b.t.Fatal(err)
 	}

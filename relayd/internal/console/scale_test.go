@@ -147,7 +147,7 @@ func TestScreenshot(t *testing.T) {
 		}
 		last = send(from, fmt.Sprintf("l%d", i), to.id, "auth", last, []string{"Looks good, thanks!", "Thanks for the review!", "Thank you — merging when CI is green.", "Great, thanks!", "Thanks again!", "Anytime, thanks!"}[i])
 	}
-	b.call("Emulation.setDeviceMetricsOverride", map[string]any{"width": 1440, "height": 900, "deviceScaleFactor": 1, "mobile": false})
+	b.viewport(1440, 900)
 	b.navigate(r.url + "/console")
 	b.waitJS("the console", `document.body.dataset.ready === "1" && document.getElementById("conn").textContent === "live" && document.querySelector("#alerts .alert.loop")`)
 	b.must(`document.getElementById("c-as").value = "ana";

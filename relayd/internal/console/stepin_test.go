@@ -21,8 +21,9 @@ import (
 // loop raise an alert whose one click holds the pair (the relay refuses
 // their messages to each other, both ways) and whose release lets them
 // talk again.
-func TestBrowserStepInAndHold(t *testing.T) {
-	b := startBrowser(t)
+func TestBrowserStepInAndHold(t *testing.T) { eachBrowser(t, testStepInAndHold) }
+
+func testStepInAndHold(t *testing.T, b *browser) {
 	r := startRelay(t, relayOpts{hub: func(o *hub.Options) { o.Limits.Loop = ratelimit.Rate{N: 6, Per: time.Minute} }})
 	cc1 := r.agent("CC-1", "writing the parser")
 	cc2 := r.agent("CC-2", "reviewing")
@@ -91,9 +92,10 @@ func TestBrowserStepInAndHold(t *testing.T) {
 // console (through its login form, in the same browser) visits a page of
 // another origin, which tries to read the console's API and to post as
 // the operator. It reads nothing, and nothing it posts reaches an agent.
-func TestBrowserOtherOriginCannotReadOrPost(t *testing.T) {
+func TestBrowserOtherOriginCannotReadOrPost(t *testing.T) { eachBrowser(t, testOtherOrigin) }
+
+func testOtherOrigin(t *testing.T, b *browser) {
 	const token = "relay-token-for-the-browser-0123"
-	b := startBrowser(t)
 	var log statusLog
 	r := startRelay(t, relayOpts{token: token, wrap: log.wrap})
 	cc1 := r.agent("CC-1", "")
