@@ -1,11 +1,8 @@
 package tools
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -64,20 +61,7 @@ func TestToolProfiles(t *testing.T) {
 		if slices.Contains(names(core), tool.Name) {
 			continue // TestToolSchemasGolden keeps those
 		}
-		b, _ := json.MarshalIndent(tool, "", "  ")
-		b = append(b, '\n')
-		path := filepath.Join("testdata", tool.Name+".json")
-		if *update {
-			os.WriteFile(path, b, 0o644)
-			continue
-		}
-		want, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%v (run go test -update to create it)", err)
-		}
-		if !bytes.Equal(want, b) {
-			t.Errorf("schema of %s changed; if deliberate, run go test ./relay-mcp/internal/tools -update\n got: %s", tool.Name, b)
-		}
+		checkSchemaGolden(t, tool)
 	}
 	t.Logf("tools/list result: core %d tools %d bytes; full %d tools %d bytes", len(core), size(core), len(full), size(full))
 	for _, p := range []string{"", "core", "FULL", "all"} {

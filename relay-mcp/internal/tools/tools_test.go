@@ -108,22 +108,9 @@ func TestToolSchemasGolden(t *testing.T) {
 	}
 	total := 0
 	for _, tool := range res.Tools {
-		b, _ := json.MarshalIndent(tool, "", "  ")
-		b = append(b, '\n')
 		compact, _ := json.Marshal(tool)
 		total += len(compact)
-		path := filepath.Join("testdata", tool.Name+".json")
-		if *update {
-			os.WriteFile(path, b, 0o644)
-			continue
-		}
-		want, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%v (run go test -update to create it)", err)
-		}
-		if !bytes.Equal(want, b) {
-			t.Errorf("schema of %s changed; if deliberate, run go test ./relay-mcp/internal/tools -update\n got: %s", tool.Name, b)
-		}
+		checkSchemaGolden(t, tool)
 	}
 	if len(res.Tools) != 6 {
 		t.Fatalf("%d tools", len(res.Tools))
@@ -301,5 +288,26 @@ func TestParseTo(t *testing.T) {
 		if _, err := ParseTo(bad, "A"); err == nil {
 			t.Errorf("ParseTo(%q) accepted", bad)
 		}
+	}
+}
+
+// checkSchemaGolden compares tool's schema, as an agent sees it, with
+// testdata/<name>.json (rewritten with -update): a change to what the model
+// reads must be deliberate.
+func checkSchemaGolden(t *testing.T, tool *mcp.Tool) {
+	t.Helper()
+	b, _ := json.MarshalIndent(tool, "", "  ")
+	b = append(b, '\n')
+	path := filepath.Join("testdata", tool.Name+".json")
+	if *update {
+		os.WriteFile(path, b, 0o644)
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if !bytes.Equal(want, b) {
+		t.Errorf("schema of %s changed; if deliberate, run go test ./relay-mcp/internal/tools -update\n got: %s", tool.Name, b)
 	}
 }
