@@ -64,3 +64,29 @@ func TestE2ERelayURLListValidated(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 }
+
+// relay-mcp doctor with a list checks every relay of it: the one that is
+// down fails with its fix, the one that answers passes, and the local
+// checks run once.
+func TestE2EDoctorChecksEveryRelayOfTheList(t *testing.T) {
+	r := startRelay(t, "127.0.0.1:0", "")
+	dead := testkit.RefusedAddr(t)
+	code, out := doctor(t, "RELAY_URL=ws://"+dead+","+r.url(), "RELAY_HOME="+t.TempDir(), "RELAY_TOKEN=", "RELAY_TOKEN_FILE=")
+	t.Logf("doctor:\n%s", out)
+	first, second, _ := strings.Cut(out, "relay 2 of 2: "+r.url()+"/v1/ws\n")
+	if code != 1 || !strings.Contains(first, "relay 1 of 2: ws://"+dead+"/v1/ws") || second == "" {
+		t.Fatalf("exit %d: want a section per relay", code)
+	}
+	if fails := statusLines(out, "FAIL"); len(fails) != 1 || !strings.Contains(fails[0], "TCP connect "+dead+": connection refused") {
+		t.Fatalf("fails %q: want the dead relay's only", fails)
+	}
+	if !strings.Contains(second, `welcome from "relayd `) {
+		t.Fatal("the relay that answers was not checked through to its welcome")
+	}
+	if n := strings.Count(out, "inbox directory"); n != 1 {
+		t.Fatalf("local checks ran %d times", n)
+	}
+	if !strings.Contains(out, "autostart: not for a list of relays") {
+		t.Fatal("autostart note")
+	}
+}

@@ -57,7 +57,7 @@ Examples:
 				src = "--token"
 			}
 			fails := doctor.Run(c.Context, doctor.Config{
-				URL: cfg.url, Token: cfg.token, TokenSource: src, TLS: cfg.tls, Home: cfg.home,
+				URL: cfg.url, URLs: cfg.urls, Token: cfg.token, TokenSource: src, TLS: cfg.tls, Home: cfg.home,
 				ID: id, Host: host, Timeout: c.Duration("timeout"), Notes: []doctor.Note{autostartNote(cfg)},
 				Version: buildinfo.Get().String("relay-mcp", protocol.Version),
 			}, s.Stdout)
@@ -74,6 +74,8 @@ Examples:
 func autostartNote(cfg *config) doctor.Note {
 	addr := autostart.LoopbackAddr(cfg.url)
 	switch {
+	case len(cfg.urls) > 1:
+		return doctor.Note{Status: doctor.OK, What: "autostart: not for a list of relays (a cluster's nodes): relay-mcp never starts a relayd of its own beside them"}
 	case !cfg.autostart:
 		return doctor.Note{Status: doctor.OK, What: "autostart: off (--autostart / " + autostart.Env + "): relay-mcp never starts relayd"}
 	case addr == "":

@@ -33,7 +33,10 @@ import (
 
 // Config is what doctor checks.
 type Config struct {
-	URL         string // relay URL as link.ParseURL returns it
+	URL string // relay URL as link.ParseURL returns it
+	// URLs, when set, are the relays of a cluster relay-mcp fails over
+	// between: each gets the relay checks in turn. URL is then ignored.
+	URLs        []string
 	Token       string
 	TokenSource string      // where the token came from, for messages ("RELAY_TOKEN")
 	TLS         *tls.Config // nil: the system's roots
@@ -91,9 +94,25 @@ func Run(ctx context.Context, cfg Config, w io.Writer) int {
 		cfg.MaxSkew = 5 * time.Second
 	}
 	r := &report{w: w}
-	fmt.Fprintf(w, "relay-mcp doctor: %s as %s, home %s\n", cfg.URL, cfg.ID, cfg.Home)
+	urls := cfg.URLs
+	if len(urls) == 0 {
+		urls = []string{cfg.URL}
+	}
+	fmt.Fprintf(w, "relay-mcp doctor: %s as %s, home %s\n", strings.Join(urls, ","), cfg.ID, cfg.Home)
 	r.add(OK, "this binary: "+cfg.Version, "")
-	n := relayChecks(ctx, cfg, r)
+	// Every relay of a list is checked: a node that is down is a problem
+	// even while the session fails over to another.
+	var n netInfo
+	for i, u := range urls {
+		if len(urls) > 1 {
+			fmt.Fprintf(w, "relay %d of %d: %s\n", i+1, len(urls), u)
+		}
+		one := cfg
+		one.URL = u
+		if got := relayChecks(ctx, one, r); n.health == nil {
+			n = got // the clock is checked against the first relay that answered
+		}
+	}
 	registryCheck(cfg, r)
 	inboxCheck(cfg, r)
 	clockCheck(cfg, n, r)
