@@ -145,16 +145,10 @@ func hookClaude(c *ucli.Context, s Streams) error {
 		b, _ := json.Marshal(out)
 		fmt.Fprintln(s.Stdout, string(b))
 	}()
-	home, id, err := hookSession(c, in.Cwd)
-	if err != nil {
-		// Hooks installed for every project also run in sessions
-		// without a relay: for them this is normal, and quiet.
-		if !errors.Is(err, hook.ErrNoSession) {
-			fmt.Fprintf(s.Stderr, "relay-mcp hook: %v\n", err)
-		}
+	dir, id, ok := hookInbox(c, s, in.Cwd)
+	if !ok {
 		return nil
 	}
-	dir := filepath.Join(home, "inbox", id)
 	note := syncNote(in.HookEventName, dir)
 	var mb hook.Mailbox = hook.NoMail{} // this session never received anything
 	if _, err := os.Stat(dir); err == nil {
@@ -222,6 +216,20 @@ func syncNote(event, dir string) string {
 		why = "relay " + ls.State
 	}
 	return "claude-relay: the relay cannot be reached (" + why + "); mail that waits there will come when it connects. Mail below, if any, is what arrived before."
+}
+
+// hookInbox is the inbox folder and id of the session a hook serves; ok is
+// false when there is none. Hooks installed for every project also run in
+// sessions without a relay: for them this is normal, and quiet.
+func hookInbox(c *ucli.Context, s Streams, cwd string) (dir, id string, ok bool) {
+	home, id, err := hookSession(c, cwd)
+	if err != nil {
+		if !errors.Is(err, hook.ErrNoSession) {
+			fmt.Fprintf(s.Stderr, "relay-mcp hook: %v\n", err)
+		}
+		return "", "", false
+	}
+	return filepath.Join(home, "inbox", id), id, true
 }
 
 // hookSession finds RELAY_HOME and the session id a hook serves: the

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -26,14 +25,10 @@ const ExitWake = 2
 // (see hook.Listen). It exits 2 with the mail on stderr, or 0 when it
 // stands down; it never prints on stdout.
 func hookWake(c *ucli.Context, s Streams, in hook.ClaudeInput) error {
-	home, id, err := hookSession(c, in.Cwd)
-	if err != nil {
-		if !errors.Is(err, hook.ErrNoSession) {
-			fmt.Fprintf(s.Stderr, "relay-mcp hook: %v\n", err)
-		}
+	dir, id, ok := hookInbox(c, s, in.Cwd)
+	if !ok {
 		return nil
 	}
-	dir := filepath.Join(home, "inbox", id)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		fmt.Fprintf(s.Stderr, "relay-mcp hook: %v\n", err)
 		return nil
