@@ -42,7 +42,8 @@ func TestAccessWithToken(t *testing.T) {
 		t.Errorf("GET /console without a session: %d, want the login form only:\n%s", resp.StatusCode, page)
 	}
 	checkHeaders(t, resp)
-	for _, p := range []string{"/console/static/app.js", "/console/api/state", "/console/api/messages", "/console/api/events", "/console/api/stages?ids=x"} {
+	for _, p := range []string{"/console/static/app.js", "/console/api/state", "/console/api/messages", "/console/api/events", "/console/api/stages?ids=x",
+		"/console/api/search?q=secret"} {
 		if resp, body := get(p, nil); resp.StatusCode != http.StatusUnauthorized {
 			t.Errorf("GET %s without a session: %d %s, want 401", p, resp.StatusCode, body)
 		}

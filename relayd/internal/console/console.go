@@ -125,6 +125,7 @@ func (c *Console) Handler() http.Handler {
 	mux.HandleFunc("POST "+Path+"/logout", c.serveLogout)
 	mux.HandleFunc("GET "+Path+"/api/state", c.api(c.serveState))
 	mux.HandleFunc("GET "+Path+"/api/messages", c.api(c.serveMessages))
+	mux.HandleFunc("GET "+Path+"/api/search", c.api(c.serveSearch))
 	mux.HandleFunc("GET "+Path+"/api/stages", c.api(c.serveStages))
 	mux.HandleFunc("GET "+Path+"/api/events", c.api(c.serveEvents))
 	mux.HandleFunc("POST "+Path+"/api/post", c.api(c.servePost))
@@ -267,8 +268,9 @@ func (c *Console) state(ctx context.Context) (*state, error) {
 	if hasOV {
 		oldest, _ = ov.OldestUnread(ctx, ids)
 	}
+	_, hasSearch := store.SearchOf(c.Hub.Store())
 	st := &state{Now: time.Now().UTC(), Holds: c.Hub.Holds(), UnreadAlertS: c.UnreadAlert.Seconds(),
-		PersonPrefix: protocol.PersonPrefix, MaxBodyBytes: c.Limits.MaxBodyBytes, StoreReadable: hasOV}
+		PersonPrefix: protocol.PersonPrefix, MaxBodyBytes: c.Limits.MaxBodyBytes, StoreReadable: hasOV, Search: hasSearch}
 	if st.MaxBodyBytes <= 0 {
 		st.MaxBodyBytes = protocol.DefaultMaxBodyBytes
 	}
@@ -338,11 +340,37 @@ func (c *Console) serveMessages(w http.ResponseWriter, r *http.Request) {
 	limit = min(max(limit, 0), 1000)
 	msgs, more, err := ov.Timeline(r.Context(), store.TimelineQuery{Peer: q.Get("peer"), With: q.Get("with"), Thread: q.Get("thread"),
 		Before: q.Get("before"), Limit: limit})
-	if err != nil {
-		http.Error(w, "the relay could not read its store: "+err.Error(), http.StatusServiceUnavailable)
+	c.writeMessages(w, r, ov, msgs, more, err)
+}
+
+// serveSearch answers the messages whose bodies hold every word of ?q=,
+// newest last, with their stages (as serveMessages; ?before= pages back).
+func (c *Console) serveSearch(w http.ResponseWriter, r *http.Request) {
+	se, ok := store.SearchOf(c.Hub.Store())
+	if !ok {
+		http.Error(w, "this relay's store cannot search (the memory store and the SQLite store can)", http.StatusNotImplemented)
 		return
 	}
-	views, err := c.withStages(r.Context(), ov, msgs)
+	q := r.URL.Query()
+	text := q.Get("q")
+	if len(text) > 500 {
+		http.Error(w, "search for at most 500 bytes of words", http.StatusBadRequest)
+		return
+	}
+	limit, _ := strconv.Atoi(q.Get("limit"))
+	limit = min(max(limit, 0), 1000)
+	msgs, more, err := se.Search(r.Context(), store.SearchQuery{Text: text, Before: q.Get("before"), Limit: limit})
+	ov, _ := store.OverviewOf(c.Hub.Store())
+	c.writeMessages(w, r, ov, msgs, more, err)
+}
+
+// writeMessages answers a page of messages with their stages (none when
+// the store has no Overview), or err.
+func (c *Console) writeMessages(w http.ResponseWriter, r *http.Request, ov store.Overview, msgs []store.Message, more bool, err error) {
+	var views []messageView
+	if err == nil {
+		views, err = c.withStages(r.Context(), ov, msgs)
+	}
 	if err != nil {
 		http.Error(w, "the relay could not read its store: "+err.Error(), http.StatusServiceUnavailable)
 		return
@@ -359,7 +387,7 @@ func (c *Console) withStages(ctx context.Context, ov store.Overview, msgs []stor
 		ids[i] = m.ID
 		at[m.ID] = i
 	}
-	if len(ids) == 0 {
+	if len(ids) == 0 || ov == nil {
 		return views, nil
 	}
 	rs, err := ov.Stages(ctx, ids)

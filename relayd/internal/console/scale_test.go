@@ -97,6 +97,15 @@ func TestBrowserScale(t *testing.T) {
 	t.Logf("filter by one peer over %d messages: %s", history, time.Since(fstart).Round(time.Millisecond))
 	b.must(`performance.getEntriesByType("resource").filter(e => e.name.includes("peer=")).map(e => Math.round(e.responseEnd - e.requestStart) + " ms")`, &timings)
 	t.Logf("its API answer: %v", timings)
+	// Search the whole history: the first search indexes the 50 000
+	// messages stored since the store was opened, the next only looks.
+	for _, q := range []string{"module 13", "passes 4999"} {
+		sstart := time.Now()
+		b.must(`document.getElementById("f-search").value = `+jsString(q)+`; document.getElementById("filters").requestSubmit()`, nil)
+		b.waitJS("results for "+q, `document.getElementById("found").textContent.includes(`+jsString(q)+`) && document.querySelector("#timeline li.msg")`)
+		b.must(`performance.getEntriesByType("resource").filter(e => e.name.includes("search?")).map(e => Math.round(e.responseEnd - e.requestStart) + " ms")`, &timings)
+		t.Logf("search %q over %d messages: %s on screen, API answers so far %v", q, history, time.Since(sstart).Round(time.Millisecond), timings)
+	}
 	var load string
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
 		load = string(b)

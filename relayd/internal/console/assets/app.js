@@ -279,17 +279,20 @@ function query(extra) {
   return p.toString();
 }
 
+// pageURL is the API request for a page of the timeline: search results
+// when a search is on, else the filtered timeline.
+function pageURL(extra) {
+  if (S.filter.q) return "search?" + new URLSearchParams({q: S.filter.q, ...extra});
+  return "messages?" + query(extra);
+}
+
 let loadGen = 0; // the newest load wins: a filter changed twice answers out of order
 async function loadMessages() {
   const t0 = performance.now();
   const gen = ++loadGen;
-  let data;
-  if (S.filter.q) {
-    data = await getJSON("search?" + new URLSearchParams({q: S.filter.q, limit: PAGE}));
-  } else {
-    data = await getJSON("messages?" + query({limit: PAGE}));
-  }
+  const data = await getJSON(pageURL({limit: PAGE}));
   if (gen !== loadGen) return 0;
+  $("found").textContent = S.filter.q ? (data.messages || []).length + (data.more ? "+" : "") + " found for “" + S.filter.q + "”" : "";
   clearTimeline();
   const frag = document.createDocumentFragment();
   for (const m of data.messages || []) {
@@ -300,7 +303,7 @@ async function loadMessages() {
   $("timeline").append(frag);
   const tl = $("timeline");
   tl.scrollTop = tl.scrollHeight;
-  S.more = !!data.more && !S.filter.q;
+  S.more = !!data.more;
   $("older").hidden = !S.more;
   return performance.now() - t0;
 }
@@ -309,7 +312,7 @@ async function loadOlder() {
   const first = S.msgs.keys().next().value;
   if (!first) return;
   const gen = loadGen;
-  const data = await getJSON("messages?" + query({limit: PAGE, before: first}));
+  const data = await getJSON(pageURL({limit: PAGE, before: first}));
   if (gen !== loadGen) return;
   const tl = $("timeline");
   const h = tl.scrollHeight;
@@ -471,7 +474,14 @@ async function send(ev) {
 
 // ---- start
 document.addEventListener("DOMContentLoaded", async () => {
-  $("filters").addEventListener("submit", ev => ev.preventDefault());
+  // Enter in a filter field applies it (a change event does too, when the
+  // field loses focus with a new value).
+  $("filters").addEventListener("submit", ev => {
+    ev.preventDefault();
+    const q = $("f-search").value.trim();
+    if (q !== S.filter.q || q) setFilter({peer: "", with: "", thread: "", q});
+    else setFilter({thread: $("f-thread").value.trim()});
+  });
   $("f-peer").addEventListener("change", () => setFilter({peer: $("f-peer").value, with: $("f-with").value}));
   $("f-with").addEventListener("change", () => setFilter({peer: $("f-peer").value, with: $("f-with").value}));
   $("f-thread").addEventListener("change", () => setFilter({thread: $("f-thread").value.trim()}));
