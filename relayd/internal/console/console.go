@@ -263,6 +263,16 @@ func (c *Console) state(ctx context.Context) (*state, error) {
 		ids[i] = s.ID
 	}
 	reads, _ := c.Hub.Store().ReadStates(ctx, ids)
+	// Replies to an operator are read here, on the page asking.
+	var unreadPeople []string
+	for id, rs := range reads {
+		if protocol.IsPersonID(id) && rs.Unread > 0 {
+			unreadPeople = append(unreadPeople, id)
+			rs.Unread, rs.LastRead = 0, time.Now().UTC()
+			reads[id] = rs
+		}
+	}
+	c.Hub.ReadOnConsole(ctx, unreadPeople)
 	var oldest map[string]time.Time
 	ov, hasOV := store.OverviewOf(c.Hub.Store())
 	if hasOV {
@@ -278,6 +288,9 @@ func (c *Console) state(ctx context.Context) (*state, error) {
 		pv := peerView{ID: s.ID, Online: s.Online, Person: protocol.IsPersonID(s.ID), Host: s.Host, Agent: s.Agent, Cwd: s.Cwd,
 			Label: s.Label, Status: status[s.ID], LastSeen: s.LastSeen, Queued: s.Queued,
 			Unread: reads[s.ID].Unread, LastRead: reads[s.ID].LastRead, OldestUnread: oldest[s.ID]}
+		if slices.Contains(unreadPeople, s.ID) {
+			pv.Queued = 0 // delivered just now, after Sessions counted it
+		}
 		st.Peers = append(st.Peers, pv)
 	}
 	slices.SortFunc(st.Peers, func(a, b peerView) int { return strings.Compare(a.ID, b.ID) })

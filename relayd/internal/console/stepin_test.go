@@ -3,6 +3,7 @@
 package console_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -42,6 +43,19 @@ func testStepInAndHold(t *testing.T, b *browser) {
 	}
 	b.waitJS("the post on the timeline, marked as a person's", `document.querySelector('#timeline li.msg.person[data-id="`+m.ID+`"]')`)
 	b.waitJS("the composer's report", `document.getElementById("c-result").textContent.includes("sent to CC-1")`)
+
+	// CC-1 answers the person: the reply is read on the console, not
+	// left unread in person.ana's mailbox (which no client acks).
+	ans, ok := cc1.reply("to-ana", protocol.PersonPrefix+"ana", m.ID, "Paused. Which grammar version?").(*protocol.Accepted)
+	if !ok {
+		t.Fatal("CC-1's reply to the person was refused")
+	}
+	b.waitJS("the reply read by the person on the console", `document.querySelector('#timeline li.msg[data-id="`+ans.ID+`"] .rcpt[data-to="person.ana"]').dataset.state === "read"`)
+	b.waitJS("person.ana with nothing unread", `document.querySelector('#peers tr[data-peer="person.ana"] .unread').textContent === "0"`)
+	rs, err := r.hub.Store().Receipts(context.Background(), "CC-1", []string{ans.ID})
+	if err != nil || len(rs) != 1 || rs[0].Read.IsZero() || !rs[0].DeliveredOK {
+		t.Errorf("CC-1's receipts for its reply to the person: %+v, %v; want delivered and read", rs, err)
+	}
 
 	// A loop: replies back and forth.
 	last := m.ID

@@ -160,3 +160,31 @@ func (h *Hub) Post(ctx context.Context, from string, s *protocol.Send) (*protoco
 	}
 	return h.sendWait(ctx, &Conn{hub: h, id: from}, s)
 }
+
+// ReadOnConsole marks every message in the mailboxes of these operator ids
+// (protocol.PersonPrefix …) delivered and read: a person reads agents'
+// replies on the console, which has no client to ack or report reading
+// them, so without this they would count as unread for ever and fill the
+// mailbox up to the queue limit. The console calls it when an operator's
+// page loads the relay's state, which it does on every message. Other ids
+// are left alone.
+func (h *Hub) ReadOnConsole(ctx context.Context, ids []string) {
+	now := h.opts.Now()
+	for _, id := range ids {
+		if !protocol.IsPersonID(id) {
+			continue
+		}
+		last, err := h.store.LastSeq(ctx, id)
+		if err != nil || last == 0 {
+			continue
+		}
+		if err := h.store.Ack(ctx, id, last); err != nil {
+			h.log.Warn("could not mark an operator's mail delivered", "client", id, "err", err)
+			continue
+		}
+		if _, err := h.store.MarkRead(ctx, id, nil, last, now); err != nil {
+			h.log.Warn("could not mark an operator's mail read", "client", id, "err", err)
+		}
+		h.emit(Event{Kind: EventStage, Client: id})
+	}
+}
