@@ -87,23 +87,9 @@ func Listen(ctx context.Context, o WakeOptions) (WakeResult, error) {
 	}
 	changed := o.Changed
 	if changed == nil {
-		t := time.NewTicker(2 * time.Second)
-		defer t.Stop()
-		ch := make(chan struct{}, 1)
-		go func() {
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-t.C:
-					select {
-					case ch <- struct{}{}:
-					default:
-					}
-				}
-			}
-		}()
-		changed = ch
+		tctx, stop := context.WithCancel(ctx) // the poll ends with Listen
+		defer stop()
+		changed = tick(tctx, 2*time.Second)
 	}
 	check := time.NewTicker(wakeCheckEvery)
 	defer check.Stop()

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -53,18 +54,8 @@ func (m *Memory) box(id string) *mailbox {
 }
 
 func (b *mailbox) unacked() int {
-	i, _ := slices.BinarySearchFunc(b.entries, b.acked+1, func(e memEntry, s uint64) int { return cmpU64(e.seq, s) })
+	i, _ := slices.BinarySearchFunc(b.entries, b.acked+1, func(e memEntry, s uint64) int { return cmp.Compare(e.seq, s) })
 	return len(b.entries) - i
-}
-
-func cmpU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func (m *Memory) Touch(_ context.Context, s SessionInfo) error {
@@ -104,18 +95,8 @@ func (m *Memory) Sessions(context.Context) ([]SessionInfo, map[string]int, error
 			queued[id] = b.unacked()
 		}
 	}
-	slices.SortFunc(out, func(a, b SessionInfo) int { return cmpString(a.ID, b.ID) })
+	slices.SortFunc(out, func(a, b SessionInfo) int { return cmp.Compare(a.ID, b.ID) })
 	return out, queued, nil
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func (m *Memory) Append(_ context.Context, msg Message, recipients []string, maxQueue int) ([]Slot, error) {
@@ -130,7 +111,7 @@ func (m *Memory) Append(_ context.Context, msg Message, recipients []string, max
 	// Keep order sorted by id (ids sort by time) even when concurrent
 	// senders append in another order than their ids were made; nearly
 	// always this is the end.
-	at, _ := slices.BinarySearchFunc(m.order, msg.ID, func(e *memMsg, id string) int { return cmpString(e.ID, id) })
+	at, _ := slices.BinarySearchFunc(m.order, msg.ID, func(e *memMsg, id string) int { return cmp.Compare(e.ID, id) })
 	m.order = slices.Insert(m.order, at, mm)
 	slots := make([]Slot, len(recipients))
 	for i, id := range recipients {
@@ -164,7 +145,7 @@ func (m *Memory) Pending(_ context.Context, id string, after uint64, limit int, 
 		return nil, nil
 	}
 	from := max(after, b.acked) + 1
-	i, _ := slices.BinarySearchFunc(b.entries, from, func(e memEntry, s uint64) int { return cmpU64(e.seq, s) })
+	i, _ := slices.BinarySearchFunc(b.entries, from, func(e memEntry, s uint64) int { return cmp.Compare(e.seq, s) })
 	var out []Delivery
 	for ; i < len(b.entries) && (limit <= 0 || len(out) < limit); i++ {
 		e := b.entries[i]
@@ -225,7 +206,7 @@ func (m *Memory) History(_ context.Context, q HistoryQuery) ([]Message, bool, er
 	forward := q.After != "" && q.Before == ""
 	i, step := len(m.order)-1, -1
 	if forward {
-		i, _ = slices.BinarySearchFunc(m.order, q.After, func(e *memMsg, id string) int { return cmpString(e.ID, id) })
+		i, _ = slices.BinarySearchFunc(m.order, q.After, func(e *memMsg, id string) int { return cmp.Compare(e.ID, id) })
 		step = 1
 	}
 	for ; i >= 0 && i < len(m.order); i += step {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"time"
@@ -27,7 +28,7 @@ func (b *mailbox) stampDelivered(from, to uint64, at time.Time) {
 	if to <= from {
 		return
 	}
-	i, _ := slices.BinarySearchFunc(b.entries, from+1, func(e memEntry, s uint64) int { return cmpU64(e.seq, s) })
+	i, _ := slices.BinarySearchFunc(b.entries, from+1, func(e memEntry, s uint64) int { return cmp.Compare(e.seq, s) })
 	for ; i < len(b.entries) && b.entries[i].seq <= to; i++ {
 		if b.entries[i].deliveredAt.IsZero() {
 			b.entries[i].deliveredAt = at
@@ -121,6 +122,6 @@ func SortReceipts(rs []Receipt, ids []string) {
 		if d := pos[a.MsgID] - pos[b.MsgID]; d != 0 {
 			return d
 		}
-		return cmpString(a.To, b.To)
+		return cmp.Compare(a.To, b.To)
 	})
 }
