@@ -32,6 +32,7 @@ func TestE2EFailoverBetweenRelayURLs(t *testing.T) {
 	}
 
 	r1.kill() // the connected relay dies; the list's first is still down
+	killed := time.Now()
 	txt, _ = a.call(t, "relay_send", map[string]any{"to": "B", "message": "in between"})
 	if !strings.Contains(txt, "B: delivered") && !strings.Contains(txt, "Queued") {
 		t.Fatalf("send while moving between relays: %s", txt)
@@ -40,6 +41,7 @@ func TestE2EFailoverBetweenRelayURLs(t *testing.T) {
 		_, sc := a.call(t, "relay_status", nil)
 		return sc["state"] == "connected" && sc["relay_url"] == r2.url()+"/v1/ws"
 	})
+	t.Logf("connected to the third URL %s after the kill (a send and status polls in between)", time.Since(killed).Round(time.Millisecond))
 	txt, _ = a.call(t, "relay_send", map[string]any{"to": "B", "message": "after"})
 	if !strings.Contains(txt, "B: delivered") {
 		t.Fatalf("send after the failover: %s", txt)
