@@ -279,25 +279,16 @@ func lockHolder(path string) (int, []string) {
 	if err != nil {
 		return 0, nil
 	}
-	procs, _ := filepath.Glob("/proc/[0-9]*/fd")
-	for _, fdDir := range procs {
-		fds, err := os.ReadDir(fdDir)
-		if err != nil {
-			continue
-		}
-		for _, fd := range fds {
-			if target, err := os.Readlink(filepath.Join(fdDir, fd.Name())); err == nil && target == want {
-				pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(fdDir)))
-				b, _ := os.ReadFile(filepath.Join(filepath.Dir(fdDir), "cmdline"))
-				args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
-				if len(args) == 0 || args[0] == "" {
-					args = []string{"relayd"}
-				}
-				return pid, args
-			}
-		}
+	pid, dir := procHolding(func(target string) bool { return target == want })
+	if pid == 0 {
+		return 0, nil
 	}
-	return 0, nil
+	b, _ := os.ReadFile(filepath.Join(dir, "cmdline"))
+	args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+	if len(args) == 0 || args[0] == "" {
+		args = []string{"relayd"}
+	}
+	return pid, args
 }
 
 // listeningPort is a TCP port process pid listens on, on Linux (0 where it

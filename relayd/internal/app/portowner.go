@@ -30,6 +30,22 @@ func portOwner(addr string) (pid int, name string) {
 	if len(inodes) == 0 {
 		return 0, ""
 	}
+	pid, dir := procHolding(func(target string) bool {
+		ino, ok := strings.CutPrefix(target, "socket:[")
+		return ok && inodes[strings.TrimSuffix(ino, "]")]
+	})
+	if pid == 0 {
+		return 0, ""
+	}
+	comm, _ := os.ReadFile(filepath.Join(dir, "comm"))
+	return pid, strings.TrimSpace(string(comm))
+}
+
+// procHolding walks /proc/*/fd (Linux) for the first process with a
+// descriptor whose link target match accepts, and returns its pid and /proc
+// folder; 0 when none does (another OS, or only other users' processes,
+// whose fds are not readable without root).
+func procHolding(match func(target string) bool) (pid int, dir string) {
 	procs, _ := filepath.Glob("/proc/[0-9]*/fd")
 	for _, fdDir := range procs {
 		fds, err := os.ReadDir(fdDir)
@@ -37,14 +53,10 @@ func portOwner(addr string) (pid int, name string) {
 			continue
 		}
 		for _, fd := range fds {
-			target, err := os.Readlink(filepath.Join(fdDir, fd.Name()))
-			if err != nil || !strings.HasPrefix(target, "socket:[") {
-				continue
-			}
-			if inodes[strings.TrimSuffix(strings.TrimPrefix(target, "socket:["), "]")] {
-				pid, _ = strconv.Atoi(filepath.Base(filepath.Dir(fdDir)))
-				comm, _ := os.ReadFile(filepath.Join(filepath.Dir(fdDir), "comm"))
-				return pid, strings.TrimSpace(string(comm))
+			if target, err := os.Readlink(filepath.Join(fdDir, fd.Name())); err == nil && match(target) {
+				dir := filepath.Dir(fdDir)
+				pid, _ := strconv.Atoi(filepath.Base(dir))
+				return pid, dir
 			}
 		}
 	}
