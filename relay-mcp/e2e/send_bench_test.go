@@ -2,10 +2,14 @@ package e2e
 
 import (
 	"fmt"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/claude-relay/claude-relay/protocol"
+	"github.com/claude-relay/claude-relay/relay-mcp/internal/inbox"
 )
 
 // BenchmarkSendReceive measures what an agent waits for between its
@@ -21,7 +25,9 @@ import (
 // wait (relay_receive wait_seconds, returns when the message arrives) or
 // poll (relay_receive without a wait, called again until it is there).
 // "floor" is the yardstick in the same run: one relay_status on A and one
-// on B, the two MCP round trips over stdio with no relay work.
+// on B, the two MCP round trips over stdio with no relay work. And
+// sqlite/wait-full-inbox is wait with a receiver whose inbox already holds
+// 1 900 read messages, as a session's does after a while.
 func BenchmarkSendReceive(b *testing.B) {
 	for _, store := range []string{"sqlite", "memory"} {
 		b.Run(store, func(b *testing.B) {
@@ -40,7 +46,36 @@ func BenchmarkSendReceive(b *testing.B) {
 			for _, mode := range []string{"wait", "poll", "floor"} {
 				b.Run(mode, func(b *testing.B) { benchSendReceive(b, a, p, mode) })
 			}
+			if store == "sqlite" {
+				full := b.TempDir()
+				fillInbox(b, filepath.Join(full, "inbox", "BENCH-F"), inbox.DefaultLimit-100)
+				f := spawnPeer(b, r.url(), "BENCH-F", full)
+				f.waitConnected(b)
+				b.Run("wait-full-inbox", func(b *testing.B) { benchSendReceive(b, a, f, "wait") })
+			}
 		})
+	}
+}
+
+// fillInbox stores n read messages in the inbox in dir: a session that has
+// run for a while (an inbox keeps inbox.DefaultLimit).
+func fillInbox(b *testing.B, dir string, n int) {
+	in, err := inbox.Open(dir, inbox.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer in.Close()
+	msgs := make([]protocol.Message, n)
+	ids := make([]string, n)
+	for i := range msgs {
+		ids[i] = fmt.Sprintf("0190f0c2-0000-7000-8000-%012d", i)
+		msgs[i] = protocol.Message{ID: ids[i], From: "BENCH-OLD", To: protocol.Recipients{"BENCH-F"}, Body: strings.Repeat("an older message ", 12), TS: time.Now()}
+	}
+	if _, err := in.Add(msgs...); err != nil {
+		b.Fatal(err)
+	}
+	if err := in.MarkRead(ids...); err != nil {
+		b.Fatal(err)
 	}
 }
 

@@ -439,6 +439,9 @@ func (b *Inbox) List(q Query) []Entry {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var out []Entry
+	if q.IncludeRead && q.From == "" {
+		out = make([]Entry, 0, len(b.entries))
+	}
 	for _, e := range b.entries {
 		if q.From != "" && e.From != q.From {
 			continue

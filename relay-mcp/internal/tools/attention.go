@@ -78,7 +78,7 @@ func (d *Deps) unread() []inbox.Entry {
 // connection (the relay keeps the first time; repeats change nothing).
 func Watch(ctx context.Context, s *mcp.Server, d *Deps) {
 	seen := map[string]bool{}
-	for _, e := range d.Inbox.List(inbox.Query{IncludeRead: true}) {
+	for _, e := range d.Inbox.Briefs() {
 		seen[e.ID] = true // mail from before this process: no news
 	}
 	reported := map[string]bool{}
@@ -93,18 +93,26 @@ func Watch(ctx context.Context, s *mcp.Server, d *Deps) {
 			conn = st.Reconnects
 			clear(reported) // a new connection: report everything once
 		}
-		all := d.Inbox.List(inbox.Query{IncludeRead: true})
+		// A scan of ids, not of the messages: this runs at every change.
 		var fresh []inbox.Entry
 		var read []string
-		for _, e := range all {
+		news := map[string]bool{}
+		for _, e := range d.Inbox.Briefs() {
 			if !seen[e.ID] {
 				seen[e.ID] = true
 				if !e.Read && e.From != d.Link.ClientID() {
-					fresh = append(fresh, e)
+					news[e.ID] = true
 				}
 			}
 			if e.Read && !reported[e.ID] {
 				read = append(read, e.ID)
+			}
+		}
+		if len(news) > 0 {
+			for _, e := range d.Inbox.List(inbox.Query{}) {
+				if news[e.ID] {
+					fresh = append(fresh, e)
+				}
 			}
 		}
 		if len(fresh) > 0 && d.orphaned() == "" {

@@ -13,7 +13,7 @@ import (
 func (d *Deps) shortener(extra []inbox.Entry) func(string) string {
 	var ids []string
 	if d.Inbox != nil {
-		for _, e := range d.Inbox.List(inbox.Query{IncludeRead: true}) {
+		for _, e := range d.Inbox.Briefs() {
 			ids = append(ids, e.ID)
 		}
 	}
@@ -28,9 +28,9 @@ func (d *Deps) shortener(extra []inbox.Entry) func(string) string {
 // this session's inbox.
 func (d *Deps) resolveID(name, s string) (string, error) {
 	s = strings.TrimSpace(s)
-	var all []inbox.Entry
+	var all []inbox.Brief
 	if d.Inbox != nil {
-		all = d.Inbox.List(inbox.Query{IncludeRead: true})
+		all = d.Inbox.Briefs()
 	}
 	for _, e := range all {
 		if e.ID == s {
