@@ -14,6 +14,18 @@ func NewRef() string { return inbox.NewRef() }
 // Request sends a request frame carrying ref and waits for the answer with
 // the same ref. An error frame becomes a *RelayError.
 func (l *Link) Request(ctx context.Context, ref string, f protocol.Frame) (protocol.Frame, error) {
+	answer, err := l.start(ctx, ref, f)
+	if err != nil {
+		return nil, err
+	}
+	return answer(ctx)
+}
+
+// start writes a request frame carrying ref; answer waits for the relay's
+// answer with the same ref. Requests started one after another go out in
+// that order on one connection, and the relay handles a connection's
+// frames in order: a second request need not wait for the first's answer.
+func (l *Link) start(ctx context.Context, ref string, f protocol.Frame) (answer func(context.Context) (protocol.Frame, error), err error) {
 	l.mu.Lock()
 	conn, cctx := l.conn, l.connCtx
 	if conn == nil {
@@ -23,32 +35,35 @@ func (l *Link) Request(ctx context.Context, ref string, f protocol.Frame) (proto
 	ch := make(chan protocol.Frame, 1)
 	l.pending[ref] = ch
 	l.mu.Unlock()
-	if err := l.write(ctx, conn, f); err != nil {
+	forget := func() {
 		l.mu.Lock()
 		delete(l.pending, ref)
 		l.mu.Unlock()
+	}
+	if err := l.write(ctx, conn, f); err != nil {
+		forget()
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
 		return nil, ErrOffline
 	}
-	select {
-	case ans, ok := <-ch:
-		if !ok {
+	return func(ctx context.Context) (protocol.Frame, error) {
+		select {
+		case ans, ok := <-ch:
+			if !ok {
+				return nil, ErrDisconnected
+			}
+			if ef, isErr := ans.(*protocol.ErrorFrame); isErr {
+				return nil, &RelayError{ef}
+			}
+			return ans, nil
+		case <-cctx.Done():
 			return nil, ErrDisconnected
+		case <-ctx.Done():
+			forget()
+			return nil, ctx.Err()
 		}
-		if ef, isErr := ans.(*protocol.ErrorFrame); isErr {
-			return nil, &RelayError{ef}
-		}
-		return ans, nil
-	case <-cctx.Done():
-		return nil, ErrDisconnected
-	case <-ctx.Done():
-		l.mu.Lock()
-		delete(l.pending, ref)
-		l.mu.Unlock()
-		return nil, ctx.Err()
-	}
+	}, nil
 }
 
 // Peers asks the relay who is online.

@@ -16,6 +16,10 @@ type SendResult struct {
 	Behind   int                // sends queued before this one
 	Reason   string             // why it was queued
 	Err      error              // refused (a *RelayError) or could not be queued
+	// Peers is the relay's peer list as of this send, with each peer's
+	// unread count (SendWithPeers); nil when not asked for, when the send
+	// was queued or refused, or when the answer did not come in time.
+	Peers []protocol.Peer
 }
 
 // flushWait is how long a send that joins a non-empty outbox while connected
@@ -38,6 +42,20 @@ func (l *Link) online() bool {
 // recognises the ref and content and answers with the original accepted
 // instead of delivering it a second time.
 func (l *Link) Send(ctx context.Context, s protocol.Send) SendResult {
+	return l.send(ctx, s, -1)
+}
+
+// SendWithPeers is Send that also asks for the peer list, with a peers
+// request written right behind the send on the same connection: the relay
+// answers it once the connection's sends are stored, so each recipient's
+// unread count includes this message, and both answers come in one round
+// trip. It waits at most peersWait for the list after the accepted.
+func (l *Link) SendWithPeers(ctx context.Context, s protocol.Send, peersWait time.Duration) SendResult {
+	return l.send(ctx, s, peersWait)
+}
+
+// send is Send, asking for the peer list too when peersWait >= 0.
+func (l *Link) send(ctx context.Context, s protocol.Send, peersWait time.Duration) SendResult {
 	if s.Ref == "" {
 		s.Ref = NewRef()
 	}
@@ -47,11 +65,20 @@ func (l *Link) Send(ctx context.Context, s protocol.Send) SendResult {
 		reason = "still connecting to the relay"
 	}
 	if l.online() && (ob == nil || ob.Len() == 0) {
-		ans, err := l.Request(ctx, s.Ref, &s)
+		var ans protocol.Frame
+		answer, err := l.start(ctx, s.Ref, &s)
+		var peers func(context.Context) (protocol.Frame, error)
+		if err == nil && peersWait >= 0 {
+			ref := NewRef()
+			peers, _ = l.start(ctx, ref, &protocol.Peers{Ref: ref})
+		}
+		if err == nil {
+			ans, err = answer(ctx)
+		}
 		switch {
 		case err == nil:
 			if a, ok := ans.(*protocol.Accepted); ok {
-				return SendResult{Accepted: a}
+				return SendResult{Accepted: a, Peers: peerList(ctx, peers, peersWait)}
 			}
 			return SendResult{Err: fmt.Errorf("relay answered send with %s", ans.Type())}
 		case errors.Is(err, ErrOffline):
@@ -95,6 +122,21 @@ func (l *Link) Send(ctx context.Context, s protocol.Send) SendResult {
 	case <-ctx.Done():
 	}
 	return SendResult{Queued: true, Behind: behind, Reason: "waiting behind earlier queued messages"}
+}
+
+// peerList waits at most wait for the answer to a peers request.
+func peerList(ctx context.Context, answer func(context.Context) (protocol.Frame, error), wait time.Duration) []protocol.Peer {
+	if answer == nil {
+		return nil
+	}
+	pctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	if ans, err := answer(pctx); err == nil {
+		if p, ok := ans.(*protocol.Peers); ok {
+			return p.Peers
+		}
+	}
+	return nil
 }
 
 func (l *Link) kick() {

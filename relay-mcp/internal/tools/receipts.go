@@ -90,8 +90,10 @@ type PeerAttention struct {
 
 // attentionOf returns, for the recipients online, how much mail they have
 // not read and when they last read: a sender can tell a busy peer from one
-// that reads. Best effort: nothing if the relay does not answer quickly.
-func (d *Deps) attentionOf(ctx context.Context, outs []protocol.Outcome) ([]PeerAttention, string) {
+// that reads. ps is the peer list the send brought back
+// (link.SendWithPeers), or nil to ask for it now. Best effort: nothing if
+// the relay does not answer quickly.
+func (d *Deps) attentionOf(ctx context.Context, outs []protocol.Outcome, ps []protocol.Peer) ([]PeerAttention, string) {
 	want := map[string]bool{}
 	for _, o := range outs {
 		if o.Status == protocol.StatusDelivered {
@@ -101,11 +103,13 @@ func (d *Deps) attentionOf(ctx context.Context, outs []protocol.Outcome) ([]Peer
 	if len(want) == 0 {
 		return nil, ""
 	}
-	cctx, cancel := context.WithTimeout(ctx, attentionWait)
-	defer cancel()
-	ps, err := d.Link.RequestPeers(cctx)
-	if err != nil {
-		return nil, ""
+	if ps == nil {
+		cctx, cancel := context.WithTimeout(ctx, attentionWait)
+		defer cancel()
+		var err error
+		if ps, err = d.Link.RequestPeers(cctx); err != nil {
+			return nil, ""
+		}
 	}
 	now := d.Now()
 	var out []PeerAttention

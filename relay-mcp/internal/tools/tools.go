@@ -316,7 +316,7 @@ func (d *Deps) send(ctx context.Context, _ *mcp.CallToolRequest, a SendArgs) (*m
 	if len(a.Message) > LargeSend {
 		tip = fmt.Sprintf(" Tip: this message was %.1f KiB; every reader pays for it in context — next time share a file path or commit and send a short note.", float64(len(a.Message))/1024)
 	}
-	r := d.Link.Send(ctx, s)
+	r := d.Link.SendWithPeers(ctx, s, attentionWait)
 	switch {
 	case r.Err != nil:
 		return errResult("Not sent: " + r.Err.Error()), nil, nil
@@ -355,7 +355,7 @@ func (d *Deps) send(ctx context.Context, _ *mcp.CallToolRequest, a SendArgs) (*m
 		txt = fmt.Sprintf("Sent %s. %s.", acc.ID, strings.Join(parts, "; "))
 	}
 	ts := acc.TS
-	att, note := d.attentionOf(ctx, acc.Recipients)
+	att, note := d.attentionOf(ctx, acc.Recipients, r.Peers)
 	warn := LoopNudge(acc.Warning)
 	if warn != "" {
 		txt += " " + warn

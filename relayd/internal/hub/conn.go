@@ -301,6 +301,10 @@ func (c *Conn) handle(ctx context.Context, f protocol.Frame) protocol.Frame {
 	case *protocol.Receipts:
 		return h.receipts(ctx, c, f)
 	case *protocol.Peers:
+		// The unread counts include the client's own sends so far: a
+		// client may write a send and a peers request back to back and
+		// read its recipients' counts with this message in them.
+		c.waitSends(ctx)
 		return &protocol.Peers{Ref: f.Ref, Peers: h.peersWithReads(ctx)}
 	case *protocol.Sessions:
 		s, err := h.Sessions(ctx)
