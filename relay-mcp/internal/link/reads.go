@@ -28,6 +28,26 @@ func (l *Link) SendRead(ctx context.Context, ids []string) error {
 	return nil
 }
 
+// ReportRead is SendRead with a request right behind it that the relay
+// answers only once it has recorded the reads (it handles a connection's
+// frames in order; an empty receipts request is the cheapest such
+// request). recorded waits for that answer; the caller does its own work
+// meanwhile.
+func (l *Link) ReportRead(ctx context.Context, ids []string) (recorded func(context.Context) error, err error) {
+	if err := l.SendRead(ctx, ids); err != nil {
+		return nil, err
+	}
+	ref := NewRef()
+	answer, err := l.start(ctx, ref, &protocol.Receipts{Ref: ref})
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context) error {
+		_, err := answer(ctx)
+		return err
+	}, nil
+}
+
 // Receipts asks the relay what became of messages this session sent: one
 // receipt per message and recipient (stored, delivered, read).
 func (l *Link) Receipts(ctx context.Context, ids []string) ([]protocol.Receipt, error) {

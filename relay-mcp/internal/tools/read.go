@@ -135,7 +135,7 @@ func (d *Deps) receive(ctx context.Context, req *mcp.CallToolRequest, a ReceiveA
 			return errResult(fmt.Sprintf("No message %s in this session's inbox.", a.ID)), nil, nil
 		}
 		d.Inbox.MarkRead(e.ID)
-		d.reportRead(ctx, e.ID)
+		d.reportRead(ctx, e.ID)()
 		e.Read = false
 		text, out := render([]inbox.Entry{e}, true, d.shortener(nil))
 		_, unread, _ := d.Inbox.Counts()
@@ -198,7 +198,8 @@ func (d *Deps) receive(ctx context.Context, req *mcp.CallToolRequest, a ReceiveA
 	if err := d.Inbox.MarkRead(ids...); err != nil {
 		return errResult("Could not update the inbox: " + err.Error()), nil, nil
 	}
-	d.reportRead(ctx, ids...)
+	recorded := d.reportRead(ctx, ids...)
+	defer recorded() // the answer is written meanwhile
 	_, unread, _ := d.Inbox.Counts()
 	out := ReceiveOutput{UnreadLeft: unread}
 	if a.WaitSeconds > 0 {
@@ -409,21 +410,23 @@ func (d *Deps) status(ctx context.Context, _ *mcp.CallToolRequest, a StatusArgs)
 	return textResult(b.String()), o, nil
 }
 
-// reportRead tells the relay at once that the model was shown ids, before
-// the result reaches the model: a sender asking relay_status right after
-// sees them read. Watch reports them too (on another connection, or when
-// this one fails); the relay keeps the first report.
-func (d *Deps) reportRead(ctx context.Context, ids ...string) {
+// reportRead tells the relay at once that the model was shown ids; the
+// result goes to the model only once recorded says the relay has them (a
+// second at most), so a sender asking relay_status right after sees them
+// read. Watch reports them too (on another connection, or when this one
+// fails); the relay keeps the first report.
+func (d *Deps) reportRead(ctx context.Context, ids ...string) (recorded func()) {
+	none := func() {}
 	if len(ids) == 0 || d.Link.Status().State != link.StateConnected {
-		return
+		return none
 	}
-	if d.Link.SendRead(ctx, ids) != nil {
-		return // Watch reports them on the next connection
+	wait, err := d.Link.ReportRead(ctx, ids)
+	if err != nil {
+		return none // Watch reports them on the next connection
 	}
-	// The relay handles a connection's frames in order: once it answers a
-	// request sent after the read frame, the reads are recorded. An empty
-	// receipts request is the cheapest such request.
-	bctx, cancel := context.WithTimeout(ctx, time.Second)
-	defer cancel()
-	d.Link.Receipts(bctx, nil)
+	return func() {
+		bctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		wait(bctx)
+	}
 }
