@@ -29,11 +29,30 @@ func (s *SQLite) History(ctx context.Context, q HistoryQuery) ([]Message, bool, 
 	if q.Thread != "" {
 		history = s.historyThread
 	}
-	page, more, err := history(ctx, q, limit)
+	page, more, err := s.readHistory(ctx, q, limit, history)
 	if err != nil {
 		return nil, false, fmt.Errorf("read history of %s in %s: %w", q.Client, s.path, err)
 	}
 	return page, more, nil
+}
+
+// historyReader reads one page of q between the rids lo and hi (exclusive)
+// in tx.
+type historyReader func(ctx context.Context, tx *sql.Tx, q HistoryQuery, limit int, lo, hi int64) ([]Message, bool, error)
+
+// readHistory runs read in one read transaction, so that the cursors and
+// every source it walks see one snapshot.
+func (s *SQLite) readHistory(ctx context.Context, q HistoryQuery, limit int, read historyReader) ([]Message, bool, error) {
+	tx, err := s.r.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, false, err
+	}
+	defer tx.Rollback()
+	lo, hi, err := cursorBounds(ctx, tx, q)
+	if err != nil {
+		return nil, false, err
+	}
+	return read(ctx, tx, q, limit, lo, hi)
 }
 
 // cursorBounds turns q's After and Before message ids into the rids a page
@@ -68,18 +87,8 @@ func pageFull(size, n int, body string) bool {
 // historyChunk is how many rows one step of a source reads.
 func historyChunk(limit int) int { return min(max(limit+1, 32), 512) }
 
-func (s *SQLite) history(ctx context.Context, q HistoryQuery, limit int) ([]Message, bool, error) {
-	// One read transaction: the sources and the cursors see one snapshot.
-	tx, err := s.r.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, false, err
-	}
-	defer tx.Rollback()
+func (s *SQLite) history(ctx context.Context, tx *sql.Tx, q HistoryQuery, limit int, lo, hi int64) ([]Message, bool, error) {
 	forward := q.After != "" && q.Before == ""
-	lo, hi, err := cursorBounds(ctx, tx, q)
-	if err != nil {
-		return nil, false, err
-	}
 	if lo+1 >= hi {
 		return nil, false, nil
 	}

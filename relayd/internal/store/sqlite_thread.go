@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"slices"
 )
 
@@ -11,17 +12,8 @@ import (
 // thread along messages_by_thread (thread, rid) and keeps the rows the
 // client may see: its own sends it has not cleared, and messages in its
 // mailbox (one mailbox_by_msg seek each).
-func (s *SQLite) historyThread(ctx context.Context, q HistoryQuery, limit int) ([]Message, bool, error) {
-	tx, err := s.r.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, false, err
-	}
-	defer tx.Rollback()
+func (s *SQLite) historyThread(ctx context.Context, tx *sql.Tx, q HistoryQuery, limit int, lo, hi int64) ([]Message, bool, error) {
 	forward := q.After != "" && q.Before == ""
-	lo, hi, err := cursorBounds(ctx, tx, q)
-	if err != nil {
-		return nil, false, err
-	}
 	order := "DESC"
 	if forward {
 		order = "ASC"
