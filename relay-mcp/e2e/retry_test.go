@@ -1,0 +1,158 @@
+package e2e
+
+import (
+	"context"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// muteProxy forwards loopback TCP connections to a relay. While muted, the
+// relay's bytes to the clients are dropped (a send reaches the relay, its
+// accepted never comes back); cut closes the connections open now.
+type muteProxy struct {
+	url   string
+	muted atomic.Bool
+	mu    sync.Mutex
+	open  []net.Conn
+}
+
+func newMuteProxy(t *testing.T, addr string) *muteProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	p := &muteProxy{url: "ws://" + ln.Addr().String()}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", addr)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.open = append(p.open, c, up)
+			p.mu.Unlock()
+			go func() {
+				defer c.Close()
+				defer up.Close()
+				go io.Copy(up, c)
+				buf := make([]byte, 32<<10)
+				for {
+					n, err := up.Read(buf)
+					if n > 0 && !p.muted.Load() {
+						if _, werr := c.Write(buf[:n]); werr != nil {
+							return
+						}
+					}
+					if err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return p
+}
+
+func (p *muteProxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.open {
+		c.Close()
+	}
+	p.open = nil
+}
+
+// A send reaches the relay, and the connection is lost before relay-mcp
+// sees its accepted — the socket dropped, or relayd was killed and
+// restarted. relay-mcp sends it again with the same ref over a new
+// connection; the relay recognises it, answers with the first accepted,
+// and the recipient has the message once.
+func TestRetryOverNewConnectionDeliveredOnce(t *testing.T) {
+	for _, how := range []string{"socket-dropped", "relayd-killed"} {
+		t.Run(how, func(t *testing.T) { retryOverNewConnection(t, how) })
+	}
+}
+
+func retryOverNewConnection(t *testing.T, how string) {
+	r := startRelay(t, "", "")
+	px := newMuteProxy(t, r.addr)
+	homeA := t.TempDir()
+	a := spawnPeer(t, px.url, "RETRIER", homeA)
+	b := spawnPeer(t, r.url(), "RETRY-TO", t.TempDir())
+	a.waitConnected(t)
+	b.waitConnected(t)
+
+	px.muted.Store(true)
+	sent := make(chan string, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		res, err := a.cs.CallTool(ctx, &mcp.CallToolParams{Name: "relay_send", Arguments: map[string]any{"to": "RETRY-TO", "message": "exactly once"}})
+		if err != nil {
+			sent <- "ERROR: " + err.Error()
+			return
+		}
+		sent <- res.Content[0].(*mcp.TextContent).Text
+	}()
+	got := b.call(t, "relay_receive", map[string]any{"wait_seconds": 10})
+	if !strings.Contains(got, "exactly once") {
+		t.Fatalf("the first copy did not arrive: %s", got)
+	}
+	switch how {
+	case "socket-dropped":
+		px.muted.Store(false) // the next connection hears the relay
+		px.cut()
+	case "relayd-killed":
+		r.kill()
+		px.muted.Store(false)
+		r = startRelay(t, r.addr, r.data)
+	}
+	var answer string
+	select {
+	case answer = <-sent:
+	case <-time.After(30 * time.Second):
+		t.Fatal("relay_send did not answer")
+	}
+	if !strings.Contains(answer, "RETRY-TO: delivered") && !strings.Contains(answer, "Queued") {
+		t.Fatalf("relay_send answered: %s", answer)
+	}
+	outbox := filepath.Join(homeA, "inbox", "RETRIER", "outbox.json")
+	poll(t, "RETRIER's outbox to empty (the retry answered)", 20*time.Second, func() bool {
+		data, err := os.ReadFile(outbox)
+		return err == nil && !strings.Contains(string(data), "exactly once")
+	})
+	// The resend went over the new connection, and the relay answered it
+	// with the first message's id.
+	m := regexp.MustCompile(`sent a queued message".* id=(\S+) queued_at`).FindStringSubmatch(a.logs.String())
+	if m == nil {
+		t.Fatalf("RETRIER never resent the send:\n%s", tail(a.logs.String(), 2000))
+	}
+	t.Logf("relay_send answered %q; the resend was answered as %s", answer, m[1])
+	if got := b.call(t, "relay_receive", map[string]any{"wait_seconds": 2}); !strings.HasPrefix(got, "No unread") {
+		t.Fatalf("the retry reached RETRY-TO again:\n%s", got)
+	}
+	all := b.call(t, "relay_receive", map[string]any{"include_read": true})
+	if n := strings.Count(all, "exactly once"); n != 1 {
+		t.Fatalf("RETRY-TO holds the message %d times:\n%s", n, all)
+	}
+	if !strings.Contains(all, m[1][len(m[1])-8:]) {
+		t.Fatalf("the resend was answered with id %s, RETRY-TO holds:\n%s", m[1], all)
+	}
+}
