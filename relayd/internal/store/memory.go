@@ -198,9 +198,7 @@ func (m *Memory) History(_ context.Context, q HistoryQuery) ([]Message, bool, er
 	if limit <= 0 {
 		limit = 50
 	}
-	var page []Message
-	more := false
-	size := 0 // bytes of the page's bodies: protocol.MaxHistoryBytes at most
+	page := historyPage{limit: limit}
 	// Walk newest first so Limit keeps the most recent page, or oldest
 	// first from After when paging forward.
 	forward := q.After != "" && q.Before == ""
@@ -227,17 +225,12 @@ func (m *Memory) History(_ context.Context, q HistoryQuery) ([]Message, bool, er
 		if q.With != "" && !(mine && (slices.Contains(mm.To, q.With) || slices.Contains(mm.To, "*")) || mm.From == q.With) {
 			continue
 		}
-		if len(page) == limit || pageFull(size, len(page), mm.Body) {
-			more = true
+		if !page.add(mm.Message) || page.full() {
 			break
 		}
-		size += len(mm.Body)
-		page = append(page, mm.Message)
 	}
-	if !forward {
-		slices.Reverse(page)
-	}
-	return page, more, nil
+	msgs, more := page.result(forward)
+	return msgs, more, nil
 }
 
 func (m *Memory) Clear(_ context.Context, id string, includeUnread bool) (int, error) {

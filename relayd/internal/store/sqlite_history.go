@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 
 	"github.com/claude-relay/claude-relay/protocol"
 )
@@ -77,13 +76,6 @@ func cursorBounds(ctx context.Context, tx *sql.Tx, q HistoryQuery) (lo, hi int64
 	return lo, hi, nil
 }
 
-// pageFull reports whether a history page of n messages whose bodies take
-// size bytes is full before body: past protocol.MaxHistoryBytes, and never
-// before its first message.
-func pageFull(size, n int, body string) bool {
-	return n > 0 && size+len(body) > protocol.MaxHistoryBytes
-}
-
 // historyChunk is how many rows one step of a source reads.
 func historyChunk(limit int) int { return min(max(limit+1, 32), 512) }
 
@@ -126,10 +118,8 @@ func (s *SQLite) history(ctx context.Context, tx *sql.Tx, q HistoryQuery, limit 
 		sent.from, box.from = math.MaxInt64, math.MaxInt64
 	}
 
-	var page []Message
-	size := 0 // bytes of the page's bodies: protocol.MaxHistoryBytes at most
-	cut := false
-	for len(page) <= limit {
+	page := historyPage{limit: limit}
+	for !page.full() {
 		a, err := sent.peek(ctx, tx)
 		if err != nil {
 			return nil, false, err
@@ -156,21 +146,12 @@ func (s *SQLite) history(ctx context.Context, tx *sql.Tx, q HistoryQuery, limit 
 		if next == nil {
 			break
 		}
-		if len(page) < limit && pageFull(size, len(page), next.msg.Body) {
-			cut = true
+		if !page.add(next.msg) {
 			break
 		}
-		size += len(next.msg.Body)
-		page = append(page, next.msg)
 	}
-	more := cut || len(page) > limit
-	if len(page) > limit {
-		page = page[:limit]
-	}
-	if !forward {
-		slices.Reverse(page)
-	}
-	return page, more, nil
+	msgs, more := page.result(forward)
+	return msgs, more, nil
 }
 
 // firstSeqFrom is the lowest seq of client's mailbox whose message has rid

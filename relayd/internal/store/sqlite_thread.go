@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"slices"
 )
 
 // historyThread is History for one thread. A thread is a small part of
@@ -29,29 +28,19 @@ func (s *SQLite) historyThread(ctx context.Context, tx *sql.Tx, q HistoryQuery, 
 		return nil, false, err
 	}
 	defer rows.Close()
-	var page []Message
-	size, cut := 0, false
+	page := historyPage{limit: limit}
 	for rows.Next() {
 		m, err := scanMessage(rows)
 		if err != nil {
 			return nil, false, err
 		}
-		if len(page) < limit && pageFull(size, len(page), m.Body) {
-			cut = true
+		if !page.add(m) {
 			break
 		}
-		size += len(m.Body)
-		page = append(page, m)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, false, err
 	}
-	more := cut || len(page) > limit
-	if len(page) > limit {
-		page = page[:limit]
-	}
-	if !forward {
-		slices.Reverse(page)
-	}
-	return page, more, nil
+	msgs, more := page.result(forward)
+	return msgs, more, nil
 }
