@@ -240,8 +240,8 @@ func installEntry(c *ucli.Context, cfg *config, cmd string) (install.Entry, erro
 		cmd = abs
 	}
 	e := install.Entry{Command: cmd, Args: []string{}, Env: map[string]string{}}
-	if cfg.url != link.DefaultURL {
-		e.Env["RELAY_URL"] = cfg.url
+	if len(cfg.urls) > 1 || cfg.url != link.DefaultURL {
+		e.Env["RELAY_URL"] = strings.Join(cfg.urls, ",") // a cluster's nodes: the whole list
 	}
 	for _, f := range []struct{ flag, env string }{{"token-file", "RELAY_TOKEN_FILE"}, {"ca-file", "RELAY_CA_FILE"}, {"home", EnvHome}} {
 		if v := c.String(f.flag); v != "" {

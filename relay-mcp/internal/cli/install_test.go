@@ -245,3 +245,14 @@ func TestInstallHooksKeepOrderAndNumbers(t *testing.T) {
 		t.Fatalf("codex --hooks: %d %s", code, errs)
 	}
 }
+
+// A list of relays (a cluster's nodes) goes into the agent's config whole,
+// normalised: the session fails over between them as the shell would.
+func TestInstallKeepsTheRelayList(t *testing.T) {
+	installEnv(t)
+	t.Setenv("RELAY_URL", "wss://relay1.lan:9999, wss://relay2.lan:9999")
+	code, out, errs := run(t, "", "install", "claude", "--command", exe)
+	if code != 0 || !strings.Contains(out, `"RELAY_URL": "wss://relay1.lan:9999/v1/ws,wss://relay2.lan:9999/v1/ws"`) {
+		t.Fatalf("exit %d: %s%s", code, out, errs)
+	}
+}
