@@ -122,6 +122,14 @@ func Validate(f Frame) error {
 	return nil
 }
 
+// Validate checks f as Decode with these limits checks a decoded frame:
+// nil, or the [*Error] with the frame's ref. A relay that builds frames
+// from another wire format (the older protocol) checks them with it.
+func (l Limits) Validate(f Frame) error {
+	_, err := l.withDefaults().validated(f, "")
+	return err
+}
+
 // validated returns f if it passes its checks, or the check's error with
 // the frame's ref.
 func (l Limits) validated(f Frame, ref string) (Frame, error) {

@@ -81,7 +81,9 @@ func (h *Hub) sendMsg(ctx context.Context, c *Conn, s *protocol.Send) {
 				acc = h.finish(ref, r, r.targets, res.Slots)
 			}
 			h.rememberRef(c.id, ref, sum, acc)
-			c.push(acc)
+			if !c.peer.Legacy || !allStored(acc) {
+				c.push(acc)
+			}
 			if res.Dup == nil && h.hasWatchers() {
 				// Mail events read the store: not on its committer.
 				h.queueMailEvents(r.targets)
@@ -90,6 +92,21 @@ func (h *Hub) sendMsg(ctx context.Context, c *Conn, s *protocol.Send) {
 	if early {
 		h.handOff(r.targets, slots)
 	}
+}
+
+// allStored reports whether every recipient of a got the message. A
+// client of the older protocol hears of its send only when one did not
+// (legacy.Codec writes nothing else for an accepted): its accepted is not
+// queued at all, so a sender that writes without waiting does not wake
+// its writer for every message, nor fill its queue with frames the
+// writer would drop.
+func allStored(a *protocol.Accepted) bool {
+	for _, o := range a.Recipients {
+		if o.Status != protocol.StatusDelivered && o.Status != protocol.StatusQueued {
+			return false
+		}
+	}
+	return true
 }
 
 // handOff wakes the online recipients that got a seq: their writers read

@@ -182,13 +182,12 @@ func (c *Codec) Decode(data []byte) (protocol.Frame, error) {
 	default:
 		return nil, &protocol.Error{Code: protocol.CodeUnknownType, Message: fmt.Sprintf("unknown frame type %q; this relay speaks register, message, get_peers, get_sessions, get_history, clear_history and ping on / (and protocol v1 on /v1/ws)", f.Type)}
 	}
-	// Reuse protocol's validation so both transports accept the same ids
-	// and bodies.
-	b, err := protocol.Encode(out)
-	if err != nil {
+	// protocol's validation, so both transports accept the same ids and
+	// bodies.
+	if err := l.Validate(out); err != nil {
 		return nil, err
 	}
-	return l.Decode(b)
+	return out, nil
 }
 
 type peerList []string

@@ -21,12 +21,16 @@ import (
 const maxBatchBytes = 256 << 10
 
 // batchConn is a net.Conn whose writes can be held and written at once.
+// A batch's writes are bounded by the socket's write deadline, set at
+// begin, so the frames of a batch need no context deadline of their own
+// (one timer and one context callback per frame, otherwise).
 type batchConn struct {
 	net.Conn
 	mu       sync.Mutex
 	batching bool
 	buf      []byte
 	heard    atomic.Bool // the client has sent something since the upgrade (gate.go)
+	aborted  atomic.Bool // abort was called: every write fails at once
 }
 
 func (c *batchConn) Read(p []byte) (int, error) {
@@ -52,26 +56,42 @@ func (c *batchConn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// begin holds writes until flush.
-func (c *batchConn) begin() {
+// begin holds writes until flush; every write to the socket until then
+// (a batch that outgrew maxBatchBytes, the flush) must end within timeout.
+func (c *batchConn) begin(timeout time.Duration) {
 	c.mu.Lock()
 	c.batching = true
 	c.mu.Unlock()
+	c.setDeadline(time.Now().Add(timeout))
 }
 
-// flush writes what was held in one call, bounded by timeout, and stops
-// holding.
-func (c *batchConn) flush(timeout time.Duration) error {
+// flush writes what was held in one call and stops holding.
+func (c *batchConn) flush() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.batching = false
-	if len(c.buf) == 0 {
-		return nil
+	var err error
+	if len(c.buf) > 0 {
+		err = c.writeHeld()
 	}
-	c.Conn.SetWriteDeadline(time.Now().Add(timeout))
-	err := c.writeHeld()
-	c.Conn.SetWriteDeadline(time.Time{})
+	c.setDeadline(time.Time{})
 	return err
+}
+
+// abort makes writes in progress and to come fail at once: the writer's
+// context ended, and its writes no longer watch the context.
+func (c *batchConn) abort() {
+	c.aborted.Store(true)
+	c.Conn.SetWriteDeadline(time.Unix(1, 0))
+}
+
+// setDeadline sets the write deadline unless abort was called. The flag is
+// read after the deadline is set, so an abort racing with it still wins.
+func (c *batchConn) setDeadline(t time.Time) {
+	c.Conn.SetWriteDeadline(t)
+	if c.aborted.Load() {
+		c.Conn.SetWriteDeadline(time.Unix(1, 0))
+	}
 }
 
 func (c *batchConn) writeHeld() error {

@@ -223,8 +223,13 @@ func (s *Server) readLoop(ctx context.Context, ws *websocket.Conn, codec Codec, 
 
 // writeLoop writes what the hub hands the connection until ctx ends or the
 // hub closes it.
-// Each burst that Next hands over is written with one flush.
+// Each burst that Next hands over is written with one flush, bounded by
+// WriteTimeout as a whole through the socket's deadline; when ctx ends, the
+// socket's writes are cut short at once.
 func (s *Server) writeLoop(ctx context.Context, ws *websocket.Conn, bc *batchConn, codec Codec, conn *hub.Conn, log *slog.Logger) {
+	stop := context.AfterFunc(ctx, bc.abort)
+	defer stop()
+	wctx := context.WithoutCancel(ctx) // bounded by the deadline instead
 	var buf []protocol.Frame
 	for {
 		frames, err := conn.Next(ctx, buf)
@@ -232,9 +237,9 @@ func (s *Server) writeLoop(ctx context.Context, ws *websocket.Conn, bc *batchCon
 			return
 		}
 		var lastSeq uint64
-		bc.begin()
+		bc.begin(s.WriteTimeout)
 		for _, f := range frames {
-			err = s.write(ctx, ws, codec, f, conn.ID())
+			err = s.writeBounded(wctx, ws, codec, f, conn.ID())
 			if err != nil {
 				break
 			}
@@ -243,7 +248,7 @@ func (s *Server) writeLoop(ctx context.Context, ws *websocket.Conn, bc *batchCon
 				s.counters.messagesOut.Add(1)
 			}
 		}
-		if ferr := bc.flush(s.WriteTimeout); err == nil {
+		if ferr := bc.flush(); err == nil {
 			err = ferr
 		}
 		if err != nil {
@@ -260,7 +265,15 @@ func (s *Server) writeLoop(ctx context.Context, ws *websocket.Conn, bc *batchCon
 	}
 }
 
+// write writes one frame within WriteTimeout.
 func (s *Server) write(ctx context.Context, ws *websocket.Conn, codec Codec, f protocol.Frame, self string) error {
+	ctx, cancel := context.WithTimeout(ctx, s.WriteTimeout)
+	defer cancel()
+	return s.writeBounded(ctx, ws, codec, f, self)
+}
+
+// writeBounded writes one frame; ctx or the socket's deadline bounds it.
+func (s *Server) writeBounded(ctx context.Context, ws *websocket.Conn, codec Codec, f protocol.Frame, self string) error {
 	b, ok, err := codec.Encode(f, self)
 	if err != nil {
 		s.Logger.Error("encoding frame failed", "type", f.Type(), "err", err)
@@ -269,8 +282,6 @@ func (s *Server) write(ctx context.Context, ws *websocket.Conn, codec Codec, f p
 	if !ok {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.WriteTimeout)
-	defer cancel()
 	return ws.Write(ctx, websocket.MessageText, b)
 }
 
