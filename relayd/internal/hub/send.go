@@ -43,11 +43,19 @@ import (
 // sends keep the order the sends were read in. An answer that needs no
 // commit (a refusal, a retry the hub remembers, a send to unknown ids only)
 // may overtake them: clients match answers by ref.
+//
+// A client of the older protocol has no refs (its codec numbers the sends
+// of each connection), so none of its sends can be a retry: they are
+// neither looked up nor remembered, in the hub or in the store.
 func (h *Hub) sendMsg(ctx context.Context, c *Conn, s *protocol.Send) {
-	sum := sendDigest(s)
-	if acc := h.seenRef(c.id, s.Ref, sum); acc != nil {
-		c.push(acc) // a retry of a send that went through
-		return
+	retriable := !c.peer.Legacy
+	var sum [32]byte
+	if retriable {
+		sum = sendDigest(s)
+		if acc := h.seenRef(c.id, s.Ref, sum); acc != nil {
+			c.push(acc) // a retry of a send that went through
+			return
+		}
 	}
 	r, perr := h.plan(ctx, c, s)
 	if perr != nil {
@@ -57,12 +65,18 @@ func (h *Hub) sendMsg(ctx context.Context, c *Conn, s *protocol.Send) {
 	ref := s.Ref
 	if len(r.targets) == 0 { // every recipient unknown: nothing to store
 		acc := h.finish(ref, r, nil, nil)
-		h.rememberRef(c.id, ref, sum, acc)
+		if retriable {
+			h.rememberRef(c.id, ref, sum, acc)
+		}
 		c.push(acc)
 		return
 	}
+	var sref *store.SendRef
+	if retriable {
+		sref = &store.SendRef{Ref: ref, Digest: sum}
+	}
 	c.sendStarted()
-	slots, early := h.store.Submit(r.msg, r.targets, h.opts.MaxQueue, &store.SendRef{Ref: ref, Digest: sum},
+	slots, early := h.store.Submit(r.msg, r.targets, h.opts.MaxQueue, sref,
 		func(res store.Submitted) {
 			defer c.sendSettled()
 			// On the store's committer (or in Submit): quick, and no
@@ -80,8 +94,10 @@ func (h *Hub) sendMsg(ctx context.Context, c *Conn, s *protocol.Send) {
 			} else {
 				acc = h.finish(ref, r, r.targets, res.Slots)
 			}
-			h.rememberRef(c.id, ref, sum, acc)
-			if !c.peer.Legacy || !allStored(acc) {
+			if retriable {
+				h.rememberRef(c.id, ref, sum, acc)
+				c.push(acc)
+			} else if !allStored(acc) {
 				c.push(acc)
 			}
 			if res.Dup == nil && h.hasWatchers() {

@@ -14,7 +14,6 @@ import (
 
 	"github.com/claude-relay/claude-relay/protocol"
 	"github.com/claude-relay/claude-relay/relayd/internal/hub"
-	"github.com/claude-relay/claude-relay/relayd/internal/store"
 )
 
 // A peers listing with 10 000 peers online works and fits a client's frame
@@ -29,13 +28,10 @@ func TestPeersListingWith10000Online(t *testing.T) {
 	// (the client library answers pings only while reading); on a loaded
 	// machine the crowd takes more than two ping intervals to join and
 	// CC-2 would be dropped as silent. Keepalive is not under test here.
-	// The memory store: what is under test is the listing, and 10 000
-	// joins one after another, each waiting for its own commit, would
-	// take half a minute.
+	// The default store: a join does not wait for its session row.
 	r := startRelay(t, func(s *Server, o *hub.Options) {
 		o.Logger = slog.New(slog.DiscardHandler)
 		s.PingInterval = time.Hour
-		o.Store = store.NewMemory()
 	})
 	a, _ := r.connect("CC-1", 0)
 	b, _ := r.connect("CC-2", 0)
@@ -85,13 +81,10 @@ func TestPeersListingWith10000Online(t *testing.T) {
 // through it all lose nothing; the relay is intact afterwards.
 func TestHelloFlood(t *testing.T) {
 	const flood, perAddr = 300, 200
-	// The memory store: under test are the admission limits. (On SQLite
-	// each hello waits for a commit of its session row; on a machine at
-	// load 30 with the race detector, 200 of them outlast the clients'
-	// 20 s — a cost left to a later change: see docs/benchmarks.md.)
+	// The default store: a hello does not wait for its session row's
+	// commit, so a flood of them is no flood of commits to wait for.
 	r := startRelay(t, func(s *Server, o *hub.Options) {
 		s.MaxConnsPerAddr = perAddr
-		o.Store = store.NewMemory()
 	})
 	a, _ := r.connect("CC-1", 0)
 	b, _ := r.connect("CC-2", 0)

@@ -21,9 +21,10 @@ const FileName = "relay.db"
 
 // Log attribute keys used by the store.
 const (
-	logKeyPath  = "path"
-	logKeyErr   = "err"
-	logKeyBatch = "batch"
+	logKeyPath   = "path"
+	logKeyErr    = "err"
+	logKeyBatch  = "batch"
+	logKeyClient = "client"
 )
 
 // Options tunes the SQLite store. The zero value is ready to use.
@@ -110,6 +111,11 @@ type SQLite struct {
 	b        batch                // reused by every commit
 	stale    map[string]bool      // boxes whose cached state may not match the file after a failed commit
 	failing  bool                 // the last commit failed: log the recovery once
+
+	// writeErr is the error of the last commit while the disk refuses
+	// writes (ErrUnavailable), nil once one succeeds: Touch, which does
+	// not wait for its commit, answers with it.
+	writeErr atomic.Pointer[error]
 
 	// hookInTx, when set (tests only), runs first in every write
 	// transaction; an error fails the batch as a disk error would.

@@ -18,7 +18,8 @@ const (
 
 // op is one write waiting for the committer. apply runs inside the batch's
 // transaction; it may run twice (once in a batch that failed, once alone)
-// so it must set its results, not accumulate them.
+// so it must set its results, not accumulate them. An op without apply is
+// a barrier: it writes nothing and is answered once the ops before it are.
 type op struct {
 	state atomic.Int32
 	apply func(*batch) error
@@ -29,7 +30,7 @@ type op struct {
 }
 
 // write hands fn to the committer and waits until its transaction has
-// committed (or failed).
+// committed (or failed). A nil fn waits for the writes queued before it.
 func (s *SQLite) write(ctx context.Context, fn func(*batch) error) error {
 	// Checked first because select picks at random among ready cases: a
 	// dead context must never get its write queued.
@@ -135,11 +136,24 @@ func (s *SQLite) gather(ops []*op) []*op {
 // run commits ops in one transaction and answers each of them.
 func (s *SQLite) run(ops []*op) {
 	live := ops[:0]
+	var barriers []*op
 	for _, o := range ops {
-		if o.state.CompareAndSwap(opQueued, opTaken) {
-			live = append(live, o)
+		if !o.state.CompareAndSwap(opQueued, opTaken) {
+			continue
 		}
+		if o.apply == nil {
+			barriers = append(barriers, o)
+			continue
+		}
+		live = append(live, o)
 	}
+	// A barrier is answered once the ops queued before it are settled:
+	// they are in this batch or were in an earlier one.
+	defer func() {
+		for _, o := range barriers {
+			o.finish(nil)
+		}
+	}()
 	if len(live) == 0 {
 		return
 	}
@@ -200,12 +214,16 @@ func (s *SQLite) commit(ops []*op) (err error) {
 				s.stale[id] = true
 			}
 			s.nextRid = 0 // re-read: a failed COMMIT may have written more than it admitted
+			if errors.Is(err, ErrUnavailable) {
+				s.writeErr.Store(&err)
+			}
 			if !s.failing {
 				s.failing = true
 				s.log.Error("message store write failed", logKeyPath, s.path, logKeyBatch, len(ops), logKeyErr, err)
 			}
 			return
 		}
+		s.writeErr.Store(nil)
 		if s.failing {
 			s.failing = false
 			s.log.Info("message store writes work again", logKeyPath, s.path)

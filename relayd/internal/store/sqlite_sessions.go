@@ -7,12 +7,27 @@ import (
 	"strings"
 )
 
-func (s *SQLite) Touch(ctx context.Context, si SessionInfo) error {
+// Touch does not wait for its commit, so that a hello never waits for the
+// disk: the id is known at once and its row goes in with the next batch,
+// which Sessions waits for. A store whose writes are failing refuses it,
+// as it refuses sends.
+func (s *SQLite) Touch(_ context.Context, si SessionInfo) error {
+	if p := s.writeErr.Load(); p != nil {
+		return fmt.Errorf("touch session %s: %w", si.ID, *p)
+	}
+	select {
+	case <-s.quit:
+		return fmt.Errorf("touch session %s: %w", si.ID, s.closedError())
+	default:
+	}
 	first := si.FirstSeen
 	if first.IsZero() {
 		first = si.LastSeen
 	}
-	err := s.write(ctx, func(b *batch) error {
+	s.mu.Lock()
+	s.sessions[si.ID] = true
+	s.mu.Unlock()
+	s.writeAsync(func(b *batch) error {
 		_, err := b.exec(qTouch,
 			si.ID, si.Host, si.PID, si.Cwd, si.Agent, si.Label, nanos(first), nanos(si.LastSeen))
 		if err != nil {
@@ -20,10 +35,11 @@ func (s *SQLite) Touch(ctx context.Context, si SessionInfo) error {
 		}
 		b.added = append(b.added, si.ID)
 		return nil
+	}, func(err error) {
+		if err != nil {
+			s.log.Warn("session not recorded", logKeyClient, si.ID, logKeyErr, err)
+		}
 	})
-	if err != nil {
-		return fmt.Errorf("touch session %s: %w", si.ID, err)
-	}
 	return nil
 }
 
@@ -35,6 +51,9 @@ func (s *SQLite) Known(_ context.Context, id string) (bool, error) {
 }
 
 func (s *SQLite) Sessions(ctx context.Context) ([]SessionInfo, map[string]int, error) {
+	// The touches made before this call are on their way to the
+	// committer: wait for them (a barrier, no transaction of its own).
+	_ = s.write(ctx, nil)
 	rows, err := s.r.QueryContext(ctx, "SELECT id, host, pid, cwd, agent, label, first_seen, last_seen FROM sessions")
 	if err != nil {
 		return nil, nil, fmt.Errorf("list sessions in %s: %w", s.path, err)

@@ -69,8 +69,10 @@ type HistoryQuery struct {
 // Store is the relay's memory. Every method is safe for concurrent use.
 type Store interface {
 	// Touch records that a client connected (or is still connected) with
-	// this metadata. A touched id is "known": mail to it is queued while it
-	// is offline.
+	// this metadata. A touched id is "known" at once: mail to it is queued
+	// while it is offline. Touch need not wait for the record to be
+	// durable (a hello must not wait for the disk); Sessions lists every
+	// touch made before it was called.
 	Touch(ctx context.Context, s SessionInfo) error
 	// Known reports whether the id has ever been touched or has mail.
 	Known(ctx context.Context, id string) (bool, error)
