@@ -227,16 +227,14 @@ type peerView struct {
 }
 
 type state struct {
-	CSRF          string      `json:"csrf"`
-	Now           time.Time   `json:"now"`
-	Peers         []peerView  `json:"peers"`
-	Holds         [][2]string `json:"holds"`
-	Loops         []loopAlert `json:"loops"`
-	UnreadAlertS  float64     `json:"unread_alert_s"`
-	Search        bool        `json:"search"`
-	PersonPrefix  string      `json:"person_prefix"`
-	MaxBodyBytes  int         `json:"max_body_bytes"`
-	StoreReadable bool        `json:"store_readable"`
+	CSRF         string      `json:"csrf"`
+	Now          time.Time   `json:"now"`
+	Peers        []peerView  `json:"peers"`
+	Holds        [][2]string `json:"holds"`
+	Loops        []loopAlert `json:"loops"`
+	UnreadAlertS float64     `json:"unread_alert_s"`
+	PersonPrefix string      `json:"person_prefix"`
+	MaxBodyBytes int         `json:"max_body_bytes"`
 }
 
 func (c *Console) serveState(w http.ResponseWriter, r *http.Request) {
@@ -273,14 +271,9 @@ func (c *Console) state(ctx context.Context) (*state, error) {
 		}
 	}
 	c.Hub.ReadOnConsole(ctx, unreadPeople)
-	var oldest map[string]time.Time
-	ov, hasOV := store.OverviewOf(c.Hub.Store())
-	if hasOV {
-		oldest, _ = ov.OldestUnread(ctx, ids)
-	}
-	_, hasSearch := store.SearchOf(c.Hub.Store())
+	oldest, _ := c.Hub.Store().OldestUnread(ctx, ids)
 	st := &state{Now: time.Now().UTC(), Holds: c.Hub.Holds(), UnreadAlertS: c.UnreadAlert.Seconds(),
-		PersonPrefix: protocol.PersonPrefix, MaxBodyBytes: c.Limits.MaxBodyBytes, StoreReadable: hasOV, Search: hasSearch}
+		PersonPrefix: protocol.PersonPrefix, MaxBodyBytes: c.Limits.MaxBodyBytes}
 	if st.MaxBodyBytes <= 0 {
 		st.MaxBodyBytes = protocol.DefaultMaxBodyBytes
 	}
@@ -343,27 +336,17 @@ func stageOf(x store.Receipt) stageView {
 }
 
 func (c *Console) serveMessages(w http.ResponseWriter, r *http.Request) {
-	ov, ok := store.OverviewOf(c.Hub.Store())
-	if !ok {
-		writeJSON(w, map[string]any{"messages": []messageView{}, "more": false})
-		return
-	}
 	q := r.URL.Query()
 	limit, _ := strconv.Atoi(q.Get("limit"))
 	limit = min(max(limit, 0), 1000)
-	msgs, more, err := ov.Timeline(r.Context(), store.TimelineQuery{Peer: q.Get("peer"), With: q.Get("with"), Thread: q.Get("thread"),
+	msgs, more, err := c.Hub.Store().Timeline(r.Context(), store.TimelineQuery{Peer: q.Get("peer"), With: q.Get("with"), Thread: q.Get("thread"),
 		Before: q.Get("before"), Limit: limit})
-	c.writeMessages(w, r, ov, msgs, more, err)
+	c.writeMessages(w, r, msgs, more, err)
 }
 
 // serveSearch answers the messages whose bodies hold every word of ?q=,
 // newest last, with their stages (as serveMessages; ?before= pages back).
 func (c *Console) serveSearch(w http.ResponseWriter, r *http.Request) {
-	se, ok := store.SearchOf(c.Hub.Store())
-	if !ok {
-		http.Error(w, "this relay's store cannot search (the memory store and the SQLite store can)", http.StatusNotImplemented)
-		return
-	}
 	q := r.URL.Query()
 	text := q.Get("q")
 	if len(text) > 500 {
@@ -372,17 +355,15 @@ func (c *Console) serveSearch(w http.ResponseWriter, r *http.Request) {
 	}
 	limit, _ := strconv.Atoi(q.Get("limit"))
 	limit = min(max(limit, 0), 1000)
-	msgs, more, err := se.Search(r.Context(), store.SearchQuery{Text: text, Before: q.Get("before"), Limit: limit})
-	ov, _ := store.OverviewOf(c.Hub.Store())
-	c.writeMessages(w, r, ov, msgs, more, err)
+	msgs, more, err := c.Hub.Store().Search(r.Context(), store.SearchQuery{Text: text, Before: q.Get("before"), Limit: limit})
+	c.writeMessages(w, r, msgs, more, err)
 }
 
-// writeMessages answers a page of messages with their stages (none when
-// the store has no Overview), or err.
-func (c *Console) writeMessages(w http.ResponseWriter, r *http.Request, ov store.Overview, msgs []store.Message, more bool, err error) {
+// writeMessages answers a page of messages with their stages, or err.
+func (c *Console) writeMessages(w http.ResponseWriter, r *http.Request, msgs []store.Message, more bool, err error) {
 	var views []messageView
 	if err == nil {
-		views, err = c.withStages(r.Context(), ov, msgs)
+		views, err = c.withStages(r.Context(), msgs)
 	}
 	if err != nil {
 		http.Error(w, "the relay could not read its store: "+err.Error(), http.StatusServiceUnavailable)
@@ -391,7 +372,7 @@ func (c *Console) writeMessages(w http.ResponseWriter, r *http.Request, ov store
 	writeJSON(w, map[string]any{"messages": views, "more": more})
 }
 
-func (c *Console) withStages(ctx context.Context, ov store.Overview, msgs []store.Message) ([]messageView, error) {
+func (c *Console) withStages(ctx context.Context, msgs []store.Message) ([]messageView, error) {
 	views := make([]messageView, len(msgs))
 	ids := make([]string, len(msgs))
 	at := make(map[string]int, len(msgs))
@@ -400,10 +381,10 @@ func (c *Console) withStages(ctx context.Context, ov store.Overview, msgs []stor
 		ids[i] = m.ID
 		at[m.ID] = i
 	}
-	if len(ids) == 0 || ov == nil {
+	if len(ids) == 0 {
 		return views, nil
 	}
-	rs, err := ov.Stages(ctx, ids)
+	rs, err := c.Hub.Store().Stages(ctx, ids)
 	if err != nil {
 		return nil, err
 	}
@@ -417,15 +398,14 @@ func (c *Console) withStages(ctx context.Context, ov store.Overview, msgs []stor
 
 // serveStages answers the stages of the messages ?ids=a,b,… (at most 500).
 func (c *Console) serveStages(w http.ResponseWriter, r *http.Request) {
-	ov, ok := store.OverviewOf(c.Hub.Store())
 	ids := strings.Split(r.URL.Query().Get("ids"), ",")
 	ids = slices.DeleteFunc(ids, func(s string) bool { return protocol.ValidateMessageID(s) != nil })
 	if len(ids) > 500 {
 		ids = ids[:500]
 	}
 	out := map[string][]stageView{}
-	if ok && len(ids) > 0 {
-		rs, err := ov.Stages(r.Context(), ids)
+	if len(ids) > 0 {
+		rs, err := c.Hub.Store().Stages(r.Context(), ids)
 		if err != nil {
 			http.Error(w, "the relay could not read its store: "+err.Error(), http.StatusServiceUnavailable)
 			return
@@ -499,11 +479,7 @@ func (c *Console) maxBody() int {
 // threadParticipants is everyone who wrote or was written to in thread
 // (but the operator): a post to a thread goes to them.
 func (c *Console) threadParticipants(ctx context.Context, thread, self string) ([]string, error) {
-	ov, ok := store.OverviewOf(c.Hub.Store())
-	if !ok {
-		return nil, fmt.Errorf("this relay's store cannot list a thread's participants: name the recipients")
-	}
-	msgs, _, err := ov.Timeline(ctx, store.TimelineQuery{Thread: thread, Limit: 200})
+	msgs, _, err := c.Hub.Store().Timeline(ctx, store.TimelineQuery{Thread: thread, Limit: 200})
 	if err != nil {
 		return nil, err
 	}

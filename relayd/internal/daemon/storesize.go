@@ -19,30 +19,15 @@ const storeSizeEvery = time.Second
 
 // watchStoreSize measures the data st holds every storeSizeEvery and
 // returns the hub's StoreFull: a reason while it is at maxMB or more, else
-// "". Stores that cannot tell their size (memory) are not bounded here.
+// "". A store that keeps nothing on disk (memory) measures 0: never full.
 func watchStoreSize(ctx context.Context, st store.Store, maxMB int, log *slog.Logger) (full func() string, stop func()) {
-	type sizer interface {
-		UsedBytes(context.Context) (int64, error)
-	}
-	var sz sizer
-	for s := st; s != nil; {
-		if x, ok := s.(sizer); ok {
-			sz = x
-			break
-		}
-		u, ok := s.(interface{ Unwrap() store.Store })
-		if !ok {
-			break
-		}
-		s = u.Unwrap()
-	}
-	if maxMB <= 0 || sz == nil {
+	if maxMB <= 0 {
 		return nil, func() {}
 	}
 	limit := int64(maxMB) << 20
 	var used atomic.Int64
 	measure := func() {
-		n, err := sz.UsedBytes(ctx)
+		n, err := st.UsedBytes(ctx)
 		if err != nil {
 			return // a store that cannot be read says so on its own
 		}

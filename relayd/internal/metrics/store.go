@@ -18,9 +18,6 @@ type timedStore struct {
 	m *Metrics
 }
 
-// Unwrap returns the wrapped store, for store.OverviewOf.
-func (t timedStore) Unwrap() store.Store { return t.Store }
-
 func (t timedStore) Submit(msg store.Message, recipients []string, maxQueue int, ref *store.SendRef, done func(store.Submitted)) ([]store.Slot, bool) {
 	start := time.Now()
 	return t.Store.Submit(msg, recipients, maxQueue, ref, func(r store.Submitted) {

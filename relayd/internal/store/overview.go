@@ -5,8 +5,8 @@ import (
 	"time"
 )
 
-// Overview is implemented by stores that can show the relay's operator
-// every conversation (the console), not only one client's view.
+// Overview is what a store shows the relay's operator: every conversation
+// (the console), not only one client's view. Part of Store.
 type Overview interface {
 	// Timeline returns the newest q.Limit messages that match q, oldest
 	// first, and whether older ones exist (page back with Before = the
@@ -27,20 +27,4 @@ type TimelineQuery struct {
 	Thread string // only this thread, when set
 	Before string // message id: only older messages
 	Limit  int    // defaults to 100
-}
-
-// OverviewOf returns st's Overview, looking through wrappers as ReceiptsOf
-// does.
-func OverviewOf(st Store) (Overview, bool) {
-	for st != nil {
-		if o, ok := st.(Overview); ok {
-			return o, true
-		}
-		u, ok := st.(interface{ Unwrap() Store })
-		if !ok {
-			return nil, false
-		}
-		st = u.Unwrap()
-	}
-	return nil, false
 }

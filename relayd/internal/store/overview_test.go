@@ -7,11 +7,16 @@ import (
 	"time"
 )
 
-// TestSQLiteOverview: the console's views — the timeline filtered by peer,
-// pair and thread and paged back; stages of any sender's messages; the
-// oldest unread message per client.
-func TestSQLiteOverview(t *testing.T) {
-	s := openSQLite(t, t.TempDir())
+// TestOverview: the console's views, on every store — the timeline
+// filtered by peer, pair and thread and paged back; stages of any sender's
+// messages; the oldest unread message per client.
+func TestOverview(t *testing.T) {
+	for _, k := range storeKinds {
+		t.Run(k.name, func(t *testing.T) { testOverview(t, k.open(t)) })
+	}
+}
+
+func testOverview(t *testing.T, s Store) {
 	ctx := context.Background()
 	base := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
 	add := func(i int, from, to, thread string) {

@@ -67,16 +67,22 @@ func (m *Memory) MarkRead(_ context.Context, client string, ids []string, upto u
 func (m *Memory) Receipts(_ context.Context, sender string, ids []string) ([]Receipt, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	return m.receiptsOf(ids, func(mm *memMsg) bool { return mm.From == sender }), nil
+}
+
+// receiptsOf returns the receipts of the messages with these ids that
+// pass keep. m.mu is held.
+func (m *Memory) receiptsOf(ids []string, keep func(*memMsg) bool) []Receipt {
 	want := map[string]bool{}
 	for _, id := range ids {
-		if mm := m.msgs[id]; mm != nil && mm.From == sender {
+		if mm := m.msgs[id]; mm != nil && keep(mm) {
 			want[id] = true
 		}
 	}
-	var out []Receipt
 	if len(want) == 0 {
-		return nil, nil
+		return nil
 	}
+	var out []Receipt
 	for to, b := range m.mailboxes {
 		for _, e := range b.entries {
 			if want[e.msg.ID] {
@@ -86,7 +92,7 @@ func (m *Memory) Receipts(_ context.Context, sender string, ids []string) ([]Rec
 		}
 	}
 	SortReceipts(out, ids)
-	return out, nil
+	return out
 }
 
 func (m *Memory) ReadStates(_ context.Context, clients []string) (map[string]ReadState, error) {

@@ -6,9 +6,9 @@ import (
 	"unicode"
 )
 
-// Searcher is implemented by stores that can search every message body (the
-// console's search box): the SQLite store through a full-text index (FTS5),
-// Memory by a scan.
+// Searcher searches every message body (the console's search box): the
+// SQLite store through a full-text index (FTS5), Memory by a scan. Part of
+// Store.
 type Searcher interface {
 	// Search returns the newest q.Limit messages whose bodies hold every
 	// word of q.Text, oldest first, and whether older matches exist (page
@@ -26,22 +26,6 @@ type SearchQuery struct {
 	Text   string
 	Before string // message id: only older messages
 	Limit  int    // defaults to 100
-}
-
-// SearchOf returns st's Searcher, looking through wrappers as OverviewOf
-// does.
-func SearchOf(st Store) (Searcher, bool) {
-	for st != nil {
-		if s, ok := st.(Searcher); ok {
-			return s, true
-		}
-		u, ok := st.(interface{ Unwrap() Store })
-		if !ok {
-			return nil, false
-		}
-		st = u.Unwrap()
-	}
-	return nil, false
 }
 
 // searchWords splits what an operator typed into the words to look for,

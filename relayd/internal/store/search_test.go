@@ -17,10 +17,7 @@ func TestSearch(t *testing.T) {
 	for _, k := range storeKinds {
 		t.Run(k.name, func(t *testing.T) {
 			s := k.open(t)
-			se, ok := SearchOf(s)
-			if !ok {
-				t.Fatalf("%s store offers no search", k.name)
-			}
+			se := s
 			bodies := []string{
 				"The Migration of the store is done",
 				"run make test after the migration",

@@ -143,6 +143,15 @@ type Store interface {
 	// its unread count and when it last reported reading.
 	ReadStates(ctx context.Context, clients []string) (map[string]ReadState, error)
 
+	// The operator's views: every conversation, and a search of every
+	// body (the console).
+	Overview
+	Searcher
+	// UsedBytes is how much disk the store's data takes (0 for a store
+	// that keeps nothing on disk): the relay refuses sends past its
+	// --max-store-mb.
+	UsedBytes(ctx context.Context) (int64, error)
+
 	Close() error
 }
 

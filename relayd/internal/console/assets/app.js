@@ -70,7 +70,6 @@ async function loadState() {
   S.unreadAlertS = st.unread_alert_s;
   S.holds = st.holds || [];
   S.loops = st.loops || [];
-  $("f-search").parentElement.hidden = !st.search;
   const online = new Map();
   for (const [id, p] of S.peers) online.set(id, p);
   S.peers = new Map((st.peers || []).map(p => [p.id, p]));
