@@ -136,7 +136,7 @@ func (b *chromium) press(key string) error {
 
 func (b *chromium) viewport(width, height int) error {
 	_, err := b.call("Emulation.setDeviceMetricsOverride", map[string]any{"width": width, "height": height, "deviceScaleFactor": 1,
-		"mobile": width < 600})
+		"mobile": false})
 	return err
 }
 

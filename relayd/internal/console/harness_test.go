@@ -5,6 +5,7 @@ package console_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -379,4 +380,27 @@ func (a *agent) nextMessage() *protocol.Message {
 		return m
 	}
 	return expectFrame[*protocol.Message](a)
+}
+
+// loop has a and b thank each other, each message a reply to the last
+// (the first to after), until the relay warns of a loop (at most 8
+// messages); it reports whether it warned.
+func loop(t *testing.T, a, b *agent, after string) bool {
+	t.Helper()
+	last := after
+	for i := range 8 {
+		from, to := a, b
+		if i%2 == 1 {
+			from, to = b, a
+		}
+		acc, ok := from.reply(fmt.Sprintf("l%d", i), to.id, last, "thanks! "+fmt.Sprint(i)).(*protocol.Accepted)
+		if !ok {
+			t.Fatalf("loop message %d refused", i)
+		}
+		last = acc.ID
+		if acc.Warning != "" {
+			return true
+		}
+	}
+	return false
 }

@@ -58,21 +58,7 @@ func testStepInAndHold(t *testing.T, b *browser) {
 	}
 
 	// A loop: replies back and forth.
-	last := m.ID
-	var warned bool
-	for i := 0; i < 8 && !warned; i++ {
-		from, to := cc1, cc2
-		if i%2 == 1 {
-			from, to = cc2, cc1
-		}
-		acc, ok := from.reply(fmt.Sprintf("l%d", i), to.id, last, "thanks! "+fmt.Sprint(i)).(*protocol.Accepted)
-		if !ok {
-			t.Fatalf("loop message %d refused", i)
-		}
-		last = acc.ID
-		warned = acc.Warning != ""
-	}
-	if !warned {
+	if !loop(t, cc1, cc2, m.ID) {
 		t.Fatal("the relay never warned of the loop")
 	}
 	hold := `document.querySelector('#alerts .alert.loop[data-pair="CC-1,CC-2"] button.hold')`

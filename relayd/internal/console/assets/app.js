@@ -468,6 +468,9 @@ async function send(ev) {
     }
   } finally {
     $("c-send").disabled = false;
+    // A disabled button loses the focus: give a keyboard user their place
+    // back, in the text, ready for the next message.
+    if (document.activeElement === document.body) $("c-body").focus();
   }
 }
 
