@@ -23,3 +23,22 @@ func (b *Inbox) Briefs() []Brief {
 	}
 	return out
 }
+
+// Changes returns a Brief of every message stored or marked read after
+// since (0: all of them), and the point to ask from next time: what a
+// watcher reacting to each change needs, without a pass over the whole
+// inbox in its own code. A message can come back in a later answer (after
+// another process compacted the log, everything does); the caller keeps
+// what it has seen.
+func (b *Inbox) Changes(since uint64) ([]Brief, uint64) {
+	b.Refresh()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []Brief
+	for _, e := range b.entries {
+		if e.rev > since {
+			out = append(out, Brief{ID: e.ID, From: e.From, Read: e.Read})
+		}
+	}
+	return out, b.rev
+}

@@ -41,6 +41,8 @@ type Entry struct {
 	protocol.Message
 	ReceivedAt time.Time `json:"received_at"`
 	Read       bool      `json:"read"`
+
+	rev uint64 // when it was stored or marked read (Changes)
 }
 
 // Query selects entries for List.
@@ -68,6 +70,7 @@ type Inbox struct {
 	entries []*Entry
 	byID    map[string]*Entry
 	cursor  uint64 // seq of the last message received: the resume point
+	rev     uint64 // the last Entry.rev given; never goes back, not even at a reload
 	dropped int
 	changed chan struct{}
 	// written counts writes to the log; synced is the count the last
@@ -260,14 +263,16 @@ func (b *Inbox) apply(rec *record) {
 			b.cursor = m.Seq
 		}
 		if _, dup := b.byID[m.ID]; !dup {
-			e := &Entry{Message: *m, ReceivedAt: rec.At, Read: rec.WasRead}
+			b.rev++
+			e := &Entry{Message: *m, ReceivedAt: rec.At, Read: rec.WasRead, rev: b.rev}
 			b.entries = append(b.entries, e)
 			b.byID[m.ID] = e
 		}
 	}
 	for _, id := range rec.MarkRead {
-		if e := b.byID[id]; e != nil {
-			e.Read = true
+		if e := b.byID[id]; e != nil && !e.Read {
+			b.rev++
+			e.Read, e.rev = true, b.rev
 		}
 	}
 	if c := rec.Clear; c != nil {

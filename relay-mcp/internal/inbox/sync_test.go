@@ -75,3 +75,33 @@ func TestSyncHoldsNothingTheToolsNeed(t *testing.T) {
 		t.Fatalf("a Sync with nothing new written flushed again (err %v, %d fsyncs)", err, fsyncs.Load())
 	}
 }
+
+// Changes answers with what was stored or marked read since the last look,
+// by this process or another.
+func TestChangesSince(t *testing.T) {
+	dir := t.TempDir()
+	b, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	b.Add(msg(1, "m1", "X"), msg(2, "m2", "Y"))
+	all, since := b.Changes(0)
+	if len(all) != 2 || all[0].ID != "m1" || all[1].ID != "m2" || all[1].From != "Y" {
+		t.Fatalf("Changes(0) = %+v", all)
+	}
+	if none, again := b.Changes(since); len(none) != 0 || again != since {
+		t.Fatalf("nothing changed, Changes = %+v (%d, was %d)", none, again, since)
+	}
+	other, err := Open(dir, Options{}) // a hook, say
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.MarkRead("m1")
+	other.Add(msg(3, "m3", "X"))
+	other.Close()
+	got, _ := b.Changes(since)
+	if len(got) != 2 || got[0] != (Brief{ID: "m1", From: "X", Read: true}) || got[1].ID != "m3" || got[1].Read {
+		t.Fatalf("after another process read m1 and stored m3: %+v", got)
+	}
+}

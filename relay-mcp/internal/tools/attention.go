@@ -78,11 +78,15 @@ func (d *Deps) unread() []inbox.Entry {
 // connection (the relay keeps the first time; repeats change nothing).
 func Watch(ctx context.Context, s *mcp.Server, d *Deps) {
 	seen := map[string]bool{}
-	for _, e := range d.Inbox.Briefs() {
+	old, _ := d.Inbox.Changes(0)
+	for _, e := range old {
 		seen[e.ID] = true // mail from before this process: no news
 	}
 	reported := map[string]bool{}
-	conn := -1 // which connection reads were reported on: Status.Reconnects
+	var unreported []string // read, not yet reported on this connection
+	queued := map[string]bool{}
+	var since uint64 // what of the inbox was looked at (Inbox.Changes)
+	conn := -1       // which connection reads were reported on: Status.Reconnects
 	tick := time.NewTicker(refreshEvery)
 	defer tick.Stop()
 	for {
@@ -92,22 +96,27 @@ func Watch(ctx context.Context, s *mcp.Server, d *Deps) {
 		if connected && st.Reconnects != conn {
 			conn = st.Reconnects
 			clear(reported) // a new connection: report everything once
+			unreported, since = unreported[:0], 0
+			clear(queued)
 		}
-		// A scan of ids, not of the messages: this runs at every change.
-		var fresh []inbox.Entry
-		var read []string
+		// Only what changed since the last look: this runs at every
+		// change, and an inbox holds up to inbox.DefaultLimit messages.
+		changes, next := d.Inbox.Changes(since)
+		since = next
 		news := map[string]bool{}
-		for _, e := range d.Inbox.Briefs() {
+		for _, e := range changes {
 			if !seen[e.ID] {
 				seen[e.ID] = true
 				if !e.Read && e.From != d.Link.ClientID() {
 					news[e.ID] = true
 				}
 			}
-			if e.Read && !reported[e.ID] {
-				read = append(read, e.ID)
+			if e.Read && !reported[e.ID] && !queued[e.ID] {
+				queued[e.ID] = true
+				unreported = append(unreported, e.ID)
 			}
 		}
+		var fresh []inbox.Entry
 		if len(news) > 0 {
 			for _, e := range d.Inbox.List(inbox.Query{}) {
 				if news[e.ID] {
@@ -118,11 +127,13 @@ func Watch(ctx context.Context, s *mcp.Server, d *Deps) {
 		if len(fresh) > 0 && d.orphaned() == "" {
 			d.announce(ctx, s, fresh)
 		}
-		if connected && len(read) > 0 {
-			if err := d.Link.SendRead(ctx, read); err == nil {
-				for _, id := range read {
+		if connected && len(unreported) > 0 {
+			if err := d.Link.SendRead(ctx, unreported); err == nil {
+				for _, id := range unreported {
 					reported[id] = true
 				}
+				unreported = unreported[:0]
+				clear(queued)
 			}
 		}
 		select {
