@@ -41,6 +41,24 @@ type FrameType struct {
 	ref int
 }
 
+// Notice is implemented by relay → client frames that tell a client how
+// things stand for it until a later notice on the same subject says
+// otherwise (the operator held the pair it is in, …). Clients show the
+// newest notice of each subject to their user without knowing the frame
+// type — relay-mcp lists them in relay_status and in relay_send's result —
+// and relayd tells a client that connects later the notices standing for
+// its id. So a new informational frame is its entry in frameTypes, its
+// struct with these two methods, and the relay code that sends it.
+type Notice interface {
+	Frame
+	// NoticeSubject names what the notice is about: a later notice with
+	// the same subject replaces it.
+	NoticeSubject() string
+	// NoticeText is what to tell the client's user; "" withdraws the
+	// subject's earlier notice.
+	NoticeText() string
+}
+
 // HasRef reports whether frames of the type carry a "ref": a request's
 // ref, echoed in its answer or error.
 func (t *FrameType) HasRef() bool { return t.ref >= 0 }

@@ -99,6 +99,9 @@ type Status struct {
 	// URLs is the relays this link fails over between, when more than
 	// one; URL is the one connected or tried last.
 	URLs []string
+	// Notices are what the relay says stands for this client (the
+	// operator held a pair it is in, …), by subject; this connection's.
+	Notices []string
 }
 
 // Link is a reconnecting relay client. Create it with New and run it with Run.
@@ -124,6 +127,7 @@ type Link struct {
 	backlogLeft int           // messages of the welcome backlog not yet stored
 	caughtUp    chan struct{} // closed once the current connection's backlog is stored
 	peers       map[string]protocol.Peer
+	notices     map[string]string // the relay's standing notices by subject (protocol.Notice)
 	pending     map[string]chan protocol.Frame
 	waiters     map[string]chan SendResult // outbox refs awaited by a tool call
 	stateCh     chan struct{}              // closed at each state change
@@ -161,6 +165,7 @@ func New(cfg Config) *Link {
 		state:     StateConnecting,
 		since:     time.Now(),
 		peers:     map[string]protocol.Peer{},
+		notices:   map[string]string{},
 		pending:   map[string]chan protocol.Frame{},
 		waiters:   map[string]chan SendResult{},
 		stateCh:   make(chan struct{}),

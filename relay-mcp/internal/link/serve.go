@@ -93,6 +93,7 @@ func (l *Link) serve(ctx context.Context, conn *websocket.Conn, w *protocol.Welc
 	l.connected++
 	l.nextAttempt = time.Time{}
 	clear(l.peers)
+	clear(l.notices) // the relay tells the standing ones again after welcome
 	for _, p := range w.Peers {
 		l.peers[p.ID] = p
 	}
@@ -218,6 +219,15 @@ func (l *Link) handle(f protocol.Frame) {
 		if l.cfg.OnMail != nil {
 			l.cfg.OnMail(*f)
 		}
+	case protocol.Notice:
+		l.mu.Lock()
+		if f.NoticeText() == "" {
+			delete(l.notices, f.NoticeSubject())
+		} else {
+			l.notices[f.NoticeSubject()] = f.NoticeText()
+		}
+		l.mu.Unlock()
+		l.log.Info("notice from the relay", "subject", f.NoticeSubject(), "text", f.NoticeText())
 	default:
 		ref := protocol.RefOf(f) // an answer to a request of ours
 		if ref == "" {

@@ -3,6 +3,8 @@ package link
 import (
 	"context"
 	"errors"
+	"maps"
+	"slices"
 	"sort"
 	"time"
 
@@ -53,6 +55,9 @@ func (l *Link) Status() Status {
 	}
 	if len(l.cfg.URLs) > 1 {
 		st.URLs = l.cfg.URLs
+	}
+	for _, subject := range slices.Sorted(maps.Keys(l.notices)) {
+		st.Notices = append(st.Notices, l.notices[subject])
 	}
 	return st
 }

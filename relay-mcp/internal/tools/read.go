@@ -362,6 +362,9 @@ type StatusOutput struct {
 	Queued     int      `json:"queued_outgoing"`
 	Hint       string   `json:"hint,omitempty"`
 	Status     string   `json:"status,omitempty"` // this session's relay_set_status line
+	// Notices are what the relay says stands for this session: the
+	// operator put a pair it is in on hold, …
+	Notices []string `json:"notices,omitempty"`
 }
 
 func (d *Deps) status(ctx context.Context, _ *mcp.CallToolRequest, a StatusArgs) (*mcp.CallToolResult, any, error) {
@@ -379,7 +382,7 @@ func (d *Deps) status(ctx context.Context, _ *mcp.CallToolRequest, a StatusArgs)
 		State: string(st.State), RelayURL: st.URL, RelayURLs: st.URLs, ID: st.ClientID, Server: st.Server,
 		Uptime: now.Sub(d.Started).Round(time.Second).Seconds(), Reconnects: st.Reconnects,
 		RTTms: float64(st.LastRTT.Microseconds()) / 1000, Unread: unread, Queued: st.Outbox, Hint: offlineHint(st),
-		Status: d.Link.OwnStatus(),
+		Status: d.Link.OwnStatus(), Notices: st.Notices,
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s as %s to %s", st.State, st.ClientID, st.URL)
@@ -401,6 +404,7 @@ func (d *Deps) status(ctx context.Context, _ *mcp.CallToolRequest, a StatusArgs)
 	if dropped > 0 {
 		fmt.Fprintf(&b, " %d old message(s) dropped from the local inbox (it keeps %d); the relay's history has them.", dropped, inbox.DefaultLimit)
 	}
+	b.WriteString(noticesText(o.Notices))
 	if o.Hint != "" {
 		b.WriteString("\n" + o.Hint)
 		if st.State == link.StateReconnecting && !st.NextAttempt.IsZero() {

@@ -234,6 +234,7 @@ type SendOutput struct {
 	Note       string             `json:"note,omitempty"`
 	Attention  []PeerAttention    `json:"attention,omitempty"` // recipients online: unread count, last read
 	Warning    string             `json:"warning,omitempty"`   // the relay thinks this exchange looks like a loop
+	Notices    []string           `json:"notices,omitempty"`   // what the relay says stands for this session (relay_status too)
 }
 
 // ParseTo turns relay_send's `to` into recipients.
@@ -267,6 +268,16 @@ func ParseTo(to, self string) (protocol.Recipients, error) {
 		return nil, fmt.Errorf("too many recipients (%d); the limit is %d — use * for everyone", len(ids), protocol.MaxRecipients)
 	}
 	return ids, nil
+}
+
+// noticesText is the relay's standing notices as sentences for the model,
+// "" for none.
+func noticesText(notices []string) string {
+	var b strings.Builder
+	for _, n := range notices {
+		b.WriteString("\nNotice from the relay: " + n)
+	}
+	return b.String()
 }
 
 // LoopNudge turns the relay's loop warning (accepted.warning) into the
@@ -361,7 +372,8 @@ func (d *Deps) send(ctx context.Context, _ *mcp.CallToolRequest, a SendArgs) (*m
 		txt += " " + warn
 	}
 	out.TS, out.Attention, out.Warning = &ts, att, warn
-	return textResult(txt + note + tip), out, nil
+	out.Notices = d.Link.Status().Notices
+	return textResult(txt + note + tip + noticesText(out.Notices)), out, nil
 }
 
 // closeMatches names the ids the relay knows that look like id (another

@@ -69,6 +69,8 @@ type Hub struct {
 
 	lastRelease atomic.Int64 // unix nanos of the last releaseMemory (conn.go)
 
+	notices noticeBoard // standing notices by client id (notices.go)
+
 	mu     sync.Mutex
 	conns  map[string]*Conn // online clients by id
 	closed bool
@@ -255,6 +257,7 @@ func (h *Hub) Join(ctx context.Context, hello *protocol.Hello, legacy bool) (*Co
 		}
 		h.emit(Event{Kind: EventJoined, Peer: &presence.Peer})
 	}
+	h.pushNotices(c)
 	c.wake() // mail may be waiting
 	return c, w, nil
 }
