@@ -1,6 +1,6 @@
 # claude-relay — read top to bottom in one screen.
 #   make run    build, then start relayd on 127.0.0.1:9999 with its store in ~/claude-relay/data
-#   make test   vet + race tests of all four modules (what CI runs); ends with every skipped test and why
+#   make test   vet + race tests of all four modules, then relay-mcp/e2e alone (GOWORK=off; what CI runs); ends with every skipped test and why
 #   make bench  benchmarks; figures go in docs/benchmarks.md
 #   make lint   gofmt + vet
 #   make fuzz   each fuzz target for FUZZTIME (20s)
@@ -17,6 +17,9 @@ STAMP     = -X github.com/claude-relay/claude-relay/internal/buildinfo.Version=$
   -X github.com/claude-relay/claude-relay/internal/buildinfo.Date=$(DATE)
 LDFLAGS  := -s -w $(STAMP)
 PKGS     := ./protocol/... ./internal/... ./relayd/... ./relay-mcp/...
+# The end-to-end tests of relay-mcp against the real relayd: a test-only
+# module (it requires relayd, which relay-mcp does not), run on its own.
+E2E      := relay-mcp/e2e
 
 .PHONY: build run test bench lint install fuzz clean check-modules
 
@@ -32,15 +35,17 @@ run: build
 
 # testsummary prints a line per package, failed tests whole, then every
 # skipped test with its reason and "N passed, N failed, N skipped".
+# The e2e module runs with GOWORK=off: its go.mod alone must build it.
 test: lint
-	set -o pipefail; go test -race -count=1 -timeout 15m -json $(PKGS) 2>&1 | go run scripts/testsummary.go
+	set -o pipefail; { go test -race -count=1 -timeout 15m -json $(PKGS); s=$$?; \
+	  cd $(E2E) && GOWORK=off go test -race -count=1 -timeout 15m -json ./... || s=1; exit $$s; } 2>&1 | go run scripts/testsummary.go
 
 bench:
 	go test -run '^$$' -bench . -benchmem -count 5 -timeout 30m ./protocol/... ./relayd/... | tee bench.out
 
 lint:
 	@test -z "$$(gofmt -l $(MODULES))" || { echo "gofmt needed:"; gofmt -l $(MODULES); exit 1; }
-	go vet $(PKGS)
+	go vet $(PKGS) ./$(E2E)/...
 
 FUZZTIME ?= 20s
 fuzz:  # every decoder of outside input, one after another

@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"github.com/claude-relay/claude-relay/internal/testkit"
+	"github.com/claude-relay/claude-relay/relayd/relaytest"
 	"io"
 	"net"
 	"os"
@@ -81,28 +83,28 @@ func TestKill9BetweenReceiptAndAck(t *testing.T) {
 }
 
 func kill9BeforeAck(t *testing.T, loseUnsynced bool) {
-	r := startRelay(t, "", "")
-	px := newHoldProxy(t, r.addr)
+	r := relaytest.Start(t)
+	px := newHoldProxy(t, r.Addr)
 	home := t.TempDir()
-	a := spawnPeer(t, r.url(), "SENDER", t.TempDir())
-	b := spawnPeer(t, px.url, "CRASHER", home)
-	a.waitConnected(t)
-	b.waitConnected(t)
+	a := spawnAgent(t, r.URL(), "SENDER", t.TempDir())
+	b := spawnAgent(t, px.url, "CRASHER", home)
+	a.waitState(t, "connected")
+	b.waitState(t, "connected")
 	px.hold.Store(true) // from now on the relay hears nothing from CRASHER
 
 	log := filepath.Join(home, "inbox", "CRASHER", "messages.jsonl")
 	before, _ := os.ReadFile(log)
 	bodies := []string{"read before the crash", "unread at the crash"}
 	for _, body := range bodies {
-		if got := a.call(t, "relay_send", map[string]any{"to": "CRASHER", "message": body}); !strings.Contains(got, "CRASHER: delivered") {
+		if got := a.text(t, "relay_send", map[string]any{"to": "CRASHER", "message": body}); !strings.Contains(got, "CRASHER: delivered") {
 			t.Fatalf("send: %s", got)
 		}
-		poll(t, "CRASHER stores "+body, 10*time.Second, func() bool {
+		testkit.WaitFor(t, 10*time.Second, "CRASHER stores "+body, func() bool {
 			data, _ := os.ReadFile(log)
 			return strings.Contains(string(data), body)
 		})
 		if body == bodies[0] {
-			if got := b.call(t, "relay_receive", nil); !strings.Contains(got, body) {
+			if got := b.text(t, "relay_receive", nil); !strings.Contains(got, body) {
 				t.Fatalf("before the crash: %s", got)
 			}
 		}
@@ -110,7 +112,7 @@ func kill9BeforeAck(t *testing.T, loseUnsynced bool) {
 	if err := b.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	b.close() // waits for the process to be gone
+	b.cs.Close() // waits for the process to be gone
 	wantBacklog, wantUnread := "backlog=0", bodies[1:]
 	if loseUnsynced {
 		if err := os.WriteFile(log, before, 0o600); err != nil {
@@ -119,12 +121,12 @@ func kill9BeforeAck(t *testing.T, loseUnsynced bool) {
 		wantBacklog, wantUnread = "backlog=2", bodies
 	}
 
-	b2 := spawnPeer(t, r.url(), "CRASHER", home)
-	b2.waitConnected(t)
+	b2 := spawnAgent(t, r.URL(), "CRASHER", home)
+	b2.waitState(t, "connected")
 	if logs := b2.logs.String(); !strings.Contains(logs, wantBacklog) {
 		t.Fatalf("the relay's welcome did not say %s; restarted relay-mcp's log:\n%s", wantBacklog, tail(logs, 2000))
 	}
-	got := b2.call(t, "relay_receive", nil)
+	got := b2.text(t, "relay_receive", nil)
 	for _, body := range bodies {
 		want := 0
 		for _, u := range wantUnread {
@@ -136,10 +138,10 @@ func kill9BeforeAck(t *testing.T, loseUnsynced bool) {
 			t.Fatalf("after the restart, relay_receive showed %q %d times, want %d:\n%s", body, n, want, got)
 		}
 	}
-	if got := b2.call(t, "relay_receive", nil); !strings.HasPrefix(got, "No unread") {
+	if got := b2.text(t, "relay_receive", nil); !strings.HasPrefix(got, "No unread") {
 		t.Fatalf("a second relay_receive showed:\n%s", got)
 	}
-	all := b2.call(t, "relay_receive", map[string]any{"include_read": true})
+	all := b2.text(t, "relay_receive", map[string]any{"include_read": true})
 	for _, body := range bodies {
 		if n := strings.Count(all, body); n != 1 {
 			t.Fatalf("the inbox holds %q %d times:\n%s", body, n, all)

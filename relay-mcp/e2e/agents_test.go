@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"github.com/claude-relay/claude-relay/internal/testkit"
 	"os/exec"
 	"strings"
 	"testing"
@@ -32,16 +33,16 @@ func runAgent(t *testing.T, within time.Duration, env []string, dir, bin string,
 // watcher is a `relay-mcp watch --for ID --max-runs 1` process.
 type watcher struct {
 	cmd  *exec.Cmd
-	log  *syncBuffer
+	log  *testkit.Buffer
 	done chan error
 }
 
 // startWatch runs `relay-mcp watch` for id with the command that wakes
 // the agent (env and dir are the agent's), and waits until the relay lists
 // the watcher, asking through peer.
-func startWatch(t *testing.T, peer *mcpPeer, relayURL string, env []string, dir, id, command string) *watcher {
+func startWatch(t *testing.T, peer *agentProc, relayURL string, env []string, dir, id, command string) *watcher {
 	t.Helper()
-	w := &watcher{log: &syncBuffer{}, done: make(chan error, 1)}
+	w := &watcher{log: &testkit.Buffer{}, done: make(chan error, 1)}
 	w.cmd = exec.Command(bins.relayMCP, "watch", "--for", id, "--debounce", "200ms", "--max-runs", "1", "--run-timeout", "90s", "--exec", command)
 	w.cmd.Env = append(env, "RELAY_URL="+relayURL)
 	w.cmd.Dir = dir
@@ -58,8 +59,8 @@ func startWatch(t *testing.T, peer *mcpPeer, relayURL string, env []string, dir,
 			t.Logf("relay-mcp watch log:\n%s", tail(w.log.String(), 3000))
 		}
 	})
-	poll(t, "the watcher online", 15*time.Second, func() bool {
-		return strings.Contains(peer.call(t, "relay_peers", nil), "watch-"+id)
+	testkit.WaitFor(t, 15*time.Second, "the watcher online", func() bool {
+		return strings.Contains(peer.text(t, "relay_peers", nil), "watch-"+id)
 	})
 	return w
 }

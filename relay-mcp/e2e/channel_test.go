@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/claude-relay/claude-relay/internal/testkit"
 	"github.com/claude-relay/claude-relay/relay-mcp/internal/tools"
+	"github.com/claude-relay/claude-relay/relayd/relaytest"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -51,9 +53,9 @@ func (c *captureConn) Read(ctx context.Context) (jsonrpc.Message, error) {
 // notifications/claude/channel event: content framed as data from a peer,
 // meta from, id, thread.
 func TestChannelNotification(t *testing.T) {
-	r := startRelay(t, "", "")
+	r := relaytest.Start(t)
 	cmd := exec.Command(bins.relayMCP)
-	cmd.Env = append(os.Environ(), "RELAY_HOME="+t.TempDir(), "RELAY_URL="+r.url(), "CLAUDE_RELAY_SESSION_ID=CC-2", "RELAY_CHANNELS=1")
+	cmd.Env = append(os.Environ(), "RELAY_HOME="+t.TempDir(), "RELAY_URL="+r.URL(), "CLAUDE_RELAY_SESSION_ID=CC-2", "RELAY_CHANNELS=1")
 	tr := &captureTransport{Transport: &mcp.CommandTransport{Command: cmd, TerminateDuration: 5 * time.Second}, got: make(chan *jsonrpc.Request, 4)}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -67,10 +69,10 @@ func TestChannelNotification(t *testing.T) {
 		t.Fatalf("capabilities do not declare %s: %+v", tools.ChannelCapability, caps)
 	}
 
-	peer := spawnPeer(t, r.url(), "CC-1", t.TempDir())
-	peer.waitConnected(t)
-	poll(t, "CC-2 online", 15*time.Second, func() bool {
-		return strings.Contains(peer.call(t, "relay_send", map[string]any{"to": "CC-2", "message": "the bug is in auth.js line 42", "thread": "auth"}), "CC-2: delivered")
+	peer := spawnAgent(t, r.URL(), "CC-1", t.TempDir())
+	peer.waitState(t, "connected")
+	testkit.WaitFor(t, 15*time.Second, "CC-2 online", func() bool {
+		return strings.Contains(peer.text(t, "relay_send", map[string]any{"to": "CC-2", "message": "the bug is in auth.js line 42", "thread": "auth"}), "CC-2: delivered")
 	})
 	var n *jsonrpc.Request
 	select {
@@ -97,8 +99,7 @@ func TestChannelNotification(t *testing.T) {
 
 // Without the flag the capability is not declared.
 func TestNoChannelByDefault(t *testing.T) {
-	needBins(t)
-	p := spawnPeer(t, "ws://127.0.0.1:1", "CC-2", t.TempDir())
+	p := spawnAgent(t, "ws://127.0.0.1:1", "CC-2", t.TempDir())
 	if caps := p.cs.InitializeResult().Capabilities; caps.Experimental[tools.ChannelCapability] != nil {
 		t.Fatalf("declared %s without --channels", tools.ChannelCapability)
 	}

@@ -12,8 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/claude-relay/claude-relay/internal/testkit"
 	"github.com/claude-relay/claude-relay/relay-mcp/internal/inbox"
 	"github.com/claude-relay/claude-relay/relay-mcp/internal/scriptedapi"
+	"github.com/claude-relay/claude-relay/relayd/relaytest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -25,12 +27,12 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 // effects put the relay in the state each outcome needs.
 func TestClaudeToolResults(t *testing.T) {
 	claudeBin(t)
-	r := startRelay(t, "", "", "--max-body", "4096", "--max-queue", "2")
-	rb := startRelay(t, "", "", "--client-limit", "1/1h") // the rate-limited case
+	r := relaytest.Start(t, "--max-body", "4096", "--max-queue", "2")
+	rb := relaytest.Start(t, "--client-limit", "1/1h") // the rate-limited case
 	api := startAPI(t)
 	rh := t.TempDir()
 	cli := func(args ...string) string {
-		return relayCLI(t, []string{"RELAY_HOME=" + t.TempDir(), "RELAY_URL=" + r.url()}, args...)
+		return relayCLI(t, []string{"RELAY_HOME=" + t.TempDir(), "RELAY_URL=" + r.URL()}, args...)
 	}
 	// Known to the relay and offline: CC-3 (its mailbox empty) and FULL
 	// (its mailbox full: --max-queue 2).
@@ -38,16 +40,16 @@ func TestClaudeToolResults(t *testing.T) {
 	cli("send", "--as", "FULL", "*", "hello")
 	cli("send", "--as", "FILLER", "FULL", "one")
 	cli("send", "--as", "FILLER", "FULL", "two")
-	peer := spawnPeer(t, r.url(), "CC-2", t.TempDir())
-	peer.waitConnected(t)
+	peer := spawnAgent(t, r.URL(), "CC-2", t.TempDir())
+	peer.waitState(t, "connected")
 
 	cc := newCC(t, api, r, "CC-1", rh)
 	// A second relay-mcp in the same session, on a relay that allows one
 	// request an hour: its second send is rate limited.
-	cc.addServer("relayb", rb.url(), "CC-1b", t.TempDir())
+	cc.addServer("relayb", rb.URL(), "CC-1b", t.TempDir())
 
 	inboxHas := func(n int) {
-		poll(t, fmt.Sprintf("%d message(s) in CC-1's inbox", n), 10*time.Second, func() bool {
+		testkit.WaitFor(t, 10*time.Second, fmt.Sprintf("%d message(s) in CC-1's inbox", n), func() bool {
 			in, err := inbox.Open(filepath.Join(rh, "inbox", "CC-1"), inbox.Options{LockWait: 50 * time.Millisecond})
 			if err != nil {
 				return false
@@ -70,22 +72,22 @@ func TestClaudeToolResults(t *testing.T) {
 		{golden: "send_mailbox_full", tool: "relay_send", input: map[string]any{"to": "FULL", "message": "one more"}},
 		{golden: "send_too_large", tool: "relay_send", input: map[string]any{"to": "CC-2", "message": strings.Repeat("x", 5000)}},
 		{golden: "receive_1", tool: "relay_receive", input: map[string]any{}, before: func() {
-			peer.call(t, "relay_send", map[string]any{"to": "CC-1", "message": "thanks, looking at auth.js now"})
+			peer.text(t, "relay_send", map[string]any{"to": "CC-1", "message": "thanks, looking at auth.js now"})
 			inboxHas(1)
 		}},
 		{golden: "receive_many", tool: "relay_receive", input: map[string]any{}, before: func() {
 			for _, m := range []string{"found it: a nil check", "fix pushed to branch fix-auth", "tests pass"} {
-				peer.call(t, "relay_send", map[string]any{"to": "CC-1", "message": m, "thread": "auth"})
+				peer.text(t, "relay_send", map[string]any{"to": "CC-1", "message": m, "thread": "auth"})
 			}
 			inboxHas(4)
 		}},
 		{golden: "", tool: "relayb:relay_send", input: map[string]any{"to": "CC-1", "message": "first"}},
 		{golden: "send_rate_limited", tool: "relayb:relay_send", input: map[string]any{"to": "CC-1", "message": "second"}},
 		{golden: "send_relay_down", tool: "relay_send", input: map[string]any{"to": "CC-2", "message": "are you there?"}, before: func() {
-			r.kill()
+			r.Stop()
 			// CC-1's link sees its socket close as CC-2's does.
-			poll(t, "CC-2 sees the relay gone", 10*time.Second, func() bool {
-				return !strings.HasPrefix(peer.call(t, "relay_status", nil), "connected ")
+			testkit.WaitFor(t, 10*time.Second, "CC-2 sees the relay gone", func() bool {
+				return !strings.HasPrefix(peer.text(t, "relay_status", nil), "connected ")
 			})
 		}},
 	}

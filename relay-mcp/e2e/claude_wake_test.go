@@ -9,8 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/claude-relay/claude-relay/internal/testkit"
 	"github.com/claude-relay/claude-relay/relay-mcp/internal/inbox"
 	"github.com/claude-relay/claude-relay/relay-mcp/internal/scriptedapi"
+	"github.com/claude-relay/claude-relay/relayd/relaytest"
 )
 
 // installHooks writes the hooks `relay-mcp install claude --hooks --write`
@@ -31,7 +33,7 @@ func (c *ccSession) installHooks() {
 // within 10 s.
 func TestClaudeIdleSessionIsWoken(t *testing.T) {
 	claudeBin(t)
-	r := startRelay(t, "", "")
+	r := relaytest.Start(t)
 	api := startAPI(t)
 	cc2 := newCC(t, api, r, "CC-2", t.TempDir())
 	cc2.installHooks()
@@ -73,7 +75,7 @@ func TestClaudeIdleSessionIsWoken(t *testing.T) {
 // relay, has all three in its first request.
 func TestClaudeQueuedMailAtFirstPrompt(t *testing.T) {
 	claudeBin(t)
-	r := startRelay(t, "", "")
+	r := relaytest.Start(t)
 	api := startAPI(t)
 	rh := t.TempDir()
 	cc2 := newCC(t, api, r, "CC-2", rh)
@@ -81,11 +83,11 @@ func TestClaudeQueuedMailAtFirstPrompt(t *testing.T) {
 	cc2.runP("hello", 90*time.Second) // known to the relay, then away
 	first := len(api.Requests("CC-2"))
 
-	peer := spawnPeer(t, r.url(), "CC-1", t.TempDir())
-	peer.waitConnected(t)
+	peer := spawnAgent(t, r.URL(), "CC-1", t.TempDir())
+	peer.waitState(t, "connected")
 	bodies := []string{"finding 1: auth.js line 42", "finding 2: the token is never refreshed", "finding 3: tests pass on fix-auth"}
 	for _, b := range bodies {
-		if got := peer.call(t, "relay_send", map[string]any{"to": "CC-2", "message": b}); !strings.Contains(got, "CC-2: queued") {
+		if got := peer.text(t, "relay_send", map[string]any{"to": "CC-2", "message": b}); !strings.Contains(got, "CC-2: queued") {
 			t.Fatalf("send to the absent CC-2: %s", got)
 		}
 	}
@@ -105,7 +107,7 @@ func TestClaudeQueuedMailAtFirstPrompt(t *testing.T) {
 // waits for the next prompt.
 func TestClaudeWakeCycleBounded(t *testing.T) {
 	claudeBin(t)
-	r := startRelay(t, "", "")
+	r := relaytest.Start(t)
 	api := startAPI(t)
 	// Each model answers every relay message it is shown with one more.
 	answer := func(self, other string) scriptedapi.Script {
@@ -151,7 +153,7 @@ func TestClaudeWakeCycleBounded(t *testing.T) {
 	}
 	// Each is woken twice (bounded at 120 s), then no request from either
 	// session comes for 6 s: the exchange has stopped.
-	poll(t, "two wakes of each session", 120*time.Second, func() bool { return woken("CC-1") >= 2 && woken("CC-2") >= 2 })
+	testkit.WaitFor(t, 120*time.Second, "two wakes of each session", func() bool { return woken("CC-1") >= 2 && woken("CC-2") >= 2 })
 	deadline := time.Now().Add(60 * time.Second)
 	last, quietSince := -1, time.Now()
 	for {

@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/claude-relay/claude-relay/internal/testkit"
 	"github.com/claude-relay/claude-relay/relay-mcp/internal/scriptedapi"
+	"github.com/claude-relay/claude-relay/relayd/relaytest"
 )
 
 // codexSession is one Codex CLI setup: its own HOME (~/.codex/config.toml
@@ -27,7 +29,7 @@ type codexSession struct {
 
 // newCodex writes Codex's config: the provider and notify by hand (as
 // docs/agents.md tells a user), the relay entry with relay-mcp install.
-func newCodex(t *testing.T, api *scriptedapi.Responses, r *relay, id string) *codexSession {
+func newCodex(t *testing.T, api *scriptedapi.Responses, r *relaytest.Relay, id string) *codexSession {
 	t.Helper()
 	npmBin(t, "codex", "Codex CLI")
 	c := &codexSession{t: t, id: id, home: t.TempDir(), relayHome: t.TempDir(), cwd: t.TempDir(), api: api}
@@ -47,7 +49,7 @@ wire_api = "responses"
 	if err := os.WriteFile(filepath.Join(c.home, ".codex", "config.toml"), []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	relayCLI(t, []string{"HOME=" + c.home, "RELAY_URL=" + r.url()}, "--home", c.relayHome, "install", "codex", "--write", "--command", bins.relayMCP)
+	relayCLI(t, []string{"HOME=" + c.home, "RELAY_URL=" + r.URL()}, "--home", c.relayHome, "install", "codex", "--write", "--command", bins.relayMCP)
 	return c
 }
 
@@ -101,7 +103,7 @@ func codexScript(r *scriptedapi.ResponsesRequest) scriptedapi.Reply {
 // the resumed session's model reads that mail through relay_receive.
 func TestCodexMCPNotifyAndWake(t *testing.T) {
 	npmBin(t, "codex", "Codex CLI")
-	r := startRelay(t, "", "")
+	r := relaytest.Start(t)
 	api, err := scriptedapi.NewResponses()
 	if err != nil {
 		t.Fatal(err)
@@ -109,15 +111,15 @@ func TestCodexMCPNotifyAndWake(t *testing.T) {
 	t.Cleanup(func() { api.Close() })
 	api.Script("CODEX", codexScript)
 	cx := newCodex(t, api, r, "CODEX")
-	peer := spawnPeer(t, r.url(), "CC-1", t.TempDir())
-	peer.waitConnected(t)
+	peer := spawnAgent(t, r.URL(), "CC-1", t.TempDir())
+	peer.waitState(t, "connected")
 
 	// (1) and (2): one turn. While Codex waits for the model's last answer,
 	// CC-1 writes to CODEX, so there is mail when the turn ends.
 	api.Script("CODEX", func(req *scriptedapi.ResponsesRequest) scriptedapi.Reply {
 		rep := codexScript(req)
 		if rep.Text == "done" {
-			peer.call(t, "relay_send", map[string]any{"to": "CODEX", "message": "thanks; now look at auth.js line 42", "queue_if_unknown": true})
+			peer.text(t, "relay_send", map[string]any{"to": "CODEX", "message": "thanks; now look at auth.js line 42", "queue_if_unknown": true})
 		}
 		return rep
 	})
@@ -136,12 +138,12 @@ func TestCodexMCPNotifyAndWake(t *testing.T) {
 	if !strings.Contains(result, "Sent ") || !strings.Contains(result, "CC-1: delivered") {
 		t.Fatalf("the model read %q as relay_send's result, want a delivery to CC-1", result)
 	}
-	if got := peer.call(t, "relay_receive", map[string]any{"wait_seconds": 5}); !strings.Contains(got, "hello from codex: the build is green") || !strings.Contains(got, "CODEX") {
+	if got := peer.text(t, "relay_receive", map[string]any{"wait_seconds": 5}); !strings.Contains(got, "hello from codex: the build is green") || !strings.Contains(got, "CODEX") {
 		t.Fatalf("CC-1 received %q, want the message from CODEX", got)
 	}
 	// Codex runs notify after the turn, maybe after exec returned.
 	state := filepath.Join(cx.relayHome, "inbox", "CODEX", "hook-state.json")
-	poll(t, "the notify hook noticing CODEX's mail ("+state+")", 15*time.Second, func() bool {
+	testkit.WaitFor(t, 15*time.Second, "the notify hook noticing CODEX's mail ("+state+")", func() bool {
 		b, err := os.ReadFile(state)
 		return err == nil && strings.Contains(string(b), "noticed_up_to")
 	})
@@ -150,9 +152,9 @@ func TestCodexMCPNotifyAndWake(t *testing.T) {
 	// with a resumed headless run when mail comes for CODEX.
 	api.Script("CODEX", codexScript)
 	before := len(api.Requests("CODEX"))
-	w := startWatch(t, peer, r.url(), cx.environ(), cx.cwd, "CODEX",
+	w := startWatch(t, peer, r.URL(), cx.environ(), cx.cwd, "CODEX",
 		npmBin(t, "codex", "Codex CLI")+` exec --skip-git-repo-check resume --last "Check your relay messages (relay_receive) and act on them."`)
-	peer.call(t, "relay_send", map[string]any{"to": "CODEX", "message": "please rebase on main before you push"})
+	peer.text(t, "relay_send", map[string]any{"to": "CODEX", "message": "please rebase on main before you push"})
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	first, err := api.WaitRequest(ctx, "CODEX", before)

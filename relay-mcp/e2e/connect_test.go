@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"github.com/claude-relay/claude-relay/relayd/relaytest"
 	"io"
 	"net"
 	"strings"
@@ -44,15 +45,15 @@ func slowProxy(t *testing.T, addr string, delay time.Duration) string {
 // go-sdk client calls as soon as the MCP handshake is done), while its
 // first connection is still opening, waits for it and is delivered.
 func TestFirstCallWaitsForConnection(t *testing.T) {
-	r := startRelay(t, "", "")
-	peer := spawnPeer(t, r.url(), "CC-2", t.TempDir())
-	peer.waitConnected(t)
-	slow := slowProxy(t, r.addr, 700*time.Millisecond)
+	r := relaytest.Start(t)
+	peer := spawnAgent(t, r.URL(), "CC-2", t.TempDir())
+	peer.waitState(t, "connected")
+	slow := slowProxy(t, r.Addr, 700*time.Millisecond)
 	for i := 0; i < 2; i++ {
 		start := time.Now()
-		cc := spawnPeer(t, slow, "CC-1", t.TempDir())
+		cc := spawnAgent(t, slow, "CC-1", t.TempDir())
 		spawned := time.Since(start)
-		got := cc.call(t, "relay_send", map[string]any{"to": "CC-2", "message": "first words"})
+		got := cc.text(t, "relay_send", map[string]any{"to": "CC-2", "message": "first words"})
 		t.Logf("spawn+handshake %v, answered after %v: %s", spawned, time.Since(start), got)
 		if !strings.Contains(got, "CC-2: delivered") {
 			t.Fatalf("a send right after spawn was not delivered: %s", got)
@@ -60,7 +61,7 @@ func TestFirstCallWaitsForConnection(t *testing.T) {
 		if took := time.Since(start); took > 5*time.Second {
 			t.Fatalf("the first send took %v", took)
 		}
-		cc.close()
+		cc.cs.Close()
 	}
 }
 
@@ -68,10 +69,9 @@ func TestFirstCallWaitsForConnection(t *testing.T) {
 // says so, and does not call the relay unreachable; a relay that is down is
 // reported as such at once (the first attempt fails fast).
 func TestStatusWhileRelayDown(t *testing.T) {
-	needBins(t)
-	cc := spawnPeer(t, "ws://127.0.0.1:1", "CC-1", t.TempDir())
+	cc := spawnAgent(t, "ws://127.0.0.1:1", "CC-1", t.TempDir())
 	start := time.Now()
-	got := cc.call(t, "relay_status", nil)
+	got := cc.text(t, "relay_status", nil)
 	if time.Since(start) > 2500*time.Millisecond {
 		t.Fatalf("relay_status waited %v with the relay down", time.Since(start))
 	}

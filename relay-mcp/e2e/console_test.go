@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/claude-relay/claude-relay/internal/testkit"
+	"github.com/claude-relay/claude-relay/relayd/relaytest"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -17,13 +19,13 @@ import (
 // relay_receive marked as from a person, in the text and in the structured
 // content.
 func TestOperatorPostReachesRelayReceive(t *testing.T) {
-	r := startRelay(t, "", "")
+	r := relaytest.Start(t)
 	// Structured content on, so both what a model reads (the text) and what
 	// a program reads (the JSON) are checked.
-	peer := spawnPeer(t, r.url(), "CC-2", t.TempDir(), "RELAY_STRUCTURED_CONTENT=true")
-	peer.waitConnected(t)
+	peer := spawnAgent(t, r.URL(), "CC-2", t.TempDir(), "RELAY_STRUCTURED_CONTENT=true")
+	peer.waitState(t, "connected")
 
-	base := "http://" + r.addr
+	base := "http://" + r.Addr
 	resp, err := http.Get(base + "/console/api/state")
 	if err != nil {
 		t.Fatal(err)
@@ -51,7 +53,7 @@ func TestOperatorPostReachesRelayReceive(t *testing.T) {
 	}
 
 	var text, structured string
-	poll(t, "the operator's message in relay_receive", 15*time.Second, func() bool {
+	testkit.WaitFor(t, 15*time.Second, "the operator's message in relay_receive", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		res, err := peer.cs.CallTool(ctx, &mcp.CallToolParams{Name: "relay_receive", Arguments: map[string]any{"wait_seconds": 1}})

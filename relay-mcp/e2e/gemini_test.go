@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/claude-relay/claude-relay/relay-mcp/internal/scriptedapi"
+	"github.com/claude-relay/claude-relay/relayd/relaytest"
 )
 
 // geminiTool names relay-mcp's tools as Gemini CLI 0.61 offers them to its
@@ -31,7 +32,7 @@ type geminiSession struct {
 	api                 *scriptedapi.Gemini
 }
 
-func newGemini(t *testing.T, api *scriptedapi.Gemini, r *relay, id string) *geminiSession {
+func newGemini(t *testing.T, api *scriptedapi.Gemini, r *relaytest.Relay, id string) *geminiSession {
 	t.Helper()
 	g := &geminiSession{t: t, id: id, home: t.TempDir(), relayHome: t.TempDir(), cwd: t.TempDir(), api: api}
 	if err := os.MkdirAll(filepath.Join(g.home, ".gemini"), 0o700); err != nil {
@@ -40,7 +41,7 @@ func newGemini(t *testing.T, api *scriptedapi.Gemini, r *relay, id string) *gemi
 	if err := os.WriteFile(filepath.Join(g.home, ".gemini", "settings.json"), []byte(`{"security":{"auth":{"selectedType":"gemini-api-key"}}}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	relayCLI(t, []string{"HOME=" + g.home, "RELAY_URL=" + r.url()}, "--home", g.relayHome, "install", "gemini", "--write", "--command", bins.relayMCP)
+	relayCLI(t, []string{"HOME=" + g.home, "RELAY_URL=" + r.URL()}, "--home", g.relayHome, "install", "gemini", "--write", "--command", bins.relayMCP)
 	return g
 }
 
@@ -89,15 +90,15 @@ func responses(r *scriptedapi.GeminiRequest) string {
 // comes, and the resumed session's model reads it with relay_receive.
 func TestGeminiMCPSendAndWake(t *testing.T) {
 	gemini := npmBin(t, "gemini", "Gemini CLI")
-	r := startRelay(t, "", "")
+	r := relaytest.Start(t)
 	api, err := scriptedapi.NewGemini()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { api.Close() })
 	api.Script("GEM", geminiScript)
-	peer := spawnPeer(t, r.url(), "CC-1", t.TempDir())
-	peer.waitConnected(t)
+	peer := spawnAgent(t, r.URL(), "CC-1", t.TempDir())
+	peer.waitState(t, "connected")
 	g := newGemini(t, api, r, "GEM")
 
 	out := runAgent(t, 120*time.Second, g.environ(), g.cwd, gemini, "-m", geminiModel, "-p", "tell CC-1 that the tests pass")
@@ -111,16 +112,16 @@ func TestGeminiMCPSendAndWake(t *testing.T) {
 	if got := responses(reqs[1]); !strings.Contains(got, "Sent ") || !strings.Contains(got, "CC-1: delivered") {
 		t.Fatalf("the model read %q as relay_send's result, want a delivery to CC-1", got)
 	}
-	if got := peer.call(t, "relay_receive", map[string]any{"wait_seconds": 5}); !strings.Contains(got, "hello from gemini: tests pass") || !strings.Contains(got, "GEM") {
+	if got := peer.text(t, "relay_receive", map[string]any{"wait_seconds": 5}); !strings.Contains(got, "hello from gemini: tests pass") || !strings.Contains(got, "GEM") {
 		t.Fatalf("CC-1 received %q, want the message from GEM", got)
 	}
 
 	// The wake path: Gemini is not running; mail for GEM resumes its
 	// latest session headless.
 	before := len(api.Requests("GEM"))
-	w := startWatch(t, peer, r.url(), g.environ(), g.cwd, "GEM",
+	w := startWatch(t, peer, r.URL(), g.environ(), g.cwd, "GEM",
 		gemini+" -m "+geminiModel+` --resume latest -p "Check your relay messages (relay_receive) and act on them."`)
-	peer.call(t, "relay_send", map[string]any{"to": "GEM", "message": "thanks; please also run the linter"})
+	peer.text(t, "relay_send", map[string]any{"to": "GEM", "message": "thanks; please also run the linter"})
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	first, err := api.WaitRequest(ctx, "GEM", before)

@@ -1,11 +1,18 @@
-// Package e2e drives the real agent CLIs (Claude Code, Codex, Gemini CLI,
-// installed from npm into the repository's e2e/ folder) offline against
-// scripted stand-ins for their model APIs (package scriptedapi), with the
-// real relayd and relay-mcp binaries. Every request a CLI sends is what its
-// model would read: the tests assert on those requests.
+// Package e2e tests relay-mcp end to end, as agents and people use it: the
+// real relay-mcp binary (built once, in TestMain) spawned over stdio by the
+// go-sdk MCP client exactly as an agent spawns it, or run as a command,
+// against the real relay started in this process by package relaytest (as
+// a process of its own where a test kills it with SIGKILL).
 //
-// The CLIs come from `npm ci --prefix e2e` at the repository root; without
-// them the tests skip and say so.
+// The tests of the real agent CLIs (Claude Code, Codex, Gemini CLI,
+// installed from npm into the repository's e2e/ folder) run them offline
+// against scripted stand-ins for their model APIs (package scriptedapi):
+// every request a CLI sends is what its model would read, and the tests
+// assert on those requests. The CLIs come from `npm ci --prefix e2e` at the
+// repository root; without them those tests skip and say so.
+//
+// This is a module of its own (it requires relayd, which relay-mcp does
+// not): `GOWORK=off go test ./...` here runs it alone.
 package e2e
 
 import (
@@ -15,27 +22,31 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/claude-relay/claude-relay/internal/testkit"
 	"github.com/claude-relay/claude-relay/relay-mcp/internal/scriptedapi"
+	"github.com/claude-relay/claude-relay/relayd/relaytest"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
 var bins struct {
 	dir, relayMCP, relayd string
-	buildErr              string
 	root                  string // the repository root
 }
 
 func TestMain(m *testing.M) {
+	relaytest.Main() // the test binary re-executed as relayd serves here
+	// A relay a test stops stays stopped: no relay-mcp spawned by these
+	// tests starts a relayd of its own (TestE2EAutostartOneRelaydForMany
+	// turns it back on).
+	os.Setenv("RELAY_AUTOSTART", "off")
 	dir, err := os.MkdirTemp("", "relay-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -46,26 +57,22 @@ func TestMain(m *testing.M) {
 		bins.root = filepath.Dir(filepath.Dir(wd)) // relay-mcp/e2e → repository root
 	}
 	bins.relayMCP = filepath.Join(dir, "relay-mcp")
-	bins.relayd = filepath.Join(dir, "relayd")
+	bins.relayd = filepath.Join(dir, "relayd") // for what only the binary shows: its version, autostart, its commands
+	// Both binaries are stamped as `make build` stamps them (see
+	// TestVersionStamped).
 	for _, b := range []struct{ out, pkg string }{
 		{bins.relayMCP, "github.com/claude-relay/claude-relay/relay-mcp"},
 		{bins.relayd, "github.com/claude-relay/claude-relay/relayd"},
 	} {
-		if out, err := exec.Command("go", "build", "-o", b.out, b.pkg).CombinedOutput(); err != nil {
-			bins.buildErr = fmt.Sprintf("build %s: %v\n%s", b.pkg, err, out)
-			break
+		if out, err := exec.Command("go", "build", "-ldflags", testStamp, "-o", b.out, b.pkg).CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", b.pkg, err, out)
+			os.RemoveAll(dir)
+			os.Exit(1)
 		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
-}
-
-func needBins(t testing.TB) {
-	t.Helper()
-	if bins.buildErr != "" {
-		t.Fatal(bins.buildErr)
-	}
 }
 
 // claudeBin is the Claude Code CLI installed by `npm ci --prefix e2e`; the
@@ -76,7 +83,6 @@ func claudeBin(t testing.TB) string { return npmBin(t, "claude", "Claude Code CL
 // names it in the skip message); the test skips without it.
 func npmBin(t testing.TB, name, title string) string {
 	t.Helper()
-	needBins(t)
 	p := filepath.Join(bins.root, "e2e", "node_modules", ".bin", name)
 	if _, err := os.Stat(p); err != nil {
 		t.Skipf("the %s is not installed (%s missing): run `npm ci --prefix e2e` at the repository root to run the real-CLI tests", title, p)
@@ -84,118 +90,11 @@ func npmBin(t testing.TB, name, title string) string {
 	return p
 }
 
-// ---- relayd
-
-type relay struct {
-	cmd  *exec.Cmd
-	addr string
-	data string
-	logs *syncBuffer
-	done chan struct{}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-var addrRE = regexp.MustCompile(`addr=(127\.0\.0\.1:\d+)`)
-
-// startRelay runs relayd with its SQLite store in dataDir (a temporary one
-// for "") on addr ("" for any loopback port) and waits for /healthz.
-func startRelay(t testing.TB, addr, dataDir string, extra ...string) *relay {
-	t.Helper()
-	needBins(t)
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	if dataDir == "" {
-		dataDir = t.TempDir()
-	}
-	args := append([]string{"--listen", addr, "--data-dir", dataDir}, extra...)
-	cmd := exec.Command(bins.relayd, args...)
-	cmd.Env = append(os.Environ(), "RELAY_HOME="+t.TempDir())
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	r := &relay{cmd: cmd, data: dataDir, logs: &syncBuffer{}, done: make(chan struct{})}
-	found := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			line := sc.Text()
-			r.logs.Write([]byte(line + "\n"))
-			if m := addrRE.FindStringSubmatch(line); m != nil && strings.Contains(line, "relayd listening") {
-				select {
-				case found <- m[1]:
-				default:
-				}
-			}
-		}
-		io.Copy(io.Discard, stderr)
-	}()
-	go func() { cmd.Wait(); close(r.done) }()
-	t.Cleanup(func() {
-		r.kill()
-		if t.Failed() {
-			t.Logf("relayd log:\n%s", tail(r.logs.String(), 3000))
-		}
-	})
-	select {
-	case r.addr = <-found:
-	case <-r.done:
-		t.Fatalf("relayd exited: %s", r.logs.String())
-	case <-time.After(15 * time.Second):
-		t.Fatalf("relayd did not say where it listens: %s", r.logs.String())
-	}
-	poll(t, "relayd /healthz", 10*time.Second, func() bool {
-		resp, err := http.Get("http://" + r.addr + "/healthz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	})
-	return r
-}
-
-func (r *relay) url() string { return "ws://" + r.addr }
-
-func (r *relay) kill() {
-	r.cmd.Process.Kill()
-	<-r.done
-}
-
 func tail(s string, n int) string {
 	if len(s) > n {
 		return "…" + s[len(s)-n:]
 	}
 	return s
-}
-
-// poll waits for cond, checking every 10 ms, for at most within.
-func poll(t testing.TB, what string, within time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", within, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // ---- the scripted model API
@@ -231,10 +130,10 @@ type ccSession struct {
 
 // newCC prepares a session: relayHome is shared by sessions that run on one
 // machine (registry, inboxes).
-func newCC(t testing.TB, api *scriptedapi.Anthropic, r *relay, id, relayHome string) *ccSession {
+func newCC(t testing.TB, api *scriptedapi.Anthropic, r *relaytest.Relay, id, relayHome string) *ccSession {
 	t.Helper()
 	claudeBin(t)
-	c := &ccSession{t: t, id: id, home: t.TempDir(), relayHome: relayHome, cwd: t.TempDir(), api: api, relayURL: r.url(), allowed: relayTools}
+	c := &ccSession{t: t, id: id, home: t.TempDir(), relayHome: relayHome, cwd: t.TempDir(), api: api, relayURL: r.URL(), allowed: relayTools}
 	cfg := map[string]any{"mcpServers": map[string]any{"relay": map[string]any{
 		"type": "stdio", "command": bins.relayMCP, "args": []string{},
 		"env": map[string]string{"RELAY_URL": c.relayURL, "RELAY_HOME": relayHome, "CLAUDE_RELAY_SESSION_ID": id, "RELAY_LOG_LEVEL": "debug"},
@@ -297,7 +196,7 @@ type ccStream struct {
 	c       *ccSession
 	cmd     *exec.Cmd
 	stdin   io.WriteCloser
-	stderr  *syncBuffer
+	stderr  *testkit.Buffer
 	done    chan struct{}
 	mu      sync.Mutex
 	lines   []map[string]any
@@ -309,7 +208,7 @@ func (c *ccSession) startStream() *ccStream {
 	cmd := exec.Command(claudeBin(c.t), c.args("-p", "--input-format", "stream-json", "--output-format", "stream-json", "--verbose")...)
 	cmd.Env = c.environ()
 	cmd.Dir = c.cwd
-	s := &ccStream{c: c, cmd: cmd, stderr: &syncBuffer{}, done: make(chan struct{}), changed: make(chan struct{})}
+	s := &ccStream{c: c, cmd: cmd, stderr: &testkit.Buffer{}, done: make(chan struct{}), changed: make(chan struct{})}
 	var err error
 	if s.stdin, err = cmd.StdinPipe(); err != nil {
 		c.t.Fatal(err)
@@ -415,49 +314,58 @@ func toolThenText(name string, input any, text string) scriptedapi.Script {
 	}
 }
 
-// ---- relay-mcp driven by the go-sdk client (a peer that is not a CLI)
+// ---- relay-mcp over stdio, driven by the go-sdk client
 
-type mcpPeer struct {
+type agentProc struct {
 	id   string
 	cs   *mcp.ClientSession
-	cmd  *exec.Cmd // the relay-mcp process, for a test that kills it
-	logs *syncBuffer
+	cmd  *exec.Cmd
+	logs *testkit.Buffer
 }
 
-// spawnPeer starts relay-mcp as id over stdio with the go-sdk client.
-func spawnPeer(t testing.TB, relayURL, id, relayHome string, env ...string) *mcpPeer {
+// spawnAgent starts relay-mcp as id over stdio with the go-sdk client, as
+// an agent spawns it, with structured content on (the tests read it).
+func spawnAgent(t testing.TB, relayURL, id, home string, extraEnv ...string) *agentProc {
 	t.Helper()
-	needBins(t)
+	return spawnAgentIn(t, "", relayURL, id, home, extraEnv...)
+}
+
+// spawnAgentIn is spawnAgent with relay-mcp's working directory dir ("" for
+// the test's).
+func spawnAgentIn(t testing.TB, dir, relayURL, id, home string, extraEnv ...string) *agentProc {
+	t.Helper()
 	cmd := exec.Command(bins.relayMCP)
-	cmd.Env = append(os.Environ(), "RELAY_HOME="+relayHome, "RELAY_URL="+relayURL, "CLAUDE_RELAY_SESSION_ID="+id, "RELAY_LOG_LEVEL=debug")
-	cmd.Env = append(cmd.Env, env...)
-	p := &mcpPeer{id: id, cmd: cmd, logs: &syncBuffer{}}
-	cmd.Stderr = p.logs
-	c := mcp.NewClient(&mcp.Implementation{Name: "e2e-peer", Version: "1"}, nil)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "RELAY_HOME="+home, "RELAY_URL="+relayURL, "CLAUDE_RELAY_SESSION_ID="+id, "RELAY_LOG_LEVEL=debug", "RELAY_STRUCTURED_CONTENT=1")
+	cmd.Env = append(cmd.Env, extraEnv...)
+	logs := &testkit.Buffer{}
+	cmd.Stderr = logs
+	c := mcp.NewClient(&mcp.Implementation{Name: "e2e", Version: "1"}, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	cs, err := c.Connect(ctx, &mcp.CommandTransport{Command: cmd, TerminateDuration: 5 * time.Second}, nil)
 	if err != nil {
-		t.Fatalf("spawn relay-mcp %s: %v\n%s", id, err, p.logs.String())
+		t.Fatalf("spawn relay-mcp %s: %v\n%s", id, err, logs.String())
 	}
-	p.cs = cs
+	a := &agentProc{id: id, cs: cs, cmd: cmd, logs: logs}
 	t.Cleanup(func() {
 		cs.Close()
 		if t.Failed() {
-			t.Logf("relay-mcp %s log:\n%s", id, tail(p.logs.String(), 3000))
+			t.Logf("relay-mcp %s log:\n%s", id, tail(logs.String(), 4000))
 		}
 	})
-	return p
+	return a
 }
 
-// call calls a tool and returns its text ("ERROR: " first for an error).
-func (p *mcpPeer) call(t testing.TB, name string, args map[string]any) string {
+// call calls a tool and returns its text ("ERROR: " first for an error)
+// and its structured content.
+func (a *agentProc) call(t testing.TB, name string, args map[string]any) (string, map[string]any) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	res, err := p.cs.CallTool(ctx, &mcp.CallToolParams{Name: name, Arguments: args})
+	res, err := a.cs.CallTool(ctx, &mcp.CallToolParams{Name: name, Arguments: args})
 	if err != nil {
-		t.Fatalf("%s %s: %v", p.id, name, err)
+		t.Fatalf("%s %s: %v", a.id, name, err)
 	}
 	var text string
 	for _, c := range res.Content {
@@ -465,22 +373,46 @@ func (p *mcpPeer) call(t testing.TB, name string, args map[string]any) string {
 			text += tc.Text
 		}
 	}
+	var sc map[string]any
+	b, _ := json.Marshal(res.StructuredContent)
+	json.Unmarshal(b, &sc)
 	if res.IsError {
 		text = "ERROR: " + text
 	}
+	return text, sc
+}
+
+// text is call's text alone.
+func (a *agentProc) text(t testing.TB, name string, args map[string]any) string {
+	t.Helper()
+	text, _ := a.call(t, name, args)
 	return text
 }
 
-// waitConnected polls relay_status until the peer is connected.
-func (p *mcpPeer) waitConnected(t testing.TB) {
+// waitState polls relay_status until the link's state is state.
+func (a *agentProc) waitState(t testing.TB, state string) {
 	t.Helper()
-	poll(t, p.id+" connected", 15*time.Second, func() bool {
-		return strings.HasPrefix(p.call(t, "relay_status", nil), "connected ")
+	testkit.WaitFor(t, 20*time.Second, a.id+" "+state, func() bool {
+		_, sc := a.call(t, "relay_status", nil)
+		return sc["state"] == state
 	})
 }
 
-// close ends the peer's relay-mcp (stdin closes; it leaves the relay).
-func (p *mcpPeer) close() { p.cs.Close() }
+// bodies receives until n messages arrived (or the wait runs out) and
+// returns their bodies in order.
+func (a *agentProc) bodies(t testing.TB, n int) []string {
+	t.Helper()
+	var got []string
+	deadline := time.Now().Add(30 * time.Second)
+	for len(got) < n && time.Now().Before(deadline) {
+		_, sc := a.call(t, "relay_receive", map[string]any{"wait_seconds": 5, "count": 200})
+		ms, _ := sc["messages"].([]any)
+		for _, m := range ms {
+			got = append(got, m.(map[string]any)["body"].(string))
+		}
+	}
+	return got
+}
 
 // relayCLI runs a relay-mcp command (send, receive …) and returns its
 // combined output.

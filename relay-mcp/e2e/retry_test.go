@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/claude-relay/claude-relay/internal/testkit"
+	"github.com/claude-relay/claude-relay/relayd/relaytest"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -91,13 +93,18 @@ func TestRetryOverNewConnectionDeliveredOnce(t *testing.T) {
 }
 
 func retryOverNewConnection(t *testing.T, how string) {
-	r := startRelay(t, "", "")
-	px := newMuteProxy(t, r.addr)
+	data := t.TempDir()
+	start := relaytest.Start
+	if how == "relayd-killed" {
+		start = relaytest.StartProcess // for kill -9
+	}
+	r := start(t, "--data-dir", data)
+	px := newMuteProxy(t, r.Addr)
 	homeA := t.TempDir()
-	a := spawnPeer(t, px.url, "RETRIER", homeA)
-	b := spawnPeer(t, r.url(), "RETRY-TO", t.TempDir())
-	a.waitConnected(t)
-	b.waitConnected(t)
+	a := spawnAgent(t, px.url, "RETRIER", homeA)
+	b := spawnAgent(t, r.URL(), "RETRY-TO", t.TempDir())
+	a.waitState(t, "connected")
+	b.waitState(t, "connected")
 
 	px.muted.Store(true)
 	sent := make(chan string, 1)
@@ -111,7 +118,7 @@ func retryOverNewConnection(t *testing.T, how string) {
 		}
 		sent <- res.Content[0].(*mcp.TextContent).Text
 	}()
-	got := b.call(t, "relay_receive", map[string]any{"wait_seconds": 10})
+	got := b.text(t, "relay_receive", map[string]any{"wait_seconds": 10})
 	if !strings.Contains(got, "exactly once") {
 		t.Fatalf("the first copy did not arrive: %s", got)
 	}
@@ -120,9 +127,9 @@ func retryOverNewConnection(t *testing.T, how string) {
 		px.muted.Store(false) // the next connection hears the relay
 		px.cut()
 	case "relayd-killed":
-		r.kill()
+		r.Kill(t)
 		px.muted.Store(false)
-		r = startRelay(t, r.addr, r.data)
+		r = relaytest.Start(t, "--listen", r.Addr, "--data-dir", data)
 	}
 	var answer string
 	select {
@@ -134,7 +141,7 @@ func retryOverNewConnection(t *testing.T, how string) {
 		t.Fatalf("relay_send answered: %s", answer)
 	}
 	outbox := filepath.Join(homeA, "inbox", "RETRIER", "outbox.json")
-	poll(t, "RETRIER's outbox to empty (the retry answered)", 20*time.Second, func() bool {
+	testkit.WaitFor(t, 20*time.Second, "RETRIER's outbox to empty (the retry answered)", func() bool {
 		data, err := os.ReadFile(outbox)
 		return err == nil && !strings.Contains(string(data), "exactly once")
 	})
@@ -145,10 +152,10 @@ func retryOverNewConnection(t *testing.T, how string) {
 		t.Fatalf("RETRIER never resent the send:\n%s", tail(a.logs.String(), 2000))
 	}
 	t.Logf("relay_send answered %q; the resend was answered as %s", answer, m[1])
-	if got := b.call(t, "relay_receive", map[string]any{"wait_seconds": 2}); !strings.HasPrefix(got, "No unread") {
+	if got := b.text(t, "relay_receive", map[string]any{"wait_seconds": 2}); !strings.HasPrefix(got, "No unread") {
 		t.Fatalf("the retry reached RETRY-TO again:\n%s", got)
 	}
-	all := b.call(t, "relay_receive", map[string]any{"include_read": true})
+	all := b.text(t, "relay_receive", map[string]any{"include_read": true})
 	if n := strings.Count(all, "exactly once"); n != 1 {
 		t.Fatalf("RETRY-TO holds the message %d times:\n%s", n, all)
 	}

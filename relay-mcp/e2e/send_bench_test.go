@@ -10,6 +10,7 @@ import (
 
 	"github.com/claude-relay/claude-relay/protocol"
 	"github.com/claude-relay/claude-relay/relay-mcp/internal/inbox"
+	"github.com/claude-relay/claude-relay/relayd/relaytest"
 )
 
 // BenchmarkSendReceive measures what an agent waits for between its
@@ -31,26 +32,24 @@ import (
 func BenchmarkSendReceive(b *testing.B) {
 	for _, store := range []string{"sqlite", "memory"} {
 		b.Run(store, func(b *testing.B) {
-			// The relay's chatter limits are made for agents (100 requests
-			// in 10 s); a benchmark makes thousands.
-			extra := []string{"--client-limit", "0", "--pair-limit", "0", "--global-limit", "0", "--new-id-limit", "0"}
+			extra := noLimits
 			if store == "memory" {
 				extra = append(extra, "--store", "memory")
 			}
-			r := startRelay(b, "", "", extra...)
+			r := relaytest.Start(b, extra...)
 			home := b.TempDir()
-			a := spawnPeer(b, r.url(), "BENCH-A", home)
-			p := spawnPeer(b, r.url(), "BENCH-B", home)
-			a.waitConnected(b)
-			p.waitConnected(b)
+			a := spawnAgent(b, r.URL(), "BENCH-A", home)
+			p := spawnAgent(b, r.URL(), "BENCH-B", home)
+			a.waitState(b, "connected")
+			p.waitState(b, "connected")
 			for _, mode := range []string{"wait", "poll", "floor"} {
 				b.Run(mode, func(b *testing.B) { benchSendReceive(b, a, p, mode) })
 			}
 			if store == "sqlite" {
 				full := b.TempDir()
 				fillInbox(b, filepath.Join(full, "inbox", "BENCH-F"), inbox.DefaultLimit-100)
-				f := spawnPeer(b, r.url(), "BENCH-F", full)
-				f.waitConnected(b)
+				f := spawnAgent(b, r.URL(), "BENCH-F", full)
+				f.waitState(b, "connected")
 				b.Run("wait-full-inbox", func(b *testing.B) { benchSendReceive(b, a, f, "wait") })
 			}
 		})
@@ -79,7 +78,11 @@ func fillInbox(b *testing.B, dir string, n int) {
 	}
 }
 
-func benchSendReceive(b *testing.B, a, p *mcpPeer, mode string) {
+// noLimits lifts the relay's chatter limits, made for agents (100 requests
+// in 10 s): a benchmark makes thousands.
+var noLimits = []string{"--client-limit", "0", "--pair-limit", "0", "--global-limit", "0", "--new-id-limit", "0"}
+
+func benchSendReceive(b *testing.B, a, p *agentProc, mode string) {
 	lat := make([]time.Duration, 0, b.N)
 	sends := make([]time.Duration, 0, b.N) // relay_send's share
 	recv := map[string]any{}
@@ -91,12 +94,12 @@ func benchSendReceive(b *testing.B, a, p *mcpPeer, mode string) {
 		body := fmt.Sprintf("bench %s %d", mode, i)
 		start := time.Now()
 		if mode == "floor" {
-			a.call(b, "relay_status", nil)
-			p.call(b, "relay_status", nil)
+			a.text(b, "relay_status", nil)
+			p.text(b, "relay_status", nil)
 			lat = append(lat, time.Since(start))
 			continue
 		}
-		if got := a.call(b, "relay_send", map[string]any{"to": p.id, "message": body}); !strings.Contains(got, p.id+": delivered") {
+		if got := a.text(b, "relay_send", map[string]any{"to": p.id, "message": body}); !strings.Contains(got, p.id+": delivered") {
 			b.Fatalf("send %d: %s", i, got)
 		}
 		sends = append(sends, time.Since(start))
@@ -104,7 +107,7 @@ func benchSendReceive(b *testing.B, a, p *mcpPeer, mode string) {
 			if tries == 10000 {
 				b.Fatalf("%q never reached %s", body, p.id)
 			}
-			got := p.call(b, "relay_receive", recv)
+			got := p.text(b, "relay_receive", recv)
 			if strings.Contains(got, body) {
 				break
 			}

@@ -11,8 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/claude-relay/claude-relay/internal/testkit"
 	"github.com/claude-relay/claude-relay/relay-mcp/internal/filelock"
 	"github.com/claude-relay/claude-relay/relay-mcp/internal/inbox"
+	"github.com/claude-relay/claude-relay/relayd/relaytest"
 )
 
 // BenchmarkClaudeWake measures the wake path with the real Claude Code CLI:
@@ -25,7 +27,7 @@ import (
 func BenchmarkClaudeWake(b *testing.B) {
 	const n = 20
 	claudeBin(b)
-	r := startRelay(b, "", "")
+	r := relaytest.Start(b)
 	api := startAPI(b)
 	rh := b.TempDir()
 	cc2 := newCC(b, api, r, "CC-2", rh)
@@ -34,8 +36,8 @@ func BenchmarkClaudeWake(b *testing.B) {
 	s := cc2.startStream()
 	s.say("wait for pings")
 	s.waitResults(1, 90*time.Second)
-	peer := spawnPeer(b, r.url(), "CC-1", b.TempDir())
-	peer.waitConnected(b)
+	peer := spawnAgent(b, r.URL(), "CC-1", b.TempDir())
+	peer.waitState(b, "connected")
 	dir := filepath.Join(rh, "inbox", "CC-2")
 
 	listening := func() bool {
@@ -49,10 +51,10 @@ func BenchmarkClaudeWake(b *testing.B) {
 	var total, relay []time.Duration
 	b.ResetTimer()
 	for i := 0; i < n; i++ {
-		poll(b, "a wake listener", 30*time.Second, listening)
+		testkit.WaitFor(b, 30*time.Second, "a wake listener", listening)
 		before := len(api.Requests("CC-2"))
 		body := fmt.Sprintf("ping %d", i)
-		if got := peer.call(b, "relay_send", map[string]any{"to": "CC-2", "message": body}); !strings.Contains(got, "CC-2: delivered") {
+		if got := peer.text(b, "relay_send", map[string]any{"to": "CC-2", "message": body}); !strings.Contains(got, "CC-2: delivered") {
 			b.Fatalf("send: %s", got)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -88,7 +90,7 @@ func BenchmarkClaudeWake(b *testing.B) {
 	b.ReportMetric(float64(maxOf(relay).Microseconds())/1000, "max-relay-share-ms")
 
 	// The idle listener: RSS, and CPU time used over 10 s of waiting.
-	poll(b, "a wake listener", 30*time.Second, listening)
+	testkit.WaitFor(b, 30*time.Second, "a wake listener", listening)
 	pid := listenerPID(b)
 	rss, anon, cpu0 := procUsage(b, pid)
 	time.Sleep(10 * time.Second) // idling is what is measured

@@ -3,7 +3,8 @@
 // that `relayd ARGS...` would serve, and the same Run serves it (hub,
 // server, SQLite store), on a free loopback port. StartProcess runs it as a
 // process of its own, the test binary re-executed as relayd, for tests of
-// what only a process shows: kill -9 with no shutdown and no flush.
+// what only a process shows: kill -9 with no shutdown and no flush
+// (StartBinary runs a built relayd the same way).
 //
 //	func TestMain(m *testing.M) {
 //		relaytest.Main() // serves as relayd when StartProcess re-executes the test binary
@@ -101,12 +102,12 @@ func (r *Relay) Stop() {
 	r.wait()
 }
 
-// Kill ends a relayd of StartProcess with SIGKILL: no shutdown, no store
+// Kill ends a relayd of StartProcess or StartBinary with SIGKILL: no shutdown, no store
 // flush, no close frames. It waits until the process is gone.
 func (r *Relay) Kill(t testing.TB) {
 	t.Helper()
 	if r.cmd == nil {
-		t.Fatal("relaytest: only a relayd of StartProcess can be killed; Stop ends one in this process")
+		t.Fatal("relaytest: only a relayd process can be killed; Stop ends one in this process")
 	}
 	r.cmd.Process.Kill()
 	r.wait()
@@ -158,12 +159,29 @@ var listeningRE = regexp.MustCompile(`relayd listening.*addr=(\S+)`)
 
 // StartProcess runs relayd as a process of its own: the test binary,
 // re-executed with args after the defaults of Start, serves as relayd
-// (TestMain must call Main). The process inherits the test's environment.
-// It returns once relayd listens; the test's cleanup kills it.
+// (TestMain must call Main). It returns once relayd listens; the test's
+// cleanup kills it.
 func StartProcess(t testing.TB, args ...string) *Relay {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], append(defaults(t), args...)...)
-	cmd.Env = append(os.Environ(), runEnv+"=1", "RELAY_HOME="+t.TempDir())
+	return startProcess(t, os.Args[0], runEnv+"=1", args)
+}
+
+// StartBinary is StartProcess with the relayd binary at bin, for tests of
+// what only that binary shows (its version stamp, its process name).
+func StartBinary(t testing.TB, bin string, args ...string) *Relay {
+	t.Helper()
+	return startProcess(t, bin, "", args)
+}
+
+// startProcess runs bin with the defaults and args, in the test's
+// environment plus env ("" for none) and a RELAY_HOME of its own.
+func startProcess(t testing.TB, bin, env string, args []string) *Relay {
+	t.Helper()
+	cmd := exec.Command(bin, append(defaults(t), args...)...)
+	cmd.Env = append(os.Environ(), "RELAY_HOME="+t.TempDir())
+	if env != "" {
+		cmd.Env = append(cmd.Env, env)
+	}
 	r := &Relay{logs: &testkit.Buffer{}, cmd: cmd, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = io.Discard, r.logs
 	if err := cmd.Start(); err != nil {

@@ -1,8 +1,9 @@
 // Package relaytest is a small in-process protocol v1 relay for relay-mcp's
 // unit tests: mailboxes with per-recipient seq, resume, acks, welcome.backlog,
 // takeover with 4409 or refusal with 4509 (no_takeover), quiet hellos, send
-// refs remembered for retries, peers, sessions, clear. It is not relayd; the end-to-end tests run
-// the real relayd binary.
+// refs remembered for retries, peers, sessions, clear. It is not relayd: the
+// end-to-end tests (module relay-mcp/e2e) run the real one, in their own
+// process, with package relayd/relaytest.
 package relaytest
 
 import (

@@ -1,7 +1,8 @@
-package main
+package e2e
 
 import (
 	"fmt"
+	"github.com/claude-relay/claude-relay/relayd/relaytest"
 	"strings"
 	"testing"
 )
@@ -11,9 +12,9 @@ import (
 // result carries the loop nudge, in its text (what the model reads) and in
 // its structured content (for programs), and every message is still sent.
 func TestE2ELoopNudge(t *testing.T) {
-	r := startRelay(t, "127.0.0.1:0", "")
+	r := relaytest.Start(t, "--store", "memory")
 	home := t.TempDir()
-	a, b := spawnAgent(t, r.url(), "CC-1", home), spawnAgent(t, r.url(), "CC-2", home)
+	a, b := spawnAgent(t, r.URL(), "CC-1", home), spawnAgent(t, r.URL(), "CC-2", home)
 	a.waitState(t, "connected")
 	b.waitState(t, "connected")
 	last := ""

@@ -1,6 +1,8 @@
-package main
+package e2e
 
 import (
+	"github.com/claude-relay/claude-relay/internal/testkit"
+	"github.com/claude-relay/claude-relay/relayd/relaytest"
 	"strings"
 	"testing"
 	"time"
@@ -11,15 +13,15 @@ import (
 // again, and the peer's relay_receive shows all three, in order, once.
 func TestE2EStoppedPeerGetsMailAfterRelayKill9(t *testing.T) {
 	data := t.TempDir()
-	r := startRelay(t, "127.0.0.1:0", data)
+	r := relaytest.StartProcess(t, "--data-dir", data)
 	home := t.TempDir()
-	a := spawnAgent(t, r.url(), "CC-1", home)
-	b := spawnAgent(t, r.url(), "CC-2", home)
+	a := spawnAgent(t, r.URL(), "CC-1", home)
+	b := spawnAgent(t, r.URL(), "CC-2", home)
 	a.waitState(t, "connected")
 	b.waitState(t, "connected")
 
 	b.cs.Close() // the peer's agent quits
-	poll(t, "CC-2 offline", 10*time.Second, func() bool {
+	testkit.WaitFor(t, 10*time.Second, "CC-2 offline", func() bool {
 		txt, _ := a.call(t, "relay_peers", nil)
 		return !strings.Contains(txt, "CC-2")
 	})
@@ -31,9 +33,9 @@ func TestE2EStoppedPeerGetsMailAfterRelayKill9(t *testing.T) {
 		}
 	}
 
-	r.kill() // kill -9: no shutdown, no flush
-	startRelay(t, r.addr, data)
-	b = spawnAgent(t, r.url(), "CC-2", home)
+	r.Kill(t) // kill -9: no shutdown, no flush
+	relaytest.Start(t, "--listen", r.Addr, "--data-dir", data)
+	b = spawnAgent(t, r.URL(), "CC-2", home)
 	got := b.bodies(t, len(want))
 	time.Sleep(300 * time.Millisecond) // a duplicate would show up now
 	if txt, _ := b.call(t, "relay_receive", nil); !strings.HasPrefix(txt, "No unread") {

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"strings"
@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/claude-relay/claude-relay/internal/testkit"
+	"github.com/claude-relay/claude-relay/relayd/relaytest"
 )
 
 // relay-mcp given a list of relays (RELAY_URL=a,b,c, as for a cluster's
@@ -14,32 +15,32 @@ import (
 // a send made in between reaches its recipient once. Two independent
 // relayds stand in for two nodes: the failover is relay-mcp's alone.
 func TestE2EFailoverBetweenRelayURLs(t *testing.T) {
-	r1 := startRelay(t, "127.0.0.1:0", "")
-	r2 := startRelay(t, "127.0.0.1:0", "")
+	r1 := relaytest.Start(t, "--store", "memory")
+	r2 := relaytest.Start(t, "--store", "memory")
 	home := t.TempDir()
-	list := "ws://" + testkit.RefusedAddr(t) + "," + r1.url() + "," + r2.url()
+	list := "ws://" + testkit.RefusedAddr(t) + "," + r1.URL() + "," + r2.URL()
 	a := spawnAgent(t, list, "A", home)
-	b := spawnAgent(t, r2.url(), "B", home)
+	b := spawnAgent(t, r2.URL(), "B", home)
 	a.waitState(t, "connected")
 	b.waitState(t, "connected")
 
 	txt, sc := a.call(t, "relay_status", nil)
-	if sc["relay_url"] != r1.url()+"/v1/ws" || !strings.Contains(txt, "one of 3 relays") {
+	if sc["relay_url"] != r1.URL()+"/v1/ws" || !strings.Contains(txt, "one of 3 relays") {
 		t.Fatalf("status on the first relay that answers (the first URL refuses): %v\n%s", sc, txt)
 	}
 	if urls, _ := sc["relay_urls"].([]any); len(urls) != 3 {
 		t.Fatalf("relay_urls: %v", sc["relay_urls"])
 	}
 
-	r1.kill() // the connected relay dies; the list's first is still down
+	r1.Stop() // the connected relay dies; the list's first is still down
 	killed := time.Now()
 	txt, _ = a.call(t, "relay_send", map[string]any{"to": "B", "message": "in between"})
 	if !strings.Contains(txt, "B: delivered") && !strings.Contains(txt, "Queued") {
 		t.Fatalf("send while moving between relays: %s", txt)
 	}
-	poll(t, "A on the third URL", 20*time.Second, func() bool {
+	testkit.WaitFor(t, 20*time.Second, "A on the third URL", func() bool {
 		_, sc := a.call(t, "relay_status", nil)
-		return sc["state"] == "connected" && sc["relay_url"] == r2.url()+"/v1/ws"
+		return sc["state"] == "connected" && sc["relay_url"] == r2.URL()+"/v1/ws"
 	})
 	t.Logf("connected to the third URL %s after the kill (a send and status polls in between)", time.Since(killed).Round(time.Millisecond))
 	txt, _ = a.call(t, "relay_send", map[string]any{"to": "B", "message": "after"})
@@ -71,11 +72,11 @@ func TestE2ERelayURLListValidated(t *testing.T) {
 // down fails with its fix, the one that answers passes, and the local
 // checks run once.
 func TestE2EDoctorChecksEveryRelayOfTheList(t *testing.T) {
-	r := startRelay(t, "127.0.0.1:0", "")
+	r := relaytest.Start(t, "--store", "memory")
 	dead := testkit.RefusedAddr(t)
-	code, out := doctor(t, "RELAY_URL=ws://"+dead+","+r.url(), "RELAY_HOME="+t.TempDir(), "RELAY_TOKEN=", "RELAY_TOKEN_FILE=")
+	code, out := doctor(t, "RELAY_URL=ws://"+dead+","+r.URL(), "RELAY_HOME="+t.TempDir(), "RELAY_TOKEN=", "RELAY_TOKEN_FILE=")
 	t.Logf("doctor:\n%s", out)
-	first, second, _ := strings.Cut(out, "relay 2 of 2: "+r.url()+"/v1/ws\n")
+	first, second, _ := strings.Cut(out, "relay 2 of 2: "+r.URL()+"/v1/ws\n")
 	if code != 1 || !strings.Contains(first, "relay 1 of 2: ws://"+dead+"/v1/ws") || second == "" {
 		t.Fatalf("exit %d: want a section per relay", code)
 	}

@@ -1,9 +1,10 @@
-package main
+package e2e
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/claude-relay/claude-relay/relayd/relaytest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,7 +26,7 @@ type inspector struct {
 
 func newInspector(t *testing.T, relayURL, home string) *inspector {
 	t.Helper()
-	dir, _ := filepath.Abs(filepath.Join("..", "e2e"))
+	dir, _ := filepath.Abs(filepath.Join(bins.root, "e2e"))
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@modelcontextprotocol", "inspector")); err != nil {
 		t.Skipf("e2e/node_modules has no MCP Inspector: run `npm ci --prefix e2e` to enable this check")
 	}
@@ -80,9 +81,9 @@ func resultText(res map[string]any) string {
 // by the Go SDK) through a real relayd, then reads relay_status and
 // relay_sessions.
 func TestE2EInspectorCLI(t *testing.T) {
-	r := startRelay(t, "127.0.0.1:0", "")
+	r := relaytest.Start(t, "--store", "memory")
 	home := t.TempDir()
-	in := newInspector(t, r.url(), home)
+	in := newInspector(t, r.URL(), home)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 
@@ -98,7 +99,7 @@ func TestE2EInspectorCLI(t *testing.T) {
 		t.Fatalf("tools/list: %s", got)
 	}
 
-	b := spawnAgent(t, r.url(), "INS-B", home)
+	b := spawnAgent(t, r.URL(), "INS-B", home)
 	b.waitState(t, "connected")
 
 	// INS-A waits for mail in relay_receive while INS-B sends to it.
@@ -144,7 +145,7 @@ func TestE2EInspectorCLI(t *testing.T) {
 	// relay_status and relay_sessions as the inspector sees them.
 	res = in.run(ctx, t, "INS-A", "--method", "tools/call", "--tool-name", "relay_status")
 	sc, _ := res["structuredContent"].(map[string]any)
-	if sc["id"] != "INS-A" || sc["relay_url"] != r.url()+"/v1/ws" {
+	if sc["id"] != "INS-A" || sc["relay_url"] != r.URL()+"/v1/ws" {
 		t.Fatalf("relay_status: %v", res)
 	}
 	res = in.run(ctx, t, "INS-A", "--method", "tools/call", "--tool-name", "relay_sessions")

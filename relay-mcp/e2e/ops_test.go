@@ -1,9 +1,10 @@
-package main
+package e2e
 
 // End-to-end checks of how relay-mcp and relayd are installed and operated:
 // version stamping, `install`, `doctor`, and the MCP Inspector CLI.
 
 import (
+	"github.com/claude-relay/claude-relay/relayd/relaytest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,9 +29,6 @@ const stampPkg = "github.com/claude-relay/claude-relay/internal/buildinfo"
 // buildinfo).
 func TestVersionStamped(t *testing.T) {
 	for _, bin := range []string{bins.relayMCP, bins.relayd} {
-		if bin == bins.relayd && bins.relaydErr != "" {
-			t.Skip(bins.relaydErr)
-		}
 		out, err := exec.Command(bin, "version").CombinedOutput()
 		name := "relay-mcp"
 		if bin == bins.relayd {
@@ -69,20 +67,21 @@ func statusLines(out, st string) []string {
 	return ls
 }
 
+// The relayd binary itself: doctor names its process and its stamp.
 func TestDoctorAllOK(t *testing.T) {
-	r := startRelay(t, "127.0.0.1:0", "")
+	r := relaytest.StartBinary(t, bins.relayd, "--store", "memory")
 	home := t.TempDir()
 	// A running session holds CC-1; doctor as CC-1 must leave it online.
-	a := spawnAgent(t, r.url(), "CC-1", home)
+	a := spawnAgent(t, r.URL(), "CC-1", home)
 	a.waitState(t, "connected")
-	code, out := doctor(t, "RELAY_URL="+r.url(), "RELAY_HOME="+home, "RELAY_TOKEN=", "RELAY_TOKEN_FILE=", "CLAUDE_RELAY_SESSION_ID=CC-1")
+	code, out := doctor(t, "RELAY_URL="+r.URL(), "RELAY_HOME="+home, "RELAY_TOKEN=", "RELAY_TOKEN_FILE=", "CLAUDE_RELAY_SESSION_ID=CC-1")
 	t.Logf("doctor:\n%s", out)
 	if code != 0 || len(statusLines(out, "FAIL")) != 0 || !strings.Contains(out, "all checks passed") {
 		t.Fatalf("exit %d", code)
 	}
 	for _, want := range []string{
 		"OK    this binary: relay-mcp " + stampVersion + " (commit " + stampCommit,
-		"OK    TCP connect " + r.addr,
+		"OK    TCP connect " + r.Addr,
 		"OK    WebSocket upgrade at /v1/ws",
 		"the id is online on another connection (a running session) and doctor did not take it over",
 		`OK    versions: relay-mcp ` + stampVersion + ` speaks protocol v1; relay "relayd ` + stampVersion + `" speaks v1: compatible`,
@@ -102,23 +101,23 @@ func TestDoctorAllOK(t *testing.T) {
 		t.Fatalf("the running session was disturbed: %v", st)
 	}
 	// As its own id (cli-HOST), doctor gets a welcome of its own.
-	code, out = doctor(t, "RELAY_URL="+r.url(), "RELAY_HOME="+home, "RELAY_TOKEN=", "RELAY_TOKEN_FILE=", "CLAUDE_RELAY_SESSION_ID=", "RELAY_CLIENT_ID=")
+	code, out = doctor(t, "RELAY_URL="+r.URL(), "RELAY_HOME="+home, "RELAY_TOKEN=", "RELAY_TOKEN_FILE=", "CLAUDE_RELAY_SESSION_ID=", "RELAY_CLIENT_ID=")
 	if code != 0 || !strings.Contains(out, `welcome from "relayd `+stampVersion+`", protocol v1`) {
 		t.Fatalf("own id: %d\n%s", code, out)
 	}
 }
 
 func TestDoctorRelayDown(t *testing.T) {
-	r := startRelay(t, "127.0.0.1:0", "")
-	r.kill() // a port that was a relay's a moment ago: nothing listens now
+	r := relaytest.Start(t, "--store", "memory")
+	r.Stop() // a port that was a relay's a moment ago: nothing listens now
 	home := t.TempDir()
-	code, out := doctor(t, "RELAY_URL="+r.url(), "RELAY_HOME="+home, "RELAY_TOKEN=", "RELAY_TOKEN_FILE=")
+	code, out := doctor(t, "RELAY_URL="+r.URL(), "RELAY_HOME="+home, "RELAY_TOKEN=", "RELAY_TOKEN_FILE=")
 	t.Logf("doctor:\n%s", out)
 	fails := statusLines(out, "FAIL")
-	if code != 1 || len(fails) != 1 || !strings.Contains(fails[0], "TCP connect "+r.addr+": connection refused") {
+	if code != 1 || len(fails) != 1 || !strings.Contains(fails[0], "TCP connect "+r.Addr+": connection refused") {
 		t.Fatalf("exit %d, fails %q", code, fails)
 	}
-	if !strings.Contains(out, "fix: nothing listens on "+r.addr+": start relayd") || !strings.Contains(out, "ssh -N -L") {
+	if !strings.Contains(out, "fix: nothing listens on "+r.Addr+": start relayd") || !strings.Contains(out, "ssh -N -L") {
 		t.Fatal("the fix does not say to start relayd or open the tunnel")
 	}
 	// Local checks still run.
@@ -128,35 +127,35 @@ func TestDoctorRelayDown(t *testing.T) {
 }
 
 func TestDoctorWrongToken(t *testing.T) {
-	t.Setenv("RELAY_TOKEN", "the-relays-token") // startRelay passes its environment on
-	r := startRelay(t, "127.0.0.1:0", "")
+	t.Setenv("RELAY_TOKEN", "the-relays-token") // relayd reads its environment
+	r := relaytest.Start(t, "--store", "memory")
 	home := t.TempDir()
-	code, out := doctor(t, "RELAY_URL="+r.url(), "RELAY_HOME="+home, "RELAY_TOKEN=a-wrong-token")
+	code, out := doctor(t, "RELAY_URL="+r.URL(), "RELAY_HOME="+home, "RELAY_TOKEN=a-wrong-token")
 	t.Logf("doctor:\n%s", out)
 	fails := statusLines(out, "FAIL")
 	if code != 1 || len(fails) != 1 || !strings.Contains(fails[0], "token: the relay refused the token from RELAY_TOKEN (HTTP 401)") {
 		t.Fatalf("exit %d, fails %q", code, fails)
 	}
-	code, out = doctor(t, "RELAY_URL="+r.url(), "RELAY_HOME="+home, "RELAY_TOKEN=")
+	code, out = doctor(t, "RELAY_URL="+r.URL(), "RELAY_HOME="+home, "RELAY_TOKEN=")
 	if code != 1 || !strings.Contains(out, "token: the relay requires one and none is set (HTTP 401)") || !strings.Contains(out, "fix: set RELAY_TOKEN") {
 		t.Fatalf("no token: %d\n%s", code, out)
 	}
 	tf := filepath.Join(home, "token")
 	os.WriteFile(tf, []byte("the-relays-token\n"), 0o600)
-	code, out = doctor(t, "RELAY_URL="+r.url(), "RELAY_HOME="+home, "RELAY_TOKEN=", "RELAY_TOKEN_FILE="+tf)
+	code, out = doctor(t, "RELAY_URL="+r.URL(), "RELAY_HOME="+home, "RELAY_TOKEN=", "RELAY_TOKEN_FILE="+tf)
 	if code != 0 || !strings.Contains(out, "OK    token accepted (from --token-file "+tf+")") {
 		t.Fatalf("right token: %d\n%s", code, out)
 	}
 }
 
 func TestDoctorCorruptRegistry(t *testing.T) {
-	r := startRelay(t, "127.0.0.1:0", "")
+	r := relaytest.Start(t, "--store", "memory")
 	home := t.TempDir()
 	p := filepath.Join(home, "sessions", "registry.json")
 	os.MkdirAll(filepath.Dir(p), 0o700)
 	corrupt := []byte(`{"version":1,"sessions":{"CC-1":{"pid":12`)
 	os.WriteFile(p, corrupt, 0o600)
-	code, out := doctor(t, "RELAY_URL="+r.url(), "RELAY_HOME="+home, "RELAY_TOKEN=", "RELAY_TOKEN_FILE=")
+	code, out := doctor(t, "RELAY_URL="+r.URL(), "RELAY_HOME="+home, "RELAY_TOKEN=", "RELAY_TOKEN_FILE=")
 	t.Logf("doctor:\n%s", out)
 	fails := statusLines(out, "FAIL")
 	if code != 1 || len(fails) != 1 || !strings.Contains(fails[0], "registry.json is corrupt: registry is not valid JSON") || !strings.Contains(out, "mv "+p+" "+p+".broken") {
@@ -168,7 +167,7 @@ func TestDoctorCorruptRegistry(t *testing.T) {
 	// A session marked online whose process is gone is a warning, not a failure.
 	host, _ := os.Hostname()
 	os.WriteFile(p, []byte(`{"version":1,"sessions":{"CC-9":{"id":"CC-9","host":"`+host+`","pid":999999999,"online":true}}}`), 0o600)
-	code, out = doctor(t, "RELAY_URL="+r.url(), "RELAY_HOME="+home, "RELAY_TOKEN=", "RELAY_TOKEN_FILE=")
+	code, out = doctor(t, "RELAY_URL="+r.URL(), "RELAY_HOME="+home, "RELAY_TOKEN=", "RELAY_TOKEN_FILE=")
 	if code != 0 || !strings.Contains(out, "WARN  registry: marked online but their process is gone: CC-9 (pid 999999999)") {
 		t.Fatalf("stale entry: %d\n%s", code, out)
 	}

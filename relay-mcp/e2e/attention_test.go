@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bytes"
@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/claude-relay/claude-relay/internal/testkit"
 	"github.com/claude-relay/claude-relay/relay-mcp/internal/filelock"
+	"github.com/claude-relay/claude-relay/relayd/relaytest"
 )
 
 // runHook runs the real binary as Claude Code runs a hook: JSON on stdin,
@@ -72,10 +74,10 @@ func receiptState(t *testing.T, a *agentProc, msgID, to string) string {
 // stored/delivered → read, with CC-2's unread count and last read in
 // relay_peers. relay_receive reports reads the same way.
 func TestE2EHookAndReadReceipts(t *testing.T) {
-	r := startRelay(t, "127.0.0.1:0", t.TempDir())
+	r := relaytest.Start(t)
 	home1, home2 := t.TempDir(), t.TempDir()
-	a := spawnAgent(t, r.url(), "CC-1", home1)
-	b := spawnAgent(t, r.url(), "CC-2", home2)
+	a := spawnAgent(t, r.URL(), "CC-1", home1)
+	b := spawnAgent(t, r.URL(), "CC-2", home2)
 	a.waitState(t, "connected")
 	b.waitState(t, "connected")
 
@@ -84,7 +86,7 @@ func TestE2EHookAndReadReceipts(t *testing.T) {
 	if msgID == "" || !strings.Contains(text, "CC-2 has") {
 		t.Fatalf("relay_send: %s %v", text, sc)
 	}
-	poll(t, "CC-2 to hold the message", 10*time.Second, func() bool { return receiptState(t, a, msgID, "CC-2") == "delivered" })
+	testkit.WaitFor(t, 10*time.Second, "CC-2 to hold the message", func() bool { return receiptState(t, a, msgID, "CC-2") == "delivered" })
 
 	in, _ := os.ReadFile(filepath.Join("internal", "cli", "testdata", "hooks", "user_prompt_submit.in.json"))
 	out, took := runHook(t, home2, "CC-2", "UserPromptSubmit", string(in))
@@ -93,7 +95,7 @@ func TestE2EHookAndReadReceipts(t *testing.T) {
 	if !strings.Contains(ctx, "auth.go line 42") || !strings.Contains(ctx, "from CC-1") || !strings.Contains(ctx, "not instructions from your user") {
 		t.Fatalf("hook context %q", ctx)
 	}
-	poll(t, "CC-1 to see the message read", 15*time.Second, func() bool { return receiptState(t, a, msgID, "CC-2") == "read" })
+	testkit.WaitFor(t, 15*time.Second, "CC-1 to see the message read", func() bool { return receiptState(t, a, msgID, "CC-2") == "read" })
 	text, _ = a.call(t, "relay_status", map[string]any{"message_id": msgID})
 	if !strings.Contains(text, "CC-2: read") {
 		t.Fatalf("relay_status message_id: %s", text)
@@ -116,7 +118,7 @@ func TestE2EHookAndReadReceipts(t *testing.T) {
 	if got := b.bodies(t, 1); len(got) != 1 || got[0] != "second" {
 		t.Fatalf("CC-2 received %v", got)
 	}
-	poll(t, "CC-1 to see the second message read", 15*time.Second, func() bool { return receiptState(t, a, id2, "CC-2") == "read" })
+	testkit.WaitFor(t, 15*time.Second, "CC-1 to see the second message read", func() bool { return receiptState(t, a, id2, "CC-2") == "read" })
 	// Nobody but the sender sees receipts.
 	if text, _ := b.call(t, "relay_status", map[string]any{"message_id": id2}); !strings.Contains(text, "No receipts") {
 		t.Fatalf("CC-2 sees CC-1's receipts: %s", text)
@@ -172,17 +174,17 @@ func BenchmarkHookProcess(b *testing.B) {
 // exited, or is between restarts) still produces a read receipt: the
 // server reports everything read when it next connects.
 func TestE2EReadReportedAfterServerRestart(t *testing.T) {
-	r := startRelay(t, "127.0.0.1:0", "")
+	r := relaytest.Start(t, "--store", "memory")
 	home2 := t.TempDir()
-	a := spawnAgent(t, r.url(), "CC-1", t.TempDir())
-	b := spawnAgent(t, r.url(), "CC-2", home2)
+	a := spawnAgent(t, r.URL(), "CC-1", t.TempDir())
+	b := spawnAgent(t, r.URL(), "CC-2", home2)
 	a.waitState(t, "connected")
 	b.waitState(t, "connected")
 	_, sc := a.call(t, "relay_send", map[string]any{"to": "CC-2", "message": "read me later"})
 	id := sc["id"].(string)
-	poll(t, "CC-2 to hold it", 10*time.Second, func() bool { return receiptState(t, a, id, "CC-2") == "delivered" })
+	testkit.WaitFor(t, 10*time.Second, "CC-2 to hold it", func() bool { return receiptState(t, a, id, "CC-2") == "delivered" })
 	b.cs.Close() // the server exits with its stdin
-	poll(t, "CC-2 to go offline", 10*time.Second, func() bool {
+	testkit.WaitFor(t, 10*time.Second, "CC-2 to go offline", func() bool {
 		_, sc := a.call(t, "relay_peers", nil)
 		for _, p := range sc["peers"].([]any) {
 			if p.(map[string]any)["id"] == "CC-2" {
@@ -198,6 +200,6 @@ func TestE2EReadReportedAfterServerRestart(t *testing.T) {
 	if st := receiptState(t, a, id, "CC-2"); st != "delivered" {
 		t.Fatalf("read with no server to report it: %s", st)
 	}
-	spawnAgent(t, r.url(), "CC-2", home2)
-	poll(t, "the restarted server to report the read", 15*time.Second, func() bool { return receiptState(t, a, id, "CC-2") == "read" })
+	spawnAgent(t, r.URL(), "CC-2", home2)
+	testkit.WaitFor(t, 15*time.Second, "the restarted server to report the read", func() bool { return receiptState(t, a, id, "CC-2") == "read" })
 }

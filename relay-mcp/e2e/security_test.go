@@ -1,16 +1,14 @@
-package main
+package e2e
 
 import (
-	"bufio"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/claude-relay/claude-relay/internal/testkit"
+	"github.com/claude-relay/claude-relay/relayd/relaytest"
 )
 
 // The network recipe end to end, with both real binaries: relayd serves
@@ -19,9 +17,6 @@ import (
 // and its token from RELAY_TOKEN or RELAY_TOKEN_FILE. Each way of getting
 // it wrong stops with a status that names the fix.
 func TestE2ETLSAndPerIdentityTokens(t *testing.T) {
-	if bins.relaydErr != "" {
-		t.Skip(bins.relaydErr)
-	}
 	dir := t.TempDir()
 	ca, cert, key := testkit.WriteTestCA(t, dir)
 	tok1, line1 := newToken(t, "CC-1")
@@ -31,8 +26,8 @@ func TestE2ETLSAndPerIdentityTokens(t *testing.T) {
 	tokFile := filepath.Join(dir, "cc2-token")
 	os.WriteFile(tokFile, []byte(tok2+"\n"), 0o600)
 
-	addr, logs := startRelayArgs(t, "--listen", "127.0.0.1:0", "--store", "memory", "--tls-cert", cert, "--tls-key", key, "--tokens-file", tokens)
-	url := "wss://" + addr
+	r := relaytest.Start(t, "--store", "memory", "--tls-cert", cert, "--tls-key", key, "--tokens-file", tokens)
+	url := "wss://" + r.Addr
 	home := t.TempDir()
 
 	a := spawnAgent(t, url, "CC-1", home, "RELAY_TOKEN="+tok1, "RELAY_CA_FILE="+ca)
@@ -69,7 +64,7 @@ func TestE2ETLSAndPerIdentityTokens(t *testing.T) {
 			}
 		})
 	}
-	if strings.Contains(logs.String(), tok1) || strings.Contains(logs.String(), tok2) {
+	if strings.Contains(r.Logs(), tok1) || strings.Contains(r.Logs(), tok2) {
 		t.Fatal("a token appears in relayd's log")
 	}
 	// The impostor never got in: CC-1 sees only CC-2 besides itself.
@@ -96,45 +91,4 @@ func newToken(t *testing.T, id string) (tok, line string) {
 		t.Fatalf("relayd token new printed %q", out)
 	}
 	return plain[0], plain[1]
-}
-
-// startRelayArgs runs relayd with args and returns the address it listens
-// on and its log.
-func startRelayArgs(t *testing.T, args ...string) (string, *testkit.Buffer) {
-	t.Helper()
-	cmd := exec.Command(bins.relayd, args...)
-	cmd.Env = append(os.Environ(), "RELAY_HOME="+t.TempDir(), "RELAY_TOKEN=")
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	logs := &testkit.Buffer{}
-	found := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			logs.Write([]byte(sc.Text() + "\n"))
-			if m := addrRE.FindStringSubmatch(sc.Text()); m != nil && strings.Contains(sc.Text(), "relayd listening") {
-				select {
-				case found <- m[1]:
-				default:
-				}
-			}
-		}
-		io.Copy(io.Discard, stderr)
-	}()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("relayd log:\n%s", tail(logs.String(), 3000))
-		}
-	})
-	select {
-	case addr := <-found:
-		return addr, logs
-	case <-time.After(15 * time.Second):
-		t.Fatalf("relayd did not say where it listens: %s", logs.String())
-		return "", nil
-	}
 }

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 // End-to-end tests of holes found by attacking relayd and relay-mcp (issue
 // 15), with the real binaries: a status the relay refuses, an orphan after a
@@ -13,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/claude-relay/claude-relay/internal/testkit"
 	"github.com/claude-relay/claude-relay/protocol"
+	"github.com/claude-relay/claude-relay/relayd/relaytest"
 	"github.com/coder/websocket"
 )
 
@@ -22,10 +24,10 @@ import (
 // the session stayed offline until relay-mcp restarted.
 func TestE2ERefusedStatusNeverBlocksTheHello(t *testing.T) {
 	data := t.TempDir()
-	r := startRelay(t, "127.0.0.1:0", data)
+	r := relaytest.Start(t, "--data-dir", data)
 	home := t.TempDir()
-	a := spawnAgent(t, r.url(), "STAT", home, "RELAY_TOOLS=full")
-	b := spawnAgent(t, r.url(), "PEER", home)
+	a := spawnAgent(t, r.URL(), "STAT", home, "RELAY_TOOLS=full")
+	b := spawnAgent(t, r.URL(), "PEER", home)
 	a.waitState(t, "connected")
 	b.waitState(t, "connected")
 	a.call(t, "relay_set_status", map[string]any{"status": "good line"})
@@ -36,10 +38,10 @@ func TestE2ERefusedStatusNeverBlocksTheHello(t *testing.T) {
 	if _, sc := a.call(t, "relay_status", nil); sc["status"] != "good line" {
 		t.Fatalf("status after a refused one: %v", sc["status"])
 	}
-	addr := r.addr
-	r.kill()
+	addr := r.Addr
+	r.Stop()
 	a.waitState(t, "reconnecting")
-	startRelay(t, addr, data)
+	relaytest.Start(t, "--listen", addr, "--data-dir", data)
 	a.waitState(t, "connected")
 	b.waitState(t, "connected")
 	b.call(t, "relay_send", map[string]any{"to": "STAT", "message": "after the restart"})
@@ -52,7 +54,7 @@ func TestE2ERefusedStatusNeverBlocksTheHello(t *testing.T) {
 // metadata (1 024 bytes) made the relay refuse every hello: the session
 // never connected. relay-mcp shortens them, a path keeping its end.
 func TestE2ELongWorkingDirectoryAndLabelConnect(t *testing.T) {
-	r := startRelay(t, "127.0.0.1:0", "")
+	r := relaytest.Start(t, "--store", "memory")
 	deep := t.TempDir()
 	for i := 0; len(deep) <= protocol.MaxMetaBytes+100; i++ {
 		deep = filepath.Join(deep, fmt.Sprintf("%02d-%s", i, strings.Repeat("d", 200)))
@@ -62,9 +64,9 @@ func TestE2ELongWorkingDirectoryAndLabelConnect(t *testing.T) {
 		t.Skipf("cannot make a directory %d bytes deep here: %v", len(deep), err)
 	}
 	home := t.TempDir()
-	a := spawnAgentIn(t, deep, r.url(), "DEEP", home,
+	a := spawnAgentIn(t, deep, r.URL(), "DEEP", home,
 		"RELAY_LABEL="+strings.Repeat("label ", 300), "RELAY_AGENT="+strings.Repeat("a", 1100))
-	b := spawnAgent(t, r.url(), "LOOK", home)
+	b := spawnAgent(t, r.URL(), "LOOK", home)
 	a.waitState(t, "connected")
 	b.waitState(t, "connected")
 	_, sc := b.call(t, "relay_peers", nil)
@@ -88,17 +90,17 @@ func TestE2ELongWorkingDirectoryAndLabelConnect(t *testing.T) {
 // directory with the session that replaced it: it must not read, mark or
 // clear mail delivered to the new one.
 func TestE2EOrphanDoesNotReadTheNewSessionsMail(t *testing.T) {
-	r := startRelay(t, "127.0.0.1:0", "")
+	r := relaytest.Start(t, "--store", "memory")
 	home := t.TempDir()
-	old := spawnAgent(t, r.url(), "SAME", home, "RELAY_TOOLS=full")
+	old := spawnAgent(t, r.URL(), "SAME", home, "RELAY_TOOLS=full")
 	old.waitState(t, "connected")
-	newer := spawnAgent(t, r.url(), "SAME", home)
+	newer := spawnAgent(t, r.URL(), "SAME", home)
 	newer.waitState(t, "connected")
 	old.waitState(t, "stopped")
-	peer := spawnAgent(t, r.url(), "PEER", home)
+	peer := spawnAgent(t, r.URL(), "PEER", home)
 	peer.waitState(t, "connected")
-	peer.call(t, "relay_send", map[string]any{"to": "SAME", "message": "for the live session", "thread": "t1"})
-	poll(t, "the mail in the shared inbox", 20*time.Second, func() bool {
+	peer.text(t, "relay_send", map[string]any{"to": "SAME", "message": "for the live session", "thread": "t1"})
+	testkit.WaitFor(t, 20*time.Second, "the mail in the shared inbox", func() bool {
 		_, sc := newer.call(t, "relay_status", nil)
 		n, _ := sc["unread"].(float64)
 		return n == 1
@@ -127,12 +129,12 @@ func TestE2EOrphanDoesNotReadTheNewSessionsMail(t *testing.T) {
 // dropped and reconnected on each call. A history page is bounded in bytes
 // now (protocol.MaxHistoryBytes) and says there is more.
 func TestE2ELargeThreadReadsWithoutDropping(t *testing.T) {
-	r := startRelay(t, "127.0.0.1:0", "")
-	a := spawnAgent(t, r.url(), "BIGT", t.TempDir(), "RELAY_TOOLS=full")
+	r := relaytest.Start(t, "--store", "memory")
+	a := spawnAgent(t, r.URL(), "BIGT", t.TempDir(), "RELAY_TOOLS=full")
 	a.waitState(t, "connected")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	ws, _, err := websocket.Dial(ctx, r.url()+"/v1/ws", nil)
+	ws, _, err := websocket.Dial(ctx, r.URL()+"/v1/ws", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +161,7 @@ func TestE2ELargeThreadReadsWithoutDropping(t *testing.T) {
 			accepted++
 		}
 	}
-	poll(t, "the thread in BIGT's inbox", 30*time.Second, func() bool {
+	testkit.WaitFor(t, 30*time.Second, "the thread in BIGT's inbox", func() bool {
 		_, sc := a.call(t, "relay_status", nil)
 		u, _ := sc["unread"].(float64)
 		return u == n

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"context"
@@ -12,16 +12,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/claude-relay/claude-relay/internal/testkit"
 	"github.com/claude-relay/claude-relay/relay-mcp/internal/cli"
+	"github.com/claude-relay/claude-relay/relayd/relaytest"
 )
 
 // One-shot commands say goodbye: relayd logs their leaving as a clean close,
 // not as a lost connection.
 func TestE2EOneShotsSayGoodbye(t *testing.T) {
-	r := startRelay(t, "127.0.0.1:0", "")
+	r := relaytest.Start(t, "--store", "memory")
 	home := t.TempDir()
-	env := []string{"RELAY_HOME=" + home, "RELAY_URL=" + r.url(), "CLAUDE_RELAY_SESSION_ID=", "RELAY_CLIENT_ID="}
-	peer := spawnAgent(t, r.url(), "CC-2", home)
+	env := []string{"RELAY_HOME=" + home, "RELAY_URL=" + r.URL(), "CLAUDE_RELAY_SESSION_ID=", "RELAY_CLIENT_ID="}
+	peer := spawnAgent(t, r.URL(), "CC-2", home)
 	peer.waitState(t, "connected")
 	for _, args := range [][]string{{"send", "CC-2", "one"}, {"peers"}, {"send", "--as", "ME", "CC-2", "two"}, {"receive", "--id", "ME"}} {
 		if code, out, errs := runCLI(t, env, args...); code != 0 {
@@ -29,10 +31,10 @@ func TestE2EOneShotsSayGoodbye(t *testing.T) {
 		}
 	}
 	host, _ := os.Hostname()
-	poll(t, "relayd logs four one-shots leaving", 10*time.Second, func() bool {
-		return strings.Count(r.logs.String(), "msg=\"client left\" client="+cli.CLIID(host)) == 2 && strings.Count(r.logs.String(), "msg=\"client left\" client=ME") == 2
+	testkit.WaitFor(t, 10*time.Second, "relayd logs four one-shots leaving", func() bool {
+		return strings.Count(r.Logs(), "msg=\"client left\" client="+cli.CLIID(host)) == 2 && strings.Count(r.Logs(), "msg=\"client left\" client=ME") == 2
 	})
-	for _, ln := range strings.Split(r.logs.String(), "\n") {
+	for _, ln := range strings.Split(r.Logs(), "\n") {
 		if strings.Contains(ln, "client left") && (strings.Contains(ln, "client=ME") || strings.Contains(ln, "client=cli-")) && !strings.Contains(ln, `reason="closed by client"`) {
 			t.Errorf("a one-shot left without a goodbye: %s", ln)
 		}
@@ -65,9 +67,9 @@ func TestE2EOneShotsFailFastWhenRefused(t *testing.T) {
 // A message read through relay_receive is read for its sender at once:
 // relay_status right after the read says read, without polling.
 func TestE2EReadReceiptNoLag(t *testing.T) {
-	r := startRelay(t, "127.0.0.1:0", "")
-	a := spawnAgent(t, r.url(), "CC-1", t.TempDir())
-	b := spawnAgent(t, r.url(), "CC-2", t.TempDir())
+	r := relaytest.Start(t, "--store", "memory")
+	a := spawnAgent(t, r.URL(), "CC-1", t.TempDir())
+	b := spawnAgent(t, r.URL(), "CC-2", t.TempDir())
 	a.waitState(t, "connected")
 	b.waitState(t, "connected")
 	for i := range 3 {
@@ -87,9 +89,6 @@ func TestE2EReadReceiptNoLag(t *testing.T) {
 // when many start at once — detached, with its store in $RELAY_HOME/data
 // and its log in $RELAY_HOME/logs/relayd.log, and they all talk through it.
 func TestE2EAutostartOneRelaydForMany(t *testing.T) {
-	if bins.relaydErr != "" {
-		t.Skip(bins.relaydErr)
-	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -192,12 +191,15 @@ func TestREADMEWalkthrough(t *testing.T) {
 			t.Skipf("%s not found: the README walkthrough needs bash, git, make, curl and mkfifo", tool)
 		}
 	}
-	if out, err := exec.Command("git", "-C", "..", "rev-parse", "--git-dir").CombinedOutput(); err != nil {
+	if out, err := exec.Command("git", "-C", bins.root, "rev-parse", "--git-dir").CombinedOutput(); err != nil {
 		t.Skipf("not a git checkout (%s): the walkthrough clones it", strings.TrimSpace(string(out)))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "bash", filepath.Join("..", "scripts", "readme-walkthrough.sh"))
+	cmd := exec.CommandContext(ctx, "bash", filepath.Join(bins.root, "scripts", "readme-walkthrough.sh"))
+	// A fresh clone builds as its README says, in its go.work, whatever
+	// this test module runs under (make test runs it with GOWORK=off).
+	cmd.Env = append(os.Environ(), "GOWORK=")
 	out, err := cmd.CombinedOutput()
 	t.Logf("scripts/readme-walkthrough.sh:\n%s", out)
 	if err != nil {

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 // End-to-end tests of conversations and wake-ups, with the real binaries: a
 // coordinator hands a task to an idle agent, `relay-mcp watch` wakes it by
@@ -17,12 +17,14 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/claude-relay/claude-relay/internal/testkit"
 	"github.com/claude-relay/claude-relay/relay-mcp/internal/registry"
 	"github.com/claude-relay/claude-relay/relay-mcp/internal/wake"
+	"github.com/claude-relay/claude-relay/relayd/relaytest"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -46,9 +48,9 @@ func TestE2EHandoffWakeReplyThread(t *testing.T) {
 		t.Skip("the stand-in agent is a shell script")
 	}
 	data := t.TempDir()
-	r := startRelay(t, "127.0.0.1:0", data)
+	r := relaytest.Start(t, "--data-dir", data)
 	coordHome, codexHome := t.TempDir(), t.TempDir()
-	env := []string{"RELAY_URL=" + r.url(), "RELAY_HOME=" + codexHome}
+	env := []string{"RELAY_URL=" + r.URL(), "RELAY_HOME=" + codexHome}
 
 	// CODEX was here earlier and is idle now: the relay knows it.
 	if code, _, errs := runCLI(t, env, "receive", "--id", "CODEX"); code != 0 {
@@ -74,11 +76,11 @@ func TestE2EHandoffWakeReplyThread(t *testing.T) {
 			t.Logf("watch log:\n%s", tail(watchLog.String(), 4000))
 		}
 	})
-	poll(t, "the watcher to subscribe", 20*time.Second, func() bool {
+	testkit.WaitFor(t, 20*time.Second, "the watcher to subscribe", func() bool {
 		return strings.Contains(watchLog.String(), "the relay announces mail for CODEX")
 	})
 
-	coord := spawnAgent(t, r.url(), "COORD", coordHome, "RELAY_TOOLS=full")
+	coord := spawnAgent(t, r.URL(), "COORD", coordHome, "RELAY_TOOLS=full")
 	coord.waitState(t, "connected")
 	txt, sc := coord.call(t, "relay_send", map[string]any{"to": "CODEX", "message": "please run the test suite of repo app", "thread": "task-42"})
 	if !strings.Contains(txt, "CODEX: queued") {
@@ -136,9 +138,9 @@ func TestE2EHandoffWakeReplyThread(t *testing.T) {
 
 	// After relayd and relay-mcp restart, the thread is still there.
 	coord.cs.Close()
-	addr := r.addr
-	r.kill()
-	startRelay(t, addr, data)
+	addr := r.Addr
+	r.Stop()
+	relaytest.Start(t, "--listen", addr, "--data-dir", data)
 	coord2 := spawnAgent(t, "ws://"+addr, "COORD", coordHome, "RELAY_TOOLS=full")
 	coord2.waitState(t, "connected")
 	if got := thread(coord2); !slices.Equal(got, wantThread) {
@@ -159,10 +161,10 @@ func TestE2EHandoffWakeReplyThread(t *testing.T) {
 // A status line set with relay_set_status is what peers see in relay_peers,
 // and it survives the setter's reconnect.
 func TestE2EStatusVisibleToPeers(t *testing.T) {
-	r := startRelay(t, "127.0.0.1:0", "")
+	r := relaytest.Start(t, "--store", "memory")
 	home := t.TempDir()
-	coord := spawnAgent(t, r.url(), "COORD", home)
-	codex := spawnAgent(t, r.url(), "CODEX", home, "RELAY_TOOLS=full")
+	coord := spawnAgent(t, r.URL(), "COORD", home)
+	codex := spawnAgent(t, r.URL(), "CODEX", home, "RELAY_TOOLS=full")
 	coord.waitState(t, "connected")
 	codex.waitState(t, "connected")
 	if txt, _ := codex.call(t, "relay_set_status", map[string]any{"status": "auth refactor in repo api"}); !strings.Contains(txt, "Status set") {
@@ -203,10 +205,10 @@ func TestE2EStatusVisibleToPeers(t *testing.T) {
 // back as the old id; mail to the new id reaches the renamed session only.
 func TestE2ERenameWithMailInFlight(t *testing.T) {
 	data := t.TempDir()
-	r := startRelay(t, "127.0.0.1:0", data)
+	r := relaytest.Start(t, "--data-dir", data)
 	home, bHome := t.TempDir(), t.TempDir()
-	a := spawnAgent(t, r.url(), "A", home, "RELAY_TOOLS=full")
-	b := spawnAgent(t, r.url(), "B", bHome)
+	a := spawnAgent(t, r.URL(), "A", home, "RELAY_TOOLS=full")
+	b := spawnAgent(t, r.URL(), "B", bHome)
 	a.waitState(t, "connected")
 	b.waitState(t, "connected")
 
@@ -223,6 +225,7 @@ func TestE2ERenameWithMailInFlight(t *testing.T) {
 	// B keeps sending to A while A renames.
 	var mu sync.Mutex
 	var sent []string
+	var tries atomic.Int32 // sends attempted, refused ones too
 	stop := make(chan struct{})
 	senderDone := make(chan struct{})
 	go func() {
@@ -237,6 +240,7 @@ func TestE2ERenameWithMailInFlight(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			res, err := b.cs.CallTool(ctx, &mcp.CallToolParams{Name: "relay_send", Arguments: map[string]any{"to": "A", "message": body}})
 			cancel()
+			tries.Add(1)
 			if err == nil && !res.IsError {
 				mu.Lock()
 				sent = append(sent, body)
@@ -245,12 +249,13 @@ func TestE2ERenameWithMailInFlight(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}()
-	time.Sleep(100 * time.Millisecond)
+	testkit.WaitFor(t, 20*time.Second, "the sender to have sent", func() bool { return tries.Load() > 0 })
 	txt, sc := a.call(t, "relay_rename", map[string]any{"id": "A2"})
 	if !strings.Contains(txt, "now A2") {
 		t.Fatalf("rename: %s", txt)
 	}
-	time.Sleep(100 * time.Millisecond)
+	atRename := tries.Load()
+	testkit.WaitFor(t, 20*time.Second, "sends after the rename", func() bool { return tries.Load() >= atRename+3 })
 	close(stop)
 	<-senderDone
 	mu.Lock()
@@ -299,7 +304,7 @@ func TestE2ERenameWithMailInFlight(t *testing.T) {
 	}
 	// A restarted session lands back on its own id and reads what waited for it.
 	a.cs.Close()
-	poll(t, "the renamed session to leave the registry", 15*time.Second, func() bool {
+	testkit.WaitFor(t, 15*time.Second, "the renamed session to leave the registry", func() bool {
 		ls, _ := registry.Open(home, nil).List()
 		for _, x := range ls {
 			if x.ID == "A2" {
@@ -308,7 +313,7 @@ func TestE2ERenameWithMailInFlight(t *testing.T) {
 		}
 		return false
 	})
-	back := spawnAgent(t, r.url(), "A", home, "RELAY_TOOLS=full")
+	back := spawnAgent(t, r.URL(), "A", home, "RELAY_TOOLS=full")
 	back.waitState(t, "connected")
 	if _, sc := back.call(t, "relay_status", nil); sc["id"] != "A" {
 		t.Fatalf("restarted session is %v, want A", sc["id"])
@@ -332,9 +337,9 @@ func TestE2EWatchAcrossRelayRestart(t *testing.T) {
 		t.Skip("the wake command is sh")
 	}
 	data := t.TempDir()
-	r := startRelay(t, "127.0.0.1:0", data)
+	r := relaytest.Start(t, "--data-dir", data)
 	home := t.TempDir()
-	env := []string{"RELAY_URL=" + r.url(), "RELAY_HOME=" + home}
+	env := []string{"RELAY_URL=" + r.URL(), "RELAY_HOME=" + home}
 	ran := filepath.Join(t.TempDir(), "ran")
 	watch := exec.Command(bins.relayMCP, "watch", "--for", "IDLE", "--exec", `echo "$RELAY_WATCH_COUNT" >> `+ran, "--debounce", "100ms", "--max-runs", "1")
 	watch.Env = append(os.Environ(), env...)
@@ -351,11 +356,11 @@ func TestE2EWatchAcrossRelayRestart(t *testing.T) {
 			t.Logf("watch log:\n%s", tail(logs.String(), 3000))
 		}
 	})
-	poll(t, "the first watch", 20*time.Second, func() bool { return strings.Count(logs.String(), "the relay announces mail for IDLE") == 1 })
-	addr := r.addr
-	r.kill()
-	startRelay(t, addr, data)
-	poll(t, "the watch after the restart", 30*time.Second, func() bool { return strings.Count(logs.String(), "the relay announces mail for IDLE") == 2 })
+	testkit.WaitFor(t, 20*time.Second, "the first watch", func() bool { return strings.Count(logs.String(), "the relay announces mail for IDLE") == 1 })
+	addr := r.Addr
+	r.Stop()
+	relaytest.Start(t, "--listen", addr, "--data-dir", data)
+	testkit.WaitFor(t, 30*time.Second, "the watch after the restart", func() bool { return strings.Count(logs.String(), "the relay announces mail for IDLE") == 2 })
 	if code, _, errs := runCLI(t, env, "send", "--queue-if-unknown", "IDLE", "wake up"); code != 0 {
 		t.Fatalf("send: %d %s", code, errs)
 	}

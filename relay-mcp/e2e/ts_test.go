@@ -1,6 +1,7 @@
-package main
+package e2e
 
 import (
+	"github.com/claude-relay/claude-relay/relayd/relaytest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,7 +13,7 @@ import (
 // client (@modelcontextprotocol/sdk) spawns relay-mcp over stdio as Claude
 // Code does, and two sessions exchange a message through relayd.
 func TestE2ETypeScriptClient(t *testing.T) {
-	dir, _ := filepath.Abs(filepath.Join("..", "e2e"))
+	dir, _ := filepath.Abs(filepath.Join(bins.root, "e2e"))
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@modelcontextprotocol", "sdk")); err != nil {
 		t.Skipf("e2e/node_modules is missing: run `npm ci --prefix e2e` to enable the TypeScript client check")
 	}
@@ -20,8 +21,8 @@ func TestE2ETypeScriptClient(t *testing.T) {
 	if err != nil {
 		t.Skip("node is not installed: the TypeScript client check needs Node.js 18+")
 	}
-	r := startRelay(t, "127.0.0.1:0", "")
-	cmd := exec.Command(node, "check.mjs", bins.relayMCP, r.url())
+	r := relaytest.Start(t, "--store", "memory")
+	cmd := exec.Command(node, "check.mjs", bins.relayMCP, r.URL())
 	cmd.Dir = dir
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), `"ok":true`) {

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 // End-to-end tests of what the relay gained for relay-mcp: retry-safe sends
 // (a connection cut between send and accepted), no_takeover and quiet for
@@ -7,9 +7,7 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -21,8 +19,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/claude-relay/claude-relay/internal/testkit"
 	"github.com/claude-relay/claude-relay/relay-mcp/internal/cli"
-	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/claude-relay/claude-relay/relayd/relaytest"
 )
 
 // cutProxy forwards TCP to a relay. Armed, it reads the client's WebSocket
@@ -227,10 +226,10 @@ func exactlyOnce(t *testing.T, a *agentProc, want ...string) {
 // came back: the send is resent with its ref — on the reconnect, and by a
 // restarted relay-mcp from the persisted outbox — and the peer gets it once.
 func TestE2ESendCutBeforeAcceptedDeliveredOnce(t *testing.T) {
-	r := startRelay(t, "127.0.0.1:0", "")
-	px := newCutProxy(t, r.addr)
+	r := relaytest.Start(t, "--store", "memory")
+	px := newCutProxy(t, r.Addr)
 	home := t.TempDir()
-	b := spawnAgent(t, r.url(), "B", home)
+	b := spawnAgent(t, r.URL(), "B", home)
 	a := spawnAgent(t, px.url(), "A", home)
 	a.waitState(t, "connected")
 	b.waitState(t, "connected")
@@ -243,7 +242,7 @@ func TestE2ESendCutBeforeAcceptedDeliveredOnce(t *testing.T) {
 	}
 	t.Logf("relay_send over the cut connection: %s", txt)
 	exactlyOnce(t, b, "cut-then-reconnect")
-	poll(t, "A's outbox empty", 10*time.Second, func() bool {
+	testkit.WaitFor(t, 10*time.Second, "A's outbox empty", func() bool {
 		_, sc := a.call(t, "relay_status", nil)
 		return sc["queued_outgoing"].(float64) == 0 && sc["state"] == "connected"
 	})
@@ -261,7 +260,7 @@ func TestE2ESendCutBeforeAcceptedDeliveredOnce(t *testing.T) {
 	a2 := spawnAgent(t, px.url(), "A", home)
 	a2.waitState(t, "connected")
 	exactlyOnce(t, b, "cut-then-restart")
-	poll(t, "restarted A's outbox empty", 10*time.Second, func() bool {
+	testkit.WaitFor(t, 10*time.Second, "restarted A's outbox empty", func() bool {
 		_, sc := a2.call(t, "relay_status", nil)
 		return sc["queued_outgoing"].(float64) == 0
 	})
@@ -288,11 +287,11 @@ func runCLI(t *testing.T, env []string, args ...string) (int, string, string) {
 // refused by the relay (no_takeover) and the command says who holds it, or
 // reads the inbox that session keeps, or falls back to another id.
 func TestE2ECLINoTakeover(t *testing.T) {
-	r := startRelay(t, "127.0.0.1:0", "")
+	r := relaytest.Start(t, "--store", "memory")
 	home := t.TempDir()
-	env := []string{"RELAY_HOME=" + home, "RELAY_URL=" + r.url(), "CLAUDE_RELAY_SESSION_ID="}
-	agent := spawnAgent(t, r.url(), "CC-1", home)
-	peer := spawnAgent(t, r.url(), "CC-2", home)
+	env := []string{"RELAY_HOME=" + home, "RELAY_URL=" + r.URL(), "CLAUDE_RELAY_SESSION_ID="}
+	agent := spawnAgent(t, r.URL(), "CC-1", home)
+	peer := spawnAgent(t, r.URL(), "CC-2", home)
 	agent.waitState(t, "connected")
 	peer.waitState(t, "connected")
 	pid := agent.cmd.Process.Pid
@@ -303,14 +302,14 @@ func TestE2ECLINoTakeover(t *testing.T) {
 		t.Fatalf("send --as CC-1: %d %q %q", code, out, errs)
 	}
 	// The same from a machine whose registry does not know CC-1.
-	other := []string{"RELAY_HOME=" + t.TempDir(), "RELAY_URL=" + r.url(), "CLAUDE_RELAY_SESSION_ID="}
+	other := []string{"RELAY_HOME=" + t.TempDir(), "RELAY_URL=" + r.URL(), "CLAUDE_RELAY_SESSION_ID="}
 	code, _, errs = runCLI(t, other, "receive", "--id", "CC-1")
 	if code != cli.ExitInUse || !strings.Contains(errs, "another connection holds it") {
 		t.Fatalf("receive --id CC-1 from elsewhere: %d %q", code, errs)
 	}
 	// receive for a session running here reads the inbox it keeps.
-	peer.call(t, "relay_send", map[string]any{"to": "CC-1", "message": "for CC-1"})
-	poll(t, "CC-1 stored the message", 10*time.Second, func() bool {
+	peer.text(t, "relay_send", map[string]any{"to": "CC-1", "message": "for CC-1"})
+	testkit.WaitFor(t, 10*time.Second, "CC-1 stored the message", func() bool {
 		_, sc := agent.call(t, "relay_status", nil)
 		return sc["unread"].(float64) == 1
 	})
@@ -337,7 +336,7 @@ func TestE2ECLINoTakeover(t *testing.T) {
 	if from := sc["messages"].([]any)[0].(map[string]any)["from"]; from != cliID {
 		t.Fatalf("sent as %v, want %s", from, cliID)
 	}
-	holder := spawnAgent(t, r.url(), cliID, t.TempDir())
+	holder := spawnAgent(t, r.URL(), cliID, t.TempDir())
 	holder.waitState(t, "connected")
 	code, out, errs = runCLI(t, env, "peers", "--json")
 	if code != 0 || !strings.Contains(out, `"id": "`+cliID+`"`) || !strings.Contains(out, `"CC-1"`) {
@@ -370,11 +369,11 @@ func TestE2ECLINoTakeover(t *testing.T) {
 // from the last seq it received, so after the restart the new (lower) seqs
 // are followed: nothing sent after the restart is skipped or duplicated.
 func TestE2EMemoryRelayRestartResume(t *testing.T) {
-	r := startRelay(t, "127.0.0.1:0", "")
-	addr := r.addr
+	r := relaytest.Start(t, "--store", "memory")
+	addr := r.Addr
 	home := t.TempDir()
-	a := spawnAgent(t, r.url(), "A", home)
-	b := spawnAgent(t, r.url(), "B", home)
+	a := spawnAgent(t, r.URL(), "A", home)
+	b := spawnAgent(t, r.URL(), "B", home)
 	a.waitState(t, "connected")
 	b.waitState(t, "connected")
 	for i := 1; i <= 3; i++ {
@@ -382,8 +381,8 @@ func TestE2EMemoryRelayRestartResume(t *testing.T) {
 	}
 	exactlyOnce(t, b, "before-1", "before-2", "before-3") // B holds seq 3
 
-	r.kill()
-	startRelay(t, addr, "") // empty mailboxes: seqs start at 1 again
+	r.Stop()
+	relaytest.Start(t, "--store", "memory", "--listen", addr) // empty mailboxes: seqs start at 1 again
 	a.waitState(t, "connected")
 	b.waitState(t, "connected")
 	a.call(t, "relay_send", map[string]any{"to": "B", "message": "after-1"}) // B's seq 1
@@ -396,105 +395,20 @@ func TestE2EMemoryRelayRestartResume(t *testing.T) {
 			t.Fatalf("send to offline B: %s", txt)
 		}
 	}
-	b2 := spawnAgent(t, r.url(), "B", home) // resumes after seq 1, not 3
+	b2 := spawnAgent(t, r.URL(), "B", home) // resumes after seq 1, not 3
 	b2.waitState(t, "connected")
 	exactlyOnce(t, b2, "after-2", "after-3", "after-4")
-}
-
-// TestE2EContextBytes measures what a typical session's tool calls add to
-// an agent's context: tools/list once, 10 sends, 10 receives of 1–3
-// messages, 2 peers, 2 status. Text is what clients show the model;
-// structured content is sent beside it (clients that pass it on pay that too).
-func TestE2EContextBytes(t *testing.T) {
-	r := startRelay(t, "127.0.0.1:0", "")
-	home := t.TempDir()
-	me := spawnAgent(t, r.url(), "CC-1", home)
-	peer := spawnAgent(t, r.url(), "CC-2", home)
-	other := spawnAgent(t, r.url(), "CODEX", home)
-	for _, x := range []*agentProc{me, peer, other} {
-		x.waitState(t, "connected")
-	}
-	type row struct {
-		calls          int
-		text, sc, wire int
-	}
-	rows := map[string]*row{}
-	order := []string{"tools/list", "relay_send", "relay_receive", "relay_peers", "relay_status"}
-	for _, k := range order {
-		rows[k] = &row{}
-	}
-	tl, err := me.cs.ListTools(context.Background(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := json.Marshal(tl.Tools)
-	rows["tools/list"].calls, rows["tools/list"].text, rows["tools/list"].wire = 1, len(b), len(b)
-
-	call := func(name string, args map[string]any) {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		res, err := me.cs.CallTool(ctx, &mcp.CallToolParams{Name: name, Arguments: args})
-		if err != nil || res.IsError {
-			t.Fatalf("%s: %v %v", name, err, res)
-		}
-		rw := rows[name]
-		rw.calls++
-		for _, c := range res.Content {
-			if tc, ok := c.(*mcp.TextContent); ok {
-				rw.text += len(tc.Text)
-			}
-		}
-		sc, _ := json.Marshal(res.StructuredContent)
-		rw.sc += len(sc)
-		all, _ := json.Marshal(res)
-		rw.wire += len(all)
-	}
-	bodies := []string{
-		"Tests pass on main after the auth refactor (commit 3f9c2ab). I'm moving on to the session store.",
-		"Can you hold off on migrations/0042? I'm changing the users table in the same release.",
-		"Done: rate limiter merged. Config key is limits.per_client; default 50/s. Docs in docs/ops.md.",
-	}
-	batches := []int{1, 2, 3, 1, 2, 3, 1, 2, 3, 2} // 20 messages in 10 receives
-	for i, n := range batches {
-		call("relay_send", map[string]any{"to": "CC-2", "message": bodies[i%3]})
-		for j := range n {
-			peer.call(t, "relay_send", map[string]any{"to": "CC-1", "message": bodies[(i+j)%3], "thread": "release"})
-		}
-		poll(t, "mail stored", 10*time.Second, func() bool {
-			_, sc := me.call(t, "relay_status", nil)
-			return int(sc["unread"].(float64)) == n
-		})
-		call("relay_receive", nil)
-	}
-	call("relay_peers", nil)
-	call("relay_peers", nil)
-	call("relay_status", nil)
-	call("relay_status", nil)
-
-	var tb strings.Builder
-	fmt.Fprintf(&tb, "| call | calls | text bytes | structured bytes | JSON-RPC result bytes |\n|---|---:|---:|---:|---:|\n")
-	var tt, ts, tw int
-	for _, k := range order {
-		rw := rows[k]
-		fmt.Fprintf(&tb, "| %s | %d | %d | %d | %d |\n", k, rw.calls, rw.text, rw.sc, rw.wire)
-		tt, ts, tw = tt+rw.text, ts+rw.sc, tw+rw.wire
-	}
-	fmt.Fprintf(&tb, "| **total** | 25 | **%d** | %d | %d |\n", tt, ts, tw)
-	t.Logf("context bytes of a typical session (message bodies %d–%d bytes):\n%s", len(bodies[1]), len(bodies[0]), tb.String())
-	if out := os.Getenv("RELAY_CONTEXT_TABLE"); out != "" {
-		os.WriteFile(out, []byte(tb.String()), 0o644)
-	}
 }
 
 // A session that reconnects to a reset relay before any new mail arrives
 // must not keep its old resume point: once mail queues past it, a resume
 // from there would skip the first messages (welcome.last_seq tells it).
 func TestE2EMemoryRelayRestartIdleResume(t *testing.T) {
-	r := startRelay(t, "127.0.0.1:0", "")
-	addr := r.addr
+	r := relaytest.Start(t, "--store", "memory")
+	addr := r.Addr
 	home := t.TempDir()
-	a := spawnAgent(t, r.url(), "A", home)
-	b := spawnAgent(t, r.url(), "B", home)
+	a := spawnAgent(t, r.URL(), "A", home)
+	b := spawnAgent(t, r.URL(), "B", home)
 	a.waitState(t, "connected")
 	b.waitState(t, "connected")
 	for i := 1; i <= 3; i++ {
@@ -502,8 +416,8 @@ func TestE2EMemoryRelayRestartIdleResume(t *testing.T) {
 	}
 	exactlyOnce(t, b, "before-1", "before-2", "before-3") // B holds seq 3
 
-	r.kill()
-	startRelay(t, addr, "") // empty mailboxes
+	r.Stop()
+	relaytest.Start(t, "--store", "memory", "--listen", addr) // empty mailboxes
 	a.waitState(t, "connected")
 	b.waitState(t, "connected") // resumes with 3; the relay's mailbox has issued nothing
 	b.cs.Close()
@@ -513,7 +427,7 @@ func TestE2EMemoryRelayRestartIdleResume(t *testing.T) {
 			t.Fatalf("send to offline B: %s", txt)
 		}
 	}
-	b2 := spawnAgent(t, r.url(), "B", home)
+	b2 := spawnAgent(t, r.URL(), "B", home)
 	b2.waitState(t, "connected")
 	exactlyOnce(t, b2, "after-1", "after-2", "after-3", "after-4")
 }
