@@ -1,8 +1,8 @@
 // What relayd and relay-mcp share beyond the wire contract (protocol/):
 // buildinfo, the build information both binaries print; agentsetup, what
-// both doctors say about the agents' configuration; doccheck, the checker
-// their docs tests run over README.md and docs/*.md; testkit, their tests'
-// helpers. The "internal" path element lets only this repository's modules
+// both doctors say about the agents' configuration; atomicfile, how both
+// replace a file whole; doccheck, the checker their docs tests run over
+// README.md and docs/*.md; testkit, their tests' helpers. The "internal" path element lets only this repository's modules
 // import it; they require it at a tagged version, like protocol.
 module github.com/claude-relay/claude-relay/internal
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/claude-relay/claude-relay/internal/atomicfile"
 	"maps"
 	"os"
 	"os/exec"
@@ -138,20 +139,8 @@ func installHooks(path, bin, onStop string, write bool) ([]byte, string, error) 
 			return nil, "", fmt.Errorf("back up %s: %w", path, err)
 		}
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".settings-*.tmp")
-	if err != nil {
+	if err := atomicfile.Write(path, merged, 0o600); err != nil {
 		return nil, "", err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(merged); err != nil {
-		tmp.Close()
-		return nil, "", err
-	}
-	if err := tmp.Close(); err != nil {
-		return nil, "", err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return nil, "", fmt.Errorf("write %s: %w", path, err)
 	}
 	return merged, backup, nil
 }

@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/claude-relay/claude-relay/internal/atomicfile"
 	"os"
 	"path/filepath"
 	"sort"
@@ -86,23 +87,11 @@ func saveState(dir string, s state) error {
 	return writeJSONFile(dir, stateFile, s)
 }
 
-// writeJSONFile replaces dir/name with v as JSON atomically (temp file and
-// rename), so a reader never sees half a file.
+// writeJSONFile replaces dir/name with v as JSON atomically, so a reader
+// never sees half a file.
 func writeJSONFile(dir, name string, v any) error {
 	b, _ := json.Marshal(v)
-	tmp, err := os.CreateTemp(dir, "."+name+"-*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), filepath.Join(dir, name))
+	return atomicfile.Write(filepath.Join(dir, name), b, 0o600)
 }
 
 // look reads the unread mail (not sent by self) and splits off what is new

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/claude-relay/claude-relay/internal/atomicfile"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -60,23 +61,7 @@ func UpdateFile(path string, now time.Time, edit func(old []byte) ([]byte, error
 			return r, fmt.Errorf("write backup: %w", err)
 		}
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return r, err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return r, err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return r, err
-	}
-	if err := tmp.Close(); err != nil {
-		return r, err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := atomicfile.Write(path, data, mode); err != nil {
 		return r, err
 	}
 	r.Changed = true

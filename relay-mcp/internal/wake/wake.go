@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/claude-relay/claude-relay/internal/atomicfile"
 	"io"
 	"log/slog"
 	"os"
@@ -236,11 +237,7 @@ func writeState(path string, st State) error {
 	if err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return atomicfile.Write(path, append(b, '\n'), 0o600)
 }
 
 // ReadState reads a state file written by a Runner.
