@@ -30,11 +30,33 @@ func runAgent(t *testing.T, within time.Duration, env []string, dir, bin string,
 	return out.String()
 }
 
-// watcher is a `relay-mcp watch --for ID --max-runs 1` process.
+// watcher is a `relay-mcp watch` process.
 type watcher struct {
-	cmd  *exec.Cmd
-	log  *testkit.Buffer
-	done chan error
+	cmd    *exec.Cmd
+	log    *testkit.Buffer
+	done   chan error    // its exit, once
+	exited chan struct{} // closed once it has exited
+}
+
+// runWatch starts cmd, a `relay-mcp watch`, with its output in the
+// watcher's log; the test's cleanup kills it and waits for it, and shows
+// the log if the test failed.
+func runWatch(t *testing.T, cmd *exec.Cmd) *watcher {
+	t.Helper()
+	w := &watcher{cmd: cmd, log: &testkit.Buffer{}, done: make(chan error, 1), exited: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = w.log, w.log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { w.done <- cmd.Wait(); close(w.exited) }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-w.exited
+		if t.Failed() {
+			t.Logf("relay-mcp watch log:\n%s", tail(w.log.String(), 4000))
+		}
+	})
+	return w
 }
 
 // startWatch runs `relay-mcp watch` for id with the command that wakes
@@ -42,23 +64,10 @@ type watcher struct {
 // the watcher, asking through peer.
 func startWatch(t *testing.T, peer *agentProc, relayURL string, env []string, dir, id, command string) *watcher {
 	t.Helper()
-	w := &watcher{log: &testkit.Buffer{}, done: make(chan error, 1)}
-	w.cmd = exec.Command(bins.relayMCP, "watch", "--for", id, "--debounce", "200ms", "--max-runs", "1", "--run-timeout", "90s", "--exec", command)
-	w.cmd.Env = append(env, "RELAY_URL="+relayURL)
-	w.cmd.Dir = dir
-	w.cmd.Stdout, w.cmd.Stderr = w.log, w.log
-	if err := w.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { w.done <- w.cmd.Wait() }()
-	t.Cleanup(func() {
-		w.cmd.Process.Kill()
-		err := <-w.done
-		w.done <- err
-		if t.Failed() {
-			t.Logf("relay-mcp watch log:\n%s", tail(w.log.String(), 3000))
-		}
-	})
+	cmd := exec.Command(bins.relayMCP, "watch", "--for", id, "--debounce", "200ms", "--max-runs", "1", "--run-timeout", "90s", "--exec", command)
+	cmd.Env = append(env, "RELAY_URL="+relayURL)
+	cmd.Dir = dir
+	w := runWatch(t, cmd)
 	testkit.WaitFor(t, 15*time.Second, "the watcher online", func() bool {
 		return strings.Contains(peer.text(t, "relay_peers", nil), "watch-"+id)
 	})
@@ -70,7 +79,6 @@ func (w *watcher) finished(t *testing.T, within time.Duration) {
 	t.Helper()
 	select {
 	case err := <-w.done:
-		w.done <- err
 		if err != nil {
 			t.Fatalf("relay-mcp watch: %v\n%s", err, tail(w.log.String(), 3000))
 		}

@@ -63,19 +63,8 @@ func TestE2EHandoffWakeReplyThread(t *testing.T) {
 	wakeLog := filepath.Join(t.TempDir(), "wakes.log")
 	watch := exec.Command(bins.relayMCP, "watch", "--for", "CODEX", "--exec", script, "--debounce", "300ms", "--max-runs", "1")
 	watch.Env = append(os.Environ(), append(env, "RELAY_MCP="+bins.relayMCP, "WAKE_LOG="+wakeLog)...)
-	watchLog := &testkit.Buffer{}
-	watch.Stderr = watchLog
-	if err := watch.Start(); err != nil {
-		t.Fatal(err)
-	}
-	watchDone := make(chan error, 1)
-	go func() { watchDone <- watch.Wait() }()
-	t.Cleanup(func() {
-		watch.Process.Kill()
-		if t.Failed() {
-			t.Logf("watch log:\n%s", tail(watchLog.String(), 4000))
-		}
-	})
+	w := runWatch(t, watch)
+	watchLog, watchDone := w.log, w.done
 	testkit.WaitFor(t, 20*time.Second, "the watcher to subscribe", func() bool {
 		return strings.Contains(watchLog.String(), "the relay announces mail for CODEX")
 	})
@@ -343,19 +332,8 @@ func TestE2EWatchAcrossRelayRestart(t *testing.T) {
 	ran := filepath.Join(t.TempDir(), "ran")
 	watch := exec.Command(bins.relayMCP, "watch", "--for", "IDLE", "--exec", `echo "$RELAY_WATCH_COUNT" >> `+ran, "--debounce", "100ms", "--max-runs", "1")
 	watch.Env = append(os.Environ(), env...)
-	logs := &testkit.Buffer{}
-	watch.Stderr = logs
-	if err := watch.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- watch.Wait() }()
-	t.Cleanup(func() {
-		watch.Process.Kill()
-		if t.Failed() {
-			t.Logf("watch log:\n%s", tail(logs.String(), 3000))
-		}
-	})
+	w := runWatch(t, watch)
+	logs, done := w.log, w.done
 	testkit.WaitFor(t, 20*time.Second, "the first watch", func() bool { return strings.Count(logs.String(), "the relay announces mail for IDLE") == 1 })
 	addr := r.Addr
 	r.Stop()

@@ -15,10 +15,7 @@ func TestE2EStoppedPeerGetsMailAfterRelayKill9(t *testing.T) {
 	data := t.TempDir()
 	r := relaytest.StartProcess(t, "--data-dir", data)
 	home := t.TempDir()
-	a := spawnAgent(t, r.URL(), "CC-1", home)
-	b := spawnAgent(t, r.URL(), "CC-2", home)
-	a.waitState(t, "connected")
-	b.waitState(t, "connected")
+	a, b := connectedPair(t, r.URL(), home, "CC-1", "CC-2")
 
 	b.cs.Close() // the peer's agent quits
 	testkit.WaitFor(t, 10*time.Second, "CC-2 offline", func() bool {

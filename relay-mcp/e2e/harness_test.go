@@ -357,6 +357,27 @@ func spawnAgentIn(t testing.TB, dir, relayURL, id, home string, extraEnv ...stri
 	return a
 }
 
+// connectedAgents spawns relay-mcp as each of ids, all with RELAY_HOME
+// home (one machine), and waits until each is connected.
+func connectedAgents(t testing.TB, relayURL, home string, ids ...string) []*agentProc {
+	t.Helper()
+	var all []*agentProc
+	for _, id := range ids {
+		all = append(all, spawnAgent(t, relayURL, id, home))
+	}
+	for _, a := range all {
+		a.waitState(t, "connected")
+	}
+	return all
+}
+
+// connectedPair is connectedAgents for two.
+func connectedPair(t testing.TB, relayURL, home, idA, idB string) (*agentProc, *agentProc) {
+	t.Helper()
+	all := connectedAgents(t, relayURL, home, idA, idB)
+	return all[0], all[1]
+}
+
 // call calls a tool and returns its text ("ERROR: " first for an error)
 // and its structured content.
 func (a *agentProc) call(t testing.TB, name string, args map[string]any) (string, map[string]any) {

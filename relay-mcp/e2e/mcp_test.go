@@ -22,12 +22,8 @@ import (
 func TestE2ETwoAgentsDirectListBroadcast(t *testing.T) {
 	r := relaytest.Start(t, "--store", "memory")
 	home := t.TempDir()
-	a := spawnAgent(t, r.URL(), "CC-1", home)
-	b := spawnAgent(t, r.URL(), "CC-2", home)
-	c := spawnAgent(t, r.URL(), "CODEX", home)
-	for _, x := range []*agentProc{a, b, c} {
-		x.waitState(t, "connected")
-	}
+	all := connectedAgents(t, r.URL(), home, "CC-1", "CC-2", "CODEX")
+	a, b, c := all[0], all[1], all[2]
 	txt, _ := a.call(t, "relay_send", map[string]any{"to": "CC-2", "message": "direct"})
 	if !strings.Contains(txt, "CC-2: delivered") {
 		t.Fatalf("direct: %s", txt)
@@ -75,10 +71,7 @@ func TestE2ERelayRestartNothingLostOrDuplicated(t *testing.T) {
 	r := relaytest.StartProcess(t, "--data-dir", data)
 	addr := r.Addr
 	home := t.TempDir()
-	a := spawnAgent(t, r.URL(), "A", home)
-	b := spawnAgent(t, r.URL(), "B", home)
-	a.waitState(t, "connected")
-	b.waitState(t, "connected")
+	a, b := connectedPair(t, r.URL(), home, "A", "B")
 	var want []string
 	for i := 1; i <= 3; i++ {
 		body := fmt.Sprintf("m%d", i)

@@ -55,10 +55,7 @@ func BenchmarkE2ESpawn(b *testing.B) {
 func BenchmarkE2EIdleRSS(b *testing.B) {
 	r := benchRelay(b)
 	home := b.TempDir()
-	a := spawnAgent(b, r.URL(), "LA", home)
-	rd := spawnAgent(b, r.URL(), "LB", home)
-	a.waitState(b, "connected")
-	rd.waitState(b, "connected")
+	a, rd := connectedPair(b, r.URL(), home, "LA", "LB")
 	benchSendReceive(b, a, rd, "wait")
 	time.Sleep(500 * time.Millisecond) // relay-mcp at rest is what is measured
 	b.ReportMetric(float64(rssKiB(rd.cmd.Process.Pid))/1024, "idle-RSS-MiB")
@@ -91,12 +88,8 @@ func BenchmarkE2EContextBytes(b *testing.B) {
 func contextSession(t testing.TB) (table string, text, sc, wire int) {
 	r := relaytest.Start(t, "--store", "memory")
 	home := t.TempDir()
-	me := spawnAgent(t, r.URL(), "CC-1", home)
-	peer := spawnAgent(t, r.URL(), "CC-2", home)
-	other := spawnAgent(t, r.URL(), "CODEX", home)
-	for _, x := range []*agentProc{me, peer, other} {
-		x.waitState(t, "connected")
-	}
+	all := connectedAgents(t, r.URL(), home, "CC-1", "CC-2", "CODEX")
+	me, peer := all[0], all[1] // and CODEX, online for relay_peers
 	type row struct {
 		calls          int
 		text, sc, wire int

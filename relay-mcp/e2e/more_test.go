@@ -290,10 +290,7 @@ func TestE2ECLINoTakeover(t *testing.T) {
 	r := relaytest.Start(t, "--store", "memory")
 	home := t.TempDir()
 	env := []string{"RELAY_HOME=" + home, "RELAY_URL=" + r.URL(), "CLAUDE_RELAY_SESSION_ID="}
-	agent := spawnAgent(t, r.URL(), "CC-1", home)
-	peer := spawnAgent(t, r.URL(), "CC-2", home)
-	agent.waitState(t, "connected")
-	peer.waitState(t, "connected")
+	agent, peer := connectedPair(t, r.URL(), home, "CC-1", "CC-2")
 	pid := agent.cmd.Process.Pid
 
 	// send --as a live id: refused, the holder named, exit 7.
@@ -365,24 +362,29 @@ func TestE2ECLINoTakeover(t *testing.T) {
 	agent.waitState(t, "stopped")
 }
 
-// A memory relay that restarts forgets every mailbox. The session resumes
-// from the last seq it received, so after the restart the new (lower) seqs
-// are followed: nothing sent after the restart is skipped or duplicated.
-func TestE2EMemoryRelayRestartResume(t *testing.T) {
+// memoryRelayRestarted starts a memory relay, A sends B three messages that
+// B reads (B holds seq 3), and the relay restarts on its address with empty
+// mailboxes. It returns the relay, the agents' RELAY_HOME, A and B.
+func memoryRelayRestarted(t *testing.T) (*relaytest.Relay, string, *agentProc, *agentProc) {
+	t.Helper()
 	r := relaytest.Start(t, "--store", "memory")
 	addr := r.Addr
 	home := t.TempDir()
-	a := spawnAgent(t, r.URL(), "A", home)
-	b := spawnAgent(t, r.URL(), "B", home)
-	a.waitState(t, "connected")
-	b.waitState(t, "connected")
+	a, b := connectedPair(t, r.URL(), home, "A", "B")
 	for i := 1; i <= 3; i++ {
 		a.call(t, "relay_send", map[string]any{"to": "B", "message": fmt.Sprintf("before-%d", i)})
 	}
 	exactlyOnce(t, b, "before-1", "before-2", "before-3") // B holds seq 3
 
 	r.Stop()
-	relaytest.Start(t, "--store", "memory", "--listen", addr) // empty mailboxes: seqs start at 1 again
+	return relaytest.Start(t, "--store", "memory", "--listen", addr), home, a, b
+}
+
+// A memory relay that restarts forgets every mailbox. The session resumes
+// from the last seq it received, so after the restart the new (lower) seqs
+// are followed: nothing sent after the restart is skipped or duplicated.
+func TestE2EMemoryRelayRestartResume(t *testing.T) {
+	r, home, a, b := memoryRelayRestarted(t) // empty mailboxes: seqs start at 1 again
 	a.waitState(t, "connected")
 	b.waitState(t, "connected")
 	a.call(t, "relay_send", map[string]any{"to": "B", "message": "after-1"}) // B's seq 1
@@ -404,20 +406,7 @@ func TestE2EMemoryRelayRestartResume(t *testing.T) {
 // must not keep its old resume point: once mail queues past it, a resume
 // from there would skip the first messages (welcome.last_seq tells it).
 func TestE2EMemoryRelayRestartIdleResume(t *testing.T) {
-	r := relaytest.Start(t, "--store", "memory")
-	addr := r.Addr
-	home := t.TempDir()
-	a := spawnAgent(t, r.URL(), "A", home)
-	b := spawnAgent(t, r.URL(), "B", home)
-	a.waitState(t, "connected")
-	b.waitState(t, "connected")
-	for i := 1; i <= 3; i++ {
-		a.call(t, "relay_send", map[string]any{"to": "B", "message": fmt.Sprintf("before-%d", i)})
-	}
-	exactlyOnce(t, b, "before-1", "before-2", "before-3") // B holds seq 3
-
-	r.Stop()
-	relaytest.Start(t, "--store", "memory", "--listen", addr) // empty mailboxes
+	r, home, a, b := memoryRelayRestarted(t)
 	a.waitState(t, "connected")
 	b.waitState(t, "connected") // resumes with 3; the relay's mailbox has issued nothing
 	b.cs.Close()
