@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"github.com/claude-relay/claude-relay/internal/atomicfile"
 	"maps"
 	"os"
 	"os/exec"
@@ -13,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/claude-relay/claude-relay/internal/atomicfile"
 	"github.com/claude-relay/claude-relay/relay-mcp/internal/hook"
 	"github.com/claude-relay/claude-relay/relay-mcp/internal/install"
 )

@@ -4,11 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/claude-relay/claude-relay/internal/atomicfile"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/claude-relay/claude-relay/internal/atomicfile"
 )
 
 // Result says what UpdateFile did.

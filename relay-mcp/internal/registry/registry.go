@@ -11,13 +11,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/claude-relay/claude-relay/internal/atomicfile"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
 	"time"
 
+	"github.com/claude-relay/claude-relay/internal/atomicfile"
 	"github.com/claude-relay/claude-relay/protocol"
 	"github.com/claude-relay/claude-relay/relay-mcp/internal/filelock"
 )

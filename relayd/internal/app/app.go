@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/claude-relay/claude-relay/relayd/internal/daemon"
 	"io"
 	"net"
 	"os"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/claude-relay/claude-relay/internal/buildinfo"
 	"github.com/claude-relay/claude-relay/protocol"
+	"github.com/claude-relay/claude-relay/relayd/internal/daemon"
 )
 
 // version returns the stamped version (see package buildinfo), or the

@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"github.com/claude-relay/claude-relay/relayd/internal/daemon"
 	"net"
 	"net/http"
 	"strings"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/claude-relay/claude-relay/internal/testkit"
 	"github.com/claude-relay/claude-relay/protocol"
+	"github.com/claude-relay/claude-relay/relayd/internal/daemon"
 )
 
 func run(t *testing.T, args ...string) (code int, stdout, stderr string) {

@@ -3,7 +3,6 @@ package app
 import (
 	"errors"
 	"fmt"
-	"github.com/claude-relay/claude-relay/relayd/internal/daemon"
 	"io"
 	"path"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/claude-relay/claude-relay/relayd/internal/auth"
+	"github.com/claude-relay/claude-relay/relayd/internal/daemon"
 	"github.com/claude-relay/claude-relay/relayd/internal/ratelimit"
 )
 

@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"github.com/claude-relay/claude-relay/relayd/internal/daemon"
 	"os"
 	"reflect"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/claude-relay/claude-relay/protocol"
+	"github.com/claude-relay/claude-relay/relayd/internal/daemon"
 )
 
 // configOf returns the Config relayd's flags make of args.

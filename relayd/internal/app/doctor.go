@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/claude-relay/claude-relay/relayd/internal/daemon"
 	"io"
 	"log/slog"
 	"net"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/claude-relay/claude-relay/internal/agentsetup"
 	"github.com/claude-relay/claude-relay/protocol"
+	"github.com/claude-relay/claude-relay/relayd/internal/daemon"
 	"github.com/claude-relay/claude-relay/relayd/internal/service"
 	"github.com/claude-relay/claude-relay/relayd/internal/store"
 )

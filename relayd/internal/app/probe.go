@@ -5,11 +5,12 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
-	"github.com/claude-relay/claude-relay/relayd/internal/daemon"
 	"net"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/claude-relay/claude-relay/relayd/internal/daemon"
 )
 
 // relayHealth is what relayd's /healthz says (see server.health).

@@ -3,7 +3,6 @@ package app
 import (
 	"crypto/tls"
 	"fmt"
-	"github.com/claude-relay/claude-relay/relayd/internal/daemon"
 	"io"
 	"os"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/claude-relay/claude-relay/relayd/internal/auth"
+	"github.com/claude-relay/claude-relay/relayd/internal/daemon"
 )
 
 // securityFlags are the flags of issue 5: per-identity tokens, TLS and the

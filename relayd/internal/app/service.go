@@ -2,7 +2,6 @@ package app
 
 import (
 	"fmt"
-	"github.com/claude-relay/claude-relay/relayd/internal/daemon"
 	"io"
 	"os"
 	"os/exec"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/claude-relay/claude-relay/relayd/internal/daemon"
 	"github.com/claude-relay/claude-relay/relayd/internal/service"
 )
 

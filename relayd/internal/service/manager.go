@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/claude-relay/claude-relay/internal/atomicfile"
 	"io"
 	"os"
 	"os/exec"
@@ -13,6 +12,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/claude-relay/claude-relay/internal/atomicfile"
 )
 
 // Kinds of service manager.
