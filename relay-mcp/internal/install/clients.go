@@ -1,6 +1,8 @@
-// Package install writes relay-mcp's entry into the MCP configuration of
-// the agent clients (Claude Code, Codex CLI, Gemini CLI, Cursor), keeping
-// every other setting of those files and a backup of what was there.
+// Package install puts relay-mcp into the agent clients' own files: its
+// entry in their MCP configuration (Claude Code, Codex CLI, Gemini CLI,
+// Cursor) and, for Claude Code, its hooks in settings.json (claude_hooks.go)
+// — keeping every other setting of those files and a backup of what was
+// there.
 package install
 
 import (
