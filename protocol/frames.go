@@ -19,6 +19,7 @@ const (
 	TypeHistory  = "history"  // both ways: request, then a page of messages
 	TypeClear    = "clear"    // client → relay: forget read history
 	TypeCleared  = "cleared"  // relay → client, answer to clear
+	TypeHeld     = "held"     // relay → client, a notice: the operator held (or released) a pair the client is in
 	TypeError    = "error"    // relay → client
 )
 
@@ -46,6 +47,7 @@ var frameTypes = []FrameType{
 	{Name: TypeStatus, Dir: Both, Answer: TypeStatus, New: newOf[Status]},
 	{Name: TypeWatch, Dir: Both, Answer: TypeWatch, New: newOf[Watch]},
 	{Name: TypeMail, Dir: FromRelay, New: newOf[Mail]},
+	{Name: TypeHeld, Dir: FromRelay, New: newOf[Held]},
 	{Name: TypeError, Dir: FromRelay, New: newOf[ErrorFrame]},
 }
 
@@ -341,3 +343,34 @@ func (*History) Type() string    { return TypeHistory }
 func (*Clear) Type() string      { return TypeClear }
 func (*Cleared) Type() string    { return TypeCleared }
 func (*ErrorFrame) Type() string { return TypeError }
+
+// Held tells a client that the relay's operator put the pair it is in on
+// hold — the relay refuses every message between it and Peer, both ways —
+// or, with On false, released it. A [Notice]: relay-mcp shows it in
+// relay_status and relay_send's result until the release, and a client
+// connecting while the hold stands is told at once.
+//
+//	{"type":"held","peer":"CC-2","on":true,"message":"the relay's operator put you and CC-2 on hold …"}
+type Held struct {
+	Peer    string `json:"peer"`              // required: the other one of the pair
+	On      bool   `json:"on,omitempty"`      // the hold stands; false: released
+	Message string `json:"message,omitempty"` // what it means and what to do, for the agent
+}
+
+func (*Held) Type() string { return TypeHeld }
+
+func (f *Held) validate(Limits) error {
+	if f.Peer == "" {
+		return missing(TypeHeld, "peer")
+	}
+	return nil
+}
+
+func (f *Held) NoticeSubject() string { return TypeHeld + " " + f.Peer }
+
+func (f *Held) NoticeText() string {
+	if !f.On {
+		return ""
+	}
+	return f.Message
+}

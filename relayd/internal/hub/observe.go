@@ -104,6 +104,12 @@ func (h *Hub) Hold(a, b string) {
 	h.holds[key] = pair
 	h.holdMu.Unlock()
 	h.log.Warn("pair held by the operator", "a", pair[0], "b", pair[1])
+	for i, id := range pair {
+		other := pair[1-i]
+		h.notify(&protocol.Held{Peer: other, On: true, Message: fmt.Sprintf("the relay's operator put you and %s on hold (your exchange "+
+			"looked like a loop): the relay refuses your messages to each other until the operator releases the pair. Stop messaging %s; "+
+			"ask your user if you need it.", other, other)}, id)
+	}
 	h.emit(Event{Kind: EventHold, Pair: pair})
 }
 
@@ -114,6 +120,8 @@ func (h *Hub) Release(a, b string) {
 	delete(h.holds, key)
 	h.holdMu.Unlock()
 	h.log.Info("pair released by the operator", "a", pair[0], "b", pair[1])
+	h.notify(&protocol.Held{Peer: pair[1]}, pair[0])
+	h.notify(&protocol.Held{Peer: pair[0]}, pair[1])
 	h.emit(Event{Kind: EventRelease, Pair: pair})
 }
 
