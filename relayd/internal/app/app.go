@@ -75,7 +75,7 @@ Examples:
 		ErrWriter:              stderr,
 		HideHelpCommand:        true,
 		UseShortOptionHandling: true,
-		Flags:                  append(serveFlags(), securityFlags()...),
+		Flags:                  append(append(serveFlags(), securityFlags()...), clusterFlags()...),
 		Action:                 func(c *cli.Context) error { return serve(c, stderr) },
 		Commands: []*cli.Command{loadCommand(stdout), tokenCommand(stdout), serviceCommand(stdout), doctorCommand(stdout), {
 			Name:  "version",

@@ -71,6 +71,9 @@ func configFrom(c *cli.Context) (daemon.Config, error) {
 	if cfg.TLS, err = loadTLS(c.String("tls-cert"), c.String("tls-key")); err != nil {
 		return usage(err)
 	}
+	if cfg.Cluster, err = clusterConfigFrom(c); err != nil {
+		return usage(err)
+	}
 	return cfg, nil
 }
 

@@ -22,7 +22,8 @@ type EmbedOptions struct {
 	// StoreDir is where JetStream keeps its files. Required.
 	StoreDir string
 	// Listen is host:port for NATS clients (other relayd nodes, the nats
-	// CLI); "" serves in-process connections only.
+	// CLI); "" serves in-process connections only (and a loopback port
+	// of its choosing when ClusterListen is set).
 	Listen string
 	// ClusterName names the NATS cluster; defaults to "relay".
 	ClusterName string
@@ -35,6 +36,8 @@ type EmbedOptions struct {
 	// instead of every 2 minutes: slower, but a power loss of a single
 	// node loses nothing it acknowledged.
 	SyncAlways bool
+	// Log, when set, gets the server's notices, warnings and errors.
+	Log server.Logger
 	// ReadyTimeout bounds the wait for the server to accept clients.
 	// Defaults to 10 s.
 	ReadyTimeout time.Duration
@@ -63,10 +66,15 @@ func StartEmbedded(o EmbedOptions) (*Embedded, error) {
 	}
 	opts := &server.Options{
 		ServerName: o.Name, JetStream: true, StoreDir: o.StoreDir, SyncAlways: o.SyncAlways,
-		NoSigs: true, NoLog: true, DontListen: o.Listen == "",
+		NoSigs: true, NoLog: o.Log == nil, DontListen: o.Listen == "" && o.ClusterListen == "",
 		// In-process and loopback clients: the defaults guard a public
 		// server against floods we do not have.
 		MaxPayload: 8 << 20,
+	}
+	if o.Listen == "" && o.ClusterListen != "" {
+		// A server with routes must take clients too (nats-server starts
+		// its routes once the client listener is up): any loopback port.
+		opts.Host, opts.Port = "127.0.0.1", -1
 	}
 	if o.Listen != "" {
 		host, port, err := splitHostPort(o.Listen)
@@ -92,6 +100,9 @@ func StartEmbedded(o EmbedOptions) (*Embedded, error) {
 	srv, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("embedded NATS: %w", err)
+	}
+	if o.Log != nil {
+		srv.SetLogger(o.Log, false, false)
 	}
 	go srv.Start()
 	if !srv.ReadyForConnections(o.ReadyTimeout) {

@@ -59,6 +59,8 @@ type Config struct {
 	PingInterval    time.Duration  // keepalive period
 	HelloTimeout    time.Duration  // how long a new connection may take to say hello
 
+	Cluster ClusterConfig // join a cluster of relayd nodes on NATS; zero for none
+
 	LogLevel  string // debug, info, warn or error
 	LogFormat string // text or json
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/claude-relay/claude-relay/internal/buildinfo"
 	"github.com/claude-relay/claude-relay/protocol"
+	"github.com/claude-relay/claude-relay/relayd/internal/cluster"
 	"github.com/claude-relay/claude-relay/relayd/internal/hub"
 	"github.com/claude-relay/claude-relay/relayd/internal/legacy"
 	"github.com/claude-relay/claude-relay/relayd/internal/metrics"
@@ -43,11 +44,25 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 		return err
 	}
 
-	st, where, err := openStore(ctx, cfg.Store, cfg.DataDir, log)
-	if err != nil {
-		return err
+	var (
+		st      store.Store
+		where   string
+		cluster *cluster.Store
+	)
+	if cfg.Cluster.URLs != "" {
+		cs, at, stop, err := openCluster(ctx, cfg, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		st, where, cluster = cs, at, cs
+	} else {
+		st, where, err = openStore(ctx, cfg.Store, cfg.DataDir, log)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
 	}
-	defer st.Close()
 	reg := metrics.New() // GET /metrics; times the store's appends
 	st = reg.Store(st)
 	stopRetention := startRetention(ctx, st, cfg.Retention, log)
@@ -55,11 +70,18 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 
 	storeFull, stopSize := watchStoreSize(ctx, st, cfg.MaxStoreMB, log)
 	defer stopSize()
-	h := hub.New(hub.Options{
+	hopts := hub.Options{
 		Store: st, Logger: log, Server: "relayd " + version, MaxQueue: cfg.MaxQueue, StoreFull: storeFull,
 		HeartbeatMS: cfg.PingInterval.Milliseconds(),
 		Limits:      cfg.Limits,
-	})
+	}
+	if cluster != nil {
+		hopts.Remote = cluster
+	}
+	h := hub.New(hopts)
+	if cluster != nil {
+		cluster.Attach(h) // mail and presence from the other nodes reach this hub
+	}
 	srv := &server.Server{
 		Hub: h, Logger: log, Version: version, Metrics: reg,
 		Limits:       protocol.Limits{MaxBodyBytes: cfg.MaxBody},
@@ -88,7 +110,7 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
-	log.Info("relayd listening", "addr", ln.Addr().String(), "version", version, "store", cfg.Store, "data", where,
+	log.Info("relayd listening", "addr", ln.Addr().String(), "version", version, "store", storeKind(cfg), "data", where,
 		"auth", cfg.Token != "" || cfg.Tokens != nil, "scheme", cfg.scheme())
 	if cfg.Ready != nil {
 		cfg.Ready(ln.Addr().String())

@@ -58,6 +58,9 @@ type Options struct {
 	Now func() time.Time
 	// Limits bound request and message rates; the zero value is unlimited.
 	Limits Limits
+	// Remote, when set, is the rest of a cluster of relayd nodes
+	// (remote.go); nil for a relay on its own.
+	Remote Remote
 }
 
 // Hub routes messages between connected clients.
@@ -189,7 +192,7 @@ func (h *Hub) Join(ctx context.Context, hello *protocol.Hello, legacy bool) (*Co
 	}
 	c.lastSeen.Store(now.UnixNano())
 	c.lastFrame.Store(now.UnixNano())
-	if hello.NoTakeover && h.isOnline(c.id) {
+	if hello.NoTakeover && (h.isOnline(c.id) || h.remoteOnline(c.id)) {
 		// Checked again under the lock below; this early look keeps a
 		// refused hello from touching the session or its resume point.
 		return nil, nil, ErrIDInUse
@@ -234,6 +237,7 @@ func (h *Hub) Join(ctx context.Context, hello *protocol.Hello, legacy bool) (*Co
 	}
 	others := h.othersLocked(c.id)
 	h.mu.Unlock()
+	elsewhere := h.claim(ctx, c) // the node that held the id closes it
 
 	w := &protocol.Welcome{Server: h.opts.Server, Proto: protocol.Version, ClientID: c.id, Peers: peers, HeartbeatMS: h.opts.HeartbeatMS}
 	if n, err := h.store.Unacked(ctx, c.id); err == nil {
@@ -248,6 +252,8 @@ func (h *Hub) Join(ctx context.Context, hello *protocol.Hello, legacy bool) (*Co
 		reason := fmt.Sprintf("replaced by a newer connection for %s from host %q pid %d", c.id, hello.Host, hello.PID)
 		old.kick(protocol.CloseReplaced, reason)
 		h.log.Info("client replaced", "client", c.id, "old_host", old.peer.Host, "old_pid", old.peer.PID, "new_host", hello.Host, "new_pid", hello.PID)
+	} else if elsewhere != nil {
+		w.Replaced = &protocol.Replaced{Host: elsewhere.Host, PID: elsewhere.PID}
 	}
 	h.log.Info("client joined", "client", c.id, "host", hello.Host, "agent", hello.Agent, "legacy", legacy, "resume_after", hello.ResumeAfter)
 	if !c.quiet { // a script's one-shot connection is no news to the others
@@ -281,12 +287,15 @@ func (h *Hub) Leave(c *Conn, reason string) {
 	if !current {
 		return
 	}
+	if h.opts.Remote != nil {
+		h.opts.Remote.Release(c.id)
+	}
 	now := h.opts.Now()
 	if err := h.store.Touch(context.Background(), c.sessionInfo(now)); err != nil {
 		h.log.Warn("could not record session", "client", c.id, "err", err)
 	}
 	h.log.Info("client left", "client", c.id, "reason", reason)
-	if c.quiet {
+	if c.quiet || h.remoteOnline(c.id) { // moved to another node: not gone
 		return
 	}
 	presence := &protocol.Presence{Event: protocol.PresenceLeft, Peer: c.peerInfo(), Reason: reason}
@@ -316,6 +325,7 @@ func (h *Hub) peersLocked() []protocol.Peer {
 	for _, c := range h.conns {
 		out = append(out, c.peerInfo())
 	}
+	out = append(out, h.remotePeersLocked()...)
 	slices.SortFunc(out, func(a, b protocol.Peer) int { return cmp.Compare(a.ID, b.ID) })
 	return out
 }
@@ -346,6 +356,9 @@ func (h *Hub) Sessions(ctx context.Context) ([]protocol.Session, error) {
 	}
 	h.mu.Lock()
 	online := make(map[string]protocol.Peer, len(h.conns))
+	for _, p := range h.remotePeersLocked() {
+		online[p.ID] = p
+	}
 	for id, c := range h.conns {
 		online[id] = c.peerInfo()
 	}
@@ -403,6 +416,11 @@ func (h *Hub) plan(ctx context.Context, from *Conn, s *protocol.Send) (*routing,
 				targets = append(targets, id)
 			}
 		}
+		for _, p := range h.remotePeersLocked() {
+			if p.ID != from.id {
+				targets = append(targets, p.ID)
+			}
+		}
 		h.mu.Unlock()
 		slices.Sort(targets)
 		for _, id := range targets {
@@ -417,7 +435,7 @@ func (h *Hub) plan(ctx context.Context, from *Conn, s *protocol.Send) (*routing,
 			}
 			seen.add(id)
 			outcomes = append(outcomes, protocol.Outcome{ID: id})
-			if _, ok := h.conns[id]; !ok {
+			if _, ok := h.conns[id]; !ok && !h.remoteOnline(id) {
 				offline = append(offline, len(outcomes)-1)
 			}
 		}
@@ -501,6 +519,9 @@ func (h *Hub) finish(ref string, r *routing, targets []string, slots []store.Slo
 			o.Status = protocol.StatusDelivered
 			h.stats.Delivered.Add(1)
 			wake = append(wake, c)
+		case h.remoteOnline(o.ID):
+			o.Status = protocol.StatusDelivered // its node reads it from the stream
+			h.stats.Delivered.Add(1)
 		default:
 			o.Status = protocol.StatusQueued
 			h.stats.Queued.Add(1)

@@ -5,7 +5,9 @@ package natstest
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"os"
 	"testing"
 	"time"
 
@@ -32,6 +34,9 @@ func Start(t testing.TB, n int) *Cluster {
 	c := &Cluster{}
 	for i := range n {
 		o := cluster.EmbedOptions{Name: fmt.Sprintf("n%d", i+1), StoreDir: t.TempDir(), Listen: "127.0.0.1:0"}
+		if path := os.Getenv("NATSTEST_LOG"); path != "" {
+			o.Log = logger{logFile(t, path), o.Name}
+		}
 		if n > 1 {
 			o.ClusterListen, o.Routes = clusterAddrs[i], routes
 		}
@@ -82,3 +87,29 @@ func freeAddr(t testing.TB) string {
 	defer ln.Close()
 	return ln.Addr().String()
 }
+
+// logger writes a server's log to the file NATSTEST_LOG names.
+type logger struct {
+	w    io.Writer
+	name string
+}
+
+func logFile(t testing.TB, path string) io.Writer {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+func (l logger) logf(level, f string, a ...any) {
+	fmt.Fprintf(l.w, "%s %s %s "+f+"\n", append([]any{time.Now().Format("15:04:05.000"), l.name, level}, a...)...)
+}
+
+func (l logger) Noticef(f string, a ...any) { l.logf("INF", f, a...) }
+func (l logger) Warnf(f string, a ...any)   { l.logf("WRN", f, a...) }
+func (l logger) Fatalf(f string, a ...any)  { l.logf("FTL", f, a...) }
+func (l logger) Errorf(f string, a ...any)  { l.logf("ERR", f, a...) }
+func (l logger) Debugf(f string, a ...any)  {}
+func (l logger) Tracef(f string, a ...any)  {}

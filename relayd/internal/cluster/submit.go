@@ -1,0 +1,155 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/claude-relay/claude-relay/relayd/internal/store"
+)
+
+// submission is a Submit on its way to the stream: one publish per
+// recipient, acknowledged by JetStream once its replicas hold it.
+type submission struct {
+	msg        store.Message
+	recipients []string
+	slots      []store.Slot
+	acks       []jetstream.PubAckFuture // nil where the mailbox was full
+	err        error                    // a publish could not even be sent
+	deadline   time.Time                // when to stop waiting for acks
+	done       func(store.Submitted)
+}
+
+// Submit publishes msg to each recipient's subject at once, without waiting,
+// and leaves the waiting to the committer, which calls done in Submit
+// order once JetStream acknowledged every copy. Nothing is visible early:
+// a recipient reads a message from its node's index, which holds only what
+// the stream holds. Each copy carries a Nats-Msg-Id made of the send's
+// ref, so a send retried on another node after a crash is stored once.
+func (s *Store) Submit(msg store.Message, recipients []string, maxQueue int, ref *store.SendRef, done func(store.Submitted)) ([]store.Slot, bool) {
+	sub := &submission{msg: msg, recipients: recipients, slots: make([]store.Slot, len(recipients)),
+		acks: make([]jetstream.PubAckFuture, len(recipients)), done: done, deadline: time.Now().Add(s.opts.PublishTimeout)}
+	data, err := json.Marshal(toEvent(msg))
+	base := msgIDBase(msg, ref)
+	// Publishing and queueing under one lock keeps the committer's order
+	// that of the publishes, so done runs in Submit order.
+	s.subMu.Lock()
+	defer s.subMu.Unlock()
+	for i, r := range recipients {
+		if err != nil {
+			break
+		}
+		if maxQueue > 0 {
+			if n, _ := s.ix.mem.Unacked(context.Background(), r); n >= maxQueue {
+				sub.slots[i].Full = true
+				continue
+			}
+		}
+		m := &nats.Msg{Subject: mailSubject(r), Data: data, Header: nats.Header{}}
+		m.Header.Set(jetstream.MsgIDHeader, base+"."+r)
+		sub.acks[i], err = s.js.PublishMsgAsync(m)
+	}
+	if err != nil {
+		sub.err = fmt.Errorf("%w: cluster publish: %v", store.ErrUnavailable, err)
+	}
+	select {
+	case s.subs <- sub:
+	case <-s.closed:
+		done(store.Submitted{Err: fmt.Errorf("%w: relayd is shutting down", store.ErrUnavailable)})
+	}
+	return nil, false
+}
+
+// commitLoop waits for each submission's acknowledgements in turn.
+func (s *Store) commitLoop() {
+	defer close(s.done)
+	for {
+		select {
+		case sub := <-s.subs:
+			sub.done(s.settle(sub))
+		case <-s.closed:
+			for {
+				select {
+				case sub := <-s.subs:
+					sub.done(s.settle(sub))
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+func (s *Store) settle(sub *submission) store.Submitted {
+	// The deadline counts from the publish, not from here: acks lost with
+	// a NATS connection would otherwise cost every submission queued
+	// behind them a full timeout of its own, one after another.
+	timeout := time.NewTimer(time.Until(sub.deadline))
+	defer timeout.Stop()
+	res := store.Submitted{Slots: sub.slots}
+	dups := 0
+	var dupSeq uint64
+	for i, f := range sub.acks {
+		if f == nil {
+			continue
+		}
+		select {
+		case ack := <-f.Ok():
+			sub.slots[i].Seq = ack.Sequence
+			if ack.Duplicate {
+				dups++
+				dupSeq = ack.Sequence
+			}
+		case err := <-f.Err():
+			if sub.err == nil {
+				sub.err = fmt.Errorf("%w: cluster write for %s: %v", store.ErrUnavailable, sub.recipients[i], err)
+			}
+		case <-timeout.C:
+			if sub.err == nil {
+				sub.err = fmt.Errorf("%w: the cluster did not acknowledge the write within %s", store.ErrUnavailable, s.opts.PublishTimeout)
+			}
+		}
+	}
+	if sub.err != nil {
+		// Copies that were stored stay stored: a retry with the same ref
+		// finds them in the duplicate window and stores only the rest.
+		return store.Submitted{Err: sub.err}
+	}
+	if dups > 0 && dups == countAcks(sub.acks) {
+		if sent := s.original(dupSeq, sub); sent != nil {
+			return store.Submitted{Dup: sent}
+		}
+	}
+	return res
+}
+
+func countAcks(acks []jetstream.PubAckFuture) int {
+	n := 0
+	for _, a := range acks {
+		if a != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// original reads the message a retried send was first stored as, so the
+// retry is answered with its id.
+func (s *Store) original(seq uint64, sub *submission) *store.Sent {
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.PublishTimeout)
+	defer cancel()
+	raw, err := s.stream.GetMsg(ctx, seq)
+	if err != nil {
+		s.log.Warn("cluster: could not read the first copy of a retried send", "seq", seq, "err", err)
+		return nil
+	}
+	var ev mailEvent
+	if err := json.Unmarshal(raw.Data, &ev); err != nil {
+		return nil
+	}
+	return &store.Sent{ID: ev.ID, TS: ev.TS, Recipients: sub.recipients, Slots: sub.slots}
+}

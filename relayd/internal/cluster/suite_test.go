@@ -1,0 +1,172 @@
+package cluster_test
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/claude-relay/claude-relay/protocol"
+	"github.com/claude-relay/claude-relay/relayd/internal/cluster/natstest"
+	"github.com/claude-relay/claude-relay/relayd/relaytest"
+)
+
+func TestMain(m *testing.M) {
+	relaytest.Main() // serves as relayd when a test runs it as a process
+	os.Exit(m.Run())
+}
+
+// nodeArgs are relayd's flags for node i of a cluster on nats: it dials
+// NATS node i first, and the limits meant for one agent gone wrong stay
+// out of the way of a test's bursts.
+func nodeArgs(nats *natstest.Cluster, i int) []string {
+	urls := strings.Split(nats.URLs(), ",")
+	urls = append(urls[i%len(urls):], urls[:i%len(urls)]...)
+	return []string{"--cluster", strings.Join(urls, ","), "--cluster-node", fmt.Sprintf("r%d", i+1),
+		"--client-limit", "0", "--pair-limit", "0", "--global-limit", "0", "--loop-warn", "0"}
+}
+
+// startNodes runs n relayd nodes in this process on a 3-node NATS cluster.
+func startNodes(t *testing.T, n int) (*natstest.Cluster, []*relaytest.Relay) {
+	t.Helper()
+	nats := natstest.Start(t, 3)
+	var nodes []*relaytest.Relay
+	for i := range n {
+		nodes = append(nodes, relaytest.Start(t, nodeArgs(nats, i)...))
+	}
+	return nats, nodes
+}
+
+// Agents on three different nodes, and a client of the older protocol on
+// a fourth connection, exchange direct and broadcast mail as on one relay.
+func TestCrossNodeDirectAndBroadcast(t *testing.T) {
+	_, r := startNodes(t, 3)
+	a, _ := connect(t, r[0].URL(), "A", 0)
+	b, _ := connect(t, r[1].URL(), "B", 0)
+	c, _ := connect(t, r[2].URL(), "C", 0)
+	old := connectLegacy(t, r[1].URL(), "OLD")
+	a.waitPeers("A", "B", "C", "OLD")
+
+	acc := a.sendTo("1", "hello B", "B")
+	if len(acc.Recipients) != 1 || acc.Recipients[0].Status != protocol.StatusDelivered {
+		t.Fatalf("accepted %+v: want B delivered (online on another node)", acc)
+	}
+	if m := expect[*protocol.Message](b); m.From != "A" || m.Body != "hello B" || m.ID != acc.ID {
+		t.Fatalf("B got %+v", m)
+	}
+
+	acc = a.sendTo("2", "hello all", "*")
+	var to []string
+	for _, o := range acc.Recipients {
+		to = append(to, o.ID+"="+o.Status)
+	}
+	slices.Sort(to)
+	if got := strings.Join(to, " "); got != "B=delivered C=delivered OLD=delivered" {
+		t.Fatalf("broadcast went to %s", got)
+	}
+	for _, x := range []*client{b, c} {
+		if m := expect[*protocol.Message](x); m.Body != "hello all" || m.ID != acc.ID {
+			t.Fatalf("%s got %+v", x.id, m)
+		}
+	}
+	if m := old.next("message"); m["content"] != "hello all" || m["from"] != "A" {
+		t.Fatalf("OLD got %v", m)
+	}
+
+	old.write(map[string]any{"type": "message", "to": "C", "content": "from the old protocol"})
+	if m := expect[*protocol.Message](c); m.From != "OLD" || m.Body != "from the old protocol" {
+		t.Fatalf("C got %+v", m)
+	}
+	reply := c.sendTo("3", "hi A", "A")
+	if m := expect[*protocol.Message](a); m.From != "C" || m.ID != reply.ID {
+		t.Fatalf("A got %+v", m)
+	}
+
+	// History on B's node shows what A sent it from another node.
+	b.send(&protocol.History{Ref: "h", With: "A"})
+	h := expect[*protocol.History](b)
+	var bodies []string
+	for _, m := range h.Messages {
+		bodies = append(bodies, m.Body)
+	}
+	if got := strings.Join(bodies, "|"); got != "hello B|hello all" {
+		t.Fatalf("B's history with A: %s", got)
+	}
+}
+
+// A second connection for an id on another node takes it over: the first
+// is closed with 4409 and the second keeps getting the id's mail.
+func TestTakeoverAcrossNodes(t *testing.T) {
+	_, r := startNodes(t, 3)
+	first, _ := connect(t, r[0].URL(), "A", 0)
+	b, _ := connect(t, r[2].URL(), "B", 0)
+	b.waitPeers("A")
+	second, w := connect(t, r[1].URL(), "A", 0)
+	if code := first.closeCode(); code != protocol.CloseReplaced {
+		t.Fatalf("first connection closed with %d, want %d", code, protocol.CloseReplaced)
+	}
+	if w.Replaced == nil || w.Replaced.Host != "host-A" {
+		t.Fatalf("welcome %+v: want replaced naming the first connection's host", w)
+	}
+	acc := b.sendTo("1", "to the second", "A")
+	if m := expect[*protocol.Message](second); m.ID != acc.ID {
+		t.Fatalf("second connection got %+v", m)
+	}
+	// The node that lost the id does not take it back: the second
+	// connection is still the one online, listed once.
+	if n := strings.Count(strings.Join(b.peers(), ","), "A"); n != 1 {
+		t.Fatalf("peers list A %d times", n)
+	}
+	second.peers() // still answered: the connection is up
+}
+
+// An agent that read part of its mail on one node, went away while more
+// came, and connected to another node resumes after the last seq it holds:
+// it gets the rest, once each, and nothing it already had.
+func TestAgentMovesToAnotherNode(t *testing.T) {
+	_, r := startNodes(t, 3)
+	sender, _ := connect(t, r[1].URL(), "S", 0)
+	a, _ := connect(t, r[0].URL(), "A", 0)
+	sender.waitPeers("A")
+	var want []string
+	for i := range 5 {
+		want = append(want, sender.sendTo(fmt.Sprint(i), fmt.Sprint("m", i), "A").ID)
+	}
+	var held uint64
+	for i := range 5 {
+		if m := expect[*protocol.Message](a); m.ID != want[i] {
+			t.Fatalf("A got %+v, want %s", m, want[i])
+		} else {
+			held = m.Seq
+		}
+	}
+	a.send(&protocol.Ack{Upto: held})
+	a.sessions() // answered after the ack is written
+	a.ws.CloseNow()
+	sender.waitGone("A")
+	for i := 5; i < 10; i++ {
+		acc := sender.sendTo(fmt.Sprint(i), fmt.Sprint("m", i), "A")
+		if acc.Recipients[0].Status != protocol.StatusQueued {
+			t.Fatalf("send to A while it is away: %+v, want queued", acc.Recipients)
+		}
+		want = append(want, acc.ID)
+	}
+
+	moved, w := connect(t, r[2].URL(), "A", held)
+	if w.Backlog != 5 {
+		t.Errorf("welcome on the new node: backlog %d, want 5", w.Backlog)
+	}
+	var got []string
+	for range 5 {
+		got = append(got, expect[*protocol.Message](moved).ID)
+	}
+	if !slices.Equal(got, want[5:]) {
+		t.Fatalf("after moving A got %v, want %v", got, want[5:])
+	}
+	// Nothing more: a history request is answered next, not a message.
+	moved.send(&protocol.History{Ref: "h"})
+	if h := expect[*protocol.History](moved); len(h.Messages) != 10 {
+		t.Fatalf("A's history on the new node holds %d messages, want 10", len(h.Messages))
+	}
+}
