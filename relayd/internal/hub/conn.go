@@ -295,8 +295,7 @@ func (c *Conn) handle(ctx context.Context, f protocol.Frame) protocol.Frame {
 		c.ack(f.Upto)
 		return nil
 	case *protocol.Read:
-		h.markRead(ctx, c, f.IDs, f.Upto)
-		h.emit(Event{Kind: EventStage, Client: c.id})
+		h.markReadLater(c, f.IDs, f.Upto)
 		return nil
 	case *protocol.Receipts:
 		return h.receipts(ctx, c, f)

@@ -85,6 +85,8 @@ type Hub struct {
 
 	statusWatch statusWatch // status lines and mail watchers (status_watch.go)
 
+	reads readsInFlight // read reports being written (receipts.go)
+
 	obs        observers            // the console's event feed (observe.go)
 	holdMu     sync.Mutex           // guards holds
 	holds      map[string][2]string // pairs the operator held (observe.go)

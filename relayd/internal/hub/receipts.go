@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"sync"
 
 	"github.com/claude-relay/claude-relay/protocol"
 )
@@ -19,12 +20,72 @@ func (h *Hub) markRead(ctx context.Context, c *Conn, ids []string, upto uint64) 
 	}
 }
 
+// markReadLater records a read report from c in the background: the
+// client's next frame is read at once (relay-mcp writes a request right
+// behind its report and answers its model when that is answered), not
+// after a commit. What reads the read state — receipts, the peer list's
+// unread counts — first waits for the reports begun before it, so a
+// sender who asks once the reader has its answer sees the messages read.
+func (h *Hub) markReadLater(c *Conn, ids []string, upto uint64) {
+	at := h.opts.Now().UTC()
+	h.reads.begin()
+	go func() {
+		defer h.reads.end()
+		// The connection may end meanwhile; its report still counts.
+		if _, err := h.store.MarkRead(context.Background(), c.id, ids, upto, at); err != nil {
+			h.log.Warn("read not recorded", "client", c.id, "err", err)
+		}
+		h.emit(Event{Kind: EventStage, Client: c.id})
+	}()
+}
+
+// readsInFlight counts the read reports being written.
+type readsInFlight struct {
+	mu      sync.Mutex
+	n       int
+	settled chan struct{} // closed when n falls to 0
+}
+
+func (r *readsInFlight) begin() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.n == 0 {
+		r.settled = make(chan struct{})
+	}
+	r.n++
+}
+
+func (r *readsInFlight) end() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.n--
+	if r.n == 0 {
+		close(r.settled)
+	}
+}
+
+// wait waits until no read report is being written (reports come at the
+// pace of models reading, so there is a moment with none), or ctx ends.
+func (r *readsInFlight) wait(ctx context.Context) {
+	r.mu.Lock()
+	n, ch := r.n, r.settled
+	r.mu.Unlock()
+	if n == 0 {
+		return
+	}
+	select {
+	case <-ch:
+	case <-ctx.Done():
+	}
+}
+
 // receipts answers a receipts request: the state of c's own messages in
 // every mailbox that still holds them.
 func (h *Hub) receipts(ctx context.Context, c *Conn, f *protocol.Receipts) protocol.Frame {
 	if len(f.IDs) == 0 {
 		return &protocol.Receipts{Ref: f.Ref}
 	}
+	h.reads.wait(ctx)
 	rs, err := h.store.Receipts(ctx, c.id, f.IDs)
 	if err != nil {
 		return storeError(f.Ref, err)
@@ -54,6 +115,7 @@ func (h *Hub) peersWithReads(ctx context.Context) []protocol.Peer {
 	for i, p := range ps {
 		ids[i] = p.ID
 	}
+	h.reads.wait(ctx)
 	st, err := h.store.ReadStates(ctx, ids)
 	if err != nil {
 		h.log.Warn("could not read unread counts", "err", err)

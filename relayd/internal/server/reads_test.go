@@ -1,0 +1,55 @@
+package server
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/claude-relay/claude-relay/protocol"
+	"github.com/claude-relay/claude-relay/relayd/internal/hub"
+	"github.com/claude-relay/claude-relay/relayd/internal/store"
+)
+
+// heldReads is a store whose MarkRead waits until release is closed.
+type heldReads struct {
+	store.Store
+	release chan struct{}
+}
+
+func (h *heldReads) MarkRead(ctx context.Context, client string, ids []string, upto uint64, at time.Time) (int, error) {
+	<-h.release
+	return h.Store.MarkRead(ctx, client, ids, upto, at)
+}
+
+// A read report does not hold its client's connection while the store
+// writes it (the request behind it is answered at once), and a sender who
+// asks afterwards waits for it: it sees the message read.
+func TestReadReportWrittenBesideTheConnection(t *testing.T) {
+	st := &heldReads{Store: openSQLite(t, t.TempDir()), release: make(chan struct{})}
+	r := startRelay(t, func(_ *Server, o *hub.Options) { o.Store = st })
+	a, _ := r.connect("A", 0)
+	b, _ := r.connect("B", 0)
+	expect[*protocol.Presence](a) // B joined
+	a.send(&protocol.Send{Ref: "1", To: protocol.Recipients{"B"}, Body: "read me"})
+	id := expect[*protocol.Accepted](a).ID
+	m := expect[*protocol.Message](b)
+	b.send(&protocol.Ack{Upto: m.Seq})
+
+	b.send(&protocol.Read{IDs: []string{id}})
+	b.send(&protocol.Receipts{Ref: "after-read"})
+	if rs := expect[*protocol.Receipts](b); rs.Ref != "after-read" {
+		t.Fatalf("B got %+v", rs)
+	}
+	// A asks while the report is still being written: its answer waits
+	// for it (an answer given earlier would say delivered).
+	a.send(&protocol.Receipts{Ref: "q", IDs: []string{id}})
+	time.Sleep(100 * time.Millisecond)
+	close(st.release)
+	rs := expect[*protocol.Receipts](a)
+	if len(rs.Receipts) != 1 || rs.Receipts[0].State != protocol.ReceiptRead {
+		t.Fatalf("A's receipts after the report was written: %+v", rs.Receipts)
+	}
+	if p := peerOf(t, a, "B"); p.Unread != 0 || p.LastRead.IsZero() {
+		t.Fatalf("B in A's peer list: %+v", p)
+	}
+}
