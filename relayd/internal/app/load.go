@@ -23,6 +23,7 @@ func loadCommand(stdout io.Writer) *cli.Command {
 		&cli.IntFlag{Name: "size", Value: 100, Usage: "message body `BYTES`"},
 		&cli.DurationFlag{Name: "timeout", Value: 2 * time.Minute, Usage: "give up after this long"},
 		&cli.BoolFlag{Name: "legacy", Usage: "speak the older Node relay's protocol on / instead of protocol v1 on /v1/ws"},
+		&cli.StringFlag{Name: "peer-url", Usage: "another node of the same cluster (docs/cluster.md): echo's second client and throughput's receiver connect there"},
 	}
 	token := func() string { return strings.TrimSpace(os.Getenv("RELAY_TOKEN")) }
 	return &cli.Command{
@@ -47,7 +48,7 @@ Examples:
 				Action: func(c *cli.Context) error {
 					ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
 					defer cancel()
-					rtts, err := loadgen.EchoOn(ctx, loadgen.Target{URL: c.String("url"), Token: token(), Legacy: c.Bool("legacy")}, c.Int("n"), c.Int("size"))
+					rtts, err := loadgen.EchoOn(ctx, loadgen.Target{URL: c.String("url"), Token: token(), Legacy: c.Bool("legacy"), PeerURL: c.String("peer-url")}, c.Int("n"), c.Int("size"))
 					if err != nil {
 						return cli.Exit(fmt.Sprintf("echo: %v", err), 1)
 					}
@@ -67,7 +68,7 @@ Examples:
 				Action: func(c *cli.Context) error {
 					ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
 					defer cancel()
-					res, err := loadgen.ThroughputOn(ctx, loadgen.Target{URL: c.String("url"), Token: token(), Legacy: c.Bool("legacy")}, c.Int("senders"), c.Int("n"), c.Int("size"), c.Int("window"))
+					res, err := loadgen.ThroughputOn(ctx, loadgen.Target{URL: c.String("url"), Token: token(), Legacy: c.Bool("legacy"), PeerURL: c.String("peer-url")}, c.Int("senders"), c.Int("n"), c.Int("size"), c.Int("window"))
 					if err != nil {
 						return cli.Exit(fmt.Sprintf("throughput: %v", err), 1)
 					}

@@ -1,6 +1,7 @@
 package cluster_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"slices"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/claude-relay/claude-relay/protocol"
 	"github.com/claude-relay/claude-relay/relayd/internal/cluster/natstest"
+	"github.com/claude-relay/claude-relay/relayd/internal/loadgen"
 	"github.com/claude-relay/claude-relay/relayd/relaytest"
 )
 
@@ -168,5 +170,27 @@ func TestAgentMovesToAnotherNode(t *testing.T) {
 	moved.send(&protocol.History{Ref: "h"})
 	if h := expect[*protocol.History](moved); len(h.Messages) != 10 {
 		t.Fatalf("A's history on the new node holds %d messages, want 10", len(h.Messages))
+	}
+}
+
+// relayd load measures across nodes: with PeerURL its second client is on
+// another node, and every round trip crosses the cluster.
+func TestLoadEchoAcrossNodes(t *testing.T) {
+	_, r := startNodes(t, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*patience)
+	defer cancel()
+	rtts, err := loadgen.EchoOn(ctx, loadgen.Target{URL: r[0].URL(), PeerURL: r[1].URL()}, 20, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rtts) != 20 {
+		t.Fatalf("%d round trips, want 20", len(rtts))
+	}
+	res, err := loadgen.ThroughputOn(ctx, loadgen.Target{URL: r[0].URL(), PeerURL: r[1].URL()}, 2, 200, 100, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Messages != 200 {
+		t.Fatalf("receiver on the other node got %d messages, want 200", res.Messages)
 	}
 }

@@ -23,6 +23,20 @@ type Target struct {
 	// Legacy speaks the older Node relay's protocol on / (register,
 	// message {to, content}) instead of protocol v1 on /v1/ws.
 	Legacy bool
+	// PeerURL, when set, is another node of the same cluster: echo's
+	// second client and throughput's receiver connect there, so every
+	// message crosses nodes. Sends then ask to be queued for an id the
+	// sender's node has not heard of yet (it may learn of the receiver a
+	// moment after it connected).
+	PeerURL string
+}
+
+// peer dials the client that receives: on PeerURL when set.
+func (t Target) peer(ctx context.Context, id string) (peer, error) {
+	if t.PeerURL != "" {
+		t.URL = t.PeerURL
+	}
+	return t.dial(ctx, id)
 }
 
 // peer is one load client, in either protocol.
@@ -42,16 +56,19 @@ func (t Target) dial(ctx context.Context, id string) (peer, error) {
 		if err != nil {
 			return nil, err
 		}
-		return v1Peer{c}, nil
+		return v1Peer{c, t.PeerURL != ""}, nil
 	}
 	return dialLegacy(ctx, t.URL, id, t.Token)
 }
 
-type v1Peer struct{ *Client }
+type v1Peer struct {
+	*Client
+	queueIfUnknown bool
+}
 
 func (p v1Peer) id() string { return p.ID }
 func (p v1Peer) send(ctx context.Context, ref, to, body string) error {
-	return p.Send(ctx, &protocol.Send{Ref: ref, To: protocol.Recipients{to}, Body: body})
+	return p.Send(ctx, &protocol.Send{Ref: ref, To: protocol.Recipients{to}, Body: body, QueueIfUnknown: p.queueIfUnknown})
 }
 func (p v1Peer) ack(ctx context.Context, seq uint64) {
 	if seq = min(seq, p.confirmed); seq > 0 {
@@ -160,7 +177,7 @@ func EchoOn(ctx context.Context, t Target, n, size int) ([]time.Duration, error)
 		return nil, err
 	}
 	defer a.close()
-	b, err := t.dial(ctx, "echo-b-"+run)
+	b, err := t.peer(ctx, "echo-b-"+run)
 	if err != nil {
 		return nil, err
 	}
@@ -216,7 +233,7 @@ func EchoOn(ctx context.Context, t Target, n, size int) ([]time.Duration, error)
 // answer to a send, so its senders write as fast as the relay reads.
 func ThroughputOn(ctx context.Context, t Target, senders, total, size, window int) (ThroughputResult, error) {
 	run := strconv.FormatInt(time.Now().UnixNano(), 36)
-	rx, err := t.dial(ctx, "sink-"+run)
+	rx, err := t.peer(ctx, "sink-"+run)
 	if err != nil {
 		return ThroughputResult{}, err
 	}
@@ -372,7 +389,7 @@ func Overload(ctx context.Context, t Target, senders int, d time.Duration, size,
 	// consumer below waits, nothing more is read from the socket.
 	type got struct{ err error }
 	msgs := make(chan got, 1)
-	p := v1Peer{rx}
+	p := v1Peer{Client: rx}
 	go func() {
 		for n := 1; ; n++ {
 			seq, _, err := p.next(ctx)
