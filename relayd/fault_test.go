@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -28,82 +27,18 @@ import (
 	"github.com/claude-relay/claude-relay/internal/testkit"
 	"github.com/claude-relay/claude-relay/protocol"
 	"github.com/claude-relay/claude-relay/relayd/internal/store"
+	"github.com/claude-relay/claude-relay/relayd/relaytest"
 )
 
-// relaydProc is a relayd process the test can kill and restart.
-type relaydProc struct {
-	cmd  *exec.Cmd
-	addr string
-	logs *testkit.Buffer
-	done chan struct{}
-}
-
-var listeningRE = regexp.MustCompile(`relayd listening.*addr=(\S+)`)
-
-// startRelayd runs relayd with its SQLite store in dataDir on addr
-// ("127.0.0.1:0" for any port) and waits until it listens. Its log is
-// shown if the test fails.
-func startRelayd(t *testing.T, dataDir, addr string, extra ...string) *relaydProc {
+// startRelayd runs relayd as a process (relaytest.StartProcess) with its
+// SQLite store in dataDir on addr ("127.0.0.1:0" for any port) and waits
+// until it listens. Its log is shown if the test fails.
+func startRelayd(t *testing.T, dataDir, addr string, extra ...string) *relaytest.Relay {
 	t.Helper()
 	// No rate limits: a burst of thousands is the point here, not a loop
 	// between agents.
-	return startRelaydArgs(t, append([]string{"--listen", addr, "--data-dir", dataDir,
+	return relaytest.StartProcess(t, append([]string{"--listen", addr, "--data-dir", dataDir,
 		"--client-limit", "0", "--pair-limit", "0", "--global-limit", "0"}, extra...)...)
-}
-
-// startRelaydArgs runs relayd with exactly args and waits until it listens.
-func startRelaydArgs(t *testing.T, args ...string) *relaydProc {
-	t.Helper()
-	p, err := runRelayd(args...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		p.kill()
-		if t.Failed() {
-			t.Logf("relayd on %s log:\n%s", p.addr, lastBytes(p.logs.String(), 4000))
-		}
-	})
-	deadline := time.After(20 * time.Second)
-	for p.addr == "" {
-		select {
-		case <-p.done:
-			t.Fatalf("relayd exited before listening:\n%s", p.logs.String())
-		case <-deadline:
-			t.Fatalf("relayd did not report its address:\n%s", p.logs.String())
-		case <-time.After(10 * time.Millisecond):
-			if m := listeningRE.FindStringSubmatch(p.logs.String()); m != nil {
-				p.addr = m[1]
-			}
-		}
-	}
-	return p
-}
-
-func runRelayd(args ...string) (*relaydProc, error) {
-	cmd := exec.Command(os.Args[0], args...)
-	// The test's own environment must not leak a token or data dir into it.
-	cmd.Env = append(os.Environ(), "RELAYD_RUN_MAIN=1", "RELAY_TOKEN=", "RELAY_TOKEN_FILE=", "RELAY_HOME="+os.TempDir())
-	p := &relaydProc{cmd: cmd, logs: &testkit.Buffer{}, done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = p.logs, p.logs
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	go func() { cmd.Wait(); close(p.done) }()
-	return p, nil
-}
-
-// kill9 is kill -9: no shutdown, no flush, no close frames.
-func (p *relaydProc) kill() {
-	p.cmd.Process.Signal(os.Kill)
-	<-p.done
-}
-
-func lastBytes(s string, n int) string {
-	if len(s) > n {
-		return "…" + s[len(s)-n:]
-	}
-	return s
 }
 
 // wsClient is a protocol v1 client that reads in the background.
@@ -460,7 +395,7 @@ func TestKill9DuringBurst(t *testing.T) {
 	const senders, receivers, window = 5, 5, 64
 	data := t.TempDir()
 	p := startRelayd(t, data, "127.0.0.1:0")
-	addr := p.addr
+	addr := p.Addr
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -533,7 +468,7 @@ func TestKill9DuringBurst(t *testing.T) {
 		})
 	}
 	waitUntil(t, ctx, "a third of the burst accepted", func() bool { return accepted() >= total/3 })
-	p.kill()
+	p.Kill(t)
 	r4stop()
 	t.Logf("killed relayd with SIGKILL after %d of %d messages were accepted", accepted(), total)
 
@@ -597,7 +532,7 @@ func TestKill9BetweenHandOffAndCommit(t *testing.T) {
 	}
 	data := t.TempDir()
 	p := startRelayd(t, data, "127.0.0.1:0")
-	addr := p.addr
+	addr := p.Addr
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	if c, _, err := dialClient(ctx, addr, "B", 0); err != nil {
@@ -641,7 +576,7 @@ func TestKill9BetweenHandOffAndCommit(t *testing.T) {
 			held := in.unconfirmed
 			in.mu.Unlock()
 			if held > 0 || time.Now().After(deadline) {
-				p.kill()
+				p.Kill(t)
 				t.Logf("kill %d: relayd killed with SIGKILL while B held %d unconfirmed messages, %d of %d accepted", k+1, held, s.count.Load(), n)
 				break
 			}
@@ -699,7 +634,7 @@ func TestKill9DuringResume(t *testing.T) {
 	}
 	data := t.TempDir()
 	p := startRelayd(t, data, "127.0.0.1:0")
-	addr := p.addr
+	addr := p.Addr
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
@@ -722,7 +657,7 @@ func TestKill9DuringResume(t *testing.T) {
 		t.Logf("welcome.backlog = %d", w.Backlog)
 	}
 	receive(ctx, c, in, 100, n/3) // a third read, most of it acked
-	p.kill()
+	p.Kill(t)
 	c.close()
 	held := in.count()
 	if held >= n {
@@ -777,19 +712,24 @@ func TestReadOnlyDataDir(t *testing.T) {
 // exit 1 on its own. It returns what relayd said.
 func refusedStart(t *testing.T, dir, what string) string {
 	t.Helper()
-	p, err := runRelayd("--listen", "127.0.0.1:0", "--data-dir", dir)
-	if err != nil {
+	cmd := relaytest.Command("--listen", "127.0.0.1:0", "--data-dir", dir)
+	var logs testkit.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
 	select {
-	case <-p.done:
+	case <-done:
 	case <-time.After(20 * time.Second):
-		p.kill()
-		t.Fatalf("relayd kept running on %s:\n%s", what, p.logs.String())
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("relayd kept running on %s:\n%s", what, logs.String())
 	}
-	out := p.logs.String()
+	out := logs.String()
 	t.Logf("relayd said:\n%s", out)
-	if code := p.cmd.ProcessState.ExitCode(); code != 1 {
+	if code := cmd.ProcessState.ExitCode(); code != 1 {
 		t.Errorf("exit code %d, want 1", code)
 	}
 	return out
@@ -836,7 +776,7 @@ func waitUntil(t *testing.T, ctx context.Context, what string, cond func() bool)
 func TestLimitsAcrossKill9(t *testing.T) {
 	data := t.TempDir()
 	p := startRelayd(t, data, "127.0.0.1:0", "--max-queue", "3")
-	addr := p.addr
+	addr := p.Addr
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	b, _, err := dialClient(ctx, addr, "B", 0)
@@ -872,7 +812,7 @@ func TestLimitsAcrossKill9(t *testing.T) {
 	if stored != "stored,stored,stored,full" {
 		t.Fatalf("outcomes %v, want three stored then full", got)
 	}
-	p.kill()
+	p.Kill(t)
 	a.close()
 
 	// Retention long enough for the restart and B's resume on a loaded
@@ -921,7 +861,7 @@ func TestLimitsAcrossKill9(t *testing.T) {
 	if age := time.Since(sent); age < retention {
 		t.Errorf("dropped %v after it was sent, before its retention of %s", age, retention)
 	}
-	if !strings.Contains(p.logs.String(), "retention: dropped expired messages") {
+	if !strings.Contains(p.Logs(), "retention: dropped expired messages") {
 		t.Error("relayd did not log what retention dropped")
 	}
 	select {

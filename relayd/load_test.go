@@ -20,6 +20,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/claude-relay/claude-relay/protocol"
+	"github.com/claude-relay/claude-relay/relayd/relaytest"
 )
 
 // procKiB reads a "Name:   N kB" line of /proc/pid/status (VmRSS, VmHWM).
@@ -82,10 +83,10 @@ const maxRSSAfterCut = 64 << 10 // KiB
 // consumer, and the relay's memory stays bounded.
 func TestHistoryFloodMemoryBounded(t *testing.T) {
 	needProc(t)
-	p := startDefault(t)
+	p := relaytest.StartProcess(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	reader := rawHello(t, ctx, p.addr, "READER")
+	reader := rawHello(t, ctx, p.Addr, "READER")
 	go func() { // the recipient reads: only the flooder misbehaves
 		for {
 			if _, _, err := reader.Read(ctx); err != nil {
@@ -93,7 +94,7 @@ func TestHistoryFloodMemoryBounded(t *testing.T) {
 			}
 		}
 	}()
-	flood := rawHello(t, ctx, p.addr, "FLOOD")
+	flood := rawHello(t, ctx, p.Addr, "FLOOD")
 	body := strings.Repeat("x", protocol.DefaultMaxBodyBytes-1024)
 	const sends, pages = 24, 40
 	for i := range sends {
@@ -117,7 +118,7 @@ func TestHistoryFloodMemoryBounded(t *testing.T) {
 			break
 		}
 	}
-	base := procKiB(t, p.cmd.Process.Pid, "VmRSS")
+	base := procKiB(t, p.Pid(), "VmRSS")
 	for i := range pages {
 		b, _ := protocol.Encode(&protocol.History{Ref: fmt.Sprintf("h%d", i), Limit: protocol.MaxHistoryLimit})
 		if err := flood.Write(ctx, websocket.MessageText, b); err != nil {
@@ -128,13 +129,13 @@ func TestHistoryFloodMemoryBounded(t *testing.T) {
 	// Let the relay work through what it was sent, until it cuts the
 	// flooder.
 	deadline := time.Now().Add(8 * time.Second)
-	for time.Now().Before(deadline) && !strings.Contains(p.logs.String(), "closing slow consumer") {
+	for time.Now().Before(deadline) && !strings.Contains(p.Logs(), "closing slow consumer") {
 		time.Sleep(100 * time.Millisecond)
 	}
-	peak := procKiB(t, p.cmd.Process.Pid, "VmHWM")
+	peak := procKiB(t, p.Pid(), "VmHWM")
 	flood.CloseNow()
 	t.Logf("relay RSS before the history requests %d KiB, peak %d KiB", base, peak)
-	if !strings.Contains(p.logs.String(), "closing slow consumer") {
+	if !strings.Contains(p.Logs(), "closing slow consumer") {
 		t.Errorf("the flooder was not closed as a slow consumer")
 	}
 	if peak-base > maxHistoryLoadRSS {
@@ -145,7 +146,7 @@ func TestHistoryFloodMemoryBounded(t *testing.T) {
 	var after int
 	for range 100 {
 		time.Sleep(100 * time.Millisecond)
-		if after = procKiB(t, p.cmd.Process.Pid, "VmRSS"); after <= base+maxRSSAfterCut {
+		if after = procKiB(t, p.Pid(), "VmRSS"); after <= base+maxRSSAfterCut {
 			break
 		}
 		if testing.Verbose() {
@@ -156,33 +157,6 @@ func TestHistoryFloodMemoryBounded(t *testing.T) {
 	if after > base+maxRSSAfterCut {
 		t.Fatalf("10 s after the flooder was cut the relay's RSS is %d MiB, %d MiB above where it started; the bound is %d MiB", after>>10, (after-base)>>10, maxRSSAfterCut>>10)
 	}
-}
-
-// startDefault runs relayd with its default limits and a fresh SQLite store.
-func startDefault(t *testing.T, extra ...string) *relaydProc {
-	t.Helper()
-	p, err := runRelayd(append([]string{"--listen", "127.0.0.1:0", "--data-dir", t.TempDir()}, extra...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		p.kill()
-		if t.Failed() {
-			t.Logf("relayd log:\n%s", lastBytes(p.logs.String(), 4000))
-		}
-	})
-	deadline := time.Now().Add(20 * time.Second)
-	for p.addr == "" {
-		if m := listeningRE.FindStringSubmatch(p.logs.String()); m != nil {
-			p.addr = m[1]
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("relayd did not report its address:\n%s", p.logs.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return p
 }
 
 // maxIdleSocketsRSS is the bound docs/security.md states for
@@ -196,10 +170,10 @@ const maxIdleSocketsRSS = 32 << 10 // KiB
 // half the hello timeout; and 127.0.0.2 and up count as 127.0.0.1.
 func TestIdleSocketsDoNotLockOutLocalClients(t *testing.T) {
 	needProc(t)
-	p := startDefault(t, "--hello-timeout", "4s") // idle sockets may be replaced after 2 s
+	p := relaytest.StartProcess(t, "--hello-timeout", "4s") // idle sockets may be replaced after 2 s
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	base := procKiB(t, p.cmd.Process.Pid, "VmRSS")
+	base := procKiB(t, p.Pid(), "VmRSS")
 	var idle []*websocket.Conn
 	defer func() {
 		for _, ws := range idle {
@@ -207,37 +181,37 @@ func TestIdleSocketsDoNotLockOutLocalClients(t *testing.T) {
 		}
 	}()
 	for i := range 200 { // the default --max-conns-per-addr
-		ws, _, err := websocket.Dial(ctx, "ws://"+p.addr+"/v1/ws", nil)
+		ws, _, err := websocket.Dial(ctx, "ws://"+p.Addr+"/v1/ws", nil)
 		if err != nil {
 			t.Fatalf("idle socket %d: %v", i, err)
 		}
 		idle = append(idle, ws)
 	}
 	opened := time.Now()
-	rss := procKiB(t, p.cmd.Process.Pid, "VmRSS")
+	rss := procKiB(t, p.Pid(), "VmRSS")
 	t.Logf("relay RSS %d KiB before, %d KiB with 200 idle sockets", base, rss)
 	if rss-base > maxIdleSocketsRSS {
 		t.Errorf("200 idle sockets raised the relay's RSS by %d MiB; the bound is %d MiB", (rss-base)>>10, maxIdleSocketsRSS>>10)
 	}
 	time.Sleep(time.Until(opened.Add(2100 * time.Millisecond))) // let them age past half the hello timeout
-	ws := rawHello(t, ctx, p.addr, "LOCAL")                     // fails with 429 if the idle sockets still hold every slot
+	ws := rawHello(t, ctx, p.Addr, "LOCAL")                     // fails with 429 if the idle sockets still hold every slot
 	ws.CloseNow()
 }
 
 // All loopback addresses are one address for --max-conns-per-addr.
 func TestLoopbackRangeIsOneAddress(t *testing.T) {
-	p := startDefault(t, "--max-conns-per-addr", "3")
+	p := relaytest.StartProcess(t, "--max-conns-per-addr", "3")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for i := range 3 {
-		ws := rawHello(t, ctx, p.addr, fmt.Sprintf("A%d", i))
+		ws := rawHello(t, ctx, p.Addr, fmt.Sprintf("A%d", i))
 		defer ws.CloseNow()
 	}
 	from := func(ip string) *websocket.DialOptions {
 		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
 		return &websocket.DialOptions{HTTPClient: &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}}
 	}
-	ws, resp, err := websocket.Dial(ctx, "ws://"+p.addr+"/v1/ws", from("127.0.0.2"))
+	ws, resp, err := websocket.Dial(ctx, "ws://"+p.Addr+"/v1/ws", from("127.0.0.2"))
 	if err == nil {
 		ws.CloseNow()
 		t.Fatal("a fourth connection from 127.0.0.2 was let in past a limit of 3 from this machine")
@@ -252,11 +226,11 @@ func TestLoopbackRangeIsOneAddress(t *testing.T) {
 // Now a client may make --new-id-limit of them; past it such sends are
 // refused with rate_limited naming the flag, and known ids still get mail.
 func TestNewIDMailboxesBounded(t *testing.T) {
-	p := startDefault(t, "--new-id-limit", "20/24h")
+	p := relaytest.StartProcess(t, "--new-id-limit", "20/24h")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	ws := rawHello(t, ctx, p.addr, "MAKER")
-	known := rawHello(t, ctx, p.addr, "KNOWN")
+	ws := rawHello(t, ctx, p.Addr, "MAKER")
+	known := rawHello(t, ctx, p.Addr, "KNOWN")
 	known.CloseNow()
 	body := strings.Repeat("z", 512<<10)
 	answer := func(ref string, to string) protocol.Frame {
@@ -295,11 +269,11 @@ func TestNewIDMailboxesBounded(t *testing.T) {
 // --max-queue bounded it: ~36 GB an hour could be written within the rate
 // limits.)
 func TestStoreSizeBounded(t *testing.T) {
-	p := startDefault(t, "--max-store-mb", "2")
+	p := relaytest.StartProcess(t, "--max-store-mb", "2")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	rawHello(t, ctx, p.addr, "OFFLINE").CloseNow()
-	ws := rawHello(t, ctx, p.addr, "FILLER")
+	rawHello(t, ctx, p.Addr, "OFFLINE").CloseNow()
+	ws := rawHello(t, ctx, p.Addr, "FILLER")
 	body := strings.Repeat("f", 256<<10)
 	accepted := 0
 	for i := 0; ; i++ {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/claude-relay/claude-relay/protocol"
+	"github.com/claude-relay/claude-relay/relayd/relaytest"
 )
 
 // sendWait sends s from c and returns the relay's answer to it (accepted or
@@ -48,11 +49,11 @@ func (c *wsClient) sendWait(t *testing.T, ctx context.Context, s *protocol.Send)
 // other get a warning on accepted from the 20th message of their exchange,
 // and their messages are still delivered.
 func TestLoopWarningDefaults(t *testing.T) {
-	p := startRelaydArgs(t, "--listen", "127.0.0.1:0", "--data-dir", t.TempDir())
+	p := relaytest.StartProcess(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	dial := func(id string) *wsClient {
-		c, _, err := dialClient(ctx, p.addr, id, 0)
+		c, _, err := dialClient(ctx, p.Addr, id, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -93,7 +94,7 @@ func TestLoopWarningDefaults(t *testing.T) {
 		last = acc.ID
 	}
 
-	resp, err := http.Get("http://" + p.addr + "/metrics")
+	resp, err := http.Get("http://" + p.Addr + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,66 +1,31 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"os"
-	"os/exec"
-	"regexp"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
 
 	"github.com/claude-relay/claude-relay/protocol"
+	"github.com/claude-relay/claude-relay/relayd/relaytest"
 )
 
-// The test binary doubles as relayd: with RELAYD_RUN_MAIN=1 it runs main.
+// The test binary doubles as relayd (relaytest.StartProcess, Command).
+// Its relayd never takes a token from the developer's environment.
 func TestMain(m *testing.M) {
-	if os.Getenv("RELAYD_RUN_MAIN") == "1" {
-		main()
-		return
+	relaytest.Main()
+	for _, env := range []string{"RELAY_TOKEN", "RELAY_TOKEN_FILE", "RELAY_TOKENS_FILE", "RELAY_INSECURE"} {
+		os.Unsetenv(env)
 	}
 	os.Exit(m.Run())
 }
 
-var listenRE = regexp.MustCompile(`relayd listening.*addr=(\S+)`)
-
-// startProcess runs relayd as a real process and returns its address.
-func startProcess(t *testing.T, args ...string) (*exec.Cmd, string) {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), "RELAYD_RUN_MAIN=1", "RELAY_TOKEN=")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			t.Log(sc.Text())
-			if m := listenRE.FindStringSubmatch(sc.Text()); m != nil {
-				addr <- m[1]
-			}
-		}
-	}()
-	select {
-	case a := <-addr:
-		return cmd, a
-	case <-time.After(15 * time.Second):
-		t.Fatal("relayd did not report its address")
-		return nil, ""
-	}
-}
-
 // SIGTERM closes every peer with 1001 and exits 0 within 5 s.
 func TestSIGTERMGracefulShutdown(t *testing.T) {
-	cmd, addr := startProcess(t, "--listen", "127.0.0.1:0", "--store", "memory")
+	r := relaytest.StartProcess(t, "--store", "memory")
+	addr := r.Addr
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var clients []*websocket.Conn
@@ -88,16 +53,12 @@ func TestSIGTERMGracefulShutdown(t *testing.T) {
 		}()
 	}
 	start := time.Now()
-	cmd.Process.Signal(syscall.SIGTERM)
-	waited := make(chan error, 1)
-	go func() { waited <- cmd.Wait() }()
-	select {
-	case err := <-waited:
-		if err != nil {
-			t.Fatalf("relayd exited with %v, want 0", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("relayd still running 5 s after SIGTERM")
+	r.Stop() // SIGTERM, and waits for the exit
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("relayd ran %v after SIGTERM, want at most 5 s", took)
+	}
+	if code := r.ExitCode(); code != 0 {
+		t.Fatalf("relayd exited with %d, want 0", code)
 	}
 	t.Logf("exited %s after SIGTERM", time.Since(start).Round(time.Millisecond))
 	for range clients {

@@ -2,9 +2,8 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"errors"
-	"os"
+	"github.com/claude-relay/claude-relay/relayd/relaytest"
 	"os/exec"
 	"strings"
 	"testing"
@@ -15,13 +14,15 @@ import (
 // without a token exits non-zero, with the ways out in the message.
 func TestOpenListenWithoutTokenExits(t *testing.T) {
 	for _, listen := range []string{"0.0.0.0:9999", ":9999", "[::]:9999"} {
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		cmd := exec.CommandContext(ctx, os.Args[0], "--listen", listen, "--store", "memory")
-		cmd.Env = append(os.Environ(), "RELAYD_RUN_MAIN=1", "RELAY_TOKEN=", "RELAY_TOKEN_FILE=", "RELAY_TOKENS_FILE=", "RELAY_INSECURE=")
+		cmd := relaytest.Command("--listen", listen, "--store", "memory")
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
-		err := cmd.Run()
-		cancel()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		bound := time.AfterFunc(15*time.Second, func() { cmd.Process.Kill() })
+		err := cmd.Wait()
+		bound.Stop()
 		var exit *exec.ExitError
 		if !errors.As(err, &exit) || exit.ExitCode() != 2 {
 			t.Fatalf("--listen %s: %v, want exit status 2; stderr %s", listen, err, stderr.String())

@@ -113,6 +113,28 @@ func (r *Relay) Kill(t testing.TB) {
 	r.wait()
 }
 
+// Pid is a relayd process's id (0 for one in this process).
+func (r *Relay) Pid() int {
+	if r.cmd == nil {
+		return 0
+	}
+	return r.cmd.Process.Pid
+}
+
+// ExitCode is how a relayd process ended: its exit code, or -1 while it
+// runs, when a signal ended it, or for a relayd in this process.
+func (r *Relay) ExitCode() int {
+	if r.cmd == nil {
+		return -1
+	}
+	select {
+	case <-r.done: // Wait has set ProcessState
+		return r.cmd.ProcessState.ExitCode()
+	default:
+		return -1
+	}
+}
+
 func (r *Relay) wait() {
 	select {
 	case <-r.done:
@@ -163,25 +185,34 @@ var listeningRE = regexp.MustCompile(`relayd listening.*addr=(\S+)`)
 // cleanup kills it.
 func StartProcess(t testing.TB, args ...string) *Relay {
 	t.Helper()
-	return startProcess(t, os.Args[0], runEnv+"=1", args)
+	return startProcess(t, Command(append(defaults(t), args...)...))
 }
 
 // StartBinary is StartProcess with the relayd binary at bin, for tests of
 // what only that binary shows (its version stamp, its process name).
 func StartBinary(t testing.TB, bin string, args ...string) *Relay {
 	t.Helper()
-	return startProcess(t, bin, "", args)
+	return startProcess(t, exec.Command(bin, append(defaults(t), args...)...))
 }
 
-// startProcess runs bin with the defaults and args, in the test's
-// environment plus env ("" for none) and a RELAY_HOME of its own.
-func startProcess(t testing.TB, bin, env string, args []string) *Relay {
+// Command is relayd as a process of its own, not yet started: the test
+// binary re-executed with exactly args (no defaults) in the test's
+// environment; TestMain must call Main. It is for tests of how relayd
+// starts, refuses to, or exits.
+func Command(args ...string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), runEnv+"=1")
+	return cmd
+}
+
+// startProcess runs cmd with a RELAY_HOME of its own added to its
+// environment (the test's when cmd has none).
+func startProcess(t testing.TB, cmd *exec.Cmd) *Relay {
 	t.Helper()
-	cmd := exec.Command(bin, append(defaults(t), args...)...)
-	cmd.Env = append(os.Environ(), "RELAY_HOME="+t.TempDir())
-	if env != "" {
-		cmd.Env = append(cmd.Env, env)
+	if cmd.Env == nil {
+		cmd.Env = os.Environ()
 	}
+	cmd.Env = append(cmd.Env, "RELAY_HOME="+t.TempDir())
 	r := &Relay{logs: &testkit.Buffer{}, cmd: cmd, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = io.Discard, r.logs
 	if err := cmd.Start(); err != nil {
