@@ -23,6 +23,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -298,36 +299,18 @@ func (b *Inbox) apply(rec *record) {
 
 // trim keeps at most b.limit entries, dropping the oldest read ones first.
 func (b *Inbox) trim() {
-	over := len(b.entries) - b.limit
-	if over <= 0 {
-		return
-	}
-	drop := map[*Entry]bool{}
-	for _, e := range b.entries {
-		if len(drop) == over {
-			break
+	// Usually one over (the message just added): one entry out at a
+	// time, the oldest read one or else the oldest, without a pass that
+	// allocates (this runs at every message once the inbox is full).
+	for len(b.entries) > b.limit {
+		i := slices.IndexFunc(b.entries, func(e *Entry) bool { return e.Read })
+		if i < 0 {
+			i = 0
 		}
-		if e.Read {
-			drop[e] = true
-		}
+		delete(b.byID, b.entries[i].ID)
+		b.entries = slices.Delete(b.entries, i, i+1)
+		b.dropped++
 	}
-	for _, e := range b.entries {
-		if len(drop) == over {
-			break
-		}
-		drop[e] = true
-	}
-	kept := b.entries[:0]
-	for _, e := range b.entries {
-		if drop[e] {
-			delete(b.byID, e.ID)
-			continue
-		}
-		kept = append(kept, e)
-	}
-	clear(b.entries[len(kept):])
-	b.entries = kept
-	b.dropped += over
 }
 
 func (b *Inbox) signal() {

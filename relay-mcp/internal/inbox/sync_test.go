@@ -1,6 +1,7 @@
 package inbox
 
 import (
+	"fmt"
 	"os"
 	"sync/atomic"
 	"testing"
@@ -103,5 +104,27 @@ func TestChangesSince(t *testing.T) {
 	got, _ := b.Changes(since)
 	if len(got) != 2 || got[0] != (Brief{ID: "m1", From: "X", Read: true}) || got[1].ID != "m3" || got[1].Read {
 		t.Fatalf("after another process read m1 and stored m3: %+v", got)
+	}
+}
+
+// A full inbox drops the oldest read message first, then the oldest.
+func TestBoundDropsReadFirst(t *testing.T) {
+	b, err := Open(t.TempDir(), Options{Limit: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	b.Add(msg(1, "m1", "X"), msg(2, "m2", "X"), msg(3, "m3", "X"))
+	b.MarkRead("m2")
+	b.Add(msg(4, "m4", "X"))
+	if got := ids(b.List(Query{IncludeRead: true})); fmt.Sprint(got) != "[m1 m3 m4]" {
+		t.Fatalf("after m4: %v, want the read m2 dropped", got)
+	}
+	b.Add(msg(5, "m5", "X"))
+	if got := ids(b.List(Query{IncludeRead: true})); fmt.Sprint(got) != "[m3 m4 m5]" {
+		t.Fatalf("after m5: %v, want the oldest, m1, dropped", got)
+	}
+	if _, _, dropped := b.Counts(); dropped != 2 {
+		t.Fatalf("dropped %d, want 2", dropped)
 	}
 }
