@@ -269,8 +269,23 @@ func TestE2ESendCutBeforeAcceptedDeliveredOnce(t *testing.T) {
 // runCLI runs the relay-mcp binary with args and returns its exit code and output.
 func runCLI(t *testing.T, env []string, args ...string) (int, string, string) {
 	t.Helper()
+	return runCLIWith(t, "", env, args...)
+}
+
+// relayMCPIn runs `relay-mcp ARGS...` in the test's environment with stdin
+// and returns its exit code, stdout and stderr.
+func relayMCPIn(t *testing.T, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	return runCLIWith(t, stdin, nil, args...)
+}
+
+// runCLIWith runs `relay-mcp ARGS...` with stdin, in the test's environment
+// plus env, and returns its exit code, stdout and stderr.
+func runCLIWith(t *testing.T, stdin string, env []string, args ...string) (int, string, string) {
+	t.Helper()
 	cmd := exec.Command(bins.relayMCP, args...)
 	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/claude-relay/claude-relay/relay-mcp/internal/relaytest"
 )
 
 func run(t *testing.T, stdin string, args ...string) (int, string, string) {
@@ -81,51 +80,7 @@ func TestShellInit(t *testing.T) {
 	}
 }
 
-func TestSendReceivePeersAgainstRelay(t *testing.T) {
-	r := relaytest.New(t)
-	t.Setenv(EnvHome, t.TempDir())
-	t.Setenv("RELAY_URL", r.URL())
-	// B has connected once so the relay knows it; then it is offline.
-	if code, _, errs := run(t, "", "receive", "--id", "B"); code != 0 {
-		t.Fatalf("receive: %d %s", code, errs)
-	}
-	code, out, errs := run(t, "", "send", "--as", "A", "B", "hello", "there")
-	if code != 0 || !strings.Contains(out, "B=queued") {
-		t.Fatalf("send: %d %q %s", code, out, errs)
-	}
-	if code, out, _ := run(t, "", "send", "--as", "A", "NOBODY", "x"); code != ExitNotAll || !strings.Contains(out, "NOBODY=unknown") {
-		t.Fatalf("send unknown: %d %s", code, out)
-	}
-	code, out, _ = run(t, "", "receive", "--id", "B")
-	if code != 0 || !strings.Contains(out, "A: hello there") {
-		t.Fatalf("receive: %d %q", code, out)
-	}
-	if code, out, _ = run(t, "", "receive", "--id", "B"); code != 0 || out != "" {
-		t.Fatalf("second receive: %d %q", code, out)
-	}
-	if code, out, _ := run(t, "", "peers", "--json"); code != 0 || !strings.HasPrefix(out, "[") {
-		t.Fatalf("peers: %d %s", code, out)
-	}
-	t.Setenv("RELAY_URL", "ws://127.0.0.1:1")
-	if code, _, errs := run(t, "", "send", "--timeout", "300ms", "B", "x"); code != ExitUnreachable || !strings.Contains(errs, "relayd") {
-		t.Fatalf("unreachable: %d %s", code, errs)
-	}
-}
 
-func TestChat(t *testing.T) {
-	r := relaytest.New(t)
-	t.Setenv(EnvHome, t.TempDir())
-	t.Setenv("RELAY_URL", r.URL())
-	run(t, "", "receive", "--id", "B")
-	code, out, errs := run(t, "@B hi from chat\nsecond line\n/peers\n/quit\n", "chat", "--id", "A")
-	if code != 0 || strings.Count(out, "sent ") != 2 || !strings.Contains(out, "A (you)") {
-		t.Fatalf("chat: %d %s %s", code, out, errs)
-	}
-	_, out, _ = run(t, "", "receive", "--id", "B")
-	if !strings.Contains(out, "hi from chat") || !strings.Contains(out, "second line") {
-		t.Fatalf("B got %q", out)
-	}
-}
 
 func TestVersion(t *testing.T) {
 	if code, out, _ := run(t, "", "version"); code != 0 || !strings.Contains(out, "protocol v1") {
