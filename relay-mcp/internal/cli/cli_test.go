@@ -5,7 +5,6 @@ import (
 	"context"
 	"strings"
 	"testing"
-
 )
 
 func run(t *testing.T, stdin string, args ...string) (int, string, string) {
@@ -79,8 +78,6 @@ func TestShellInit(t *testing.T) {
 		t.Fatalf("tcsh: %d", code)
 	}
 }
-
-
 
 func TestVersion(t *testing.T) {
 	if code, out, _ := run(t, "", "version"); code != 0 || !strings.Contains(out, "protocol v1") {

@@ -4,13 +4,10 @@ import (
 	"os"
 	"strings"
 	"testing"
-
 )
 
 // No command run by these tests starts a relayd of its own.
 func init() { os.Setenv("RELAY_AUTOSTART", "off") }
-
-
 
 // A usage error exits 2 with one line, not a help dump.
 func TestUsageErrorsExit2(t *testing.T) {
@@ -33,4 +30,3 @@ func TestUsageErrorsExit2(t *testing.T) {
 		}
 	}
 }
-
