@@ -48,7 +48,8 @@ type Conn struct {
 	ackMu     sync.Mutex
 	ackWant   uint64
 	ackDone   uint64
-	ackActive bool
+	ackActive bool        // a writeAcks is due or running
+	ackTimer  *time.Timer // starts the writeAcks due (ackLinger)
 
 	// The client's sends not settled by the store yet: a history request
 	// waits for them, so a client reads its own writes.
@@ -385,18 +386,41 @@ func frameBytes(f protocol.Frame) int {
 	return 256
 }
 
+// ackLinger is how long the ack of a client of the older protocol waits
+// for the ones after it before it is written. Such a client is acked after
+// every burst its writer sends — in a conversation, every message, and
+// each ack cost two commits (the ack and the read) beside the message's
+// own. Acks are cumulative: one write per linger covers them all. A
+// protocol v1 client's own acks are written at once: it may count on the
+// room they make (max-queue) straight away.
+const ackLinger = 2 * time.Millisecond
+
 // ack records that the client holds every seq up to upto, without making
 // the caller wait: see ackMu.
 func (c *Conn) ack(upto uint64) {
 	c.ackMu.Lock()
+	defer c.ackMu.Unlock()
 	c.ackWant = max(c.ackWant, upto)
 	if c.ackActive {
-		c.ackMu.Unlock()
 		return
 	}
 	c.ackActive = true
-	c.ackMu.Unlock()
+	if c.peer.Legacy {
+		c.ackTimer = time.AfterFunc(ackLinger, c.writeAcks)
+		return
+	}
 	go c.writeAcks()
+}
+
+// flushAcks writes the acks still lingering now: the connection is
+// leaving, and the store may close soon after.
+func (c *Conn) flushAcks() {
+	c.ackMu.Lock()
+	t := c.ackTimer
+	c.ackMu.Unlock()
+	if t != nil && t.Stop() {
+		c.writeAcks() // the timer had not fired: nobody else will
+	}
 }
 
 func (c *Conn) writeAcks() {

@@ -275,6 +275,7 @@ func (h *Hub) Join(ctx context.Context, hello *protocol.Hello, legacy bool) (*Co
 // removes the newer one.
 func (h *Hub) Leave(c *Conn, reason string) {
 	c.kick(protocol.CloseNormal, reason)
+	c.flushAcks()
 	if code, _ := c.CloseStatus(); code == protocol.CloseSlowConsumer {
 		h.releaseMemory()
 	}

@@ -21,8 +21,8 @@ import (
 const maxBatchBytes = 256 << 10
 
 // batchConn is a net.Conn whose writes can be held and written at once.
-// A batch's writes are bounded by the socket's write deadline, set at
-// begin, so the frames of a batch need no context deadline of their own
+// A batch's writes are bounded by the socket's write deadline, moved on
+// before each frame, so the frames need no context deadline of their own
 // (one timer and one context callback per frame, otherwise).
 type batchConn struct {
 	net.Conn
@@ -56,12 +56,17 @@ func (c *batchConn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// begin holds writes until flush; every write to the socket until then
-// (a batch that outgrew maxBatchBytes, the flush) must end within timeout.
-func (c *batchConn) begin(timeout time.Duration) {
+// begin holds writes until flush.
+func (c *batchConn) begin() {
 	c.mu.Lock()
 	c.batching = true
 	c.mu.Unlock()
+}
+
+// frame is called before each frame of a batch: the socket writes it leads
+// to (a batch that outgrew maxBatchBytes, the flush) must end within
+// timeout of it, as a frame written on its own must.
+func (c *batchConn) frame(timeout time.Duration) {
 	c.setDeadline(time.Now().Add(timeout))
 }
 

@@ -223,9 +223,9 @@ func (s *Server) readLoop(ctx context.Context, ws *websocket.Conn, codec Codec, 
 
 // writeLoop writes what the hub hands the connection until ctx ends or the
 // hub closes it.
-// Each burst that Next hands over is written with one flush, bounded by
-// WriteTimeout as a whole through the socket's deadline; when ctx ends, the
-// socket's writes are cut short at once.
+// Each burst that Next hands over is written with one flush; each frame's
+// writes are bounded by WriteTimeout through the socket's deadline, and
+// when ctx ends the socket's writes are cut short at once.
 func (s *Server) writeLoop(ctx context.Context, ws *websocket.Conn, bc *batchConn, codec Codec, conn *hub.Conn, log *slog.Logger) {
 	stop := context.AfterFunc(ctx, bc.abort)
 	defer stop()
@@ -237,8 +237,9 @@ func (s *Server) writeLoop(ctx context.Context, ws *websocket.Conn, bc *batchCon
 			return
 		}
 		var lastSeq uint64
-		bc.begin(s.WriteTimeout)
+		bc.begin()
 		for _, f := range frames {
+			bc.frame(s.WriteTimeout)
 			err = s.writeBounded(wctx, ws, codec, f, conn.ID())
 			if err != nil {
 				break

@@ -126,6 +126,13 @@ type boxState struct {
 	last    uint64
 	acked   uint64
 	unacked int
+	// readThrough: every entry up to this seq is read (a MarkRead up to
+	// it ran), so the next MarkRead up to a seq looks only past it. The
+	// older protocol's clients mark read after every burst their writer
+	// sends: a scan from the start of the mailbox each time made a
+	// conversation dearer the longer it ran. Not in the file: after a
+	// restart the first MarkRead scans once.
+	readThrough uint64
 }
 
 // Open opens (creating if needed) the store in dir/relay.db and starts its

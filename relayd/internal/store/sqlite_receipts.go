@@ -54,13 +54,15 @@ func (s *SQLite) MarkRead(ctx context.Context, client string, ids []string, upto
 		set := `UPDATE mailbox SET read_at = ?1, delivered_at = CASE WHEN delivered_at = 0 THEN ?1 ELSE delivered_at END
 			WHERE recipient = ?2 AND read_at = 0 AND `
 		n = 0
-		if upto > 0 {
-			res, err := b.tx.ExecContext(b.ctx, set+"seq <= ?3", at.UnixNano(), client, int64(upto))
+		if bx, ok := b.box(client, false); ok && upto > bx.readThrough {
+			res, err := b.tx.ExecContext(b.ctx, set+"seq > ?4 AND seq <= ?3", at.UnixNano(), client, int64(upto), int64(bx.readThrough))
 			if err != nil {
 				return fmt.Errorf("record reads of %s: %w", client, err)
 			}
 			k, _ := res.RowsAffected()
 			n += int(k)
+			// Every entry up to the last seq is in the table (writeRows).
+			bx.readThrough = max(bx.readThrough, min(upto, bx.last))
 		}
 		if len(ids) > 0 {
 			res, err := b.tx.ExecContext(b.ctx, set+"msg IN (SELECT rid FROM messages WHERE id IN (SELECT value FROM json_each(?3)))",
