@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -189,12 +190,34 @@ func (a *agent) count() int {
 // message twice (neither the same id twice nor a retried send stored under
 // two ids).
 func TestNodeLossDuringBurst(t *testing.T) {
-	const senders, receivers, each = 5, 5, 20
 	nats := natstest.Start(t, 3)
 	r0 := relaytest.Start(t, nodeArgs(nats, 0)...)
 	r1 := relaytest.Start(t, nodeArgs(nats, 1)...)
 	r2 := relaytest.StartProcess(t, nodeArgs(nats, 2)...) // the one killed
-	urls := []string{r0.URL(), r1.URL(), r2.URL()}
+	burst(t, []string{r0.URL(), r1.URL(), r2.URL()}, func() {
+		r2.Kill(t)               // a relayd node dies without a word (SIGKILL)
+		nats.Nodes[1].Shutdown() // and a NATS node goes away
+	})
+}
+
+// The same burst, while a relayd process that carries one of the three
+// NATS nodes (--cluster embedded) is killed with SIGKILL: a NATS server
+// dies without a word, with the relayd node in front of it.
+func TestKill9OfANodeWithItsNATSServer(t *testing.T) {
+	nats, layout := natstest.StartSome(t, 3, 2)
+	r2 := relaytest.StartProcess(t, append(nodeArgs(nats, 0)[2:], "--cluster", "embedded", "--cluster-node", "r3", "--nats-name", "n3",
+		"--nats-cluster-listen", layout.Listen[2], "--nats-routes", strings.Join(layout.Routes, ","))...)
+	r0 := relaytest.Start(t, nodeArgs(nats, 0)...)
+	r1 := relaytest.Start(t, nodeArgs(nats, 1)...)
+	burst(t, []string{r0.URL(), r1.URL(), r2.URL()}, func() { r2.Kill(t) })
+}
+
+// burst has five senders send each of their messages to the same five
+// receivers, spread over the nodes at urls, runs midway a third of the way
+// through, and checks that every accepted message is in each receiver's
+// inbox exactly once.
+func burst(t *testing.T, urls []string, midway func()) {
+	const senders, receivers, each = 5, 5, 20
 	home := func(i int) []string { // node i%3 first, then the others
 		return append(slices.Clone(urls[i%3:]), urls[:i%3]...)
 	}
@@ -238,8 +261,7 @@ func TestNodeLossDuringBurst(t *testing.T) {
 		}()
 	}
 	progress.Wait()
-	r2.Kill(t)               // a relayd node dies without a word (SIGKILL)
-	nats.Nodes[1].Shutdown() // and a NATS node goes away
+	midway()
 	swg.Wait()
 	for _, err := range errs {
 		if err != nil {

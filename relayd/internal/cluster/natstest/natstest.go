@@ -25,20 +25,38 @@ type Cluster struct {
 // shuts it down when the test ends.
 func Start(t testing.TB, n int) *Cluster {
 	t.Helper()
-	routes := make([]string, n)
-	clusterAddrs := make([]string, n)
-	for i := range n {
-		clusterAddrs[i] = freeAddr(t)
-		routes[i] = "nats-route://" + clusterAddrs[i]
+	c, _ := StartSome(t, n, n)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for _, e := range c.Nodes {
+		if err := e.WaitJetStream(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return c
+}
+
+// StartSome lays out an n-node NATS cluster and runs its first `run` nodes
+// in this process, without waiting for a JetStream leader (a majority of n
+// must be up for one). It returns the routes of the other nodes, for a
+// process of their own: relayd --cluster embedded --nats-cluster-listen
+// Listen[i] --nats-routes Routes.
+func StartSome(t testing.TB, n, run int) (*Cluster, Layout) {
+	t.Helper()
+	var l Layout
+	for range n {
+		addr := freeAddr(t)
+		l.Listen = append(l.Listen, addr)
+		l.Routes = append(l.Routes, "nats-route://"+addr)
 	}
 	c := &Cluster{}
-	for i := range n {
+	for i := range run {
 		o := cluster.EmbedOptions{Name: fmt.Sprintf("n%d", i+1), StoreDir: t.TempDir(), Listen: "127.0.0.1:0"}
 		if path := os.Getenv("NATSTEST_LOG"); path != "" {
 			o.Log = logger{logFile(t, path), o.Name}
 		}
 		if n > 1 {
-			o.ClusterListen, o.Routes = clusterAddrs[i], routes
+			o.ClusterListen, o.Routes = l.Listen[i], l.Routes
 		}
 		e, err := cluster.StartEmbedded(o)
 		if err != nil {
@@ -52,14 +70,13 @@ func Start(t testing.TB, n int) *Cluster {
 			e.Shutdown()
 		}
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	for _, e := range c.Nodes {
-		if err := e.WaitJetStream(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return c
+	return c, l
+}
+
+// Layout is where a cluster's nodes take routes.
+type Layout struct {
+	Listen []string // host:port of each node's route listener
+	Routes []string // nats-route://… of every node
 }
 
 // URLs are the nodes' client URLs, comma-separated as relayd --cluster
