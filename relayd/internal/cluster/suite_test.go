@@ -54,8 +54,18 @@ func TestCrossNodeDirectAndBroadcast(t *testing.T) {
 	if len(acc.Recipients) != 1 || acc.Recipients[0].Status != protocol.StatusDelivered {
 		t.Fatalf("accepted %+v: want B delivered (online on another node)", acc)
 	}
-	if m := expect[*protocol.Message](b); m.From != "A" || m.Body != "hello B" || m.ID != acc.ID {
+	m := expect[*protocol.Message](b)
+	if m.From != "A" || m.Body != "hello B" || m.ID != acc.ID {
 		t.Fatalf("B got %+v", m)
+	}
+	// B holds it and shows it to its model on node 2; A's receipt on
+	// node 1 says read.
+	b.send(&protocol.Ack{Upto: m.Seq})
+	b.send(&protocol.Read{IDs: []string{m.ID}})
+	b.sessions() // answered once the read is recorded
+	a.send(&protocol.Receipts{Ref: "r", IDs: []string{acc.ID}})
+	if r := expect[*protocol.Receipts](a).Receipts; len(r) != 1 || r[0].To != "B" || r[0].State != protocol.ReceiptRead {
+		t.Fatalf("A's receipts for its message to B: %+v, want one, read", r)
 	}
 
 	acc = a.sendTo("2", "hello all", "*")
