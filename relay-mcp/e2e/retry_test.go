@@ -18,14 +18,20 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
-// muteProxy forwards loopback TCP connections to a relay. While muted, the
-// relay's bytes to the clients are dropped (a send reaches the relay, its
-// accepted never comes back); cut closes the connections open now.
+// muteProxy forwards loopback TCP connections to a relay. mute drops what
+// the relay sends on the connections open now, for good (a send reaches
+// the relay, its accepted never comes back — not even bytes the relay wrote
+// just before it died); connections made later are not muted. cut closes
+// the connections open now.
 type muteProxy struct {
-	url   string
-	muted atomic.Bool
-	mu    sync.Mutex
-	open  []net.Conn
+	url  string
+	mu   sync.Mutex
+	open []*proxied
+}
+
+type proxied struct {
+	client, up net.Conn
+	muted      atomic.Bool
 }
 
 func newMuteProxy(t *testing.T, addr string) *muteProxy {
@@ -47,8 +53,9 @@ func newMuteProxy(t *testing.T, addr string) *muteProxy {
 				c.Close()
 				continue
 			}
+			pc := &proxied{client: c, up: up}
 			p.mu.Lock()
-			p.open = append(p.open, c, up)
+			p.open = append(p.open, pc)
 			p.mu.Unlock()
 			go func() {
 				defer c.Close()
@@ -57,7 +64,7 @@ func newMuteProxy(t *testing.T, addr string) *muteProxy {
 				buf := make([]byte, 32<<10)
 				for {
 					n, err := up.Read(buf)
-					if n > 0 && !p.muted.Load() {
+					if n > 0 && !pc.muted.Load() {
 						if _, werr := c.Write(buf[:n]); werr != nil {
 							return
 						}
@@ -72,11 +79,20 @@ func newMuteProxy(t *testing.T, addr string) *muteProxy {
 	return p
 }
 
+func (p *muteProxy) mute() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, pc := range p.open {
+		pc.muted.Store(true)
+	}
+}
+
 func (p *muteProxy) cut() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for _, c := range p.open {
-		c.Close()
+	for _, pc := range p.open {
+		pc.client.Close()
+		pc.up.Close()
 	}
 	p.open = nil
 }
@@ -106,7 +122,7 @@ func retryOverNewConnection(t *testing.T, how string) {
 	a.waitState(t, "connected")
 	b.waitState(t, "connected")
 
-	px.muted.Store(true)
+	px.mute()
 	sent := make(chan string, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -124,11 +140,9 @@ func retryOverNewConnection(t *testing.T, how string) {
 	}
 	switch how {
 	case "socket-dropped":
-		px.muted.Store(false) // the next connection hears the relay
-		px.cut()
+		px.cut() // the next connection hears the relay
 	case "relayd-killed":
 		r.Kill(t)
-		px.muted.Store(false)
 		r = relaytest.Start(t, "--listen", r.Addr, "--data-dir", data)
 	}
 	var answer string
