@@ -20,9 +20,10 @@ type Hub interface {
 	// TakenOver: another node claimed id; its connection here, if any,
 	// must close with 4409 (replaced) and not come back.
 	TakenOver(id string, by protocol.Peer)
-	// RemoteJoined and RemoteLeft: an id came online or went offline on
-	// another node.
+	// RemoteJoined, RemoteStatus and RemoteLeft: an id came online, set a
+	// new status line or went offline on another node.
 	RemoteJoined(p protocol.Peer)
+	RemoteStatus(p protocol.Peer)
 	RemoteLeft(p protocol.Peer, reason string)
 }
 
@@ -240,7 +241,7 @@ func (p *presence) seen(e jetstream.KeyValueEntry) {
 		return
 	}
 	delete(p.held, id)
-	_, was := p.remote[id]
+	old, was := p.remote[id]
 	p.remote[id] = v.Peer
 	p.mu.Unlock()
 	if hub == nil {
@@ -249,8 +250,11 @@ func (p *presence) seen(e jetstream.KeyValueEntry) {
 	if mine {
 		hub.TakenOver(id, v.Peer)
 	}
-	if !was {
+	switch {
+	case !was:
 		hub.RemoteJoined(v.Peer)
+	case old.Status != v.Peer.Status:
+		hub.RemoteStatus(v.Peer)
 	}
 }
 

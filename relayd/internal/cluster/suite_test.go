@@ -204,3 +204,33 @@ func TestLoadEchoAcrossNodes(t *testing.T) {
 		t.Fatalf("receiver on the other node got %d messages, want 200", res.Messages)
 	}
 }
+
+// Presence crosses nodes: an agent on node 1 is told when one connects on
+// node 2, and when it sets a status line there.
+func TestPresenceAcrossNodes(t *testing.T) {
+	_, r := startNodes(t, 2)
+	a, _ := connect(t, r[0].URL(), "A", 0)
+	b, _ := connect(t, r[1].URL(), "B", 0)
+	if p := nextPresence(a); p.Event != protocol.PresenceJoined || p.Peer.ID != "B" {
+		t.Fatalf("A was told %+v, want B joined", p)
+	}
+	b.send(&protocol.Status{Ref: "st", Status: "running the tests"})
+	expect[*protocol.Status](b)
+	if p := nextPresence(a); p.Event != protocol.PresenceStatus || p.Peer.ID != "B" || p.Peer.Status != "running the tests" {
+		t.Fatalf("A was told %+v, want B's new status", p)
+	}
+}
+
+// nextPresence reads c's frames until a presence frame arrives.
+func nextPresence(c *client) *protocol.Presence {
+	c.t.Helper()
+	for {
+		f, err := c.read(patience)
+		if err != nil {
+			c.t.Fatalf("%s: read: %v", c.id, err)
+		}
+		if p, ok := f.(*protocol.Presence); ok {
+			return p
+		}
+	}
+}

@@ -47,6 +47,13 @@ func (h *Hub) claim(ctx context.Context, c *Conn) *protocol.Peer {
 	return prev
 }
 
+// reclaim rewrites c's claim with its peer as it is now (a new status).
+func (h *Hub) reclaim(ctx context.Context, c *Conn) {
+	if h.opts.Remote != nil {
+		h.claim(ctx, c)
+	}
+}
+
 // Wake tells id's connection, if it is on this node, that mail is waiting.
 func (h *Hub) Wake(id string) {
 	h.mu.Lock()
@@ -74,6 +81,12 @@ func (h *Hub) TakenOver(id string, by protocol.Peer) {
 // RemoteJoined tells this node's clients that p came online on another node.
 func (h *Hub) RemoteJoined(p protocol.Peer) {
 	h.remotePresence(&protocol.Presence{Event: protocol.PresenceJoined, Peer: p})
+}
+
+// RemoteStatus tells this node's clients that p, on another node, set a
+// new status line.
+func (h *Hub) RemoteStatus(p protocol.Peer) {
+	h.remotePresence(&protocol.Presence{Event: protocol.PresenceStatus, Peer: p})
 }
 
 // RemoteLeft tells this node's clients that p went offline on another node.

@@ -88,6 +88,7 @@ func (c *Conn) handleStatusWatch(ctx context.Context, f protocol.Frame) (reply p
 		others := h.othersLocked(c.id)
 		h.mu.Unlock()
 		if current {
+			h.reclaim(ctx, c) // the other nodes of a cluster show the new status too
 			p := &protocol.Presence{Event: protocol.PresenceStatus, Peer: c.peerInfo()}
 			for _, o := range others {
 				o.push(p)
