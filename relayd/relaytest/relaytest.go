@@ -205,9 +205,35 @@ func Command(args ...string) *exec.Cmd {
 	return cmd
 }
 
+// StartProcesses runs several relayd processes at once, one for each list
+// of args (after Start's defaults), and returns once every one listens: for
+// relayds that need each other to start, as the nodes of a cluster that
+// carry their NATS servers (--cluster embedded) elect a leader together.
+func StartProcesses(t testing.TB, args ...[]string) []*Relay {
+	t.Helper()
+	var rs []*Relay
+	for _, a := range args {
+		rs = append(rs, launch(t, Command(append(defaults(t), a...)...)))
+	}
+	for _, r := range rs {
+		// A cluster's node listens once its NATS node has joined the
+		// others and the stream exists: slower than one relayd.
+		r.waitListening(t, 3*within)
+	}
+	return rs
+}
+
 // startProcess runs cmd with a RELAY_HOME of its own added to its
 // environment (the test's when cmd has none).
 func startProcess(t testing.TB, cmd *exec.Cmd) *Relay {
+	t.Helper()
+	r := launch(t, cmd)
+	r.waitListening(t, within)
+	return r
+}
+
+// launch starts cmd, as startProcess does, without waiting.
+func launch(t testing.TB, cmd *exec.Cmd) *Relay {
 	t.Helper()
 	if cmd.Env == nil {
 		cmd.Env = os.Environ()
@@ -220,7 +246,15 @@ func startProcess(t testing.TB, cmd *exec.Cmd) *Relay {
 	}
 	go func() { cmd.Wait(); close(r.done) }()
 	cleanup(t, r)
-	testkit.WaitFor(t, within, "relayd "+cmd.String()+" to listen", func() bool {
+	return r
+}
+
+// waitListening waits (at most d) until a launched relayd says where it
+// listens.
+func (r *Relay) waitListening(t testing.TB, d time.Duration) {
+	t.Helper()
+	cmd := r.cmd
+	testkit.WaitFor(t, d, "relayd "+cmd.String()+" to listen", func() bool {
 		select {
 		case <-r.done:
 			t.Fatalf("relayd exited before it listened: %s\n%s", cmd.ProcessState, r.Logs())
@@ -231,5 +265,4 @@ func startProcess(t testing.TB, cmd *exec.Cmd) *Relay {
 		}
 		return r.Addr != ""
 	})
-	return r
 }

@@ -49,6 +49,14 @@ func TestDocMetrics(t *testing.T) {
 	addr, _, stop := serveInProcess(t, "--store", "memory")
 	defer stop()
 	fams := scrape(t, addr, "")
+	// A node of a cluster serves the relayd_cluster_ figures besides.
+	caddr, _, cstop := serveInProcess(t, "--cluster", "embedded", "--data-dir", t.TempDir())
+	defer cstop()
+	for name, f := range scrape(t, caddr, "") {
+		if _, ok := fams[name]; !ok {
+			fams[name] = f
+		}
+	}
 
 	ops, err := os.ReadFile(filepath.Join(repoRoot, "docs", "operations.md"))
 	if err != nil {

@@ -33,8 +33,10 @@ func doctorCommand(stdout io.Writer) *cli.Command {
 		Name:  "doctor",
 		Usage: "check this machine's relayd setup and say what to fix (exit 1 when something is wrong)",
 		Description: `Checks, in order: this binary's version and protocol; the data directory and
-the store; the port (free, or taken by a running relayd or by which other program);
-the running relayd's /healthz and version; the token configuration; the clock;
+the store (with --cluster: the NATS servers, the mail stream and the presence bucket
+instead); the port (free, or taken by a running relayd or by which other program);
+the running relayd's /healthz and version (with --cluster: its NATS connection and
+how far it lags behind the stream, from its /metrics); the token configuration; the clock;
 the service; which agents start relay-mcp and whether its Claude Code hooks are
 installed. A data directory locked by a relayd that does not serve the given
 port fails (relayd would refuse to start). Give it the flags (or environment)
@@ -43,8 +45,9 @@ you run relayd with.
 Examples:
    relayd doctor
    relayd doctor --port 7777 --data-dir ~/relay-data
-   RELAY_TOKEN=… relayd doctor --listen 0.0.0.0:9999`,
-		Flags:  append(serveFlags(), securityFlags()...),
+   RELAY_TOKEN=… relayd doctor --listen 0.0.0.0:9999
+   relayd doctor --cluster nats://127.0.0.1:4222 --listen 0.0.0.0:9999 --token-file /etc/claude-relay/token`,
+		Flags:  append(append(serveFlags(), securityFlags()...), clusterFlags()...),
 		Action: func(c *cli.Context) error { return doctor(c, stdout) },
 	}
 }
@@ -73,8 +76,11 @@ func doctor(c *cli.Context, stdout io.Writer) error {
 	// 1. This binary.
 	r.ok("version", fmt.Sprintf("relayd %s (protocol v%d), %s %s/%s", version(), protocol.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH))
 
-	// 2. Data directory and store.
-	if c.String("store") == "memory" {
+	// 2. Data directory and store, or the cluster (doctor_cluster.go).
+	inCluster := c.String("cluster") != ""
+	if inCluster {
+		checkCluster(ctx, c, r)
+	} else if c.String("store") == "memory" {
 		r.ok("store", "memory store: nothing on disk (messages are lost on restart)")
 	} else {
 		checkStore(ctx, c, r, quiet)
@@ -126,6 +132,9 @@ func doctor(c *cli.Context, stdout io.Writer) error {
 				"to run this version, restart it: systemctl --user restart relayd, or relayd service install again")
 		default:
 			r.ok("relay", fmt.Sprintf("relayd %s answers /healthz on %s: %d peers online, up %s", h.Version, addr, h.Online, fmtUptime(h.UptimeS)))
+		}
+		if inCluster {
+			checkClusterLag(ctx, c, r, addr, useTLS)
 		}
 	}
 

@@ -27,20 +27,9 @@ type relayHealth struct {
 func probeHealth(ctx context.Context, addr string, useTLS bool) (relayHealth, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	scheme := "http"
-	if useTLS {
-		scheme = "https"
-	}
-	tr := insecureTransport(useTLS)
-	defer tr.CloseIdleConnections()
-	url := scheme + "://" + probeAddr(addr) + "/healthz"
-	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
+	resp, url, err := getLocal(ctx, addr, useTLS, "/healthz", "")
 	if err != nil {
 		return relayHealth{}, err
-	}
-	resp, err := (&http.Client{Transport: tr}).Do(req)
-	if err != nil {
-		return relayHealth{}, fmt.Errorf("GET %s: %w", url, err)
 	}
 	defer resp.Body.Close()
 	var h relayHealth
@@ -52,6 +41,30 @@ func probeHealth(ctx context.Context, addr string, useTLS bool) (relayHealth, er
 		return h, fmt.Errorf("GET %s: not relayd's answer (is something other than relayd on that port?)", url)
 	}
 	return h, nil
+}
+
+// getLocal GETs path from the relay listening on addr on this machine (or
+// at the end of a tunnel), with token as a bearer token when one is given.
+func getLocal(ctx context.Context, addr string, useTLS bool, path, token string) (*http.Response, string, error) {
+	scheme := "http"
+	if useTLS {
+		scheme = "https"
+	}
+	tr := insecureTransport(useTLS)
+	tr.DisableKeepAlives = true // one request: no idle connection left behind
+	url := scheme + "://" + probeAddr(addr) + path
+	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
+	if err != nil {
+		return nil, url, err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		return nil, url, fmt.Errorf("GET %s: %w", url, err)
+	}
+	return resp, url, nil
 }
 
 // probeAddr turns a listen address into one to dial: a wildcard host is

@@ -35,4 +35,6 @@
 //   - (*Store).Health: connected or not, the stream's last seq, this
 //     node's lag behind it, current replicas, ids online: for relayd
 //     doctor and /metrics.
+//   - Inspect: the stream and the presence bucket as any NATS client sees
+//     them (inspect.go), for relayd doctor, which runs apart from the node.
 package cluster

@@ -8,10 +8,13 @@ import (
 // Health is what a node knows of its cluster: for relayd doctor and
 // /metrics.
 type Health struct {
+	Node string // this relayd node's name in presence
 	// Connected: the node's NATS connection is up; Server is the NATS
-	// server it is connected to (its URL).
-	Connected bool
-	Server    string
+	// server it is connected to (its URL), ServerName that server's name.
+	Connected  bool
+	Server     string
+	ServerName string
+	Reconnects uint64 // times the NATS connection came back
 	// StreamLast is the stream's last seq as its leader reports it (0
 	// when it could not be asked: Err says why); Applied the last seq
 	// this node's index holds. Lag is how many it is behind.
@@ -20,13 +23,18 @@ type Health struct {
 	Replicas, Current int
 	// Online counts the ids held by other nodes; Held those held here.
 	Online, Held int
-	Err          error
+	// Stream is the stream's state, leader and each replica (inspect.go);
+	// nil when it could not be asked.
+	Stream *StreamReport
+	Err    error
 }
 
 // Health asks the stream for its state (one request, bounded by ctx and
 // 2 s) and reports this node's lag behind it.
 func (s *Store) Health(ctx context.Context) Health {
-	h := Health{Connected: s.opts.Conn.IsConnected(), Server: s.opts.Conn.ConnectedUrlRedacted(), Applied: s.ix.Applied()}
+	nc := s.opts.Conn
+	h := Health{Node: s.opts.Node, Connected: nc.IsConnected(), Server: nc.ConnectedUrlRedacted(), ServerName: nc.ConnectedServerName(),
+		Reconnects: nc.Stats().Reconnects, Applied: s.ix.Applied()}
 	s.pres.mu.Lock()
 	h.Online, h.Held = len(s.pres.remote), len(s.pres.held)
 	s.pres.mu.Unlock()
@@ -42,6 +50,7 @@ func (s *Store) Health(ctx context.Context) Health {
 		h.Lag = h.StreamLast - h.Applied
 	}
 	h.Replicas = info.Config.Replicas
+	h.Stream = streamReport(info)
 	if info.Cluster != nil {
 		h.Current = 1 // the leader
 		for _, r := range info.Cluster.Replicas {

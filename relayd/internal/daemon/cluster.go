@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/claude-relay/claude-relay/relayd/internal/cluster"
+	"github.com/claude-relay/claude-relay/relayd/internal/metrics"
 )
 
 // ClusterConfig is how a relayd joins a cluster of relayd nodes on NATS
@@ -31,6 +32,22 @@ type ClusterConfig struct {
 	NATSClusterListen string   // host:port for NATS routes; "" a single NATS node
 	NATSRoutes        []string // nats-route://host:port of the other NATS nodes
 	NATSSyncAlways    bool     // fsync every write
+}
+
+// Credentials are the NATS options of Creds, CA, Cert and Key: how relayd
+// (and relayd doctor) authenticate to the NATS servers.
+func (cc ClusterConfig) Credentials() []nats.Option {
+	var opts []nats.Option
+	if cc.Creds != "" {
+		opts = append(opts, nats.UserCredentials(cc.Creds))
+	}
+	if cc.CA != "" {
+		opts = append(opts, nats.RootCAs(cc.CA))
+	}
+	if cc.Cert != "" {
+		opts = append(opts, nats.ClientCert(cc.Cert, cc.Key))
+	}
+	return opts
 }
 
 // openCluster starts the embedded NATS server if asked, connects and opens
@@ -55,15 +72,7 @@ func openCluster(ctx context.Context, cfg Config, log *slog.Logger) (st *cluster
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			log.Info("NATS connection back", "server", nc.ConnectedUrlRedacted())
 		})}
-	if cc.Creds != "" {
-		opts = append(opts, nats.UserCredentials(cc.Creds))
-	}
-	if cc.CA != "" {
-		opts = append(opts, nats.RootCAs(cc.CA))
-	}
-	if cc.Cert != "" {
-		opts = append(opts, nats.ClientCert(cc.Cert, cc.Key))
-	}
+	opts = append(opts, cc.Credentials()...)
 	var nc *nats.Conn
 	replicas := cc.Replicas
 	if cc.URLs == "embedded" {
@@ -134,4 +143,23 @@ func storeKind(cfg Config) string {
 		return "cluster"
 	}
 	return cfg.Store
+}
+
+// clusterFigures reads the node's Health for /metrics at each scrape.
+func clusterFigures(st *cluster.Store) func(context.Context) (metrics.ClusterNode, error) {
+	return func(ctx context.Context) (metrics.ClusterNode, error) {
+		h := st.Health(ctx)
+		n := metrics.ClusterNode{Node: h.Node, Connected: h.Connected, Reconnects: h.Reconnects,
+			StreamLastSeq: h.StreamLast, Applied: h.Applied, RemotePeers: h.Online}
+		if h.Connected {
+			n.Server = h.ServerName
+		}
+		if s := h.Stream; s != nil {
+			n.StreamMessages, n.StreamBytes = s.Messages, s.Bytes
+			for _, p := range s.Peers {
+				n.Replicas = append(n.Replicas, metrics.ClusterReplica{Server: p.Server, Leader: p.Leader, Current: p.Current, Lag: p.Lag})
+			}
+		}
+		return n, h.Err
+	}
 }

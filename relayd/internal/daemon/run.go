@@ -81,6 +81,9 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 	h := hub.New(hopts)
 	if cluster != nil {
 		cluster.Attach(h) // mail and presence from the other nodes reach this hub
+		if err := reg.WatchCluster(clusterFigures(cluster)); err != nil {
+			log.Error("cluster metrics unavailable", "err", err)
+		}
 	}
 	srv := &server.Server{
 		Hub: h, Logger: log, Version: version, Metrics: reg,

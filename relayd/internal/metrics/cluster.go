@@ -34,6 +34,12 @@ type ClusterReplica struct {
 	Lag     uint64 // operations behind the leader
 }
 
+// WatchCluster registers the figures of a relayd started with --cluster,
+// which read returns at each scrape. Call it once.
+func (m *Metrics) WatchCluster(read func(context.Context) (ClusterNode, error)) error {
+	return m.reg.Register(newClusterCollector(read))
+}
+
 // clusterCollector reports a ClusterNode at scrape time.
 type clusterCollector struct {
 	read func(context.Context) (ClusterNode, error)

@@ -16,7 +16,7 @@ func TestClusterFigures(t *testing.T) {
 	node := ClusterNode{Node: "relay2", Server: "nats-2", Connected: true, Reconnects: 3,
 		StreamMessages: 120, StreamBytes: 40960, StreamLastSeq: 130, Applied: 127, RemotePeers: 4,
 		Replicas: []ClusterReplica{{Server: "nats-1", Leader: true, Current: true}, {Server: "nats-2", Current: true, Lag: 2}, {Server: "nats-3", Lag: 90}}}
-	if err := m.reg.Register(newClusterCollector(func(context.Context) (ClusterNode, error) { return node, nil })); err != nil {
+	if err := m.WatchCluster(func(context.Context) (ClusterNode, error) { return node, nil }); err != nil {
 		t.Fatal(err)
 	}
 	want := `
@@ -60,7 +60,7 @@ func TestClusterFiguresWhenNATSIsGone(t *testing.T) {
 	read := func(context.Context) (ClusterNode, error) {
 		return ClusterNode{Node: "relay1", Reconnects: 7}, errors.New("nats: connection closed")
 	}
-	if err := m.reg.Register(newClusterCollector(read)); err != nil {
+	if err := m.WatchCluster(read); err != nil {
 		t.Fatal(err)
 	}
 	fams, err := m.reg.Gather()

@@ -63,18 +63,10 @@ type Source struct {
 	// MessagesOut returns how many message frames were written to clients.
 	// Optional.
 	MessagesOut func() int64
-	// Cluster reads this node's figures of its cluster (cluster.go), for
-	// a relayd started with --cluster. Optional.
-	Cluster func(context.Context) (ClusterNode, error)
 }
 
-// Watch registers the relay's collectors. Call it once.
+// Watch registers the relay's collector. Call it once.
 func (m *Metrics) Watch(src Source) error {
-	if src.Cluster != nil {
-		if err := m.reg.Register(newClusterCollector(src.Cluster)); err != nil {
-			return err
-		}
-	}
 	return m.reg.Register(newRelayCollector(src))
 }
 
