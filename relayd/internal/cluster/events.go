@@ -31,7 +31,7 @@ type opEvent struct {
 	Op      string             `json:"op"`
 	Upto    uint64             `json:"upto,omitempty"`    // ack, read
 	IDs     []string           `json:"ids,omitempty"`     // read
-	At      time.Time          `json:"at,omitzero"`       // read
+	At      time.Time          `json:"at,omitzero"`       // ack, read
 	Unread  bool               `json:"unread,omitempty"`  // clear
 	Session *store.SessionInfo `json:"session,omitempty"` // touch
 }

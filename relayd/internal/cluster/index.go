@@ -106,7 +106,7 @@ func (ix *index) applyEvent(kind, client string, ev opEvent) int {
 	ctx := context.Background()
 	switch kind {
 	case "ack":
-		ix.mem.Ack(ctx, client, ev.Upto)
+		ix.mem.AckAt(client, ev.Upto, ev.At)
 	case "read":
 		n, _ := ix.mem.MarkRead(ctx, client, ev.IDs, ev.Upto, ev.At)
 		return n

@@ -199,7 +199,7 @@ func (s *Store) Ack(ctx context.Context, id string, upto uint64) error {
 	if last, _ := s.ix.mem.LastSeq(ctx, id); last == 0 {
 		return nil // no mailbox: an ack must not make the id known
 	}
-	_, err := s.publishOp(ctx, "ack", id, opEvent{Upto: upto})
+	_, err := s.publishOp(ctx, "ack", id, opEvent{Upto: upto, At: time.Now().UTC()})
 	return err
 }
 

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/claude-relay/claude-relay/protocol"
 	"github.com/claude-relay/claude-relay/relayd/internal/cluster/natstest"
@@ -62,10 +63,19 @@ func TestCrossNodeDirectAndBroadcast(t *testing.T) {
 	// node 1 says read.
 	b.send(&protocol.Ack{Upto: m.Seq})
 	b.send(&protocol.Read{IDs: []string{m.ID}})
-	b.sessions() // answered once the read is recorded
-	a.send(&protocol.Receipts{Ref: "r", IDs: []string{acc.ID}})
-	if r := expect[*protocol.Receipts](a).Receipts; len(r) != 1 || r[0].To != "B" || r[0].State != protocol.ReceiptRead {
-		t.Fatalf("A's receipts for its message to B: %+v, want one, read", r)
+	// The relay records a read beside the connection: A asks until it
+	// shows, as relay_status would.
+	deadline := time.Now().Add(patience)
+	for {
+		a.send(&protocol.Receipts{Ref: "r", IDs: []string{acc.ID}})
+		r := expect[*protocol.Receipts](a).Receipts
+		if len(r) == 1 && r[0].To == "B" && r[0].State == protocol.ReceiptRead {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("A's receipts for its message to B: %+v, want one, read", r)
+		}
+		time.Sleep(20 * time.Millisecond) // polling the relay, bounded by patience
 	}
 
 	acc = a.sendTo("2", "hello all", "*")

@@ -155,16 +155,23 @@ func (m *Memory) Pending(_ context.Context, id string, after uint64, limit int, 
 }
 
 func (m *Memory) Ack(_ context.Context, id string, upto uint64) error {
+	m.AckAt(id, upto, time.Now().UTC())
+	return nil
+}
+
+// AckAt is Ack with the time the client acked: the nodes of a cluster
+// apply an ack each at its own moment, and again when they rebuild their
+// index, and must all stamp the time it was made.
+func (m *Memory) AckAt(id string, upto uint64, at time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	// An ack for a mailbox that does not exist changes nothing; creating
 	// one would make the id Known.
 	if b := m.mailboxes[id]; b != nil {
 		to := max(b.acked, min(upto, b.last))
-		b.stampDelivered(b.acked, to, time.Now().UTC())
+		b.stampDelivered(b.acked, to, at)
 		b.acked = to
 	}
-	return nil
 }
 
 func (m *Memory) LastSeq(_ context.Context, id string) (uint64, error) {
