@@ -141,6 +141,18 @@ func TestTakeoverAcrossNodes(t *testing.T) {
 		t.Fatalf("peers list A %d times", n)
 	}
 	second.peers() // still answered: the connection is up
+
+	// A one-shot tool acting as A on the third node, asking not to take
+	// over, is refused while A is online on another node.
+	tool := &client{t: t, ws: dial(t, r[2].URL(), "/v1/ws"), id: "A"}
+	tool.send(&protocol.Hello{Proto: protocol.Version, ClientID: "A", NoTakeover: true})
+	if e := expect[*protocol.ErrorFrame](tool); e.Code != protocol.CodeIDInUse {
+		t.Fatalf("hello with no_takeover: %+v, want %s", e, protocol.CodeIDInUse)
+	}
+	if code := tool.closeCode(); code != protocol.CloseIDInUse {
+		t.Fatalf("closed with %d, want %d", code, protocol.CloseIDInUse)
+	}
+	second.peers() // and A's connection is untouched
 }
 
 // An agent that read part of its mail on one node, went away while more
