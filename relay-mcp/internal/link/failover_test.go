@@ -91,3 +91,25 @@ func FuzzParseURLs(f *testing.F) {
 		}
 	})
 }
+
+// A send the relay could not store (store_unavailable: a cluster electing
+// a new stream leader after a node died) is not handed back as an error:
+// it is queued and retried with its ref until the relay stores it, and the
+// recipient has it once.
+func TestStoreUnavailableSendRetried(t *testing.T) {
+	r := relaytest.New(t)
+	b := start(t, r.URL(), "B", "")
+	a := start(t, r.URL(), "A", "")
+	waitFor(t, "both connected", func() bool {
+		return a.l.Status().State == StateConnected && b.l.Status().State == StateConnected
+	})
+	r.RefuseSends(3)
+	res := a.l.Send(context.Background(), protocol.Send{To: protocol.Recipients{"B"}, Body: "stored at the fourth try"})
+	if res.Err != nil || (res.Accepted == nil && !strings.Contains(res.Reason, "store_unavailable")) {
+		t.Fatalf("send refused with store_unavailable: %+v", res)
+	}
+	waitFor(t, "B has it, the outbox is empty", func() bool { return len(b.bodies()) == 1 && a.l.Status().Outbox == 0 })
+	if n := r.Delivered("B", "stored at the fourth try"); n != 1 {
+		t.Fatalf("relay holds %d copies, want 1", n)
+	}
+}

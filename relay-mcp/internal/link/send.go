@@ -61,6 +61,7 @@ func (l *Link) send(ctx context.Context, s protocol.Send, peersWait time.Duratio
 	}
 	ob := l.cfg.Outbox
 	reason := "relay offline"
+	refused := false // the relay stored nothing just now; the outbox retries
 	if l.Status().State == StateConnecting {
 		reason = "still connecting to the relay"
 	}
@@ -86,6 +87,11 @@ func (l *Link) send(ctx context.Context, s protocol.Send, peersWait time.Duratio
 			// It may have reached the relay. The resend carries the same
 			// ref, so the relay delivers it once either way.
 			reason = "connection to the relay dropped while sending"
+		case isStoreUnavailable(err) && ob != nil:
+			// Nothing was stored, and the relay expects to store again
+			// soon: a cluster electing a new stream leader after a node
+			// died, a disk that filled up. The outbox retries it.
+			reason, refused = "the relay could not store it just now ("+err.Error()+"); it is retried", true
 		default:
 			return SendResult{Err: err}
 		}
@@ -121,7 +127,15 @@ func (l *Link) send(ctx context.Context, s protocol.Send, peersWait time.Duratio
 	case <-t.C:
 	case <-ctx.Done():
 	}
+	if refused {
+		return SendResult{Queued: true, Behind: behind, Reason: reason}
+	}
 	return SendResult{Queued: true, Behind: behind, Reason: "waiting behind earlier queued messages"}
+}
+
+func isStoreUnavailable(err error) bool {
+	var re *RelayError
+	return errors.As(err, &re) && re.Frame.Code == protocol.CodeStoreUnavailable
 }
 
 // peerList waits at most wait for the answer to a peers request.

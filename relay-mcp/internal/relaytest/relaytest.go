@@ -34,12 +34,20 @@ type Relay struct {
 	// dropNext: cut the sender's connection after storing the next send,
 	// before its accepted is written (see DropNextAccepted).
 	dropNext atomic.Bool
+	// unstorable: sends answered store_unavailable, nothing stored (see
+	// RefuseSends).
+	unstorable atomic.Int32
 }
 
 // DropNextAccepted makes the relay store the next send and then cut the
 // sender's connection instead of answering it: the client cannot know
 // whether its message went through.
 func (r *Relay) DropNextAccepted() { r.dropNext.Store(true) }
+
+// RefuseSends answers the next n sends with store_unavailable and stores
+// none of them, as a relay whose store is briefly down (a cluster electing
+// a stream leader).
+func (r *Relay) RefuseSends(n int) { r.unstorable.Store(int32(n)) }
 
 // Delivered counts the copies of messages with body held for id.
 func (r *Relay) Delivered(id, body string) int {
@@ -278,6 +286,11 @@ func (r *Relay) handle(c *client, f protocol.Frame) {
 	defer r.mu.Unlock()
 	switch f := f.(type) {
 	case *protocol.Send:
+		if r.unstorable.Add(-1) >= 0 {
+			c.send(&protocol.ErrorFrame{Ref: f.Ref, Code: protocol.CodeStoreUnavailable, Message: "message store unavailable", RetryAfterMS: 50})
+			return
+		}
+		r.unstorable.CompareAndSwap(-1, 0)
 		key := c.id + "\x00" + f.Ref + "\x00" + f.Body
 		if acc := r.refs[key]; acc != nil {
 			c.send(acc) // a retry: the original answer, not a second delivery
