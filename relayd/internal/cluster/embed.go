@@ -158,6 +158,13 @@ func (e *Embedded) WaitJetStream(ctx context.Context) error {
 	}
 }
 
+// PlacementPeers is how many JetStream servers the meta leader can place a
+// stream's replicas on: online, with JetStream, and heard from. It is 0 on
+// a node that is not the leader. A cluster can be current before every
+// peer's first report has reached the leader; until then an R3 stream is
+// refused with "no suitable peers for placement".
+func (e *Embedded) PlacementPeers() int { return len(e.srv.JetStreamClusterPeers()) }
+
 // Name is the server's name.
 func (e *Embedded) Name() string { return e.srv.Name() }
 

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/claude-relay/claude-relay/internal/testkit"
 	"github.com/claude-relay/claude-relay/relayd/internal/cluster"
 )
 
@@ -21,7 +22,8 @@ type Cluster struct {
 }
 
 // Start runs an n-node NATS cluster with JetStream (one node when n is 1),
-// waits until every node is current with an elected JetStream leader, and
+// waits until every node is current with an elected JetStream leader that
+// has heard from every node (so an R-n stream can be placed), and
 // shuts it down when the test ends.
 func Start(t testing.TB, n int) *Cluster {
 	t.Helper()
@@ -32,6 +34,18 @@ func Start(t testing.TB, n int) *Cluster {
 		if err := e.WaitJetStream(ctx); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if n > 1 {
+		// Current is not enough for placement: wait until the leader has
+		// heard from every node, so a stream of n replicas can be created.
+		testkit.WaitFor(t, 60*time.Second, fmt.Sprintf("the JetStream leader of %d NATS nodes to hear from every node", n), func() bool {
+			for _, e := range c.Nodes {
+				if e.PlacementPeers() == n {
+					return true
+				}
+			}
+			return false
+		})
 	}
 	return c
 }
