@@ -53,42 +53,15 @@ type Conn struct {
 
 	// The client's sends not settled by the store yet: a history request
 	// waits for them, so a client reads its own writes.
-	flightMu sync.Mutex
-	inflight int
-	settled  chan struct{} // closed when inflight falls to 0
+	sends inFlight
 }
 
-func (c *Conn) sendStarted() {
-	c.flightMu.Lock()
-	if c.inflight == 0 {
-		c.settled = make(chan struct{})
-	}
-	c.inflight++
-	c.flightMu.Unlock()
-}
+func (c *Conn) sendStarted() { c.sends.begin() }
 
-func (c *Conn) sendSettled() {
-	c.flightMu.Lock()
-	c.inflight--
-	if c.inflight == 0 {
-		close(c.settled)
-	}
-	c.flightMu.Unlock()
-}
+func (c *Conn) sendSettled() { c.sends.end() }
 
 // waitSends waits until the client's sends so far are settled.
-func (c *Conn) waitSends(ctx context.Context) {
-	c.flightMu.Lock()
-	n, ch := c.inflight, c.settled
-	c.flightMu.Unlock()
-	if n == 0 {
-		return
-	}
-	select {
-	case <-ch:
-	case <-ctx.Done():
-	}
-}
+func (c *Conn) waitSends(ctx context.Context) { c.sends.wait(ctx) }
 
 // ID is the client id of the connection.
 func (c *Conn) ID() string { return c.id }

@@ -85,7 +85,7 @@ type Hub struct {
 
 	statusWatch statusWatch // status lines and mail watchers (status_watch.go)
 
-	reads readsInFlight // read reports being written (receipts.go)
+	reads inFlight // read reports being written (receipts.go)
 
 	obs        observers            // the console's event feed (observe.go)
 	holdMu     sync.Mutex           // guards holds

@@ -2,7 +2,6 @@ package hub
 
 import (
 	"context"
-	"sync"
 
 	"github.com/claude-relay/claude-relay/protocol"
 )
@@ -37,46 +36,6 @@ func (h *Hub) markReadLater(c *Conn, ids []string, upto uint64) {
 		}
 		h.emit(Event{Kind: EventStage, Client: c.id})
 	}()
-}
-
-// readsInFlight counts the read reports being written.
-type readsInFlight struct {
-	mu      sync.Mutex
-	n       int
-	settled chan struct{} // closed when n falls to 0
-}
-
-func (r *readsInFlight) begin() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.n == 0 {
-		r.settled = make(chan struct{})
-	}
-	r.n++
-}
-
-func (r *readsInFlight) end() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.n--
-	if r.n == 0 {
-		close(r.settled)
-	}
-}
-
-// wait waits until no read report is being written (reports come at the
-// pace of models reading, so there is a moment with none), or ctx ends.
-func (r *readsInFlight) wait(ctx context.Context) {
-	r.mu.Lock()
-	n, ch := r.n, r.settled
-	r.mu.Unlock()
-	if n == 0 {
-		return
-	}
-	select {
-	case <-ch:
-	case <-ctx.Done():
-	}
 }
 
 // receipts answers a receipts request: the state of c's own messages in
