@@ -3,64 +3,12 @@ package e2e
 import (
 	"github.com/claude-relay/claude-relay/internal/testkit"
 	"github.com/claude-relay/claude-relay/relayd/relaytest"
-	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 )
-
-// holdProxy forwards loopback TCP connections to a relay. Once hold is set,
-// what the clients send is dropped while the relay's frames still reach
-// them: the relay hears nothing more from them, acks included.
-type holdProxy struct {
-	url  string
-	hold atomic.Bool
-}
-
-func newHoldProxy(t *testing.T, addr string) *holdProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	p := &holdProxy{url: "ws://" + ln.Addr().String()}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial("tcp", addr)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			go func() {
-				defer c.Close()
-				defer up.Close()
-				go io.Copy(c, up)
-				buf := make([]byte, 32<<10)
-				for {
-					n, err := c.Read(buf)
-					if n > 0 && !p.hold.Load() {
-						if _, werr := up.Write(buf[:n]); werr != nil {
-							return
-						}
-					}
-					if err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
-	return p
-}
 
 // relay-mcp killed with SIGKILL after storing mail and before the relay
 // heard its ack. The relay keeps what was not acked, so the mail is never
@@ -84,13 +32,13 @@ func TestKill9BetweenReceiptAndAck(t *testing.T) {
 
 func kill9BeforeAck(t *testing.T, loseUnsynced bool) {
 	r := relaytest.Start(t)
-	px := newHoldProxy(t, r.Addr)
+	px := newFaultProxy(t, r.Addr)
 	home := t.TempDir()
 	a := spawnAgent(t, r.URL(), "SENDER", t.TempDir())
 	b := spawnAgent(t, px.url, "CRASHER", home)
 	a.waitState(t, "connected")
 	b.waitState(t, "connected")
-	px.hold.Store(true) // from now on the relay hears nothing from CRASHER
+	px.hold() // from now on the relay hears nothing from CRASHER
 
 	log := filepath.Join(home, "inbox", "CRASHER", "messages.jsonl")
 	before, _ := os.ReadFile(log)
@@ -123,6 +71,11 @@ func kill9BeforeAck(t *testing.T, loseUnsynced bool) {
 
 	b2 := spawnAgent(t, r.URL(), "CRASHER", home)
 	b2.waitState(t, "connected")
+	// The welcome's backlog, as relay-mcp logs it (just after it says
+	// connected).
+	testkit.WaitFor(t, 10*time.Second, "the restarted relay-mcp to log its welcome", func() bool {
+		return strings.Contains(b2.logs.String(), "connected to relay")
+	})
 	if logs := b2.logs.String(); !strings.Contains(logs, wantBacklog) {
 		t.Fatalf("the relay's welcome did not say %s; restarted relay-mcp's log:\n%s", wantBacklog, tail(logs, 2000))
 	}
