@@ -196,21 +196,31 @@ func (b *Inbox) refresh() error {
 		return fmt.Errorf("stat inbox log: %w", err)
 	}
 	if b.f == nil || !os.SameFile(fi, b.ident) || fi.Size() < b.off {
-		if b.f != nil {
-			b.f.Close()
+		if err := b.reopen(); err != nil {
+			return err
 		}
-		f, err := os.OpenFile(b.logPath, os.O_RDWR|os.O_APPEND, 0o600)
-		if err != nil {
-			return fmt.Errorf("open inbox log: %w", err)
-		}
-		b.f = f
-		b.ident, _ = f.Stat()
 		b.reset()
 	}
 	if fi.Size() == b.off {
 		return nil
 	}
 	return b.replayFrom(b.off)
+}
+
+// reopen replaces the handle on the log with a new one: the file at
+// logPath is another one now (a compaction, here or in another process).
+func (b *Inbox) reopen() error {
+	if b.f != nil {
+		b.f.Close()
+		b.f = nil // the next refresh opens it again
+	}
+	f, err := os.OpenFile(b.logPath, os.O_RDWR|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("open inbox log: %w", err)
+	}
+	b.f = f
+	b.ident, _ = f.Stat()
+	return nil
 }
 
 func (b *Inbox) reset() {

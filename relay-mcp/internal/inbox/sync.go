@@ -71,13 +71,9 @@ func (b *Inbox) compact() error {
 		return fmt.Errorf("compact inbox: %w", err)
 	}
 	syncDir(b.dir) // the rename too: the snapshot holds writes already acked
-	b.f.Close()
-	f, err := os.OpenFile(b.logPath, os.O_RDWR|os.O_APPEND, 0o600)
-	if err != nil {
-		return fmt.Errorf("reopen inbox log: %w", err)
+	if err := b.reopen(); err != nil {
+		return err
 	}
-	b.f = f
-	b.ident, _ = f.Stat()
 	b.off = b.ident.Size()
 	b.torn = 0
 	b.lines = len(b.entries) + 1
