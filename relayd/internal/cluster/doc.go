@@ -24,6 +24,11 @@
 //     dropped by the bucket's TTL when the node dies. A node takes an id
 //     over by compare-and-set on its key; the node that held it sees the
 //     change and closes its connection with 4409.
+//   - The operator's holds of a pair (the console) are node-local and in
+//     memory (store.HoldBook): a node refuses the sends it takes between a
+//     pair held on it, a send through another node is not held, and a
+//     restart of the node releases them. The single-node SQLite store keeps
+//     them on disk.
 //
 // What it offers other packages:
 //

@@ -54,6 +54,11 @@ type Store struct {
 	ix     *index
 	pres   *presence
 
+	// The operator's holds are this node's own, in memory: the node
+	// enforces them on the sends it takes, and a restart of the node
+	// releases them (doc.go).
+	store.HoldBook
+
 	subMu  sync.Mutex       // orders publishes and their queueing
 	subs   chan *submission // to the committer, in Submit order
 	closed chan struct{}

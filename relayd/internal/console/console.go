@@ -230,7 +230,8 @@ type state struct {
 	CSRF         string      `json:"csrf"`
 	Now          time.Time   `json:"now"`
 	Peers        []peerView  `json:"peers"`
-	Holds        [][2]string `json:"holds"`
+	Holds        []holdView  `json:"holds"`
+	Released     []holdView  `json:"released"` // the latest releases
 	Loops        []loopAlert `json:"loops"`
 	UnreadAlertS float64     `json:"unread_alert_s"`
 	PersonPrefix string      `json:"person_prefix"`
@@ -272,7 +273,7 @@ func (c *Console) state(ctx context.Context) (*state, error) {
 	}
 	c.Hub.ReadOnConsole(ctx, unreadPeople)
 	oldest, _ := c.Hub.Store().OldestUnread(ctx, ids)
-	st := &state{Now: time.Now().UTC(), Holds: c.Hub.Holds(), UnreadAlertS: c.UnreadAlert.Seconds(),
+	st := &state{Now: time.Now().UTC(), Holds: viewHolds(c.Hub.Holds()), Released: c.released(ctx), UnreadAlertS: c.UnreadAlert.Seconds(),
 		PersonPrefix: protocol.PersonPrefix, MaxBodyBytes: c.Limits.MaxBodyBytes}
 	if st.MaxBodyBytes <= 0 {
 		st.MaxBodyBytes = protocol.DefaultMaxBodyBytes
@@ -432,18 +433,13 @@ func (c *Console) servePost(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad request: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	name := strings.TrimSpace(p.As)
-	if name == "" {
-		name = "operator"
-	}
-	from := protocol.PersonPrefix + name
-	if err := protocol.ValidateID(from); err != nil {
-		http.Error(w, "the operator name must be letters, digits, . _ - : "+err.Error(), http.StatusBadRequest)
+	from, err := operatorID(p.As)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
 	to := p.To
 	if len(to) == 0 && p.Thread != "" {
-		var err error
 		if to, err = c.threadParticipants(r.Context(), p.Thread, from); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
@@ -501,28 +497,4 @@ func (c *Console) threadParticipants(ctx context.Context, thread, self string) (
 		return nil, fmt.Errorf("thread %q has no messages: name the recipients", thread)
 	}
 	return out, nil
-}
-
-func (c *Console) serveHold(hold bool) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		var p struct {
-			Pair [2]string `json:"pair"`
-		}
-		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&p); err != nil {
-			http.Error(w, "bad request: "+err.Error(), http.StatusBadRequest)
-			return
-		}
-		for _, id := range p.Pair {
-			if err := protocol.ValidateID(id); err != nil {
-				http.Error(w, "bad pair: "+err.Error(), http.StatusBadRequest)
-				return
-			}
-		}
-		if hold {
-			c.Hub.Hold(p.Pair[0], p.Pair[1])
-		} else {
-			c.Hub.Release(p.Pair[0], p.Pair[1])
-		}
-		writeJSON(w, map[string]any{"holds": c.Hub.Holds()})
-	}
 }

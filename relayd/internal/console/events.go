@@ -35,6 +35,7 @@ type feedEvent struct {
 	Client  string         `json:"client,omitempty"`
 	Pair    *[2]string     `json:"pair,omitempty"`
 	Warning string         `json:"warning,omitempty"`
+	By      string         `json:"by,omitempty"` // hold, release: the operator
 }
 
 // observe runs on the hub's goroutines: it encodes once and hands the
@@ -54,7 +55,7 @@ func (c *Console) observe(e hub.Event) {
 	if !watched {
 		return // nobody has the page open: no work on the send path
 	}
-	f := feedEvent{Type: e.Kind, At: e.At, Peer: e.Peer, Reason: e.Reason, Client: e.Client, Warning: e.Warning}
+	f := feedEvent{Type: e.Kind, At: e.At, Peer: e.Peer, Reason: e.Reason, Client: e.Client, Warning: e.Warning, By: e.By}
 	switch e.Kind {
 	case hub.EventMessage:
 		mv := viewOf(*e.Msg)

@@ -65,6 +65,12 @@ func testStepInAndHold(t *testing.T, b *browser) {
 	b.waitJS("the loop alert with its hold button", hold)
 	b.must(hold+`.click()`, nil)
 	b.waitJS("the pair shown held", `document.querySelector('#alerts .alert.held button.release') && !`+hold)
+	// Who held it (the name in the composer) and since when, on screen
+	// and in the store.
+	b.waitJS("who held the pair", `document.querySelector('#alerts .alert.held[data-pair="CC-1,CC-2"] .who').textContent.startsWith("held by person.ana since ")`)
+	if hs, err := r.hub.Store().Holds(context.Background(), 0); err != nil || len(hs) != 1 || hs[0].By != "person.ana" || hs[0].At.IsZero() {
+		t.Errorf("the store's holds: %+v, %v; want CC-1 ↔ CC-2 held by person.ana", hs, err)
+	}
 	for i, from := range []*agent{cc1, cc2} {
 		to := cc2
 		if from == cc2 {
@@ -83,6 +89,7 @@ func testStepInAndHold(t *testing.T, b *browser) {
 
 	b.must(`document.querySelector('#alerts .alert.held button.release').click()`, nil)
 	b.waitJS("the hold gone", `!document.querySelector('#alerts .alert.held')`)
+	b.waitJS("the release shown, with who released it", `document.querySelector('#alerts .alert.released[data-pair="CC-1,CC-2"]').textContent.includes("released by person.ana")`)
 	if _, ok := cc1.sendTo("after", "CC-2", "back to work").(*protocol.Accepted); !ok {
 		t.Error("CC-1 → CC-2 refused after the release")
 	}

@@ -79,6 +79,9 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 		hopts.Remote = cluster
 	}
 	h := hub.New(hopts)
+	if err := h.LoadHolds(ctx); err != nil { // the operator's holds outlive a restart
+		return err
+	}
 	if cluster != nil {
 		cluster.Attach(h) // mail and presence from the other nodes reach this hub
 		if err := reg.WatchCluster(clusterFigures(cluster)); err != nil {

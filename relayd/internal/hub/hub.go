@@ -87,9 +87,9 @@ type Hub struct {
 
 	reads inFlight // read reports being written (receipts.go)
 
-	obs        observers            // the console's event feed (observe.go)
-	holdMu     sync.Mutex           // guards holds
-	holds      map[string][2]string // pairs the operator held (observe.go)
+	obs        observers                // the console's event feed (observe.go)
+	holdMu     sync.Mutex               // guards holds
+	holds      map[[2]string]store.Hold // pairs the operator held (holds.go)
 	mailMu     sync.Mutex
 	mailQ      [][]string // recipients whose watchers are to be told, in commit order
 	mailActive bool       // a goroutine works through mailQ
@@ -483,8 +483,7 @@ func (h *Hub) plan(ctx context.Context, from *Conn, s *protocol.Send) (*routing,
 		h.stats.LoopWarnings.Add(1)
 		h.log.Info("exchange looks like a loop; warning the sender", "from", from.id, "warning", warning)
 		if len(targets) > 0 {
-			_, pair := pairKey(from.id, targets[0])
-			h.emit(Event{Kind: EventLoop, Pair: pair, Warning: warning})
+			h.emit(Event{Kind: EventLoop, Pair: store.SortPair(from.id, targets[0]), Warning: warning})
 		}
 	}
 	return &routing{msg: msg, targets: targets, outcomes: outcomes, warning: warning}, nil

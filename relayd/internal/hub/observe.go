@@ -35,6 +35,7 @@ type Event struct {
 	Outcomes []protocol.Outcome // message: what became of it per recipient
 	Client   string             // stage: whose mailbox
 	Pair     [2]string          // loop, hold, release: sorted
+	By       string             // hold, release: the operator who did it
 	Warning  string             // loop
 }
 
@@ -83,75 +84,6 @@ func (h *Hub) emit(e Event) {
 
 // Store is the hub's store, for read-only views (the console).
 func (h *Hub) Store() store.Store { return h.store }
-
-// pairKey is the key of the pair a, b in either order.
-func pairKey(a, b string) (string, [2]string) {
-	if b < a {
-		a, b = b, a
-	}
-	return a + "\x00" + b, [2]string{a, b}
-}
-
-// Hold makes the relay refuse every message between a and b, in both
-// directions, until Release: the operator's brake for a pair caught in a
-// loop. The sender is told its message was held by the operator.
-func (h *Hub) Hold(a, b string) {
-	key, pair := pairKey(a, b)
-	h.holdMu.Lock()
-	if h.holds == nil {
-		h.holds = map[string][2]string{}
-	}
-	h.holds[key] = pair
-	h.holdMu.Unlock()
-	h.log.Warn("pair held by the operator", "a", pair[0], "b", pair[1])
-	for i, id := range pair {
-		other := pair[1-i]
-		h.notify(&protocol.Held{Peer: other, On: true, Message: fmt.Sprintf("the relay's operator put you and %s on hold (your exchange "+
-			"looked like a loop): the relay refuses your messages to each other until the operator releases the pair. Stop messaging %s; "+
-			"ask your user if you need it.", other, other)}, id)
-	}
-	h.emit(Event{Kind: EventHold, Pair: pair})
-}
-
-// Release lifts a Hold.
-func (h *Hub) Release(a, b string) {
-	key, pair := pairKey(a, b)
-	h.holdMu.Lock()
-	delete(h.holds, key)
-	h.holdMu.Unlock()
-	h.log.Info("pair released by the operator", "a", pair[0], "b", pair[1])
-	h.notify(&protocol.Held{Peer: pair[1]}, pair[0])
-	h.notify(&protocol.Held{Peer: pair[0]}, pair[1])
-	h.emit(Event{Kind: EventRelease, Pair: pair})
-}
-
-// Holds lists the pairs held now.
-func (h *Hub) Holds() [][2]string {
-	h.holdMu.Lock()
-	defer h.holdMu.Unlock()
-	out := make([][2]string, 0, len(h.holds))
-	for _, p := range h.holds {
-		out = append(out, p)
-	}
-	return out
-}
-
-// held refuses a send from `from` to any of targets that a Hold stops.
-func (h *Hub) held(from string, targets []string, ref string) *protocol.Error {
-	h.holdMu.Lock()
-	defer h.holdMu.Unlock()
-	if len(h.holds) == 0 {
-		return nil
-	}
-	for _, to := range targets {
-		if key, _ := pairKey(from, to); h.holds[key] != [2]string{} {
-			return &protocol.Error{Code: protocol.CodeRateLimited, Ref: ref, RetryAfterMS: time.Minute.Milliseconds(),
-				Message: fmt.Sprintf("held, not delivered: the relay's operator has put %s ↔ %s on hold (their exchange looked like a loop); "+
-					"stop messaging %s and ask your user — the operator will release the pair", from, to, to)}
-		}
-	}
-	return nil
-}
 
 // Post sends a message as an operator: a person at the console, whose id
 // (protocol.PersonPrefix + name) no agent can claim. Recipients see it

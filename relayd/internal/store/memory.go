@@ -17,6 +17,8 @@ type Memory struct {
 	mailboxes map[string]*mailbox
 	msgs      map[string]*memMsg // by message id
 	order     []*memMsg          // every message, by id (oldest first)
+
+	HoldBook // the operator's holds (holds.go)
 }
 
 type memMsg struct {

@@ -79,6 +79,8 @@ CREATE TABLE refs (
 	`CREATE INDEX IF NOT EXISTS messages_by_thread ON messages(thread, rid) WHERE thread != '';`,
 	// 5: full-text search of bodies for the console (sqlite_search.go).
 	migrationSearch,
+	// 6: the operator's holds, so that a restart keeps them (sqlite_holds.go).
+	migrationHolds,
 }
 
 // migrate brings the schema to the version this code knows, refusing a

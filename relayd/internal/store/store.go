@@ -147,6 +147,8 @@ type Store interface {
 	// body (the console).
 	Overview
 	Searcher
+	// The operator's holds of looping pairs, kept across restarts.
+	Holder
 	// UsedBytes is how much disk the store's data takes (0 for a store
 	// that keeps nothing on disk): the relay refuses sends past its
 	// --max-store-mb.

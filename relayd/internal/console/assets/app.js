@@ -7,7 +7,7 @@ const API = "/console/api/";
 const PAGE = 200;          // messages per page
 const KEEP = 2000;         // most messages kept on screen
 const S = {
-  csrf: "", peers: new Map(), holds: [], loops: [], unreadAlertS: 600,
+  csrf: "", peers: new Map(), holds: [], released: [], holdError: "", loops: [], unreadAlertS: 600,
   msgs: new Map(),         // id → {m, el}
   filter: {peer: "", with: "", thread: "", q: ""},
   more: false, live: false, lost: false,
@@ -68,7 +68,8 @@ async function loadState() {
   const st = await getJSON("state");
   S.csrf = st.csrf;
   S.unreadAlertS = st.unread_alert_s;
-  S.holds = st.holds || [];
+  S.holds = st.holds || [];       // {pair, by, at}
+  S.released = st.released || []; // and released_by, released_at
   S.loops = st.loops || [];
   const online = new Map();
   for (const [id, p] of S.peers) online.set(id, p);
@@ -123,7 +124,7 @@ function renderPickers() {
 }
 
 function pairKey(p) { return p[0] + "\u0000" + p[1]; }
-function isHeld(p) { return S.holds.some(h => pairKey(h) === pairKey(p)); }
+function isHeld(p) { return S.holds.some(h => pairKey(h.pair) === pairKey(p)); }
 
 function renderAlerts() {
   const box = $("alerts");
@@ -131,11 +132,28 @@ function renderAlerts() {
   for (const h of S.holds) {
     const a = el("div", "alert held");
     a.dataset.kind = "held";
-    a.append(el("strong", "", "held"), el("span", "", h[0] + " ↔ " + h[1] + ": the relay refuses their messages to each other"));
+    a.dataset.pair = h.pair.join(",");
+    a.append(el("strong", "", "held"), el("span", "", h.pair[0] + " ↔ " + h.pair[1] +
+      ": the relay refuses their messages to each other"), el("span", "who", "held by " + h.by + " since " + fmtTime(h.at) + " (" + ago(h.at) + ")"));
     const b = el("button", "release", "Release");
     b.type = "button";
-    b.addEventListener("click", () => hold(h, false));
+    b.addEventListener("click", () => hold(h.pair, false));
     a.append(b);
+    items.push(a);
+  }
+  if (S.holdError) {
+    const a = el("div", "alert loop");
+    a.dataset.kind = "hold-error";
+    a.append(el("strong", "", "not kept"), el("span", "", S.holdError));
+    items.push(a);
+  }
+  for (const h of S.released) {
+    if (isHeld(h.pair) || (Date.now() - new Date(h.released_at).getTime()) > 3600e3) continue;
+    const a = el("div", "alert released");
+    a.dataset.kind = "released";
+    a.dataset.pair = h.pair.join(",");
+    a.append(el("strong", "", "released"), el("span", "", h.pair[0] + " ↔ " + h.pair[1] + " released by " + h.released_by + " " +
+      ago(h.released_at) + " ago"), el("span", "who", "held by " + h.by + " at " + fmtTime(h.at)));
     items.push(a);
   }
   const seen = new Set();
@@ -168,8 +186,11 @@ function renderAlerts() {
 }
 
 async function hold(pair, on) {
-  const r = await postJSON(on ? "hold" : "release", {pair});
-  if (r.holds) { S.holds = r.holds; renderAlerts(); }
+  const r = await postJSON(on ? "hold" : "release", {pair, as: $("c-as").value.trim()});
+  S.holdError = r.error || "";
+  if (r.holds) S.holds = r.holds;
+  if (r.released) S.released = r.released;
+  renderAlerts();
 }
 
 // ---- timeline
@@ -434,12 +455,13 @@ function apply(e) {
     renderAlerts();
     break;
   case "hold":
-    if (!isHeld(e.pair)) S.holds.push(e.pair);
+    if (!isHeld(e.pair)) S.holds.push({pair: e.pair, by: e.by, at: e.at});
     renderAlerts();
     break;
   case "release":
-    S.holds = S.holds.filter(h => pairKey(h) !== pairKey(e.pair));
+    S.holds = S.holds.filter(h => pairKey(h.pair) !== pairKey(e.pair));
     renderAlerts();
+    refreshState(); // the release as the store recorded it
     break;
   }
   markApplied();
