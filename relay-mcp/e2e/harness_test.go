@@ -334,13 +334,20 @@ func spawnAgent(t testing.TB, relayURL, id, home string, extraEnv ...string) *ag
 // the test's).
 func spawnAgentIn(t testing.TB, dir, relayURL, id, home string, extraEnv ...string) *agentProc {
 	t.Helper()
+	return spawnAgentWith(t, nil, dir, relayURL, id, home, extraEnv...)
+}
+
+// spawnAgentWith is spawnAgentIn with the MCP client's options (its
+// notification handlers).
+func spawnAgentWith(t testing.TB, opts *mcp.ClientOptions, dir, relayURL, id, home string, extraEnv ...string) *agentProc {
+	t.Helper()
 	cmd := exec.Command(bins.relayMCP)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "RELAY_HOME="+home, "RELAY_URL="+relayURL, "CLAUDE_RELAY_SESSION_ID="+id, "RELAY_LOG_LEVEL=debug", "RELAY_STRUCTURED_CONTENT=1")
 	cmd.Env = append(cmd.Env, extraEnv...)
 	logs := &testkit.Buffer{}
 	cmd.Stderr = logs
-	c := mcp.NewClient(&mcp.Implementation{Name: "e2e", Version: "1"}, nil)
+	c := mcp.NewClient(&mcp.Implementation{Name: "e2e", Version: "1"}, opts)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	cs, err := c.Connect(ctx, &mcp.CommandTransport{Command: cmd, TerminateDuration: 5 * time.Second}, nil)
@@ -408,6 +415,25 @@ func (a *agentProc) text(t testing.TB, name string, args map[string]any) string 
 	t.Helper()
 	text, _ := a.call(t, name, args)
 	return text
+}
+
+// result is call with the error mark apart: the text without "ERROR: "
+// and whether the tool answered with an error.
+func (a *agentProc) result(t testing.TB, name string, args map[string]any) (string, map[string]any, bool) {
+	t.Helper()
+	text, sc := a.call(t, name, args)
+	text, isErr := strings.CutPrefix(text, "ERROR: ")
+	return text, sc, isErr
+}
+
+// waitUnread polls relay_status until the session holds n unread messages.
+func (a *agentProc) waitUnread(t testing.TB, n int) {
+	t.Helper()
+	testkit.WaitFor(t, 20*time.Second, fmt.Sprintf("%s to hold %d unread", a.id, n), func() bool {
+		_, sc := a.call(t, "relay_status", nil)
+		u, _ := sc["unread"].(float64)
+		return int(u) == n
+	})
 }
 
 // waitState polls relay_status until the link's state is state.

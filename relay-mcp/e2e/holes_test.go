@@ -100,11 +100,7 @@ func TestE2EOrphanDoesNotReadTheNewSessionsMail(t *testing.T) {
 	peer := spawnAgent(t, r.URL(), "PEER", home)
 	peer.waitState(t, "connected")
 	peer.text(t, "relay_send", map[string]any{"to": "SAME", "message": "for the live session", "thread": "t1"})
-	testkit.WaitFor(t, 20*time.Second, "the mail in the shared inbox", func() bool {
-		_, sc := newer.call(t, "relay_status", nil)
-		n, _ := sc["unread"].(float64)
-		return n == 1
-	})
+	newer.waitUnread(t, 1) // the mail in the shared inbox
 	for _, c := range []struct {
 		tool string
 		args map[string]any

@@ -18,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/claude-relay/claude-relay/internal/testkit"
 	"github.com/claude-relay/claude-relay/relayd/relaytest"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -136,10 +135,7 @@ func contextSession(t testing.TB) (table string, text, sc, wire int) {
 		for j := range n {
 			peer.text(t, "relay_send", map[string]any{"to": "CC-1", "message": bodies[(i+j)%3], "thread": "release"})
 		}
-		testkit.WaitFor(t, 10*time.Second, "mail stored", func() bool {
-			_, sc := me.call(t, "relay_status", nil)
-			return int(sc["unread"].(float64)) == n
-		})
+		me.waitUnread(t, n) // mail stored
 		call("relay_receive", nil)
 	}
 	call("relay_peers", nil)

@@ -321,10 +321,7 @@ func TestE2ECLINoTakeover(t *testing.T) {
 	}
 	// receive for a session running here reads the inbox it keeps.
 	peer.text(t, "relay_send", map[string]any{"to": "CC-1", "message": "for CC-1"})
-	testkit.WaitFor(t, 10*time.Second, "CC-1 stored the message", func() bool {
-		_, sc := agent.call(t, "relay_status", nil)
-		return sc["unread"].(float64) == 1
-	})
+	agent.waitUnread(t, 1) // CC-1 stored the message
 	code, out, errs = runCLI(t, env, "receive", "--id", "CC-1")
 	if code != 0 || !strings.Contains(out, "CC-2: for CC-1") {
 		t.Fatalf("receive --id CC-1 here: %d %q %q", code, out, errs)

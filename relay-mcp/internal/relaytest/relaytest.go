@@ -1,9 +1,21 @@
-// Package relaytest is a small in-process protocol v1 relay for relay-mcp's
-// unit tests: mailboxes with per-recipient seq, resume, acks, welcome.backlog,
-// takeover with 4409 or refusal with 4509 (no_takeover), quiet hellos, send
-// refs remembered for retries, peers, sessions, clear. It is not relayd: the
-// end-to-end tests (module relay-mcp/e2e) run the real one, in their own
-// process, with package relayd/relaytest.
+// Package relaytest is a fake protocol v1 relay (mailboxes with
+// per-recipient seq, resume, acks, takeover and no_takeover refusal, send
+// refs remembered for retries) for the tests of relay-mcp's link and one
+// benchmark of its tools. It stays only for what the real relay cannot be
+// made to do at a moment a test chooses:
+//
+//   - DropNextAccepted: store a send, then cut the sender's connection
+//     before its accepted is written (link: a retried send is stored once).
+//   - SetDown: drop every connection with 1001 and answer none, then serve
+//     the same mailboxes at the same URL again, without a restart (link:
+//     offline queue, resume, failover between relays).
+//   - Kick: close one client's connection with a chosen close code.
+//   - Inject: put a message in a mailbox with no sending client, so the
+//     time measured is relay-mcp's alone (tools' BenchmarkReceiveWake).
+//   - Delivered: count the copies a mailbox holds.
+//
+// What an agent sees through a relay is tested against the real one,
+// relayd, in module relay-mcp/e2e (package relayd/relaytest).
 package relaytest
 
 import (
@@ -127,13 +139,6 @@ func (r *Relay) Kick(id string, code int) {
 	if c != nil {
 		c.conn.Close(websocket.StatusCode(code), protocol.CloseReason(code))
 	}
-}
-
-// Online reports whether id is connected.
-func (r *Relay) Online(id string) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.online[id] != nil
 }
 
 // Inject delivers a message from "from" to id as if sent.
