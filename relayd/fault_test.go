@@ -671,7 +671,7 @@ func TestKill9DuringResume(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- receiveLoop(rctx, addr, "AWAY", in, 0) }()
 	waitUntil(t, ctx, "the whole backlog", func() bool { return in.count() >= n })
-	time.Sleep(200 * time.Millisecond)
+	time.Sleep(200 * time.Millisecond) // let a stray duplicate show itself
 	stop()
 	if err := <-done; err != nil {
 		t.Fatal(err)

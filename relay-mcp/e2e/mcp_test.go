@@ -100,7 +100,7 @@ func TestE2ERelayRestartNothingLostOrDuplicated(t *testing.T) {
 	a.call(t, "relay_send", map[string]any{"to": "B", "message": "m7"})
 	want = append(want, "m7")
 	got := b.bodies(t, len(want))
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(300 * time.Millisecond) // the test is that nothing more comes: a duplicate would show now
 	if txt, _ := b.call(t, "relay_receive", nil); !strings.HasPrefix(txt, "No unread") {
 		got = append(got, "EXTRA:"+txt)
 	}

@@ -8,6 +8,7 @@ package e2e
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -26,8 +27,9 @@ import (
 
 // cutProxy forwards TCP to a relay. Armed, it reads the client's WebSocket
 // frames, and on the first send frame stops forwarding the relay's answers,
-// passes the send on and cuts both sides: the relay has the message, the
-// client never sees its accepted. Down, it refuses connections.
+// passes the send on and, once the relay has accepted it, cuts both sides:
+// the relay has the message, the client never sees its accepted. Down, it
+// refuses connections.
 type cutProxy struct {
 	ln     net.Listener
 	target string
@@ -78,12 +80,12 @@ func (p *cutProxy) acceptLoop() {
 		p.mu.Lock()
 		p.open = append(p.open, c, s)
 		p.mu.Unlock()
-		var mute atomic.Bool
+		mu := &muter{answered: make(chan struct{})}
 		go func() { // relay → client, unless muted
 			buf := make([]byte, 32<<10)
 			for {
 				n, err := s.Read(buf)
-				if n > 0 && !mute.Load() {
+				if n > 0 && !mu.hold(buf[:n]) {
 					c.Write(buf[:n])
 				}
 				if err != nil {
@@ -92,11 +94,50 @@ func (p *cutProxy) acceptLoop() {
 				}
 			}
 		}()
-		go p.clientToRelay(c, s, &mute)
+		go p.clientToRelay(c, s, mu)
 	}
 }
 
-func (p *cutProxy) clientToRelay(c, s net.Conn, mute *atomic.Bool) {
+// muter stops the relay's answers to a client once a send is on its way,
+// and tells when the relay answered that send: it has stored the message.
+type muter struct {
+	mu       sync.Mutex
+	ref      []byte // `"ref":"…"` of the send, set when muting
+	held     []byte // what the relay said since
+	answered chan struct{}
+	done     bool
+}
+
+func (m *muter) mute(sendPayload []byte) {
+	var send struct {
+		Ref string `json:"ref"`
+	}
+	json.Unmarshal(sendPayload, &send)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.ref, _ = json.Marshal(map[string]string{"ref": send.Ref})
+	m.ref = bytes.Trim(m.ref, "{}")
+}
+
+// hold keeps b from the client while muted, and reports whether it did.
+func (m *muter) hold(b []byte) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.ref == nil {
+		return false
+	}
+	if m.done {
+		return true
+	}
+	m.held = append(m.held, b...)
+	if bytes.Contains(m.held, []byte(`"type":"accepted"`)) && bytes.Contains(m.held, m.ref) {
+		m.done = true
+		close(m.answered)
+	}
+	return true
+}
+
+func (p *cutProxy) clientToRelay(c, s net.Conn, mu *muter) {
 	defer s.Close()
 	defer c.Close()
 	r := &readBuf{r: c}
@@ -111,10 +152,13 @@ func (p *cutProxy) clientToRelay(c, s net.Conn, mute *atomic.Bool) {
 			return
 		}
 		if op == 1 && p.armed.Load() && bytes.Contains(payload, []byte(`"type":"send"`)) && p.armed.CompareAndSwap(true, false) {
-			mute.Store(true)
+			mu.mute(payload)
 			writeAll(s, frame)
-			time.Sleep(20 * time.Millisecond) // the relay reads and stores it
-			p.cuts.Add(1)
+			select { // the relay stores it and answers; the client never sees the answer
+			case <-mu.answered:
+				p.cuts.Add(1)
+			case <-time.After(10 * time.Second): // not a cut after storing: the test's count says so
+			}
 			return
 		}
 		if writeAll(s, frame) != nil {

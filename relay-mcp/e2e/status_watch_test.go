@@ -235,7 +235,7 @@ func TestE2ERenameWithMailInFlight(t *testing.T) {
 				sent = append(sent, body)
 				mu.Unlock()
 			}
-			time.Sleep(5 * time.Millisecond)
+			time.Sleep(5 * time.Millisecond) // a sender that keeps sending while the rename happens, not a flood
 		}
 	}()
 	testkit.WaitFor(t, 20*time.Second, "the sender to have sent", func() bool { return tries.Load() > 0 })

@@ -148,7 +148,7 @@ func TestBacklogResumeNoDuplicates(t *testing.T) {
 	waitFor(t, "reconnected", func() bool { return a.l.Status().Reconnects == 1 })
 	r.Kick("A", protocol.CloseGoingAway)
 	waitFor(t, "reconnected twice", func() bool { return a.l.Status().Reconnects == 2 })
-	time.Sleep(50 * time.Millisecond)
+	time.Sleep(50 * time.Millisecond) // the test is that nothing more comes: a resent duplicate would show now
 	if got := a.bodies(); strings.Join(got, ",") != "one,two,three" {
 		t.Fatalf("got %v", got)
 	}
@@ -219,7 +219,7 @@ func TestDroppedAcceptedResentOnce(t *testing.T) {
 		t.Fatalf("send over a dropped connection: %+v", res)
 	}
 	waitFor(t, "outbox flushed", func() bool { return a.l.Status().Outbox == 0 && a.l.Status().Reconnects == 1 })
-	time.Sleep(50 * time.Millisecond)
+	time.Sleep(50 * time.Millisecond) // the test is that nothing more comes: a second resend would show now
 	if n := r.Delivered("B", "once"); n != 1 {
 		t.Fatalf("relay holds %d copies, want 1", n)
 	}

@@ -76,7 +76,7 @@ func TestNeverTwiceAtOnce(t *testing.T) {
 	waitFor(t, "the first run", func() bool { b, _ := os.ReadFile(log); return strings.Contains(string(b), "start") })
 	for i := 2; i <= 6; i++ { // during the run
 		r.Notify(protocol.Mail{For: "A", Count: i, Seq: uint64(i)})
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond) // mail trickling in while the command runs is the case under test
 	}
 	waitFor(t, "the second run to finish", func() bool { return r.State().Runs == 2 })
 	select {
@@ -98,7 +98,7 @@ func TestSkipOnline(t *testing.T) {
 	r, done := start(t, Options{ID: "A", Debounce: 50 * time.Millisecond, MaxRuns: 1, SkipOnline: true, Command: `echo "$RELAY_WATCH_SEQ" >> ` + log})
 	r.Notify(protocol.Mail{For: "A", Count: 1, Seq: 1, Online: true})
 	r.Notify(protocol.Mail{For: "A", Count: 2, Seq: 2, Online: true})
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(300 * time.Millisecond) // the test is that nothing runs: six debounce periods pass
 	if r.State().Runs != 0 {
 		t.Fatal("ran while the id was online")
 	}

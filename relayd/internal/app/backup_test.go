@@ -13,6 +13,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/claude-relay/claude-relay/internal/testkit"
 	"github.com/claude-relay/claude-relay/protocol"
 )
 
@@ -30,7 +31,7 @@ func TestStoreBackupWhileRunning(t *testing.T) {
 	defer stop()
 	dialClient(t, addr, "CC-2").ws.Close(websocket.StatusNormalClosure, "")
 	// CC-2 must be known and gone before the sends, or they are delivered.
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+	testkit.WaitFor(t, 5*time.Second, "CC-2 offline after closing", func() bool {
 		var h struct {
 			Online int `json:"peers_online"`
 		}
@@ -39,13 +40,8 @@ func TestStoreBackupWhileRunning(t *testing.T) {
 			err = json.NewDecoder(resp.Body).Decode(&h)
 			resp.Body.Close()
 		}
-		if err == nil && h.Online == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("CC-2 still online after closing (err %v)", err)
-		}
-	}
+		return err == nil && h.Online == 0
+	})
 	a := dialClient(t, addr, "CC-1")
 	for i := range 2 {
 		a.send(&protocol.Send{Ref: fmt.Sprint("r", i), To: protocol.Recipients{"CC-2"}, Body: "kept for CC-2"})
