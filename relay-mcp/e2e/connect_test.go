@@ -14,31 +14,13 @@ import (
 // machine).
 func slowProxy(t *testing.T, addr string, delay time.Duration) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				time.Sleep(delay)
-				up, err := net.Dial("tcp", addr)
-				if err != nil {
-					return
-				}
-				defer up.Close()
-				go io.Copy(up, c)
-				io.Copy(c, up)
-			}()
-		}
-	}()
-	return "ws://" + ln.Addr().String()
+	return proxy(t, addr, func(c, up net.Conn) {
+		defer c.Close()
+		defer up.Close()
+		time.Sleep(delay) // the slowness is what is tested
+		go io.Copy(up, c)
+		io.Copy(c, up)
+	})
 }
 
 // Connecting is not offline: a send made the moment relay-mcp is up (the

@@ -31,27 +31,20 @@ import (
 // the relay has the message, the client never sees its accepted. Down, it
 // refuses connections.
 type cutProxy struct {
-	ln     net.Listener
-	target string
-	armed  atomic.Bool
-	down   atomic.Bool
-	cuts   atomic.Int32
-	mu     sync.Mutex
-	open   []net.Conn
+	url   string
+	armed atomic.Bool
+	down  atomic.Bool
+	cuts  atomic.Int32
+	mu    sync.Mutex
+	open  []net.Conn
 }
 
 func newCutProxy(t *testing.T, target string) *cutProxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &cutProxy{ln: ln, target: target}
-	go p.acceptLoop()
-	t.Cleanup(func() { ln.Close(); p.closeAll() })
+	p := &cutProxy{}
+	p.url = proxy(t, target, p.serve)
+	t.Cleanup(p.closeAll)
 	return p
 }
-
-func (p *cutProxy) url() string { return "ws://" + p.ln.Addr().String() }
 
 func (p *cutProxy) closeAll() {
 	p.mu.Lock()
@@ -62,40 +55,21 @@ func (p *cutProxy) closeAll() {
 	p.open = nil
 }
 
-func (p *cutProxy) acceptLoop() {
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		if p.down.Load() {
-			c.Close()
-			continue
-		}
-		s, err := net.Dial("tcp", p.target)
-		if err != nil {
-			c.Close()
-			continue
-		}
-		p.mu.Lock()
-		p.open = append(p.open, c, s)
-		p.mu.Unlock()
-		mu := &muter{answered: make(chan struct{})}
-		go func() { // relay → client, unless muted
-			buf := make([]byte, 32<<10)
-			for {
-				n, err := s.Read(buf)
-				if n > 0 && !mu.hold(buf[:n]) {
-					c.Write(buf[:n])
-				}
-				if err != nil {
-					c.Close()
-					return
-				}
-			}
-		}()
-		go p.clientToRelay(c, s, mu)
+func (p *cutProxy) serve(c, s net.Conn) {
+	if p.down.Load() {
+		c.Close()
+		s.Close()
+		return
 	}
+	p.mu.Lock()
+	p.open = append(p.open, c, s)
+	p.mu.Unlock()
+	mu := &muter{answered: make(chan struct{})}
+	go func() { // relay → client, unless muted
+		pump(c, s, func(b []byte) bool { return !mu.hold(b) })
+		c.Close()
+	}()
+	p.clientToRelay(c, s, mu)
 }
 
 // muter stops the relay's answers to a client once a send is on its way,
@@ -274,7 +248,7 @@ func TestE2ESendCutBeforeAcceptedDeliveredOnce(t *testing.T) {
 	px := newCutProxy(t, r.Addr)
 	home := t.TempDir()
 	b := spawnAgent(t, r.URL(), "B", home)
-	a := spawnAgent(t, px.url(), "A", home)
+	a := spawnAgent(t, px.url, "A", home)
 	a.waitState(t, "connected")
 	b.waitState(t, "connected")
 
@@ -301,7 +275,7 @@ func TestE2ESendCutBeforeAcceptedDeliveredOnce(t *testing.T) {
 	}
 	a.cs.Close()
 	px.down.Store(false)
-	a2 := spawnAgent(t, px.url(), "A", home)
+	a2 := spawnAgent(t, px.url, "A", home)
 	a2.waitState(t, "connected")
 	exactlyOnce(t, b, "cut-then-restart")
 	testkit.WaitFor(t, 10*time.Second, "restarted A's outbox empty", func() bool {
