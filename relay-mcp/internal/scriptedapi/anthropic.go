@@ -233,12 +233,8 @@ func (a *Anthropic) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req := &Request{Session: sess, Path: path, At: time.Now(), Raw: raw}
-	if err := json.Unmarshal(raw, &req.Body); err != nil {
-		http.Error(w, "bad request body: "+err.Error(), http.StatusBadRequest)
-		return
-	}
-	reply := a.record(sess, req)
-	if !hold(r, reply) {
+	reply, ok := a.take(w, r, sess, req, raw, &req.Body)
+	if !ok {
 		return
 	}
 	if req.Body.Stream {

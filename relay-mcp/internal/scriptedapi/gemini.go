@@ -161,12 +161,8 @@ func (s *Gemini) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req := &GeminiRequest{Session: sess, Model: model, At: time.Now(), Raw: raw}
-	if err := json.Unmarshal(raw, &req.Body); err != nil {
-		http.Error(w, "bad request body: "+err.Error(), http.StatusBadRequest)
-		return
-	}
-	rep := s.record(sess, req)
-	if !hold(r, rep) {
+	rep, ok := s.take(w, r, sess, req, raw, &req.Body)
+	if !ok {
 		return
 	}
 	w.Header().Set("Content-Type", "text/event-stream")

@@ -174,12 +174,8 @@ func (s *Responses) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req := &ResponsesRequest{Session: sess, Path: path, At: time.Now(), Raw: raw}
-	if err := json.Unmarshal(raw, &req.Body); err != nil {
-		http.Error(w, "bad request body: "+err.Error(), http.StatusBadRequest)
-		return
-	}
-	rep := s.record(sess, req)
-	if !hold(r, rep) {
+	rep, ok := s.take(w, r, sess, req, raw, &req.Body)
+	if !ok {
 		return
 	}
 	writeResponsesSSE(w, rep)

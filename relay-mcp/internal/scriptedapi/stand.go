@@ -2,6 +2,7 @@ package scriptedapi
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -132,6 +133,18 @@ func (s *stand[R]) WaitRequest(ctx context.Context, sess string, n int) (*R, err
 			return nil, fmt.Errorf("session %s sent %d request(s), waited for request %d: %w", sess, len(s.Requests(sess)), n+1, ctx.Err())
 		}
 	}
+}
+
+// take decodes raw into body (a field of req), records req as the
+// session's next request and waits out its reply's Delay. false: the body
+// was refused with 400, or the client went away during the delay.
+func (s *stand[R]) take(w http.ResponseWriter, r *http.Request, sess string, req *R, raw []byte, body any) (Reply, bool) {
+	if err := json.Unmarshal(raw, body); err != nil {
+		http.Error(w, "bad request body: "+err.Error(), http.StatusBadRequest)
+		return Reply{}, false
+	}
+	rep := s.record(sess, req)
+	return rep, hold(r, rep)
 }
 
 // hold waits out a reply's Delay; false if the client went away first.
