@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -26,6 +27,9 @@ func loadCommand(stdout io.Writer) *cli.Command {
 		&cli.StringFlag{Name: "peer-url", Usage: "another node of the same cluster (docs/cluster.md): echo's second client and throughput's receiver connect there"},
 	}
 	token := func() string { return strings.TrimSpace(os.Getenv("RELAY_TOKEN")) }
+	target := func(c *cli.Context) loadgen.Target {
+		return loadgen.Target{URL: c.String("url"), Token: token(), Legacy: c.Bool("legacy"), PeerURL: c.String("peer-url")}
+	}
 	return &cli.Command{
 		Name:  "load",
 		Usage: "measure a running relay: echo round trips, fan-in throughput, idle connections",
@@ -48,7 +52,7 @@ Examples:
 				Action: func(c *cli.Context) error {
 					ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
 					defer cancel()
-					rtts, err := loadgen.EchoOn(ctx, loadgen.Target{URL: c.String("url"), Token: token(), Legacy: c.Bool("legacy"), PeerURL: c.String("peer-url")}, c.Int("n"), c.Int("size"))
+					rtts, err := loadgen.EchoOn(ctx, target(c), c.Int("n"), c.Int("size"))
 					if err != nil {
 						return cli.Exit(fmt.Sprintf("echo: %v", err), 1)
 					}
@@ -60,15 +64,13 @@ Examples:
 			{
 				Name:  "throughput",
 				Usage: "messages per second from several senders to one receiver",
-				Flags: append([]cli.Flag{
+				Flags: slices.Concat([]cli.Flag{
 					&cli.IntFlag{Name: "n", Value: 200000, Usage: "messages in all"},
-					&cli.IntFlag{Name: "senders", Value: 4, Usage: "sending clients"},
-					&cli.IntFlag{Name: "window", Value: 256, Usage: "unanswered sends each sender may have"},
-				}, common...),
+				}, senderFlags("sender"), common),
 				Action: func(c *cli.Context) error {
 					ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
 					defer cancel()
-					res, err := loadgen.ThroughputOn(ctx, loadgen.Target{URL: c.String("url"), Token: token(), Legacy: c.Bool("legacy"), PeerURL: c.String("peer-url")}, c.Int("senders"), c.Int("n"), c.Int("size"), c.Int("window"))
+					res, err := loadgen.ThroughputOn(ctx, target(c), c.Int("senders"), c.Int("n"), c.Int("size"), c.Int("window"))
 					if err != nil {
 						return cli.Exit(fmt.Sprintf("throughput: %v", err), 1)
 					}
@@ -81,12 +83,10 @@ Examples:
 			{
 				Name:  "overload",
 				Usage: "senders faster than their receiver: the relay must slow them or answer full, and lose nothing it accepted",
-				Flags: append([]cli.Flag{
+				Flags: slices.Concat([]cli.Flag{
 					&cli.DurationFlag{Name: "for", Value: 10 * time.Second, Usage: "how long the senders send"},
-					&cli.IntFlag{Name: "senders", Value: 4, Usage: "sending clients"},
-					&cli.IntFlag{Name: "window", Value: 256, Usage: "unanswered sends each sender may have"},
 					&cli.IntFlag{Name: "rate", Value: 5000, Usage: "messages a second the receiver reads while the senders send"},
-				}, common...),
+				}, senderFlags("sender"), common),
 				Action: func(c *cli.Context) error {
 					ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
 					defer cancel()
@@ -128,6 +128,15 @@ Examples:
 				},
 			},
 		},
+	}
+}
+
+// senderFlags are --senders and --window, for a run of several senders
+// each with unanswered sends (what one of them is, in --window's usage).
+func senderFlags(sender string) []cli.Flag {
+	return []cli.Flag{
+		&cli.IntFlag{Name: "senders", Value: 4, Usage: "sending clients"},
+		&cli.IntFlag{Name: "window", Value: 256, Usage: "unanswered sends each " + sender + " may have"},
 	}
 }
 

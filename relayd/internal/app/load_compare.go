@@ -54,13 +54,11 @@ func compareCommand(stdout io.Writer, common []cli.Flag, token func() string) *c
 	return &cli.Command{
 		Name:  "compare",
 		Usage: "measure the relay and the floor relay in one run, on protocol v1 and the older protocol",
-		Flags: append([]cli.Flag{
+		Flags: slices.Concat([]cli.Flag{
 			&cli.IntFlag{Name: "rounds", Value: 3, Usage: "rounds; medians are quoted"},
 			&cli.IntFlag{Name: "echo-n", Value: 3000, Usage: "round trips per echo run"},
 			&cli.IntFlag{Name: "n", Value: 100000, Usage: "messages per throughput run"},
-			&cli.IntFlag{Name: "senders", Value: 4, Usage: "sending clients"},
-			&cli.IntFlag{Name: "window", Value: 256, Usage: "unanswered sends each protocol v1 sender may have"},
-		}, common...),
+		}, senderFlags("protocol v1 sender"), common),
 		Action: func(c *cli.Context) error {
 			ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
 			defer cancel()
