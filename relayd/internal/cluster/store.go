@@ -109,7 +109,13 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if s.pres, err = openPresence(ctx, s, js); err != nil {
 		return nil, err
 	}
-	info, err := stream.Info(ctx)
+	var info *jetstream.StreamInfo
+	err = retry(ctx, func(ctx context.Context) (err error) {
+		// Right after the stream is created its leader may not answer
+		// yet (nodes started together): asked once, this timed out.
+		info, err = stream.Info(ctx)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("cluster: stream %s: %w", streamName, err)
 	}
