@@ -54,6 +54,7 @@ func TestE2EFailoverInCluster(t *testing.T) {
 	}
 
 	nodes[0].Kill(t) // kill -9 of A's node and of the NATS node inside it
+	killed := time.Now()
 	// While the cluster elects new stream leaders the nodes left may not
 	// store for a moment: the send is then queued and retried, not lost.
 	if txt, _ := b.call(t, "relay_send", map[string]any{"to": "A", "message": "b2 while A moves"}); !strings.Contains(txt, "A: queued") && !strings.Contains(txt, "A: delivered") && !strings.Contains(txt, "Queued") {
@@ -67,6 +68,7 @@ func TestE2EFailoverInCluster(t *testing.T) {
 		_, sc := a.call(t, "relay_status", nil)
 		return sc["state"] == "connected" && sc["relay_url"] == nodes[1].URL()+"/v1/ws"
 	})
+	moved := time.Since(killed)
 	a.call(t, "relay_send", map[string]any{"to": "B", "message": "a3"})
 	b.call(t, "relay_send", map[string]any{"to": "A", "message": "b3"})
 	if got := strings.Join(b.bodies(t, 3), ","); got != "a1,a2 while moving,a3" {
@@ -75,6 +77,8 @@ func TestE2EFailoverInCluster(t *testing.T) {
 	if got := strings.Join(a.bodies(t, 2), ","); got != "b2 while A moves,b3" {
 		t.Fatalf("A got %q after moving, want what was sent meanwhile and after, once each", got)
 	}
+	t.Logf("A connected to the second node %s after the kill, had the mail sent meanwhile %s after it",
+		moved.Round(time.Millisecond), time.Since(killed).Round(time.Millisecond))
 	time.Sleep(300 * time.Millisecond) // a duplicate would arrive right behind
 	for _, x := range []*agentProc{a, b} {
 		if txt, _ := x.call(t, "relay_receive", nil); !strings.HasPrefix(txt, "No unread") {
