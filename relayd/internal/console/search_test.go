@@ -15,7 +15,8 @@ import (
 // TestBrowserSearch: the operator types words in the search box and presses
 // Enter; the page lists every message of the history whose body holds
 // them — not only what is on screen — with each recipient's stages, bodies
-// as text; clearing goes back to the live timeline.
+// as text; new matching messages join the results live, as the store
+// would find them; clearing goes back to the live timeline.
 func TestBrowserSearch(t *testing.T) { eachBrowser(t, testSearch) }
 
 func testSearch(t *testing.T, b *browser) {
@@ -72,10 +73,34 @@ func testSearch(t *testing.T, b *browser) {
 		got[1].Body != "<b>migration</b> review: looks good, one nit") {
 		t.Errorf("results %+v: want the first read by CC-2, the second stored, oldest first", got)
 	}
-	// A live message does not join the results; clearing brings the timeline back.
-	cc1.sendTo("late", "CC-2", "another migration note")
+	// The results stay live: a new message whose words begin with the
+	// search's joins them (any case, any accent), one where it only sits
+	// inside a word does not, as on the store's index — running the
+	// search again lists exactly what the page shows.
+	for i, body := range []string{"immigration paperwork", "lunch again", "another Migration note", "Mìgration rollback at 5"} {
+		if _, ok := cc1.sendTo("late"+string(rune('a'+i)), "CC-2", body).(*protocol.Accepted); !ok {
+			t.Fatalf("live send %q refused", body)
+		}
+	}
+	const shown = `[...document.querySelectorAll("#timeline li.msg")].map(li => li.querySelector(".body").textContent).join(" | ")`
+	b.waitJS("the two new matches joining the results", `document.querySelector("#timeline li.msg:last-child .body").textContent === "Mìgration rollback at 5" &&
+		document.getElementById("found").textContent.startsWith("4 found")`)
+	var live, again string
+	b.must(shown, &live)
+	if want := "the Migration to schema 5 is done | <b>migration</b> review: looks good, one nit | another Migration note | Mìgration rollback at 5"; live != want {
+		t.Errorf("live results: %s\nwant %s", live, want)
+	}
+	b.must(`document.querySelectorAll("#timeline li.msg").forEach(li => li.dataset.before = "1");
+		document.getElementById("f-search").focus()`, nil)
+	b.press("Enter")
+	b.waitJS("the search run again", `document.getElementById("found").textContent.startsWith("4 found") &&
+		document.querySelectorAll("#timeline li.msg").length > 0 && !document.querySelector("#timeline li.msg[data-before]")`)
+	b.must(shown, &again)
+	if again != live {
+		t.Errorf("the search run again lists\n%s\nthe live results were\n%s", again, live)
+	}
 	b.must(`document.getElementById("f-clear").click()`, nil)
-	b.waitJS("the whole timeline again", `document.querySelectorAll("#timeline li.msg").length === 5 &&
+	b.waitJS("the whole timeline again", `document.querySelectorAll("#timeline li.msg").length === 8 &&
 		document.getElementById("found").textContent === ""`)
 }
 

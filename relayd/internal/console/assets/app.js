@@ -11,6 +11,8 @@ const S = {
   msgs: new Map(),         // id → {m, el}
   filter: {peer: "", with: "", thread: "", q: ""},
   more: false, live: false, lost: false,
+  arrived: null, // live messages while a page loads
+  found: 0, foundMore: false, // search results: how many, and whether older ones exist
 };
 window.consoleMetrics = {firstRender: 0, lastApply: 0, applied: 0};
 
@@ -195,9 +197,22 @@ async function hold(pair, on) {
 
 // ---- timeline
 function recipientsOf(m) { return (m.stages || []).map(s => s.to); }
+// Search words as the store takes them (store.searchWords): lower case,
+// letters and digits, at most 16; here also without accents, as the
+// SQLite store's index folds them.
+function fold(s) { return s.normalize("NFD").replace(/\p{M}+/gu, "").toLowerCase(); }
+function searchWords(q) { return fold(q).split(/[^\p{L}\p{N}]+/u).filter(Boolean).slice(0, 16); }
+// A live message joins the results of a search when each word begins a
+// word of its body, as on the SQLite store's index ("migrat" finds
+// "Migration", not "immigration"). docs/console.md says where the two may
+// differ.
+function searchMatches(m, words) {
+  const body = fold(m.body || "").split(/[^\p{L}\p{N}]+/u);
+  return words.length > 0 && words.every(w => body.some(b => b.startsWith(w)));
+}
 function matches(m) {
   const f = S.filter;
-  if (f.q) return false; // search results are a fixed list
+  if (f.q) return searchMatches(m, searchWords(f.q));
   if (f.thread && m.thread !== f.thread) return false;
   const rc = recipientsOf(m);
   if (f.peer && f.with) {
@@ -272,8 +287,15 @@ function stickToBottom(fn) {
   if (atBottom) tl.scrollTop = tl.scrollHeight;
 }
 
+function showFound(more) {
+  if (more !== undefined) S.foundMore = more;
+  $("found").textContent = S.filter.q ? S.found + (S.foundMore ? "+" : "") + " found for “" + S.filter.q + "”" : "";
+}
+
 function addLive(m) {
+  if (S.arrived) S.arrived.push(m);
   if (S.msgs.has(m.id) || !matches(m)) return;
+  if (S.filter.q) { S.found++; showFound(); } // the results stay live
   const li = renderMessage(m);
   li.classList.add("fresh");
   setTimeout(() => li.classList.remove("fresh"), 3000);
@@ -310,9 +332,13 @@ let loadGen = 0; // the newest load wins: a filter changed twice answers out of 
 async function loadMessages() {
   const t0 = performance.now();
   const gen = ++loadGen;
+  S.arrived = []; // live messages that come while the page loads
   const data = await getJSON(pageURL({limit: PAGE}));
   if (gen !== loadGen) return 0;
-  $("found").textContent = S.filter.q ? (data.messages || []).length + (data.more ? "+" : "") + " found for “" + S.filter.q + "”" : "";
+  const arrived = S.arrived;
+  S.arrived = null;
+  S.found = (data.messages || []).length;
+  showFound(!!data.more);
   clearTimeline();
   const frag = document.createDocumentFragment();
   for (const m of data.messages || []) {
@@ -325,6 +351,8 @@ async function loadMessages() {
   tl.scrollTop = tl.scrollHeight;
   S.more = !!data.more;
   $("older").hidden = !S.more;
+  // Those the answer missed (stored after the relay read its page) join.
+  for (const m of arrived) addLive(m);
   return performance.now() - t0;
 }
 
