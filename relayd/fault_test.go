@@ -51,6 +51,19 @@ func dialClient(ctx context.Context, addr, id string, resumeAfter uint64) (*wsCl
 	return dialClientAs(ctx, addr, id, resumeAfter, false)
 }
 
+// known connects as each id once and leaves: the relay knows them and
+// queues their mail.
+func known(t *testing.T, ctx context.Context, addr string, ids ...string) {
+	t.Helper()
+	for _, id := range ids {
+		c, _, err := dialClient(ctx, addr, id, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.close()
+	}
+}
+
 // dialClientAs is dialClient, saying hello with provisional when asked:
 // messages then arrive before their commit, confirmed by the relay's acks.
 func dialClientAs(ctx context.Context, addr, id string, resumeAfter uint64, provisional bool) (*wsClient, *protocol.Welcome, error) {
@@ -403,14 +416,7 @@ func TestKill9DuringBurst(t *testing.T) {
 	for i := range receivers {
 		rids = append(rids, fmt.Sprintf("R%d", i))
 	}
-	// Every receiver has connected once, so the relay queues for it.
-	for _, id := range rids {
-		c, _, err := dialClient(ctx, addr, id, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.close()
-	}
+	known(t, ctx, addr, rids...)
 
 	// R0, R2 and R4 take provisional messages (as relay-mcp does), R1
 	// and R3 only committed ones.
@@ -535,11 +541,7 @@ func TestKill9BetweenHandOffAndCommit(t *testing.T) {
 	addr := p.Addr
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	if c, _, err := dialClient(ctx, addr, "B", 0); err != nil {
-		t.Fatal(err)
-	} else {
-		c.close()
-	}
+	known(t, ctx, addr, "B")
 	in := newProvisionalInbox()
 	var wg sync.WaitGroup
 	errs := make(chan error, 2)
@@ -638,11 +640,7 @@ func TestKill9DuringResume(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
-	c, _, err := dialClient(ctx, addr, "AWAY", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.close()
+	known(t, ctx, addr, "AWAY")
 	s := &burstSender{id: "S", to: []string{"AWAY"}, n: n, window: 64}
 	if err := s.run(ctx, addr); err != nil {
 		t.Fatal(err)
@@ -779,11 +777,7 @@ func TestLimitsAcrossKill9(t *testing.T) {
 	addr := p.Addr
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	b, _, err := dialClient(ctx, addr, "B", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.close()
+	known(t, ctx, addr, "B")
 	a, _, err := dialClient(ctx, addr, "A", 0)
 	if err != nil {
 		t.Fatal(err)
