@@ -1,10 +1,12 @@
 package inbox
 
 import (
-	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
+
+	"github.com/claude-relay/claude-relay/internal/atomicfile"
 )
 
 // Durability: the log is fsynced in groups, after the fact (Sync), and
@@ -46,28 +48,14 @@ func (b *Inbox) Sync() error {
 
 // compact rewrites the log as a snapshot of the state. Called under locked.
 func (b *Inbox) compact() error {
-	tmp, err := os.CreateTemp(b.dir, ".messages-*.tmp")
-	if err != nil {
-		return fmt.Errorf("compact inbox: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	w := bufio.NewWriter(tmp)
-	enc := json.NewEncoder(w)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
 	for _, e := range b.entries {
 		m := e.Message
 		enc.Encode(&record{Msg: &m, At: e.ReceivedAt, WasRead: e.Read})
 	}
 	enc.Encode(&record{Cursor: b.cursor, ResetCursor: b.cursor == 0})
-	if err := w.Flush(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("compact inbox: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("compact inbox: %w", err)
-	}
-	tmp.Close()
-	if err := os.Rename(tmp.Name(), b.logPath); err != nil {
+	if err := atomicfile.Write(b.logPath, buf.Bytes(), 0o600); err != nil {
 		return fmt.Errorf("compact inbox: %w", err)
 	}
 	syncDir(b.dir) // the rename too: the snapshot holds writes already acked
