@@ -106,7 +106,10 @@ func StartEmbedded(o EmbedOptions) (*Embedded, error) {
 	}
 	go srv.Start()
 	if !srv.ReadyForConnections(o.ReadyTimeout) {
-		srv.Shutdown()
+		// Not waited for: a server stuck on its way up (a route listener
+		// waiting for a client listener that never came) never finishes
+		// shutting down, and relayd must exit with the error.
+		go srv.Shutdown()
 		return nil, fmt.Errorf("embedded NATS did not accept connections within %s (ports %q/%q taken?)", o.ReadyTimeout, o.Listen, o.ClusterListen)
 	}
 	return &Embedded{srv: srv}, nil
