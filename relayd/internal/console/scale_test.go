@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -120,14 +121,26 @@ func TestBrowserScale(t *testing.T) {
 
 // TestScreenshot takes docs/console.png: a realistic session (four agents
 // on a task, a person stepping in, a loop alert). It runs when
-// CONSOLE_SCREENSHOT names the file to write.
+// CONSOLE_SCREENSHOT names the file to write, in Chromium (that file) and
+// in Firefox (beside it, NAME-firefox.png, not committed: it is there to
+// show that the same session renders there too), and checks in each that
+// the page drew the whole session within the window.
 func TestScreenshot(t *testing.T) {
 	out := os.Getenv("CONSOLE_SCREENSHOT")
 	if out == "" {
 		t.Skip("the screenshot for docs/console.png is taken with CONSOLE_SCREENSHOT=path")
 	}
 	out, _ = filepath.Abs(out)
-	b := startBrowser(t)
+	eachBrowser(t, func(t *testing.T, b *browser) {
+		path := out
+		if name := t.Name()[strings.LastIndex(t.Name(), "/")+1:]; name != "chromium" {
+			path = strings.TrimSuffix(out, filepath.Ext(out)) + "-" + name + filepath.Ext(out)
+		}
+		screenshotSession(t, b, path)
+	})
+}
+
+func screenshotSession(t *testing.T, b *browser, out string) {
 	r := startRelay(t, relayOpts{hub: func(o *hub.Options) { o.Limits.Loop = ratelimit.Rate{N: 6, Per: time.Minute} }})
 	lead := r.agent("CC-lead", "planning the auth rewrite: splitting tasks")
 	api := r.agent("CC-api", "implementing token refresh in internal/auth")
@@ -172,6 +185,17 @@ func TestScreenshot(t *testing.T) {
 	b.waitJS("the post on screen", `document.querySelector("#timeline li.msg.person")`)
 	b.must(`document.getElementById("c-body").value = "CC-api, GEMINI-review: stop thanking each other and get back to the task."`, nil)
 	time.Sleep(300 * time.Millisecond) // let the highlight settle for the picture
+	var seen struct {
+		Peers, Msgs, Person, Loops, Narrow int
+		Wide                               bool
+	}
+	b.must(`({peers: document.querySelectorAll("#peers tbody tr").length, msgs: document.querySelectorAll("#timeline li.msg").length,
+		person: document.querySelectorAll("#timeline li.msg.person").length, loops: document.querySelectorAll("#alerts .alert.loop button.hold").length,
+		narrow: [...document.querySelectorAll("#timeline li.msg .body")].filter(e => e.getBoundingClientRect().width < 300).length,
+		wide: document.scrollingElement.scrollWidth > innerWidth})`, &seen)
+	if seen.Peers != 5 || seen.Msgs != 11 || seen.Person != 1 || seen.Loops != 1 || seen.Narrow != 0 || seen.Wide {
+		t.Errorf("the session on screen: %+v; want 5 peers, 11 messages (1 a person's), the loop alert with Hold, bodies at least 300 px wide, nothing past the window", seen)
+	}
 	b.screenshot(out)
 	t.Logf("wrote %s", out)
 }
