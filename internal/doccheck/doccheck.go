@@ -505,6 +505,20 @@ func Problems(t testing.TB, root string, app *ucli.App, rules Rules) (problems [
 	return problems, len(cmds)
 }
 
+// Check fails t for each problem Problems finds, and when it found fewer
+// than atLeast command lines: then the extraction broke, not the documents.
+func Check(t testing.TB, root string, app *ucli.App, rules Rules, atLeast int) {
+	t.Helper()
+	problems, n := Problems(t, root, app, rules)
+	for _, p := range problems {
+		t.Error(p)
+	}
+	t.Logf("%d %s command lines in the documents", n, app.Name)
+	if n < atLeast {
+		t.Errorf("found only %d %s command lines in the documents: is the extraction broken?", n, app.Name)
+	}
+}
+
 // HelpExamples checks the command lines of the "Examples:" sections
 // of the app's help, as checkDocCommands does the documents'. It returns
 // how many it checked.
