@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +17,9 @@ type wakeFixture struct {
 	dir string
 	in  *inbox.Inbox
 	seq uint64
+	// looked, when set, is closed once the next listen has looked at the
+	// inbox the first time: mail delivered after it comes during the wait.
+	looked chan struct{}
 }
 
 func newWakeFixture(t *testing.T) *wakeFixture {
@@ -42,6 +46,9 @@ func (f *wakeFixture) listen(within time.Duration, maxWakes int) WakeResult {
 	f.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), within)
 	defer cancel()
+	looked := f.looked
+	f.looked = nil
+	var once sync.Once
 	changed, err := WatchDir(ctx, f.dir, WatchedFiles...)
 	if err != nil {
 		f.t.Fatal(err)
@@ -52,7 +59,12 @@ func (f *wakeFixture) listen(within time.Duration, maxWakes int) WakeResult {
 			if err != nil {
 				return nil, nil, err
 			}
-			return mb, func() { mb.Close() }, nil
+			return mb, func() {
+				mb.Close()
+				if looked != nil {
+					once.Do(func() { close(looked) })
+				}
+			}, nil
 		}})
 	if err != nil {
 		f.t.Fatal(err)
@@ -71,8 +83,10 @@ func TestListen(t *testing.T) {
 		t.Fatalf("woke for the session's own message: %s", res.Text)
 	}
 
+	looked := make(chan struct{})
+	f.looked = looked
 	go func() {
-		time.Sleep(100 * time.Millisecond)
+		<-looked // the mail comes while the listener waits
 		f.deliver("CC-1", "first")
 		f.deliver("CC-1", "second")
 	}()
