@@ -202,14 +202,14 @@ func offlineHint(st link.Status) string {
 		return "still connecting to the relay at " + st.URL + " (the first attempt is under way)"
 	}
 	h := "relay not reachable at " + st.URL
-	if len(st.URLs) > 1 {
-		h = "no relay of the list answers (" + strings.Join(st.URLs, ", ") + ")"
-	}
 	if st.LastError != "" {
 		h = st.LastError
-		if strings.Contains(h, " — ") {
-			return h // the error names its own fix (TLS, connection limits …)
-		}
+	}
+	if len(st.URLs) > 1 {
+		h = fmt.Sprintf("relay-mcp tries the %d relays of RELAY_URL in turn; the last failed: %s", len(st.URLs), h)
+	}
+	if st.LastError != "" && strings.Contains(h, " — ") {
+		return h // the error names its own fix (TLS, connection limits …)
 	}
 	return h + " — is relayd running? start it with `relayd` (or check RELAY_URL / --relay-url)"
 }
