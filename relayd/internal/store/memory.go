@@ -31,6 +31,8 @@ type mailbox struct {
 	last     uint64
 	acked    uint64
 	lastRead time.Time // when the client last reported reading (receipts.go)
+	// readThrough: every entry up to this seq is read (MarkRead).
+	readThrough uint64
 }
 
 type memEntry struct {

@@ -43,19 +43,34 @@ func (m *Memory) MarkRead(_ context.Context, client string, ids []string, upto u
 	if b == nil {
 		return 0, nil
 	}
-	want := make(map[string]bool, len(ids))
-	for _, id := range ids {
-		want[id] = true
-	}
 	n := 0
-	for i := range b.entries {
-		e := &b.entries[i]
-		if e.readAt.IsZero() && (want[e.msg.ID] || e.seq <= upto) {
+	mark := func(e *memEntry) {
+		if e.readAt.IsZero() {
 			e.readAt = at
 			if e.deliveredAt.IsZero() {
 				e.deliveredAt = at // shown implies held
 			}
 			n++
+		}
+	}
+	// Up to a seq: only past what is read through already, as on SQLite
+	// (boxState.readThrough).
+	if upto > b.readThrough {
+		i, _ := slices.BinarySearchFunc(b.entries, b.readThrough+1, func(e memEntry, s uint64) int { return cmp.Compare(e.seq, s) })
+		for ; i < len(b.entries) && b.entries[i].seq <= upto; i++ {
+			mark(&b.entries[i])
+		}
+		b.readThrough = max(b.readThrough, min(upto, b.last))
+	}
+	if len(ids) > 0 {
+		want := make(map[string]bool, len(ids))
+		for _, id := range ids {
+			want[id] = true
+		}
+		for i := range b.entries {
+			if want[b.entries[i].msg.ID] {
+				mark(&b.entries[i])
+			}
 		}
 	}
 	if n > 0 || len(ids) > 0 || upto > 0 {
