@@ -88,6 +88,10 @@ func (h *Hub) sendMsg(ctx context.Context, c *Conn, s *protocol.Send) {
 				c.push(h.storeFailed(c, ref, res.Err).Frame())
 				return
 			}
+			// Who watches is read before the sender hears: a watch set
+			// up after the accepted counts this message in its first
+			// announcement, and must not hear of it again.
+			notify := res.Dup == nil && h.hasWatchers()
 			var acc *protocol.Accepted
 			if res.Dup != nil {
 				acc = h.finish(ref, r.asRetryOf(res.Dup), res.Dup.Recipients, res.Dup.Slots)
@@ -100,7 +104,7 @@ func (h *Hub) sendMsg(ctx context.Context, c *Conn, s *protocol.Send) {
 			} else if !allStored(acc) {
 				c.push(acc)
 			}
-			if res.Dup == nil && h.hasWatchers() {
+			if notify {
 				// Mail events read the store: not on its committer.
 				h.queueMailEvents(r.targets)
 			}
