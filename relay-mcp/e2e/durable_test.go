@@ -33,13 +33,6 @@ func TestE2EStoppedPeerGetsMailAfterRelayKill9(t *testing.T) {
 	r.Kill(t) // kill -9: no shutdown, no flush
 	relaytest.Start(t, "--listen", r.Addr, "--data-dir", data)
 	b = spawnAgent(t, r.URL(), "CC-2", home)
-	got := b.bodies(t, len(want))
-	time.Sleep(300 * time.Millisecond) // a duplicate would show up now
-	if txt, _ := b.call(t, "relay_receive", nil); !strings.HasPrefix(txt, "No unread") {
-		got = append(got, "EXTRA: "+txt)
-	}
-	if strings.Join(got, "|") != strings.Join(want, "|") {
-		t.Fatalf("CC-2 read %q, want %q", got, want)
-	}
+	exactlyOnce(t, b, want...)
 	a.waitState(t, "connected") // the sender came back on its own
 }

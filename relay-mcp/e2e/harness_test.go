@@ -461,6 +461,21 @@ func (a *agentProc) bodies(t testing.TB, n int) []string {
 	return got
 }
 
+// exactlyOnce receives until want arrived, then a while longer, and fails
+// unless every body in want came exactly once and nothing else came.
+func exactlyOnce(t testing.TB, a *agentProc, want ...string) {
+	t.Helper()
+	got := a.bodies(t, len(want))
+	time.Sleep(500 * time.Millisecond) // the test is that nothing more comes: a duplicate would show now
+	_, sc := a.call(t, "relay_receive", nil)
+	for _, m := range sc["messages"].([]any) {
+		got = append(got, m.(map[string]any)["body"].(string))
+	}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("%s received %q, want each of %q exactly once", a.id, got, want)
+	}
+}
+
 // relayCLI runs a relay-mcp command (send, receive …) and returns its
 // combined output.
 func relayCLI(t testing.TB, env []string, args ...string) string {

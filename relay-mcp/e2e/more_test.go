@@ -225,21 +225,6 @@ func (b *readBuf) wsFrame() (raw, payload []byte, op byte, err error) {
 	return
 }
 
-// exactlyOnce receives until want arrived, then a while longer, and fails
-// unless every body in want came exactly once and nothing else came.
-func exactlyOnce(t *testing.T, a *agentProc, want ...string) {
-	t.Helper()
-	got := a.bodies(t, len(want))
-	time.Sleep(500 * time.Millisecond)
-	_, sc := a.call(t, "relay_receive", nil)
-	for _, m := range sc["messages"].([]any) {
-		got = append(got, m.(map[string]any)["body"].(string))
-	}
-	if strings.Join(got, "|") != strings.Join(want, "|") {
-		t.Fatalf("%s received %q, want each of %q exactly once", a.id, got, want)
-	}
-}
-
 // A connection cut after a send reached the relay and before its accepted
 // came back: the send is resent with its ref — on the reconnect, and by a
 // restarted relay-mcp from the persisted outbox — and the peer gets it once.
