@@ -87,7 +87,11 @@ func testStepInAndHold(t *testing.T, b *browser) {
 		t.Error("a third agent was held too")
 	}
 
-	b.must(`document.querySelector('#alerts .alert.held button.release').click()`, nil)
+	// Still shown after CC-3's arrival refreshed the page's state (a state
+	// fetched before the hold once came back after it and hid the alert).
+	release := `document.querySelector('#alerts .alert.held[data-pair="CC-1,CC-2"] button.release')`
+	b.waitJS("the held pair's release button", release)
+	b.must(release+`.click()`, nil)
 	b.waitJS("the hold gone", `!document.querySelector('#alerts .alert.held')`)
 	b.waitJS("the release shown, with who released it", `document.querySelector('#alerts .alert.released[data-pair="CC-1,CC-2"]').textContent.includes("released by person.ana")`)
 	if _, ok := cc1.sendTo("after", "CC-2", "back to work").(*protocol.Accepted); !ok {

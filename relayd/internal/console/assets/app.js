@@ -8,6 +8,7 @@ const PAGE = 200;          // messages per page
 const KEEP = 2000;         // most messages kept on screen
 const S = {
   csrf: "", peers: new Map(), holds: [], released: [], holdError: "", loops: [], unreadAlertS: 600,
+  holdGen: 0, // counts holds and releases seen, so a state fetched before one does not undo it
   msgs: new Map(),         // id → {m, el}
   filter: {peer: "", with: "", thread: "", q: ""},
   more: false, live: false, lost: false,
@@ -67,11 +68,16 @@ function throttle(fn, ms) {
 
 // ---- state and peers
 async function loadState() {
+  const gen = S.holdGen;
   const st = await getJSON("state");
   S.csrf = st.csrf;
   S.unreadAlertS = st.unread_alert_s;
-  S.holds = st.holds || [];       // {pair, by, at}
-  S.released = st.released || []; // and released_by, released_at
+  if (gen === S.holdGen) {
+    S.holds = st.holds || [];       // {pair, by, at}
+    S.released = st.released || []; // and released_by, released_at
+  } else {
+    refreshState(); // a hold or release came while this state was on its way: it is older than the screen
+  }
   S.loops = st.loops || [];
   const online = new Map();
   for (const [id, p] of S.peers) online.set(id, p);
@@ -190,6 +196,7 @@ function renderAlerts() {
 async function hold(pair, on) {
   const r = await postJSON(on ? "hold" : "release", {pair, as: $("c-as").value.trim()});
   S.holdError = r.error || "";
+  S.holdGen++;
   if (r.holds) S.holds = r.holds;
   if (r.released) S.released = r.released;
   renderAlerts();
@@ -483,10 +490,12 @@ function apply(e) {
     renderAlerts();
     break;
   case "hold":
+    S.holdGen++;
     if (!isHeld(e.pair)) S.holds.push({pair: e.pair, by: e.by, at: e.at});
     renderAlerts();
     break;
   case "release":
+    S.holdGen++;
     S.holds = S.holds.filter(h => pairKey(h.pair) !== pairKey(e.pair));
     renderAlerts();
     refreshState(); // the release as the store recorded it
