@@ -298,6 +298,7 @@ func (c *Conn) handle(ctx context.Context, f protocol.Frame) protocol.Frame {
 		return out
 	case *protocol.Clear:
 		c.waitSends(ctx)
+		c.settleAcks(ctx) // what the client holds is read, and cleared with the rest
 		n, err := h.store.Clear(ctx, c.id, f.IncludeUnread)
 		if err != nil {
 			return storeError(f.Ref, err)
@@ -393,6 +394,32 @@ func (c *Conn) flushAcks() {
 	c.ackMu.Unlock()
 	if t != nil && t.Stop() {
 		c.writeAcks() // the timer had not fired: nobody else will
+	}
+}
+
+// settleAcks writes the acks still lingering and waits for those being
+// written, so a request that reads the client's own mailbox (clear) sees
+// every message the client was written as held — and, for the older
+// protocol, read. It gives up when ctx ends.
+func (c *Conn) settleAcks(ctx context.Context) {
+	c.flushAcks()
+	c.ackMu.Lock()
+	want := c.ackWant
+	c.ackMu.Unlock()
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for {
+		c.ackMu.Lock()
+		done := c.ackDone
+		c.ackMu.Unlock()
+		if done >= want {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
 	}
 }
 
