@@ -49,7 +49,7 @@ func TestClaudeToolResults(t *testing.T) {
 	cc.addServer("relayb", rb.URL(), "CC-1b", t.TempDir())
 
 	inboxHas := func(n int) {
-		testkit.WaitFor(t, 10*time.Second, fmt.Sprintf("%d message(s) in CC-1's inbox", n), func() bool {
+		testkit.WaitFor(t, 30*time.Second, fmt.Sprintf("%d message(s) in CC-1's inbox", n), func() bool {
 			in, err := inbox.Open(filepath.Join(rh, "inbox", "CC-1"), inbox.Options{LockWait: 50 * time.Millisecond})
 			if err != nil {
 				return false
