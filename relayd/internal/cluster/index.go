@@ -39,9 +39,12 @@ func (ix *index) start(ctx context.Context, js jetstream.JetStream) error {
 	if err != nil {
 		return fmt.Errorf("follow stream %s: %w", streamName, err)
 	}
+	// A heartbeat every second: the consumer lives on one NATS node, and
+	// when that node dies the missed heartbeats are how the client learns
+	// to make a new one elsewhere — mail waits for it meanwhile.
 	cc, err := cons.Consume(ix.apply, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 		ix.log.Debug("cluster index: consumer", "err", err)
-	}))
+	}), jetstream.PullHeartbeat(time.Second), jetstream.PullExpiry(5*time.Second))
 	if err != nil {
 		return fmt.Errorf("follow stream %s: %w", streamName, err)
 	}

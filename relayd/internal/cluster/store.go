@@ -175,9 +175,25 @@ func (s *Store) publishOp(ctx context.Context, kind, client string, ev opEvent) 
 	ch := s.ix.expect(ev.Op)
 	ctx, cancel := context.WithTimeout(ctx, s.opts.PublishTimeout)
 	defer cancel()
-	if _, err := s.js.Publish(ctx, evSubject(kind, client), data); err != nil {
-		s.ix.forget(ev.Op)
-		return 0, fmt.Errorf("%w: cluster write of %s for %s: %v", store.ErrUnavailable, kind, client, err)
+	// Asked again after retryAfter (a stream leader that died takes the
+	// ack with it); the op id as Nats-Msg-Id has JetStream keep it once.
+	m := &nats.Msg{Subject: evSubject(kind, client), Data: data, Header: nats.Header{}}
+	m.Header.Set(jetstream.MsgIDHeader, ev.Op)
+	for {
+		actx, acancel := context.WithTimeout(ctx, retryAfter)
+		_, err = s.js.PublishMsg(actx, m)
+		acancel()
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			s.ix.forget(ev.Op)
+			return 0, fmt.Errorf("%w: cluster write of %s for %s: %v", store.ErrUnavailable, kind, client, err)
+		}
+		select { // an error that came at once: a moment before asking again
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 	select {
 	case n := <-ch:

@@ -19,6 +19,7 @@ type submission struct {
 	recipients []string
 	slots      []store.Slot
 	acks       []jetstream.PubAckFuture // nil where the mailbox was full
+	msgs       []*nats.Msg              // the copies, to publish again
 	err        error                    // a publish could not even be sent
 	deadline   time.Time                // when to stop waiting for acks
 	done       func(store.Submitted)
@@ -32,7 +33,7 @@ type submission struct {
 // ref, so a send retried on another node after a crash is stored once.
 func (s *Store) Submit(msg store.Message, recipients []string, maxQueue int, ref *store.SendRef, done func(store.Submitted)) ([]store.Slot, bool) {
 	sub := &submission{msg: msg, recipients: recipients, slots: make([]store.Slot, len(recipients)),
-		acks: make([]jetstream.PubAckFuture, len(recipients)), done: done, deadline: time.Now().Add(s.opts.PublishTimeout)}
+		acks: make([]jetstream.PubAckFuture, len(recipients)), msgs: make([]*nats.Msg, len(recipients)), done: done, deadline: time.Now().Add(s.opts.PublishTimeout)}
 	data, err := json.Marshal(toEvent(msg))
 	base := msgIDBase(msg, ref)
 	// Publishing and queueing under one lock keeps the committer's order
@@ -51,6 +52,7 @@ func (s *Store) Submit(msg store.Message, recipients []string, maxQueue int, ref
 		}
 		m := &nats.Msg{Subject: mailSubject(r), Data: data, Header: nats.Header{}}
 		m.Header.Set(jetstream.MsgIDHeader, base+"."+r)
+		sub.msgs[i] = &nats.Msg{Subject: m.Subject, Data: data, Header: m.Header}
 		sub.acks[i], err = s.js.PublishMsgAsync(m)
 	}
 	if err != nil {
@@ -85,11 +87,6 @@ func (s *Store) commitLoop() {
 }
 
 func (s *Store) settle(sub *submission) store.Submitted {
-	// The deadline counts from the publish, not from here: acks lost with
-	// a NATS connection would otherwise cost every submission queued
-	// behind them a full timeout of its own, one after another.
-	timeout := time.NewTimer(time.Until(sub.deadline))
-	defer timeout.Stop()
 	res := store.Submitted{Slots: sub.slots}
 	dups := 0
 	var dupSeq uint64
@@ -97,21 +94,19 @@ func (s *Store) settle(sub *submission) store.Submitted {
 		if f == nil {
 			continue
 		}
-		select {
-		case ack := <-f.Ok():
-			sub.slots[i].Seq = ack.Sequence
-			if ack.Duplicate {
-				dups++
-				dupSeq = ack.Sequence
-			}
-		case err := <-f.Err():
+		ack, again, err := s.await(f, sub.msgs[i], sub.deadline)
+		if err != nil {
 			if sub.err == nil {
 				sub.err = fmt.Errorf("%w: cluster write for %s: %v", store.ErrUnavailable, sub.recipients[i], err)
 			}
-		case <-timeout.C:
-			if sub.err == nil {
-				sub.err = fmt.Errorf("%w: the cluster did not acknowledge the write within %s", store.ErrUnavailable, s.opts.PublishTimeout)
-			}
+			continue
+		}
+		sub.slots[i].Seq = ack.Sequence
+		// A copy published again may find its own first publish stored:
+		// that is no retry of another send.
+		if ack.Duplicate && !again {
+			dups++
+			dupSeq = ack.Sequence
 		}
 	}
 	if sub.err != nil {
@@ -125,6 +120,41 @@ func (s *Store) settle(sub *submission) store.Submitted {
 		}
 	}
 	return res
+}
+
+// retryAfter is how long a copy's ack may take before the copy is
+// published again.
+const retryAfter = 2 * time.Second
+
+// await waits for a copy's ack until deadline (which counts from the
+// publish, not from here: acks lost with a NATS connection would otherwise
+// cost every submission queued behind them a full timeout of its own). An
+// ack that does not come within retryAfter — lost with the connection, or
+// asked of a stream leader that died — is asked again by publishing the
+// copy again with the same Nats-Msg-Id, which JetStream stores once; again
+// reports that it was.
+func (s *Store) await(f jetstream.PubAckFuture, m *nats.Msg, deadline time.Time) (ack *jetstream.PubAck, again bool, err error) {
+	t := time.NewTimer(max(0, min(time.Until(deadline), retryAfter)))
+	select {
+	case ack := <-f.Ok():
+		t.Stop()
+		return ack, false, nil
+	case err = <-f.Err():
+		t.Stop()
+	case <-t.C:
+		err = fmt.Errorf("no acknowledgement within %s", retryAfter)
+	}
+	for time.Until(deadline) > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), min(time.Until(deadline), retryAfter))
+		ack, perr := s.js.PublishMsg(ctx, &nats.Msg{Subject: m.Subject, Data: m.Data, Header: m.Header})
+		cancel()
+		if perr == nil {
+			return ack, true, nil
+		}
+		err = perr
+		time.Sleep(min(100*time.Millisecond, max(0, time.Until(deadline)))) // the cluster is electing a leader: a moment
+	}
+	return nil, true, fmt.Errorf("not acknowledged within %s: %w", s.opts.PublishTimeout, err)
 }
 
 func countAcks(acks []jetstream.PubAckFuture) int {
