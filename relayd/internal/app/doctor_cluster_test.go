@@ -3,6 +3,7 @@ package app
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/claude-relay/claude-relay/internal/testkit"
 	"github.com/claude-relay/claude-relay/relayd/internal/cluster/natstest"
@@ -16,10 +17,14 @@ func TestDoctorCluster(t *testing.T) {
 	c := natstest.Start(t, 3)
 	addr, _, stop := serveInProcess(t, "--cluster", c.URLs(), "--cluster-node", "relay1", "--data-dir", t.TempDir())
 	defer stop()
-	code, out := doctorLines(t, "--listen", addr, "--cluster", c.URLs())
-	if code != 0 {
-		t.Fatalf("exit %d", code)
-	}
+	// Right after the stream is made a replica may be an entry behind, which
+	// doctor rightly warns of: ask until the cluster has settled.
+	var code int
+	var out string
+	testkit.WaitFor(t, 30*time.Second, "doctor to find the new cluster settled", func() bool {
+		code, out = doctorLines(t, "--listen", addr, "--cluster", c.URLs())
+		return code == 0 && hasLine(out, "OK", "stream", "replica")
+	})
 	for _, l := range []struct{ status, name, re string }{
 		{"OK", "cluster", `NATS n\d \(v\S+\) at nats://127\.0\.0\.1:\d+, in NATS cluster "\S+", with JetStream`},
 		{"OK", "stream", `stream RELAY: \d+ messages, \d+ bytes, 3 replica\(s\), leader n\d`},
