@@ -81,13 +81,9 @@ func (s *SQLite) Ack(ctx context.Context, id string, upto uint64) error {
 		if to == bx.acked {
 			return nil
 		}
-		if err := stampDelivered(b, id, bx.acked, to); err != nil {
+		n, err := stampDelivered(b, id, bx.acked, to)
+		if err != nil {
 			return err
-		}
-		var n int
-		if err := b.tx.QueryRowContext(b.ctx, "SELECT count(*) FROM mailbox WHERE recipient = ? AND seq > ? AND seq <= ?",
-			id, int64(bx.acked), int64(to)).Scan(&n); err != nil {
-			return fmt.Errorf("count acked messages of %s: %w", id, err)
 		}
 		bx.acked, bx.unacked = to, bx.unacked-n
 		b.dirty[id] = true

@@ -26,13 +26,21 @@ CREATE TABLE reads (
 `
 
 // stampDelivered records the ack time of the entries with seq in
-// (from, to]. Called by Ack inside its write.
-func stampDelivered(b *batch, id string, from, to uint64) error {
-	if _, err := b.tx.ExecContext(b.ctx, "UPDATE mailbox SET delivered_at = ? WHERE recipient = ? AND seq > ? AND seq <= ? AND delivered_at = 0",
-		time.Now().UnixNano(), id, int64(from), int64(to)); err != nil {
-		return fmt.Errorf("record delivery to %s: %w", id, err)
+// (from, to] and returns how many entries that range holds. Called by Ack
+// inside its write. One statement does both: it sets every entry of the
+// range (one delivered already, by a read mark, keeps its time), so the
+// rows it changed are the entries the ack covers.
+func stampDelivered(b *batch, id string, from, to uint64) (int, error) {
+	res, err := b.tx.ExecContext(b.ctx, `UPDATE mailbox SET delivered_at = CASE WHEN delivered_at = 0 THEN ?1 ELSE delivered_at END
+		WHERE recipient = ?2 AND seq > ?3 AND seq <= ?4`, time.Now().UnixNano(), id, int64(from), int64(to))
+	if err != nil {
+		return 0, fmt.Errorf("record delivery to %s: %w", id, err)
 	}
-	return nil
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("record delivery to %s: %w", id, err)
+	}
+	return int(n), nil
 }
 
 func (s *SQLite) MarkRead(ctx context.Context, client string, ids []string, upto uint64, at time.Time) (int, error) {
