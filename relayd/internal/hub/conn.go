@@ -48,8 +48,9 @@ type Conn struct {
 	ackMu     sync.Mutex
 	ackWant   uint64
 	ackDone   uint64
-	ackActive bool        // a writeAcks is due or running
-	ackTimer  *time.Timer // starts the writeAcks due (ackLinger)
+	ackActive bool          // a writeAcks is due or running
+	ackTimer  *time.Timer   // starts the writeAcks due (ackLinger)
+	ackIdle   chan struct{} // closed when that writeAcks is done
 
 	// The client's sends not settled by the store yet: a history request
 	// waits for them, so a client reads its own writes.
@@ -379,6 +380,7 @@ func (c *Conn) ack(upto uint64) {
 		return
 	}
 	c.ackActive = true
+	c.ackIdle = make(chan struct{})
 	if c.peer.Legacy {
 		c.ackTimer = time.AfterFunc(ackLinger, c.writeAcks)
 		return
@@ -386,15 +388,22 @@ func (c *Conn) ack(upto uint64) {
 	go c.writeAcks()
 }
 
-// flushAcks writes the acks still lingering now: the connection is
-// leaving, and the store may close soon after.
+// flushAcks returns once the acks asked for so far are written, writing
+// those still lingering now: the connection is leaving, so the others
+// hear it left, the client may reconnect and the store may close — after
+// its acks, so a reconnect is not sent again what it was sent.
 func (c *Conn) flushAcks() {
 	c.ackMu.Lock()
-	t := c.ackTimer
+	active, t, idle := c.ackActive, c.ackTimer, c.ackIdle
 	c.ackMu.Unlock()
+	if !active {
+		return
+	}
 	if t != nil && t.Stop() {
 		c.writeAcks() // the timer had not fired: nobody else will
+		return
 	}
+	<-idle // being written
 }
 
 // settleAcks writes the acks still lingering and waits for those being
@@ -431,6 +440,7 @@ func (c *Conn) writeAcks() {
 		upto := c.ackWant
 		if upto <= c.ackDone {
 			c.ackActive = false
+			close(c.ackIdle)
 			c.ackMu.Unlock()
 			return
 		}
