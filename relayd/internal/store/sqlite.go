@@ -93,7 +93,8 @@ type SQLite struct {
 	assigned map[string]uint64
 	// submitMu makes Submit's seq order the committer's order.
 	submitMu sync.Mutex
-	// refsMu guards refs: Submit reads the windows, the committer writes.
+	// refsMu guards refs and inFlight: Submit reads the windows, the
+	// committer writes.
 	refsMu sync.Mutex
 	// recent holds, per mailbox, the deliveries committed last, so that
 	// a writer woken by an append reads them back without a query. Also
@@ -104,6 +105,10 @@ type SQLite struct {
 	// refs are the send refs of the clients that sent since open, loaded
 	// from the refs table on their first send. Guarded by refsMu.
 	refs map[string]*clientRefs
+	// inFlight holds the sends with a ref submitted and not settled yet:
+	// a retry of one is answered with its outcome instead of getting
+	// seqs of its own (see Submit). Guarded by refsMu.
+	inFlight map[refKey]*pendingAppend
 
 	// Owned by the committer goroutine.
 	prepared map[string]*sql.Stmt // by query text
@@ -152,6 +157,7 @@ func Open(ctx context.Context, dir string, opts Options) (*SQLite, error) {
 		assigned:   map[string]uint64{},
 		recent:     map[string]*recentBox{},
 		refs:       map[string]*clientRefs{},
+		inFlight:   map[refKey]*pendingAppend{},
 		stale:      map[string]bool{},
 		prepared:   map[string]*sql.Stmt{},
 		ops:        make(chan *op, 1024),

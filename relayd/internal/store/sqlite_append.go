@@ -15,7 +15,10 @@ func (s *SQLite) Append(ctx context.Context, msg Message, recipients []string, m
 // the order the ops reach the committer; the deliveries join the recent
 // cache at once, so that provisional readers have them while the commit
 // runs. A send the sender's durable ref window already holds is answered
-// as a duplicate without touching a mailbox.
+// as a duplicate without touching a mailbox, and so is a retry of a send
+// still on its way to the disk: it gets no seqs and is handed to no one,
+// since a copy handed early could not be taken back from a client of the
+// older protocol, and would cost a provisional one its connection.
 func (s *SQLite) Submit(msg Message, recipients []string, maxQueue int, ref *SendRef, done func(Submitted)) ([]Slot, bool) {
 	a, err := s.newAppend(msg, recipients, maxQueue, ref)
 	if err != nil {
@@ -41,6 +44,18 @@ func (s *SQLite) Submit(msg Message, recipients []string, maxQueue int, ref *Sen
 		return nil, false
 	default:
 	}
+	if ref != nil && s.retryInFlight(a) {
+		s.writeAsync(a.apply, func(err error) {
+			if err == nil && a.dup == nil {
+				err = fmt.Errorf("the first attempt of send %s failed before it was stored; send it again", ref.Ref)
+			}
+			if err != nil {
+				err = fmt.Errorf("store message %s: %w", msg.ID, err)
+			}
+			done(Submitted{Dup: a.dup, Err: err})
+		})
+		return nil, false
+	}
 	s.mu.Lock()
 	for i, id := range recipients {
 		bx := s.boxes[id]
@@ -57,6 +72,9 @@ func (s *SQLite) Submit(msg Message, recipients []string, maxQueue int, ref *Sen
 	s.mu.Unlock()
 	slots := a.slots
 	s.writeAsync(a.apply, func(err error) {
+		if ref != nil {
+			s.settled(a)
+		}
 		r := Submitted{Slots: slots, Early: true, Err: err, Dup: a.dup}
 		if err != nil || a.dup != nil {
 			// The provisional deliveries were never committed. A seq
@@ -91,6 +109,41 @@ type pendingAppend struct {
 	slots      []Slot // assigned by Submit
 	dup        *Sent
 	early      bool // in the recent cache since Submit
+	retry      bool // of a send in flight when submitted: stores nothing
+}
+
+// retryInFlight reports whether a is a retry of a send with the same ref
+// and content submitted and not settled yet (or settled since Submit
+// looked), and otherwise records a as in flight. Called under submitMu, so the first attempt reaches the
+// committer before its retry and the retry's apply finds it.
+func (s *SQLite) retryInFlight(a *pendingAppend) bool {
+	k := refKey{a.msg.From, a.ref.Ref}
+	s.refsMu.Lock()
+	defer s.refsMu.Unlock()
+	if first := s.inFlight[k]; first != nil && first.ref.Digest == a.ref.Digest {
+		a.retry = true
+		return true
+	}
+	// Settled since Submit looked at the window: the window has it now.
+	if w := s.refs[a.msg.From]; w != nil {
+		if rec, ok := w.byRef[a.ref.Ref]; ok && rec.digest == a.ref.Digest {
+			a.retry = true
+			return true
+		}
+	}
+	s.inFlight[k] = a
+	return false
+}
+
+// settled forgets a once its commit is done or failed: a later retry finds
+// it in the ref window, or stores itself.
+func (s *SQLite) settled(a *pendingAppend) {
+	k := refKey{a.msg.From, a.ref.Ref}
+	s.refsMu.Lock()
+	if s.inFlight[k] == a {
+		delete(s.inFlight, k)
+	}
+	s.refsMu.Unlock()
 }
 
 func (s *SQLite) newAppend(msg Message, recipients []string, maxQueue int, ref *SendRef) (*pendingAppend, error) {
@@ -121,6 +174,9 @@ func (a *pendingAppend) apply(b *batch) error {
 			a.dup = dup
 			return nil
 		}
+	}
+	if a.retry {
+		return nil // the first attempt failed: its sender is told to send again
 	}
 	msg := a.msg
 	rid := b.nextRid

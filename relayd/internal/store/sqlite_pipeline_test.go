@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -307,5 +309,81 @@ func fill(t testing.TB, s *SQLite, n int) {
 		if err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// A retry submitted while the first attempt is still on its way to the
+// disk gets no seqs and is visible to no reader, provisional ones
+// included: it is answered with the first one's record once that commits,
+// and the next message takes the next seq. If the first attempt fails, so
+// does the retry, and the one after it is stored.
+func TestSQLiteRetryOfSendInFlight(t *testing.T) {
+	ctx := context.Background()
+	s := openSQLite(t, t.TempDir())
+	hold := func(fail bool) (release func()) {
+		ch := make(chan struct{})
+		h := func(*sql.Tx) error {
+			<-ch
+			if fail {
+				return errors.New("injected: disk I/O error")
+			}
+			return nil
+		}
+		s.hookInTx.Store(&h)
+		var once sync.Once
+		release = func() { once.Do(func() { close(ch) }) }
+		t.Cleanup(release) // a failed check must not leave the committer held
+		return release
+	}
+	ref := &SendRef{Ref: "r1", Digest: digest("hello")}
+	release := hold(false)
+	first := newMsg("a", "b")
+	r1 := appendAsync(s, first, ref, "b")
+	r2 := make(chan asyncResult, 1)
+	slots, early := s.Submit(newMsg("a", "b"), []string{"b"}, 0, ref, func(r Submitted) {
+		if r.Early || r.Slots != nil {
+			t.Errorf("retry settled as %+v, want neither early nor slots", r)
+		}
+		r2 <- asyncResult{r.Slots, r.Dup, r.Err}
+	})
+	if slots != nil || early {
+		t.Errorf("retry in flight got slots %v early %v, want none", slots, early)
+	}
+	ds, err := s.Pending(ctx, "b", 0, 0, true)
+	if err != nil || len(ds) != 1 || ds[0].Msg.ID != first.ID || !ds[0].Provisional {
+		t.Fatalf("provisional Pending while both are in flight = %+v, %v; want only %s", ds, err, first.ID)
+	}
+	release()
+	if r := <-r1; r.err != nil || r.dup != nil || r.slots[0].Seq != 1 {
+		t.Fatalf("first attempt: %+v, want stored at seq 1", r)
+	}
+	if r := <-r2; r.err != nil || r.dup == nil || r.dup.ID != first.ID || !slices.Equal(r.dup.Slots, []Slot{{Seq: 1}}) {
+		t.Fatalf("retry: %+v, want the first attempt's record", r)
+	}
+	next := newMsg("a", "b")
+	if sl := send(t, s, next); sl[0].Seq != 2 {
+		t.Errorf("next message at seq %d, want 2", sl[0].Seq)
+	}
+	var got []string
+	for _, d := range pending(t, s, "b", 0, 0) {
+		got = append(got, d.Msg.ID)
+	}
+	eq(t, "b's mailbox", got, []string{first.ID, next.ID})
+
+	ref = &SendRef{Ref: "r2", Digest: digest("again")}
+	release = hold(true)
+	f1 := appendAsync(s, newMsg("a", "b"), ref, "b")
+	f2 := appendAsync(s, newMsg("a", "b"), ref, "b")
+	release()
+	if r := <-f1; r.err == nil {
+		t.Fatalf("first attempt on a failing disk: %+v, want an error", r)
+	}
+	if r := <-f2; r.err == nil || r.dup != nil {
+		t.Fatalf("retry of a failed attempt: %+v, want an error", r)
+	}
+	s.hookInTx.Store(nil)
+	third := newMsg("a", "b")
+	if r := <-appendAsync(s, third, ref, "b"); r.err != nil || r.dup != nil || r.slots[0].Seq != 3 {
+		t.Fatalf("the attempt after the failed ones: %+v, want stored at seq 3", r)
 	}
 }
