@@ -96,6 +96,9 @@ type Store interface {
 	// With ref set, a send whose (msg.From, ref.Ref, ref.Digest) the store
 	// already holds, among that sender's most recent protocol.RefWindow
 	// refs, is not stored again: done gets the record of the first as Dup.
+	// A retry of a send still in flight gets no slots and is visible to
+	// no reader: done gets the first one's record once it commits, or an
+	// error if it failed.
 	Submit(msg Message, recipients []string, maxQueue int, ref *SendRef, done func(Submitted)) (slots []Slot, early bool)
 	// Pending returns up to limit messages of id's mailbox with seq > after
 	// and above its ack, oldest first. Without provisional only committed
