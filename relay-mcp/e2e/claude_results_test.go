@@ -27,7 +27,10 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 // effects put the relay in the state each outcome needs.
 func TestClaudeToolResults(t *testing.T) {
 	claudeBin(t)
-	r := relaytest.Start(t, "--max-body", "4096", "--max-queue", "2")
+	// --max-queue 4: FULL is filled with four, and CC-1, which is sent four
+	// in all, never reaches it however late its acks reach the relay (with
+	// 2, the last of three sends in a row found CC-1 full now and then).
+	r := relaytest.Start(t, "--max-body", "4096", "--max-queue", "4")
 	rb := relaytest.Start(t, "--client-limit", "1/1h") // the rate-limited case
 	api := startAPI(t)
 	rh := t.TempDir()
@@ -35,11 +38,12 @@ func TestClaudeToolResults(t *testing.T) {
 		return relayCLI(t, []string{"RELAY_HOME=" + t.TempDir(), "RELAY_URL=" + r.URL()}, args...)
 	}
 	// Known to the relay and offline: CC-3 (its mailbox empty) and FULL
-	// (its mailbox full: --max-queue 2).
+	// (its mailbox full: --max-queue 4).
 	cli("send", "--as", "CC-3", "*", "hello")
 	cli("send", "--as", "FULL", "*", "hello")
-	cli("send", "--as", "FILLER", "FULL", "one")
-	cli("send", "--as", "FILLER", "FULL", "two")
+	for _, m := range []string{"one", "two", "three", "four"} {
+		cli("send", "--as", "FILLER", "FULL", m)
+	}
 	peer := spawnAgent(t, r.URL(), "CC-2", t.TempDir())
 	peer.waitState(t, "connected")
 
@@ -77,7 +81,7 @@ func TestClaudeToolResults(t *testing.T) {
 		}},
 		{golden: "receive_many", tool: "relay_receive", input: map[string]any{}, before: func() {
 			for _, m := range []string{"found it: a nil check", "fix pushed to branch fix-auth", "tests pass"} {
-				peer.text(t, "relay_send", map[string]any{"to": "CC-1", "message": m, "thread": "auth"})
+				t.Logf("send %q: %s", m, peer.text(t, "relay_send", map[string]any{"to": "CC-1", "message": m, "thread": "auth"}))
 			}
 			inboxHas(4)
 		}},

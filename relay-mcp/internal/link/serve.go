@@ -144,6 +144,7 @@ func (l *Link) serve(ctx context.Context, conn *websocket.Conn, w *protocol.Welc
 		switch m := f.(type) {
 		case *protocol.Message:
 			if m.Provisional {
+				l.log.Debug("message held until the relay commits it", "id", m.ID, "seq", m.Seq)
 				unconfirmed = append(unconfirmed, *m)
 				continue
 			}
@@ -165,6 +166,7 @@ func (l *Link) serve(ctx context.Context, conn *websocket.Conn, w *protocol.Welc
 				n++
 			}
 			unconfirmed = append(unconfirmed[:0], unconfirmed[n:]...)
+			l.log.Debug("relay committed", "upto", m.Upto, "confirmed", n, "still_held", len(unconfirmed))
 			continue
 		}
 		l.handle(f)
@@ -185,6 +187,7 @@ func (l *Link) handle(f protocol.Frame) {
 	switch f := f.(type) {
 	case *protocol.Message:
 		added, err := l.cfg.Inbox.Add(*f)
+		l.log.Debug("message in the inbox", "id", f.ID, "seq", f.Seq, "new", len(added))
 		l.countBacklog()
 		if err != nil {
 			l.log.Error("could not store a message; it stays unacked on the relay", "id", f.ID, "err", err)
