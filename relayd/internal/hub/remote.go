@@ -73,6 +73,18 @@ func (h *Hub) TakenOver(id string, by protocol.Peer) {
 	if c == nil {
 		return
 	}
+	if by.ConnectedSince.Before(c.peer.ConnectedSince) {
+		// A hello that began before this connection's finished after it:
+		// its node's writes stalled (a stream electing a leader), and its
+		// client, tired of waiting, may have come here and gone from there.
+		// The newest hello wins, as on one node: this connection stays and
+		// takes the id back; the older one is closed by its own node when
+		// it sees the claim. Both nodes compare the same two times, so they
+		// agree and never flap.
+		h.log.Info("an older hello for the client finished on another node; keeping this newer connection", "client", id, "other_host", by.Host, "other_pid", by.PID)
+		go h.reclaim(context.Background(), c)
+		return
+	}
 	h.stats.Replaced.Add(1)
 	h.log.Info("client replaced on another node", "client", id, "new_host", by.Host, "new_pid", by.PID)
 	c.kick(protocol.CloseReplaced, fmt.Sprintf("replaced by a newer connection for %s from host %q pid %d", id, by.Host, by.PID))
