@@ -299,7 +299,7 @@ func (c *Conn) handle(ctx context.Context, f protocol.Frame) protocol.Frame {
 		return out
 	case *protocol.Clear:
 		c.waitSends(ctx)
-		c.settleAcks(ctx) // what the client holds is read, and cleared with the rest
+		c.flushAcks() // what the client holds is read, and cleared with the rest
 		n, err := h.store.Clear(ctx, c.id, f.IncludeUnread)
 		if err != nil {
 			return storeError(f.Ref, err)
@@ -389,9 +389,10 @@ func (c *Conn) ack(upto uint64) {
 }
 
 // flushAcks returns once the acks asked for so far are written, writing
-// those still lingering now: the connection is leaving, so the others
+// those still lingering now. The connection is leaving (so the others
 // hear it left, the client may reconnect and the store may close — after
-// its acks, so a reconnect is not sent again what it was sent.
+// its acks, so a reconnect is not sent again what it was sent), or asks to
+// clear its mailbox (what it holds is read, and cleared with the rest).
 func (c *Conn) flushAcks() {
 	c.ackMu.Lock()
 	active, t, idle := c.ackActive, c.ackTimer, c.ackIdle
@@ -404,32 +405,6 @@ func (c *Conn) flushAcks() {
 		return
 	}
 	<-idle // being written
-}
-
-// settleAcks writes the acks still lingering and waits for those being
-// written, so a request that reads the client's own mailbox (clear) sees
-// every message the client was written as held — and, for the older
-// protocol, read. It gives up when ctx ends.
-func (c *Conn) settleAcks(ctx context.Context) {
-	c.flushAcks()
-	c.ackMu.Lock()
-	want := c.ackWant
-	c.ackMu.Unlock()
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	for {
-		c.ackMu.Lock()
-		done := c.ackDone
-		c.ackMu.Unlock()
-		if done >= want {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-	}
 }
 
 func (c *Conn) writeAcks() {
