@@ -18,7 +18,9 @@ import (
 // relay's commits wait meanwhile.
 func holdWriteLock(t *testing.T, dir string, d time.Duration) {
 	t.Helper()
-	db, err := sql.Open("sqlite", filepath.Join(dir, store.FileName))
+	// Waits for a commit of the relay's under way (a hello's session row
+	// is written in the background), as an sqlite3 shell's .timeout would.
+	db, err := sql.Open("sqlite", filepath.Join(dir, store.FileName)+"?_pragma=busy_timeout(5000)")
 	if err != nil {
 		t.Fatal(err)
 	}
