@@ -125,7 +125,9 @@ func (c *Codec) Decode(data []byte) (protocol.Frame, error) {
 		return nil, &protocol.Error{Code: protocol.CodeBadJSON, Message: "frame is not valid UTF-8; send text as UTF-8"}
 	}
 	var f clientFrame
-	if err := json.Unmarshal(data, &f); err != nil {
+	if to, content, ok := decodeMessage(data); ok {
+		f = clientFrame{Type: "message", To: to, Content: &content}
+	} else if err := json.Unmarshal(data, &f); err != nil {
 		return nil, &protocol.Error{Code: protocol.CodeBadJSON, Message: "frame is not a valid JSON object: " + err.Error()}
 	}
 	var out protocol.Frame
@@ -320,7 +322,7 @@ func (c *Codec) Encode(f protocol.Frame, self string) ([]byte, bool, error) {
 			Peers    peerList `json:"peers"`
 		}{typ, f.Peer.ID, c.peerList()}
 	case *protocol.Message:
-		v = toLegacy(f)
+		return appendMessage(make([]byte, 0, messageSize(f)), f), true, nil
 	case *Pong:
 		v = struct {
 			Type      string `json:"type"`
