@@ -101,6 +101,9 @@ type SQLite struct {
 	// guarded by mu; see recent.go.
 	recent      map[string]*recentBox
 	recentBytes int
+	// lastRead is, per client, its last read report (unix ns; the reads
+	// table), for ReadStates. Also guarded by mu.
+	lastRead map[string]int64
 
 	// refs are the send refs of the clients that sent since open, loaded
 	// from the refs table on their first send. Guarded by refsMu.
@@ -131,6 +134,10 @@ type boxState struct {
 	last    uint64
 	acked   uint64
 	unacked int
+	// unread counts the entries not read yet (read_at = 0): the peer
+	// list shows it beside every peer at each send, which a count(*)
+	// over the mailbox made dearer the longer the mailbox grew.
+	unread int
 	// readThrough: every entry up to this seq is read (a MarkRead up to
 	// it ran), so the next MarkRead up to a seq looks only past it. The
 	// older protocol's clients mark read after every burst their writer
@@ -156,6 +163,7 @@ func Open(ctx context.Context, dir string, opts Options) (*SQLite, error) {
 		sessions:   map[string]bool{},
 		assigned:   map[string]uint64{},
 		recent:     map[string]*recentBox{},
+		lastRead:   map[string]int64{},
 		refs:       map[string]*clientRefs{},
 		inFlight:   map[refKey]*pendingAppend{},
 		stale:      map[string]bool{},
@@ -289,8 +297,12 @@ func (s *SQLite) load(ctx context.Context) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
+	lastRead, err := s.readLastReads(ctx)
+	if err != nil {
+		return err
+	}
 	s.mu.Lock()
-	s.boxes, s.sessions = boxes, sessions
+	s.boxes, s.sessions, s.lastRead = boxes, sessions, lastRead
 	s.mu.Unlock()
 	return nil
 }
@@ -304,7 +316,8 @@ func (s *SQLite) readBoxes(ctx context.Context, ids []string) (map[string]boxSta
 	q := `SELECT b.recipient,
 	max(b.last_seq, coalesce((SELECT max(m.seq) FROM mailbox m WHERE m.recipient = b.recipient), 0)),
 	b.acked,
-	(SELECT count(*) FROM mailbox m WHERE m.recipient = b.recipient AND m.seq > b.acked)
+	(SELECT count(*) FROM mailbox m WHERE m.recipient = b.recipient AND m.seq > b.acked),
+	(SELECT count(*) FROM mailbox m WHERE m.recipient = b.recipient AND m.read_at = 0)
 	FROM boxes b`
 	var args []any
 	if ids != nil {
@@ -321,11 +334,11 @@ func (s *SQLite) readBoxes(ctx context.Context, ids []string) (map[string]boxSta
 	for rows.Next() {
 		var id string
 		var last, acked int64
-		var unacked int
-		if err := rows.Scan(&id, &last, &acked, &unacked); err != nil {
+		var unacked, unread int
+		if err := rows.Scan(&id, &last, &acked, &unacked, &unread); err != nil {
 			return nil, err
 		}
-		out[id] = boxState{last: uint64(last), acked: uint64(acked), unacked: unacked}
+		out[id] = boxState{last: uint64(last), acked: uint64(acked), unacked: unacked, unread: unread}
 	}
 	return out, rows.Err()
 }

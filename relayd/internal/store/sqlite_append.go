@@ -191,7 +191,7 @@ func (a *pendingAppend) apply(b *batch) error {
 		bx, _ := b.box(id, true)
 		b.entryRows = append(b.entryRows, id, int64(seq), rid)
 		// Not dirty: the entry itself records the new last seq.
-		bx.last, bx.unacked = max(bx.last, seq), bx.unacked+1
+		bx.last, bx.unacked, bx.unread = max(bx.last, seq), bx.unacked+1, bx.unread+1
 	}
 	b.appended = append(b.appended, appended{msg: msg, recipients: a.recipients, slots: a.slots, early: a.early})
 	if a.ref != nil {

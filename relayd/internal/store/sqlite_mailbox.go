@@ -120,7 +120,7 @@ func (s *SQLite) Clear(ctx context.Context, id string, includeUnread bool) (int,
 		if bx, ok := b.box(id, false); ok {
 			// Record the last seq in boxes before its entry may go.
 			b.dirty[id] = true
-			q := "DELETE FROM mailbox WHERE recipient = ? AND seq <= ? RETURNING msg"
+			q := "DELETE FROM mailbox WHERE recipient = ? AND seq <= ? RETURNING msg, read_at = 0"
 			upto := bx.acked
 			if includeUnread {
 				upto = bx.last
@@ -131,11 +131,15 @@ func (s *SQLite) Clear(ctx context.Context, id string, includeUnread bool) (int,
 			}
 			for rows.Next() {
 				var rid int64
-				if err := rows.Scan(&rid); err != nil {
+				var unread bool
+				if err := rows.Scan(&rid, &unread); err != nil {
 					rows.Close()
 					return fmt.Errorf("clear mailbox %s: %w", id, err)
 				}
 				removed = append(removed, rid)
+				if unread {
+					bx.unread--
+				}
 			}
 			if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 				return fmt.Errorf("clear mailbox %s: %w", id, err)

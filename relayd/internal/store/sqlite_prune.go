@@ -69,17 +69,18 @@ func (s *SQLite) pruneOnce(ctx context.Context, cut int64) (n int, done bool, er
 			coalesce((SELECT max(seq) FROM mailbox WHERE recipient = boxes.recipient), 0))`); err != nil {
 			return fmt.Errorf("record last seqs: %w", err)
 		}
-		rows, err = b.tx.QueryContext(b.ctx, `SELECT m.recipient, count(*)
+		rows, err = b.tx.QueryContext(b.ctx, `SELECT m.recipient, sum(m.seq > x.acked), sum(m.read_at = 0)
 			FROM mailbox m JOIN boxes x ON x.recipient = m.recipient
-			WHERE m.msg IN (SELECT value FROM json_each(?)) AND m.seq > x.acked GROUP BY m.recipient`, string(js))
+			WHERE m.msg IN (SELECT value FROM json_each(?)) GROUP BY m.recipient`, string(js))
 		if err != nil {
 			return fmt.Errorf("count expired unread messages: %w", err)
 		}
-		lost := map[string]int{}
+		type loss struct{ unacked, unread int }
+		lost := map[string]loss{}
 		for rows.Next() {
 			var id string
-			var c int
-			if err := rows.Scan(&id, &c); err != nil {
+			var c loss
+			if err := rows.Scan(&id, &c.unacked, &c.unread); err != nil {
 				rows.Close()
 				return fmt.Errorf("count expired unread messages: %w", err)
 			}
@@ -99,7 +100,8 @@ func (s *SQLite) pruneOnce(ctx context.Context, cut int64) (n int, done bool, er
 		}
 		for id, c := range lost {
 			if bx, ok := b.box(id, false); ok {
-				bx.unacked -= c
+				bx.unacked -= c.unacked
+				bx.unread -= c.unread
 			}
 		}
 		return nil

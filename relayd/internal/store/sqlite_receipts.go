@@ -62,13 +62,15 @@ func (s *SQLite) MarkRead(ctx context.Context, client string, ids []string, upto
 		set := `UPDATE mailbox SET read_at = ?1, delivered_at = CASE WHEN delivered_at = 0 THEN ?1 ELSE delivered_at END
 			WHERE recipient = ?2 AND read_at = 0 AND `
 		n = 0
-		if bx, ok := b.box(client, false); ok && upto > bx.readThrough {
+		bx, hasBox := b.box(client, false)
+		if hasBox && upto > bx.readThrough {
 			res, err := b.tx.ExecContext(b.ctx, set+"seq > ?4 AND seq <= ?3", at.UnixNano(), client, int64(upto), int64(bx.readThrough))
 			if err != nil {
 				return fmt.Errorf("record reads of %s: %w", client, err)
 			}
 			k, _ := res.RowsAffected()
 			n += int(k)
+			bx.unread -= int(k)
 			// Every entry up to the last seq is in the table (writeRows).
 			bx.readThrough = max(bx.readThrough, min(upto, bx.last))
 		}
@@ -80,6 +82,9 @@ func (s *SQLite) MarkRead(ctx context.Context, client string, ids []string, upto
 			}
 			k, _ := res.RowsAffected()
 			n += int(k)
+			if hasBox {
+				bx.unread -= int(k)
+			}
 		}
 		if _, err := b.tx.ExecContext(b.ctx, `INSERT INTO reads(recipient, last_read) VALUES (?, ?)
 			ON CONFLICT(recipient) DO UPDATE SET last_read = max(last_read, excluded.last_read)`, client, at.UnixNano()); err != nil {
@@ -87,6 +92,11 @@ func (s *SQLite) MarkRead(ctx context.Context, client string, ids []string, upto
 		}
 		return nil
 	})
+	if err == nil {
+		s.mu.Lock()
+		s.lastRead[client] = max(s.lastRead[client], at.UnixNano())
+		s.mu.Unlock()
+	}
 	return n, err
 }
 
@@ -132,29 +142,37 @@ func (s *SQLite) receiptsWhere(ctx context.Context, what string, ids []string, c
 	return out, nil
 }
 
-func (s *SQLite) ReadStates(ctx context.Context, clients []string) (map[string]ReadState, error) {
-	js, err := json.Marshal(clients)
+// ReadStates answers from the cache: the unread counts kept with each
+// mailbox by the commits that change them, and the last read reports.
+func (s *SQLite) ReadStates(_ context.Context, clients []string) (map[string]ReadState, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make(map[string]ReadState, len(clients))
+	for _, c := range clients {
+		bx, ok := s.boxes[c]
+		last, read := s.lastRead[c]
+		if ok || read {
+			out[c] = ReadState{Unread: bx.unread, LastRead: fromNanos(last)}
+		}
+	}
+	return out, nil
+}
+
+// readLastReads reads every client's last read report (open).
+func (s *SQLite) readLastReads(ctx context.Context) (map[string]int64, error) {
+	rows, err := s.r.QueryContext(ctx, "SELECT recipient, last_read FROM reads")
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT c.value,
-			(SELECT count(*) FROM mailbox m WHERE m.recipient = c.value AND m.read_at = 0),
-			coalesce((SELECT last_read FROM reads WHERE recipient = c.value), 0)
-		FROM json_each(?1) c`, string(js))
-	if err != nil {
-		return nil, fmt.Errorf("read unread counts in %s: %w", s.path, err)
-	}
 	defer rows.Close()
-	out := make(map[string]ReadState, len(clients))
+	out := map[string]int64{}
 	for rows.Next() {
 		var id string
-		var rs ReadState
 		var last int64
-		if err := rows.Scan(&id, &rs.Unread, &last); err != nil {
-			return nil, fmt.Errorf("read unread counts in %s: %w", s.path, err)
+		if err := rows.Scan(&id, &last); err != nil {
+			return nil, err
 		}
-		rs.LastRead = fromNanos(last)
-		out[id] = rs
+		out[id] = last
 	}
 	return out, rows.Err()
 }
