@@ -134,6 +134,7 @@ type Link struct {
 	kickFlush   chan struct{}
 	ackCh       chan uint64
 	rename      *renameReq // asked for by Rename, applied between connections (rename.go)
+	reads       reads      // read reports made on the current connection (reads.go)
 }
 
 // New returns a link; nothing happens until Run.

@@ -264,3 +264,39 @@ func TestNoTakeoverRefusedWithCode(t *testing.T) {
 		t.Fatalf("the holder was disturbed: %+v", a.l.Status())
 	}
 }
+
+// A message read is reported to the relay once per connection, however
+// many callers report it (relay_receive and the watcher both do), and
+// ReportRead's confirmation comes after the report even when another
+// caller made it; a new connection reports again.
+func TestReadReportedOncePerConnection(t *testing.T) {
+	r := relaytest.New(t)
+	a := start(t, r.URL(), "A", "")
+	waitFor(t, "connected", func() bool { return a.l.Status().State == StateConnected })
+	ctx := context.Background()
+	if err := a.l.SendRead(ctx, []string{"m1", "m2"}); err != nil {
+		t.Fatal(err)
+	}
+	recorded, err := a.l.ReportRead(ctx, []string{"m2", "m1", "m3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := recorded(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(r.ReadsReported("A"), ","); got != "m1,m2,m3" {
+		t.Fatalf("reported %s, want m1,m2,m3 once each before the confirmation", got)
+	}
+	r.Kick("A", protocol.CloseGoingAway)
+	waitFor(t, "reconnected", func() bool { return a.l.Status().Reconnects == 1 && a.l.Status().State == StateConnected })
+	recorded, err = a.l.ReportRead(ctx, []string{"m1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := recorded(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(r.ReadsReported("A"), ","); got != "m1,m2,m3,m1" {
+		t.Fatalf("reported %s, want m1 again on the new connection", got)
+	}
+}

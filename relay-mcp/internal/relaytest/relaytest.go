@@ -42,6 +42,7 @@ type Relay struct {
 	online  map[string]*client
 	refused map[string]bool               // ids whose hello is refused
 	refs    map[string]*protocol.Accepted // client id + "\x00" + ref + "\x00" + body → answer
+	reads   map[string][]string           // by client id: every id its read frames named, in order
 	down    atomic.Bool
 	// dropNext: cut the sender's connection after storing the next send,
 	// before its accepted is written (see DropNextAccepted).
@@ -74,6 +75,14 @@ func (r *Relay) Delivered(id, body string) int {
 		}
 	}
 	return n
+}
+
+// ReadsReported is every message id id's read frames named, in order,
+// repeats included.
+func (r *Relay) ReadsReported(id string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.reads[id]...)
 }
 
 // SetDown makes the relay drop new connections unanswered and drops the open ones
@@ -111,7 +120,7 @@ type client struct {
 
 // New starts a fake relay; it stops at test cleanup.
 func New(tb interface{ Cleanup(func()) }) *Relay {
-	r := &Relay{boxes: map[string]*box{}, online: map[string]*client{}, refused: map[string]bool{}, refs: map[string]*protocol.Accepted{}}
+	r := &Relay{boxes: map[string]*box{}, online: map[string]*client{}, refused: map[string]bool{}, refs: map[string]*protocol.Accepted{}, reads: map[string][]string{}}
 	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
 	tb.Cleanup(r.Close)
 	return r
@@ -346,6 +355,8 @@ func (r *Relay) handle(c *client, f protocol.Frame) {
 		if b := r.boxes[c.id]; b != nil && f.Upto > b.acked {
 			b.acked = f.Upto
 		}
+	case *protocol.Read:
+		r.reads[c.id] = append(r.reads[c.id], f.IDs...) // keeps no receipts
 	case *protocol.Peers:
 		c.send(&protocol.Peers{Ref: f.Ref, Peers: r.peersLocked()})
 	case *protocol.Receipts:
