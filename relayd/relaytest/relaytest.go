@@ -29,6 +29,7 @@ import (
 	"github.com/claude-relay/claude-relay/internal/testkit"
 	"github.com/claude-relay/claude-relay/relayd/internal/app"
 	"github.com/claude-relay/claude-relay/relayd/internal/daemon"
+	"github.com/claude-relay/claude-relay/relayd/internal/gctune"
 )
 
 // runEnv, set to "1" in a re-executed test binary, makes Main serve relayd.
@@ -171,6 +172,7 @@ func Main() {
 	if os.Getenv(runEnv) != "1" {
 		return
 	}
+	gctune.Start(gctune.DefaultFloor) // as relayd's main
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := app.Main(ctx, os.Args, os.Stdout, os.Stderr)
 	stop()
