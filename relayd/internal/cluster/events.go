@@ -6,24 +6,8 @@ import (
 	"github.com/claude-relay/claude-relay/relayd/internal/store"
 )
 
-// mailEvent is a message as the stream holds it (relay.mail.*).
-type mailEvent struct {
-	ID      string    `json:"id"`
-	From    string    `json:"from"`
-	To      []string  `json:"to"`
-	Body    string    `json:"body"`
-	TS      time.Time `json:"ts"`
-	ReplyTo string    `json:"reply_to,omitempty"`
-	Thread  string    `json:"thread,omitempty"`
-}
-
-func toEvent(m store.Message) mailEvent {
-	return mailEvent{ID: m.ID, From: m.From, To: m.To, Body: m.Body, TS: m.TS, ReplyTo: m.ReplyTo, Thread: m.Thread}
-}
-
-func (e mailEvent) message() store.Message {
-	return store.Message{ID: e.ID, From: e.From, To: e.To, Body: e.Body, TS: e.TS, ReplyTo: e.ReplyTo, Thread: e.Thread}
-}
+// The stream's events: relay.mail.* carries a message, a store.Message in
+// its JSON form (its tags are the stream's format); relay.ev.* an opEvent.
 
 // opEvent is any relay.ev.* event. Op names it, so the node that published
 // it can wait until its own index has applied it (read your writes).

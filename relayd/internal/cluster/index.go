@@ -70,13 +70,13 @@ func (ix *index) apply(m jetstream.Msg) {
 	result := 0
 	switch {
 	case strings.HasPrefix(subj, mailPrefix):
-		var ev mailEvent
+		var ev store.Message
 		if err := json.Unmarshal(m.Data(), &ev); err != nil {
 			ix.log.Warn("cluster index: skipping a message it cannot read", "seq", seq, "err", err)
 			break
 		}
 		rcpt := untoken(strings.TrimPrefix(subj, mailPrefix))
-		if ix.mem.Place(ev.message(), rcpt, seq) {
+		if ix.mem.Place(ev, rcpt, seq) {
 			woke = rcpt
 		}
 	case strings.HasPrefix(subj, evPrefix):

@@ -34,7 +34,7 @@ type submission struct {
 func (s *Store) Submit(msg store.Message, recipients []string, maxQueue int, ref *store.SendRef, done func(store.Submitted)) ([]store.Slot, bool) {
 	sub := &submission{msg: msg, recipients: recipients, slots: make([]store.Slot, len(recipients)),
 		acks: make([]jetstream.PubAckFuture, len(recipients)), msgs: make([]*nats.Msg, len(recipients)), done: done, deadline: time.Now().Add(s.opts.PublishTimeout)}
-	data, err := json.Marshal(toEvent(msg))
+	data, err := json.Marshal(msg)
 	base := msgIDBase(msg, ref)
 	// Publishing and queueing under one lock keeps the committer's order
 	// that of the publishes, so done runs in Submit order.
@@ -177,7 +177,7 @@ func (s *Store) original(seq uint64, sub *submission) *store.Sent {
 		s.log.Warn("cluster: could not read the first copy of a retried send", "seq", seq, "err", err)
 		return nil
 	}
-	var ev mailEvent
+	var ev store.Message
 	if err := json.Unmarshal(raw.Data, &ev); err != nil {
 		return nil
 	}

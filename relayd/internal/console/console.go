@@ -296,15 +296,9 @@ func (c *Console) state(ctx context.Context) (*state, error) {
 
 // messageView is a message on the timeline with its stages.
 type messageView struct {
-	ID      string      `json:"id"`
-	From    string      `json:"from"`
-	To      []string    `json:"to"`
-	Body    string      `json:"body"`
-	TS      time.Time   `json:"ts"`
-	ReplyTo string      `json:"reply_to,omitempty"`
-	Thread  string      `json:"thread,omitempty"`
-	Person  bool        `json:"person,omitempty"`
-	Stages  []stageView `json:"stages"`
+	store.Message
+	Person bool        `json:"person,omitempty"`
+	Stages []stageView `json:"stages"`
 }
 
 // stageView is one recipient's stages of a message. A time left out has
@@ -318,8 +312,7 @@ type stageView struct {
 }
 
 func viewOf(m store.Message) messageView {
-	return messageView{ID: m.ID, From: m.From, To: m.To, Body: m.Body, TS: m.TS, ReplyTo: m.ReplyTo, Thread: m.Thread,
-		Person: protocol.IsPersonID(m.From), Stages: []stageView{}}
+	return messageView{Message: m, Person: protocol.IsPersonID(m.From), Stages: []stageView{}}
 }
 
 func stageOf(x store.Receipt) stageView {

@@ -19,14 +19,16 @@ import (
 var ErrUnavailable = errors.New("message store unavailable")
 
 // Message is a message as stored: one row, shared by all its recipients.
+// Its JSON form is the one the cluster's stream holds (relay.mail.*) and
+// the console shows.
 type Message struct {
-	ID      string
-	From    string
-	To      []string // as the sender wrote it; ["*"] for a broadcast
-	Body    string
-	TS      time.Time
-	ReplyTo string
-	Thread  string
+	ID      string    `json:"id"`
+	From    string    `json:"from"`
+	To      []string  `json:"to"` // as the sender wrote it; ["*"] for a broadcast
+	Body    string    `json:"body"`
+	TS      time.Time `json:"ts"`
+	ReplyTo string    `json:"reply_to,omitempty"`
+	Thread  string    `json:"thread,omitempty"`
 }
 
 // Delivery is one message in one recipient's mailbox.
