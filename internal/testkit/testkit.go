@@ -20,13 +20,23 @@ const Every = 10 * time.Millisecond
 // within.
 func WaitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()
+	if !Eventually(within, cond) {
+		t.Fatalf("timed out after %v waiting for %s", within, what)
+	}
+}
+
+// Eventually checks cond every few milliseconds until it holds or within
+// has passed, and reports whether it held: for a test that says more on a
+// timeout than WaitFor can (what it saw last, item by item).
+func Eventually(within time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(within)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", within, what)
+			return false
 		}
 		time.Sleep(Every)
 	}
+	return true
 }
 
 // Buffer is a bytes.Buffer that one writer (a process's stderr, a logger)

@@ -46,6 +46,20 @@ func TestWaitFor(t *testing.T) {
 	}
 }
 
+func TestEventually(t *testing.T) {
+	n := 0
+	if !Eventually(time.Second, func() bool { n++; return n == 3 }) || n != 3 {
+		t.Errorf("Eventually on a condition that holds at the third check: %d checks", n)
+	}
+	start := time.Now()
+	if Eventually(30*time.Millisecond, func() bool { return false }) {
+		t.Error("Eventually reported a condition that never holds as held")
+	}
+	if d := time.Since(start); d < 30*time.Millisecond || d > 5*time.Second {
+		t.Errorf("Eventually gave up after %v, want about 30ms", d)
+	}
+}
+
 func TestBuffer(t *testing.T) {
 	var b Buffer
 	var wg sync.WaitGroup

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/claude-relay/claude-relay/internal/testkit"
 	"github.com/claude-relay/claude-relay/protocol"
 )
 
@@ -188,20 +189,15 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 	}
 	// The ack and the closed socket land a moment later: poll, bounded.
 	var after map[string]*dto.MetricFamily
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testkit.Eventually(5*time.Second, func() bool { // what differs is told below
 		after = scrape(t, addr, "")
-		ok := true
 		for _, w := range want {
 			if v, _ := value(after, w.name, w.labels...); v != w.v {
-				ok = false
+				return false
 			}
 		}
-		if ok || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return true
+	})
 	for _, w := range want {
 		if v, found := value(after, w.name, w.labels...); !found || v != w.v {
 			t.Errorf("%s%v = %v (present %v), want %v", w.name, w.labels, v, found, w.v)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/claude-relay/claude-relay/internal/testkit"
 	"github.com/claude-relay/claude-relay/protocol"
 	"github.com/claude-relay/claude-relay/relayd/internal/cluster/natstest"
 	"github.com/claude-relay/claude-relay/relayd/relaytest"
@@ -69,6 +70,8 @@ func (a *agent) dial(ctx context.Context) bool {
 		}
 		cancel()
 		a.at++ // the next node
+		// A client's pause between attempts, as relay-mcp's backoff: not a
+		// wait for a condition (the loop itself is bounded by deadline).
 		time.Sleep(50 * time.Millisecond)
 	}
 	return false
@@ -115,7 +118,7 @@ func (a *agent) sendAll(ctx context.Context, bodies []string, to []string, sent 
 			if !errors.As(err, &perr) && !a.dial(ctx) { // the connection is gone: fail over
 				return accepted, fmt.Errorf("%s: no node answered after %v", a.id, err)
 			}
-			time.Sleep(100 * time.Millisecond) // a store error: the cluster is electing; try again
+			time.Sleep(100 * time.Millisecond) // a client's pause before it retries: a store error, the cluster is electing
 		}
 		sent(i)
 	}
@@ -276,12 +279,14 @@ func burst(t *testing.T, urls []string, midway func()) {
 	if total != senders*each {
 		t.Fatalf("%d messages accepted, want %d", total, senders*each)
 	}
-	deadline := time.Now().Add(2 * patience)
-	for _, r := range rcv {
-		for r.count() < total && time.Now().Before(deadline) {
-			time.Sleep(50 * time.Millisecond) // polling the receivers, bounded
+	testkit.Eventually(2*patience, func() bool { // what is missing is told below
+		for _, r := range rcv {
+			if r.count() < total {
+				return false
+			}
 		}
-	}
+		return true
+	})
 	stopReceivers()
 	rwg.Wait()
 	for _, r := range rcv {

@@ -3,19 +3,20 @@ package cluster_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
 
+	"github.com/claude-relay/claude-relay/internal/testkit"
 	"github.com/claude-relay/claude-relay/protocol"
+	"github.com/claude-relay/claude-relay/relayd/internal/wstest"
 )
 
-// patience bounds every wait for the relay: generous, since the race
-// detector on a loaded machine is slow, and never waited out when green.
-const patience = 20 * time.Second
+// patience bounds every wait for the relay (see wstest.Patience).
+const patience = wstest.Patience
 
 // client is a protocol v1 client of one relayd node.
 type client struct {
@@ -26,15 +27,7 @@ type client struct {
 
 func dial(t testing.TB, url, path string) *websocket.Conn {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), patience)
-	defer cancel()
-	ws, _, err := websocket.Dial(ctx, url+path, nil)
-	if err != nil {
-		t.Fatalf("dial %s%s: %v", url, path, err)
-	}
-	ws.SetReadLimit(8 << 20)
-	t.Cleanup(func() { ws.CloseNow() })
-	return ws
+	return wstest.Dial(t, url+path, nil)
 }
 
 // connect says hello to the relay at url as id.
@@ -47,46 +40,23 @@ func connect(t testing.TB, url, id string, resumeAfter uint64) (*client, *protoc
 
 func (c *client) send(f protocol.Frame) {
 	c.t.Helper()
-	b, err := protocol.Encode(f)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), patience)
-	defer cancel()
-	if err := c.ws.Write(ctx, websocket.MessageText, b); err != nil {
-		c.t.Fatalf("%s: write: %v", c.id, err)
-	}
+	wstest.Send(c.t, c.id, c.ws, f)
 }
 
 func (c *client) read(timeout time.Duration) (protocol.Frame, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	_, b, err := c.ws.Read(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return protocol.Decode(b)
+	return wstest.Read(c.ws, timeout)
 }
 
 // expect reads frames, skipping presence and the relay's acks, until one of
 // type T arrives.
 func expect[T protocol.Frame](c *client) T {
 	c.t.Helper()
-	for {
-		f, err := c.read(patience)
-		if err != nil {
-			c.t.Fatalf("%s: read: %v", c.id, err)
-		}
-		if v, ok := f.(T); ok {
-			return v
-		}
-		switch f.(type) {
-		case *protocol.Presence, *protocol.Ack:
-			continue
-		}
-		var zero T
-		c.t.Fatalf("%s: got %T %+v, want %T", c.id, f, f, zero)
-	}
+	return wstest.Expect[T](c.t, c.id, c.ws, isAck)
+}
+
+func isAck(f protocol.Frame) bool {
+	_, ok := f.(*protocol.Ack)
+	return ok
 }
 
 // sendTo sends body to ids and returns the relay's accepted.
@@ -118,47 +88,28 @@ func (c *client) sessions() []protocol.Session {
 // waitGone waits until the relay no longer lists id online.
 func (c *client) waitGone(id string) {
 	c.t.Helper()
-	deadline := time.Now().Add(patience)
-	for slices.Contains(c.peers(), id) {
-		if time.Now().After(deadline) {
-			c.t.Fatalf("%s: %s still listed online", c.id, id)
-		}
-		time.Sleep(20 * time.Millisecond) // polling the relay, bounded by patience
-	}
+	testkit.WaitFor(c.t, patience, c.id+" to see "+id+" offline", func() bool { return !slices.Contains(c.peers(), id) })
 }
 
 // waitPeers waits until the relay lists every one of ids online.
 func (c *client) waitPeers(ids ...string) {
 	c.t.Helper()
-	deadline := time.Now().Add(patience)
-	for {
-		got := strings.Join(c.peers(), ",")
-		all := true
+	testkit.WaitFor(c.t, patience, fmt.Sprintf("%s to see %v online", c.id, ids), func() bool {
+		online := c.peers()
 		for _, id := range ids {
-			if !strings.Contains(","+got+",", ","+id+",") {
-				all = false
+			if !slices.Contains(online, id) {
+				return false
 			}
 		}
-		if all {
-			return
-		}
-		if time.Now().After(deadline) {
-			c.t.Fatalf("%s: peers %s, want %v among them", c.id, got, ids)
-		}
-		time.Sleep(20 * time.Millisecond) // polling the relay, bounded by patience
-	}
+		return true
+	})
 }
 
 // closeCode waits for the relay to close the connection.
 func (c *client) closeCode() websocket.StatusCode {
 	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), patience)
-	defer cancel()
-	for {
-		if _, _, err := c.ws.Read(ctx); err != nil {
-			return websocket.CloseStatus(err)
-		}
-	}
+	code, _ := wstest.CloseStatus(c.t, c.id, c.ws)
+	return code
 }
 
 // legacyClient speaks the older relay protocol on /.
@@ -179,11 +130,7 @@ func connectLegacy(t testing.TB, url, id string) *legacyClient {
 func (c *legacyClient) write(v any) {
 	c.t.Helper()
 	b, _ := json.Marshal(v)
-	ctx, cancel := context.WithTimeout(context.Background(), patience)
-	defer cancel()
-	if err := c.ws.Write(ctx, websocket.MessageText, b); err != nil {
-		c.t.Fatalf("legacy %s: write: %v", c.id, err)
-	}
+	wstest.Write(c.t, "legacy "+c.id, c.ws, b)
 }
 
 // next reads until a frame of type typ arrives, skipping presence.

@@ -8,6 +8,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/claude-relay/claude-relay/internal/testkit"
 	"github.com/claude-relay/claude-relay/relayd/internal/cluster"
 	"github.com/claude-relay/claude-relay/relayd/internal/cluster/natstest"
 )
@@ -32,16 +33,10 @@ func TestInspect(t *testing.T) {
 	js, _ := jetstream.New(nc)
 	// A leader elected a moment ago may not know every peer yet ("no
 	// suitable peers for placement"): retry until the deadline.
-	for {
+	testkit.WaitFor(t, 30*time.Second, "a three-replica stream", func() bool {
 		_, err = js.CreateStream(ctx, jetstream.StreamConfig{Name: cluster.StreamName, Subjects: []string{"relay.>"}, Replicas: 3})
-		if err == nil || ctx.Err() != nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+		return err == nil
+	})
 	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: cluster.PresenceBucket, Replicas: 3})
 	if err != nil {
 		t.Fatal(err)

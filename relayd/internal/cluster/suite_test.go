@@ -7,8 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/claude-relay/claude-relay/internal/testkit"
 	"github.com/claude-relay/claude-relay/protocol"
 	"github.com/claude-relay/claude-relay/relayd/internal/cluster/natstest"
 	"github.com/claude-relay/claude-relay/relayd/internal/loadgen"
@@ -65,18 +65,11 @@ func TestCrossNodeDirectAndBroadcast(t *testing.T) {
 	b.send(&protocol.Read{IDs: []string{m.ID}})
 	// The relay records a read beside the connection: A asks until it
 	// shows, as relay_status would.
-	deadline := time.Now().Add(patience)
-	for {
+	testkit.WaitFor(t, patience, "A's receipt for its message to B to say read", func() bool {
 		a.send(&protocol.Receipts{Ref: "r", IDs: []string{acc.ID}})
 		r := expect[*protocol.Receipts](a).Receipts
-		if len(r) == 1 && r[0].To == "B" && r[0].State == protocol.ReceiptRead {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("A's receipts for its message to B: %+v, want one, read", r)
-		}
-		time.Sleep(20 * time.Millisecond) // polling the relay, bounded by patience
-	}
+		return len(r) == 1 && r[0].To == "B" && r[0].State == protocol.ReceiptRead
+	})
 
 	acc = a.sendTo("2", "hello all", "*")
 	var to []string

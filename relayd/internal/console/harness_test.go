@@ -21,6 +21,7 @@ import (
 	"github.com/claude-relay/claude-relay/relayd/internal/hub"
 	"github.com/claude-relay/claude-relay/relayd/internal/server"
 	"github.com/claude-relay/claude-relay/relayd/internal/store"
+	"github.com/claude-relay/claude-relay/relayd/internal/wstest"
 )
 
 // patience bounds every wait: generous, since the race detector on a loaded
@@ -61,16 +62,9 @@ func startRelay(t *testing.T, o relayOpts) *relay {
 	if o.wrap != nil {
 		handler = o.wrap(handler)
 	}
-	hts := httptest.NewServer(handler)
-	r := &relay{t: t, srv: srv, hub: h, hts: hts, url: hts.URL, token: o.token}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		hts.Close()
-		st.Close()
-	})
-	return r
+	t.Cleanup(func() { st.Close() }) // after the relay's shutdown
+	hts := wstest.Serve(t, handler, srv.Shutdown)
+	return &relay{t: t, srv: srv, hub: h, hts: hts, url: hts.URL, token: o.token}
 }
 
 type testWriter struct{ t *testing.T }

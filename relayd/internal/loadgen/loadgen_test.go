@@ -14,6 +14,7 @@ import (
 	"github.com/claude-relay/claude-relay/relayd/internal/legacy"
 	"github.com/claude-relay/claude-relay/relayd/internal/loadgen"
 	"github.com/claude-relay/claude-relay/relayd/internal/server"
+	"github.com/claude-relay/claude-relay/relayd/internal/wstest"
 )
 
 func startRelay(t *testing.T, maxQueue int) string {
@@ -21,14 +22,7 @@ func startRelay(t *testing.T, maxQueue int) string {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	srv := &server.Server{Logger: log, Hub: hub.New(hub.Options{Logger: log, MaxQueue: maxQueue}),
 		Legacy: func() server.Codec { return legacy.New(protocol.Limits{}) }}
-	hts := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		hts.Close()
-	})
-	return "ws" + strings.TrimPrefix(hts.URL, "http")
+	return wstest.URL(wstest.Serve(t, srv.Handler(), srv.Shutdown))
 }
 
 func TestThroughputCountsEveryMessage(t *testing.T) {

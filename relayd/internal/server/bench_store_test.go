@@ -4,14 +4,12 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net/http/httptest"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/claude-relay/claude-relay/relayd/internal/hub"
 	"github.com/claude-relay/claude-relay/relayd/internal/loadgen"
 	"github.com/claude-relay/claude-relay/relayd/internal/store"
+	"github.com/claude-relay/claude-relay/relayd/internal/wstest"
 )
 
 // benchStores are the stores the relay benchmarks compare: the durable one
@@ -36,15 +34,8 @@ func benchRelayWith(b *testing.B, st store.Store) string {
 	// As `relayd load` asks of the relay it measures: room for a receiver
 	// that falls behind four senders, which the default 10 000 is not.
 	srv := &Server{Logger: log, Hub: hub.New(hub.Options{Store: st, Logger: log, MaxQueue: 1_000_000})}
-	hts := httptest.NewServer(srv.Handler())
-	b.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		hts.Close()
-		st.Close()
-	})
-	return "ws" + strings.TrimPrefix(hts.URL, "http")
+	b.Cleanup(func() { st.Close() }) // after the relay's shutdown
+	return wstest.URL(wstest.Serve(b, srv.Handler(), srv.Shutdown))
 }
 
 // BenchmarkStoreThroughput4to1 is BenchmarkThroughput4to1 through each

@@ -2,31 +2,18 @@ package server
 
 import (
 	"context"
-	"io"
-	"log/slog"
-	"net/http/httptest"
 	"runtime"
-	"strings"
 	"testing"
-	"time"
 
-	"github.com/claude-relay/claude-relay/relayd/internal/hub"
 	"github.com/claude-relay/claude-relay/relayd/internal/loadgen"
 	"github.com/claude-relay/claude-relay/relayd/internal/store"
 )
 
+// benchRelay is a relay with the memory store, for benchmarks of the relay
+// alone.
 func benchRelay(b *testing.B) string {
 	b.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := &Server{Logger: log, Hub: hub.New(hub.Options{Store: store.NewMemory(), Logger: log, MaxQueue: 1_000_000})}
-	hts := httptest.NewServer(srv.Handler())
-	b.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		hts.Close()
-	})
-	return "ws" + strings.TrimPrefix(hts.URL, "http")
+	return benchRelayWith(b, store.NewMemory())
 }
 
 // BenchmarkEchoRoundTrip: A→relay→B→relay→A with 100-byte bodies, one in

@@ -1,13 +1,10 @@
 package server
 
 import (
-	"context"
 	"testing"
 	"time"
 
 	"github.com/claude-relay/claude-relay/protocol"
-	"github.com/claude-relay/claude-relay/relayd/internal/hub"
-	"github.com/claude-relay/claude-relay/relayd/internal/store"
 )
 
 // A retry of a send still on its way to the disk (same sender, same ref,
@@ -17,25 +14,12 @@ import (
 // before their commit. The next message is delivered once too, under a
 // seq no copy of the first one held.
 func TestRetryOfUncommittedSendDeliveredOnce(t *testing.T) {
-	dir := t.TempDir()
-	st, err := store.Open(context.Background(), dir, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	r := startRelay(t, func(_ *Server, o *hub.Options) { o.Store = st })
+	r := startRelay(t)
 	a, _ := r.connect("A", 0)
-	hello := func(resume uint64) *client {
-		p := r.dialRaw("/v1/ws", nil)
-		p.id = "P"
-		p.send(&protocol.Hello{Proto: protocol.Version, ClientID: "P", Provisional: true, ResumeAfter: resume})
-		expect[*protocol.Welcome](p)
-		return p
-	}
-	p := hello(0)
+	p := r.connectProvisional("P", 0)
 	old := r.connectLegacy("OLD", "")
 
-	holdWriteLock(t, dir, 500*time.Millisecond)
+	holdWriteLock(t, r.dir, 500*time.Millisecond)
 	send := &protocol.Send{Ref: "r1", To: protocol.Recipients{"P", "OLD"}, Body: "hello"}
 	a.send(send)
 	// P holds the first attempt provisionally: it was submitted, and its
@@ -82,7 +66,7 @@ func TestRetryOfUncommittedSendDeliveredOnce(t *testing.T) {
 		if err != nil { // closed (withdrawn copies): resume after what P took
 			held = map[uint64]*protocol.Message{}
 			p.ws.CloseNow()
-			p = hello(took)
+			p = r.connectProvisional("P", took)
 			continue
 		}
 		switch f := f.(type) {

@@ -18,6 +18,7 @@ import (
 	"github.com/claude-relay/claude-relay/relayd/internal/hub"
 	"github.com/claude-relay/claude-relay/relayd/internal/legacy"
 	"github.com/claude-relay/claude-relay/relayd/internal/store"
+	"github.com/claude-relay/claude-relay/relayd/internal/wstest"
 )
 
 // relay is a real relay server on a loopback port.
@@ -26,6 +27,7 @@ type relay struct {
 	srv *Server
 	hts *httptest.Server
 	url string // ws://127.0.0.1:PORT
+	dir string // the default store's directory
 }
 
 // startRelay starts a relay with the default store (SQLite in a temporary
@@ -43,7 +45,8 @@ func startRelayWrapped(t *testing.T, wrap func(http.Handler) http.Handler, opt .
 	t.Helper()
 	base := runtime.NumGoroutine()
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	sq, err := store.Open(context.Background(), t.TempDir(), store.Options{})
+	dir := t.TempDir()
+	sq, err := store.Open(context.Background(), dir, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,38 +60,22 @@ func startRelayWrapped(t *testing.T, wrap func(http.Handler) http.Handler, opt .
 	if wrap != nil {
 		h = wrap(h)
 	}
-	hts := httptest.NewServer(h)
-	r := &relay{t: t, srv: srv, hts: hts, url: "ws" + strings.TrimPrefix(hts.URL, "http")}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		hts.Close()
+	t.Cleanup(func() { // after the relay's shutdown
 		sq.Close()
 		checkGoroutines(t, base)
 	})
-	return r
+	hts := wstest.Serve(t, h, srv.Shutdown)
+	return &relay{t: t, srv: srv, hts: hts, url: wstest.URL(hts), dir: dir}
 }
 
 // checkGoroutines fails the test if goroutines started during it are still
 // running a moment after teardown.
 func checkGoroutines(t *testing.T, base int) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		n := runtime.NumGoroutine()
-		if n <= base {
-			return
-		}
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			buf = buf[:runtime.Stack(buf, true)]
-			t.Errorf("goroutine leak: %d running, %d before the test\n%s", n, base, buf)
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !testkit.Eventually(5*time.Second, func() bool { return runtime.NumGoroutine() <= base }) {
+		buf := make([]byte, 1<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		t.Errorf("goroutine leak: %d running, %d before the test\n%s", runtime.NumGoroutine(), base, buf)
 	}
 }
 
@@ -107,51 +94,45 @@ type client struct {
 	id string
 }
 
-// dialRaw opens a WebSocket to path without saying hello.
-// patience bounds how long a test waits for the relay. It is generous: a
-// passing test never waits it out, and the race detector on a loaded
-// 2-core machine can be many times slower than usual.
-const patience = 15 * time.Second
+// patience bounds how long a test waits for the relay (see wstest.Patience).
+const patience = wstest.Patience
 
+// dialRaw opens a WebSocket to path without saying hello.
 func (r *relay) dialRaw(path string, header http.Header) *client {
 	r.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), patience)
-	defer cancel()
-	ws, _, err := websocket.Dial(ctx, r.url+path, &websocket.DialOptions{HTTPHeader: header})
-	if err != nil {
-		r.t.Fatalf("dial %s: %v", path, err)
-	}
-	ws.SetReadLimit(8 << 20)
-	c := &client{t: r.t, ws: ws}
-	r.t.Cleanup(func() { ws.CloseNow() })
-	return c
+	return &client{t: r.t, ws: wstest.Dial(r.t, r.url+path, header)}
 }
 
 // connect says hello as id and returns the client and its welcome.
 func (r *relay) connect(id string, resumeAfter uint64) (*client, *protocol.Welcome) {
 	r.t.Helper()
+	return r.hello(&protocol.Hello{Proto: protocol.Version, ClientID: id, Host: "test-host", PID: 100, Agent: "test", ResumeAfter: resumeAfter})
+}
+
+// connectProvisional says hello as id asking for messages before their
+// commit (provisional).
+func (r *relay) connectProvisional(id string, resumeAfter uint64) *client {
+	r.t.Helper()
+	c, _ := r.hello(&protocol.Hello{Proto: protocol.Version, ClientID: id, Provisional: true, ResumeAfter: resumeAfter})
+	return c
+}
+
+func (r *relay) hello(h *protocol.Hello) (*client, *protocol.Welcome) {
+	r.t.Helper()
 	c := r.dialRaw("/v1/ws", nil)
-	c.id = id
-	c.send(&protocol.Hello{Proto: protocol.Version, ClientID: id, Host: "test-host", PID: 100, Agent: "test", ResumeAfter: resumeAfter})
+	c.id = h.ClientID
+	c.send(h)
 	return c, expect[*protocol.Welcome](c)
 }
 
 func (c *client) send(f protocol.Frame) {
 	c.t.Helper()
-	b, err := protocol.Encode(f)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	c.writeText(string(b))
+	wstest.Send(c.t, c.id, c.ws, f)
 }
 
 func (c *client) writeText(s string) {
 	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), patience)
-	defer cancel()
-	if err := c.ws.Write(ctx, websocket.MessageText, []byte(s)); err != nil {
-		c.t.Fatalf("%s: write: %v", c.id, err)
-	}
+	wstest.Write(c.t, c.id, c.ws, []byte(s))
 }
 
 // next reads the next frame, failing the test after patience.
@@ -165,61 +146,20 @@ func (c *client) next() protocol.Frame {
 }
 
 func (c *client) read(timeout time.Duration) (protocol.Frame, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	_, b, err := c.ws.Read(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return protocol.Decode(b)
+	return wstest.Read(c.ws, timeout)
 }
 
 // expect reads frames, skipping presence, until one of type T arrives.
 func expect[T protocol.Frame](c *client) T {
 	c.t.Helper()
-	for {
-		f := c.next()
-		if v, ok := f.(T); ok {
-			return v
-		}
-		if _, ok := f.(*protocol.Presence); ok {
-			continue
-		}
-		var zero T
-		c.t.Fatalf("%s: got %T %+v, want %T", c.id, f, f, zero)
-	}
+	return wstest.Expect[T](c.t, c.id, c.ws, nil)
 }
 
 // closeStatus waits for the relay to close the connection and returns the
 // close code and reason.
 func (c *client) closeStatus() (websocket.StatusCode, string) {
 	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	for {
-		_, _, err := c.ws.Read(ctx)
-		if err == nil {
-			continue
-		}
-		var ce websocket.CloseError
-		if ok := asCloseError(err, &ce); ok {
-			return ce.Code, ce.Reason
-		}
-		c.t.Fatalf("%s: connection ended without a close frame: %v", c.id, err)
-	}
-}
-
-func asCloseError(err error, ce *websocket.CloseError) bool {
-	code := websocket.CloseStatus(err)
-	if code == -1 {
-		return false
-	}
-	ce.Code = code
-	ce.Reason = err.Error()
-	if i := strings.Index(ce.Reason, "reason = "); i >= 0 {
-		ce.Reason = ce.Reason[i+len("reason = "):]
-	}
-	return true
+	return wstest.CloseStatus(c.t, c.id, c.ws)
 }
 
 // legacyClient speaks the older Node relay protocol on /.

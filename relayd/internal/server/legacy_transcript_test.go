@@ -17,6 +17,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/claude-relay/claude-relay/relayd/internal/hub"
+	"github.com/claude-relay/claude-relay/relayd/internal/wstest"
 )
 
 // relaydAdds are the keys relayd adds to the older relay's frames. Any
@@ -435,11 +436,7 @@ func (c *oldClient) send(v any) {
 
 func (c *oldClient) sendText(s string) {
 	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), patience)
-	defer cancel()
-	if err := c.ws.Write(ctx, websocket.MessageText, []byte(s)); err != nil {
-		c.t.Fatalf("%s: write: %v", c.id, err)
-	}
+	wstest.Write(c.t, c.id, c.ws, []byte(s))
 }
 
 // recv reads c's next frame, which must be of type typ, into a T.

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/claude-relay/claude-relay/protocol"
-	"github.com/claude-relay/claude-relay/relayd/internal/hub"
 	"github.com/claude-relay/claude-relay/relayd/internal/store"
 )
 
@@ -44,20 +43,12 @@ func holdWriteLock(t *testing.T, dir string, d time.Duration) {
 // committed, unmarked, and never an ack.
 func TestProvisionalHandOff(t *testing.T) {
 	const delay = 300 * time.Millisecond
-	dir := t.TempDir()
-	st, err := store.Open(context.Background(), dir, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	r := startRelay(t, func(_ *Server, o *hub.Options) { o.Store = st })
+	r := startRelay(t)
 	a, _ := r.connect("A", 0)
-	p := r.dialRaw("/v1/ws", nil)
-	p.send(&protocol.Hello{Proto: protocol.Version, ClientID: "P", Provisional: true})
-	expect[*protocol.Welcome](p)
+	p := r.connectProvisional("P", 0)
 	c, _ := r.connect("C", 0)
 
-	holdWriteLock(t, dir, delay)
+	holdWriteLock(t, r.dir, delay)
 	start := time.Now()
 	a.send(&protocol.Send{Ref: "1", To: protocol.Recipients{"P", "C"}, Body: "hello"})
 	m := expect[*protocol.Message](p)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -259,7 +260,7 @@ func TestIdleTimeout(t *testing.T) {
 			_, _, err := idle.ws.Read(context.Background())
 			if err != nil {
 				var ce websocket.CloseError
-				asCloseError(err, &ce)
+				errors.As(err, &ce)
 				closed <- ce.Reason
 				return
 			}

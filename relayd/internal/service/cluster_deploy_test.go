@@ -15,11 +15,17 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/claude-relay/claude-relay/internal/testkit"
 )
 
 // clusterDir is deploy/cluster: the NATS configs and the service files of
 // a three-machine relayd cluster (deploy/cluster/README.md).
 var clusterDir = filepath.Join(deployDir, "cluster")
+
+// formTimeout bounds each wait for the cluster to form (a JetStream leader,
+// a stream placed on three nodes): generous for a loaded machine.
+const formTimeout = 30 * time.Second
 
 // clusterNodes are the machines deploy/cluster is written for.
 var clusterNodes = []string{"relay1", "relay2", "relay3"}
@@ -148,25 +154,16 @@ func startDeployCluster(ctx context.Context, tb testing.TB, syncAlways bool) ([]
 		tb.Fatal(err)
 	}
 	for _, s := range srvs {
-		for !s.JetStreamIsCurrent() { // until the cluster has elected its JetStream leader
-			if ctx.Err() != nil {
-				tb.Fatalf("%s: no JetStream leader (%d routes)", s.Name(), s.NumRoutes())
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		testkit.WaitFor(tb, formTimeout, s.Name()+"'s JetStream leader", s.JetStreamIsCurrent)
 	}
 	var stream jetstream.Stream
-	for stream == nil { // a leader may not know every peer yet: "no suitable peers"
+	// A leader may not know every peer yet: "no suitable peers".
+	testkit.WaitFor(tb, formTimeout, "a three-replica stream on the deploy/cluster configs", func() bool {
 		actx, acancel := context.WithTimeout(ctx, 5*time.Second)
+		defer acancel()
 		stream, err = js.CreateStream(actx, jetstream.StreamConfig{Name: "DEPLOYCHECK", Subjects: []string{"check.>"}, Replicas: 3})
-		acancel()
-		if err != nil && ctx.Err() != nil {
-			tb.Fatalf("no three-replica stream on the deploy/cluster configs: %v", err)
-		}
-		if err != nil {
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
+		return err == nil
+	})
 	if n := len(stream.CachedInfo().Cluster.Replicas) + 1; n != 3 {
 		tb.Fatalf("stream on %d nodes, want 3", n)
 	}
