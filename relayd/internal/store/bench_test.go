@@ -133,3 +133,27 @@ func BenchmarkSubmitFanIn(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkReadCycle is one message through an agent's mailbox after its
+// append: acked once its client holds it, then marked read by id when the
+// model is shown it (relay_receive), each a commit of its own as in the
+// relay.
+func BenchmarkReadCycle(b *testing.B) {
+	s := openSQLite(b, b.TempDir())
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		m := benchMsg(uint64(i+1), "r0")
+		slots, err := AppendWait(ctx, s, m, []string{"r0"}, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := s.Ack(ctx, "r0", slots[0].Seq); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.MarkRead(ctx, "r0", []string{m.ID}, 0, base); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

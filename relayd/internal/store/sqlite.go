@@ -246,7 +246,7 @@ func (s *SQLite) open(ctx context.Context, busy time.Duration) error {
 	}
 	// Prepared on the pool (not on a connection) so that each transaction
 	// can bind them, whichever connection it runs on after a reconnect.
-	queries := []string{qPutBox, qTouch}
+	queries := []string{qPutBox, qTouch, qStampDelivered, qReadUpto, qReadIDs, qLastRead}
 	for _, n := range chunkSizes {
 		queries = append(queries, qPutMessages(n), qPutEntries(n), qPutRefs(n))
 	}

@@ -25,14 +25,29 @@ CREATE TABLE reads (
 ) WITHOUT ROWID;
 `
 
+// The statements of acks and read reports, prepared once at open (see
+// batch.exec): each client's acks and reads come one commit after another,
+// and compiling a statement cost more than running it.
+const (
+	qStampDelivered = `UPDATE mailbox SET delivered_at = CASE WHEN delivered_at = 0 THEN ?1 ELSE delivered_at END
+		WHERE recipient = ?2 AND seq > ?3 AND seq <= ?4`
+	// Two statements, each on an index: by seq on the mailbox's key, by
+	// id through messages.id and mailbox_by_msg.
+	qReadSet = `UPDATE mailbox SET read_at = ?1, delivered_at = CASE WHEN delivered_at = 0 THEN ?1 ELSE delivered_at END
+		WHERE recipient = ?2 AND read_at = 0 AND `
+	qReadUpto = qReadSet + "seq > ?4 AND seq <= ?3"
+	qReadIDs  = qReadSet + "msg IN (SELECT rid FROM messages WHERE id IN (SELECT value FROM json_each(?3)))"
+	qLastRead = `INSERT INTO reads(recipient, last_read) VALUES (?, ?)
+		ON CONFLICT(recipient) DO UPDATE SET last_read = max(last_read, excluded.last_read)`
+)
+
 // stampDelivered records the ack time of the entries with seq in
 // (from, to] and returns how many entries that range holds. Called by Ack
 // inside its write. One statement does both: it sets every entry of the
 // range (one delivered already, by a read mark, keeps its time), so the
 // rows it changed are the entries the ack covers.
 func stampDelivered(b *batch, id string, from, to uint64) (int, error) {
-	res, err := b.tx.ExecContext(b.ctx, `UPDATE mailbox SET delivered_at = CASE WHEN delivered_at = 0 THEN ?1 ELSE delivered_at END
-		WHERE recipient = ?2 AND seq > ?3 AND seq <= ?4`, time.Now().UnixNano(), id, int64(from), int64(to))
+	res, err := b.exec(qStampDelivered, time.Now().UnixNano(), id, int64(from), int64(to))
 	if err != nil {
 		return 0, fmt.Errorf("record delivery to %s: %w", id, err)
 	}
@@ -57,14 +72,10 @@ func (s *SQLite) MarkRead(ctx context.Context, client string, ids []string, upto
 		if err := b.writeRows(); err != nil {
 			return err
 		}
-		// Two statements, each on an index: by seq on the mailbox's key,
-		// by id through messages.id and mailbox_by_msg.
-		set := `UPDATE mailbox SET read_at = ?1, delivered_at = CASE WHEN delivered_at = 0 THEN ?1 ELSE delivered_at END
-			WHERE recipient = ?2 AND read_at = 0 AND `
 		n = 0
 		bx, hasBox := b.box(client, false)
 		if hasBox && upto > bx.readThrough {
-			res, err := b.tx.ExecContext(b.ctx, set+"seq > ?4 AND seq <= ?3", at.UnixNano(), client, int64(upto), int64(bx.readThrough))
+			res, err := b.exec(qReadUpto, at.UnixNano(), client, int64(upto), int64(bx.readThrough))
 			if err != nil {
 				return fmt.Errorf("record reads of %s: %w", client, err)
 			}
@@ -75,8 +86,7 @@ func (s *SQLite) MarkRead(ctx context.Context, client string, ids []string, upto
 			bx.readThrough = max(bx.readThrough, min(upto, bx.last))
 		}
 		if len(ids) > 0 {
-			res, err := b.tx.ExecContext(b.ctx, set+"msg IN (SELECT rid FROM messages WHERE id IN (SELECT value FROM json_each(?3)))",
-				at.UnixNano(), client, string(js))
+			res, err := b.exec(qReadIDs, at.UnixNano(), client, string(js))
 			if err != nil {
 				return fmt.Errorf("record reads of %s: %w", client, err)
 			}
@@ -86,8 +96,7 @@ func (s *SQLite) MarkRead(ctx context.Context, client string, ids []string, upto
 				bx.unread -= int(k)
 			}
 		}
-		if _, err := b.tx.ExecContext(b.ctx, `INSERT INTO reads(recipient, last_read) VALUES (?, ?)
-			ON CONFLICT(recipient) DO UPDATE SET last_read = max(last_read, excluded.last_read)`, client, at.UnixNano()); err != nil {
+		if _, err := b.exec(qLastRead, client, at.UnixNano()); err != nil {
 			return fmt.Errorf("record reads of %s: %w", client, err)
 		}
 		return nil
