@@ -248,7 +248,7 @@ func (s *SQLite) open(ctx context.Context, busy time.Duration) error {
 	// can bind them, whichever connection it runs on after a reconnect.
 	queries := []string{qPutBox, qTouch, qStampDelivered, qReadUpto, qReadIDs, qLastRead}
 	for _, n := range chunkSizes {
-		queries = append(queries, qPutMessages(n), qPutEntries(n), qPutRefs(n))
+		queries = append(queries, qPutMessages(n), qPutEntries(n))
 	}
 	for _, q := range queries {
 		st, err := s.w.PrepareContext(ctx, q)

@@ -71,6 +71,9 @@ func (s *SQLite) Submit(msg Message, recipients []string, maxQueue int, ref *Sen
 	s.publishEarly(a)
 	s.mu.Unlock()
 	slots := a.slots
+	if ref != nil {
+		a.sentRef = sentRefJSON(a.refPrefix, slots)
+	}
 	s.writeAsync(a.apply, func(err error) {
 		if ref != nil {
 			s.settled(a)
@@ -106,6 +109,8 @@ type pendingAppend struct {
 	recipients []string
 	maxQueue   int
 	ref        *SendRef
+	refPrefix  string // sent_ref without its seqs (sentRefPrefix)
+	sentRef    any    // the sent_ref column: nil, or sentRefJSON once the seqs are known
 	slots      []Slot // assigned by Submit
 	dup        *Sent
 	early      bool // in the recent cache since Submit
@@ -157,8 +162,14 @@ func (s *SQLite) newAppend(msg Message, recipients []string, maxQueue int, ref *
 	if msg.To == nil {
 		to = "[]"
 	}
-	return &pendingAppend{msg: &msg, to: to, ts: nanos(msg.TS), recipients: recipients, maxQueue: maxQueue,
-		ref: ref, slots: make([]Slot, len(recipients))}, nil
+	a := &pendingAppend{msg: &msg, to: to, ts: nanos(msg.TS), recipients: recipients, maxQueue: maxQueue,
+		ref: ref, slots: make([]Slot, len(recipients))}
+	if ref != nil {
+		if a.refPrefix, err = sentRefPrefix(ref, recipients); err != nil {
+			return nil, fmt.Errorf("encode the send ref of message %s: %w", msg.ID, err)
+		}
+	}
+	return a, nil
 }
 
 // apply runs in the committer. It may run twice (see op), so it sets every
@@ -181,7 +192,7 @@ func (a *pendingAppend) apply(b *batch) error {
 	msg := a.msg
 	rid := b.nextRid
 	b.nextRid++
-	b.msgRows = append(b.msgRows, rid, msg.ID, msg.From, a.to, msg.Body, a.ts, msg.ReplyTo, msg.Thread)
+	b.msgRows = append(b.msgRows, rid, msg.ID, msg.From, a.to, msg.Body, a.ts, msg.ReplyTo, msg.Thread, a.sentRef)
 	b.msgIDs = append(b.msgIDs, msg.ID)
 	for i, id := range a.recipients {
 		seq := a.slots[i].Seq

@@ -28,13 +28,13 @@ const (
 var chunkSizes = []int{16, 4, 1}
 
 const (
-	msgColumns   = 8 // rid, id, sender, recipients, body, ts, reply_to, thread
+	msgColumns   = 9 // rid, id, sender, recipients, body, ts, reply_to, thread, sent_ref
 	entryColumns = 3 // recipient, seq, msg
 )
 
 func qPutMessages(n int) string {
-	return "INSERT INTO messages(rid, id, sender, recipients, body, ts, reply_to, thread) VALUES " +
-		strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?), ", n-1) + "(?, ?, ?, ?, ?, ?, ?, ?)"
+	return "INSERT INTO messages(rid, id, sender, recipients, body, ts, reply_to, thread, sent_ref) VALUES " +
+		strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?, ?), ", n-1) + "(?, ?, ?, ?, ?, ?, ?, ?, ?)"
 }
 
 func qPutEntries(n int) string {
@@ -59,12 +59,10 @@ type batch struct {
 
 	// What the cache and the ref window learn once the batch commits.
 	appended  []appended
-	refRows   []any
 	refAdds   map[refKey]refRec
 	refN      map[string]int64 // each client's newest ref n in this batch
-	refTrims  []refTrim
-	forget    bool // a Clear or Prune ran: drop the recent cache
-	resetRefs bool // a Prune ran: reload the ref windows
+	forget    bool             // a Clear or Prune ran: drop the recent cache
+	resetRefs bool             // a Prune ran: reload the ref windows
 }
 
 // writeRows inserts the queued messages and mailbox entries. Ops that read
@@ -78,9 +76,6 @@ func (b *batch) writeRows() error {
 	}
 	if err := b.insertChunks(b.entryRows, entryColumns, qPutEntries); err != nil {
 		return fmt.Errorf("insert %d mailbox entries: %w", len(b.entryRows)/entryColumns, err)
-	}
-	if err := b.writeRefs(); err != nil {
-		return err
 	}
 	b.msgRows, b.msgIDs, b.entryRows = b.msgRows[:0], b.msgIDs[:0], b.entryRows[:0]
 	return nil

@@ -81,6 +81,9 @@ CREATE TABLE refs (
 	migrationSearch,
 	// 6: the operator's holds, so that a restart keeps them (sqlite_holds.go).
 	migrationHolds,
+	// 7: a send's ref in its message's row instead of the refs table
+	// (sqlite_refs.go).
+	migrationRefsInMessages,
 }
 
 // migrate brings the schema to the version this code knows, refusing a

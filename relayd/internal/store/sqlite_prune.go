@@ -52,17 +52,12 @@ func (s *SQLite) pruneOnce(ctx context.Context, cut int64) (n int, done bool, er
 			return fmt.Errorf("find expired messages: %w", err)
 		}
 		done = len(rids) < s.pruneChunk
-		if done {
-			// Refs of expired messages answer retries nobody will send.
-			if _, err := b.tx.ExecContext(b.ctx, "DELETE FROM refs WHERE ts < ?", cut); err != nil {
-				return fmt.Errorf("delete expired send refs: %w", err)
-			}
-			b.resetRefs = true
-		}
 		if len(rids) == 0 {
 			return nil
 		}
-		b.forget = true
+		// The refs of expired messages go with them (they answer retries
+		// nobody will send): reload the windows.
+		b.forget, b.resetRefs = true, true
 		js, _ := json.Marshal(rids)
 		// Record every mailbox's last seq before its newest entry may go.
 		if _, err := b.tx.ExecContext(b.ctx, `UPDATE boxes SET last_seq = max(last_seq,

@@ -70,21 +70,33 @@ func testHistoryThread(t *testing.T, s Store) {
 // when a newer relayd opens it, and keeps its messages.
 func TestSQLiteMigratesThreadIndex(t *testing.T) {
 	dir := t.TempDir()
-	s := openSQLite(t, dir)
-	m := newMsg("a", "b")
-	m.Thread = "auth"
-	send(t, s, m)
-	s.Close()
 	db, err := sql.Open("sqlite", filepath.Join(dir, FileName))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Exec("DROP INDEX messages_by_thread; PRAGMA user_version = 3"); err != nil {
+	for i, q := range migrations[:3] {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("schema step %d: %v", i+1, err)
+		}
+	}
+	m := newMsg("a", "b")
+	m.Thread = "auth"
+	for _, q := range []string{
+		"PRAGMA user_version = 3",
+		"INSERT INTO boxes(recipient, last_seq, acked) VALUES ('b', 0, 0)",
+		"INSERT INTO mailbox(recipient, seq, msg) VALUES ('b', 1, 1)",
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if _, err := db.Exec(`INSERT INTO messages(rid, id, sender, recipients, body, ts, reply_to, thread)
+		VALUES (1, ?, 'a', '["b"]', ?, ?, '', ?)`, m.ID, m.Body, m.TS.UnixNano(), m.Thread); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()
 
-	s = openSQLite(t, dir)
+	s := openSQLite(t, dir)
 	var n int
 	if err := s.r.QueryRow("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'messages_by_thread'").Scan(&n); err != nil || n != 1 {
 		t.Fatalf("thread index after migration: %d %v", n, err)
