@@ -181,7 +181,9 @@ func (s *SQLite) commit(ops []*op) (err error) {
 		return s.writeError(err)
 	}
 	if s.nextRid == 0 {
-		if err := s.r.QueryRowContext(ctx, "SELECT coalesce(max(rid), 0) + 1 FROM messages").Scan(&s.nextRid); err != nil {
+		// Never at or below the search watermark, even once the newest
+		// messages were deleted: a rid there counts as indexed.
+		if err := s.r.QueryRowContext(ctx, "SELECT max(coalesce(max(rid), 0), (SELECT indexed FROM search_state)) + 1 FROM messages").Scan(&s.nextRid); err != nil {
 			return s.writeError(fmt.Errorf("read the next message key: %w", err))
 		}
 	}

@@ -84,6 +84,10 @@ CREATE TABLE refs (
 	// 7: a send's ref in its message's row instead of the refs table
 	// (sqlite_refs.go).
 	migrationRefsInMessages,
+	// 8: one b-tree less per message twice over: the search queue becomes a
+	// watermark (sqlite_search.go), and messages_by_ts goes (Prune walks
+	// the table in rid order, sqlite_prune.go).
+	migrationSearchState + "DROP INDEX messages_by_ts;",
 }
 
 // migrate brings the schema to the version this code knows, refusing a

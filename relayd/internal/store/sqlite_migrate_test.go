@@ -9,10 +9,11 @@ import (
 )
 
 // A store written by the relayd before refs moved into the messages' rows
-// (schema version 6, refs in a table of their own) opens with everything
-// still there: its messages, mailboxes and acks, and the refs of its
-// stored messages, so a retry sent after the upgrade is still answered
-// with the first id and stored once.
+// (schema version 6, refs in a table of their own, a search queue) opens
+// with everything still there: its messages, mailboxes and acks, the refs
+// of its stored messages, so a retry sent after the upgrade is still
+// answered with the first id and stored once, and its search index, so
+// that what was indexed is found and leaves the index with its message.
 func TestSQLiteMigratesRefsTable(t *testing.T) {
 	dir := t.TempDir()
 	db, err := sql.Open("sqlite", filepath.Join(dir, FileName))
@@ -26,12 +27,16 @@ func TestSQLiteMigratesRefsTable(t *testing.T) {
 	}
 	d1, d2, gone := digest("first"), digest("second"), digest("pruned")
 	// What relayd at schema 6 wrote: "first" from a to b and c (c was
-	// full), "second" from a to b, a legacy message from z to b (no ref),
-	// and the ref of a message since pruned. b acked seq 1.
+	// full), indexed by a search; "second" from a to b, a legacy message
+	// from z to b (no ref), both queued for the index; and the ref of a
+	// message since pruned. b acked seq 1.
 	for _, q := range []string{
 		"PRAGMA user_version = 6",
 		`INSERT INTO messages(rid, id, sender, recipients, body, ts, reply_to, thread) VALUES
-			(1, 'id-first', 'a', '["b","c"]', 'first', 1000, '', ''),
+			(1, 'id-first', 'a', '["b","c"]', 'first', 1000, '', '')`,
+		"INSERT INTO messages_fts(rowid, body) SELECT rid, body FROM messages WHERE rid IN (SELECT rid FROM search_todo)",
+		"DELETE FROM search_todo",
+		`INSERT INTO messages(rid, id, sender, recipients, body, ts, reply_to, thread) VALUES
 			(2, 'id-second', 'a', '["b"]', 'second', 2000, '', 't1'),
 			(3, 'id-legacy', 'z', '["b"]', 'legacy', 3000, '', '')`,
 		"INSERT INTO mailbox(recipient, seq, msg) VALUES ('b', 1, 1), ('b', 2, 2), ('b', 3, 3)",
@@ -109,7 +114,29 @@ func TestSQLiteMigratesRefsTable(t *testing.T) {
 		t.Errorf("retry of the new r0 after a reopen = %+v, want a dup at seq 4", r)
 	}
 	eq(t, "b's mailbox", seqs(pending(t, s, "b", 0, 0)), []uint64{2, 3, 4})
-	if found, _, err := s.Search(context.Background(), SearchQuery{Text: "second"}); err != nil || len(found) != 1 || found[0].ID != "id-second" {
-		t.Errorf("search after the upgrade = %+v, %v; want id-second", found, err)
+	ctx := context.Background()
+	for _, w := range []string{"first", "second", "legacy"} {
+		if found, _, err := s.Search(ctx, SearchQuery{Text: w}); err != nil || len(found) != 1 || found[0].Body != w {
+			t.Errorf("Search(%s) after the upgrade = %+v, %v; want its message", w, found, err)
+		}
+	}
+	// Expiring "first" (indexed before the upgrade) and "second" (after)
+	// takes them out of the index, and leaves it sound.
+	if _, err := s.Prune(ctx, fromNanos(2500)); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"first", "second"} {
+		if found, _, err := s.Search(ctx, SearchQuery{Text: w}); err != nil || len(found) != 0 {
+			t.Errorf("Search(%s) after it expired = %+v, %v; want nothing", w, found, err)
+		}
+	}
+	s.Close()
+	db, err = sql.Open("sqlite", filepath.Join(dir, FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec("INSERT INTO messages_fts(messages_fts) VALUES ('integrity-check')"); err != nil {
+		t.Errorf("search index after the upgrade: %v", err)
 	}
 }

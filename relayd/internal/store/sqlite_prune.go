@@ -24,6 +24,13 @@ func (s *SQLite) Prune(ctx context.Context, before time.Time) (int, error) {
 
 // pruneOnce deletes up to s.pruneChunk of the oldest messages older than cut
 // and their mailbox entries; done reports that none are left.
+//
+// Oldest means first stored: the walk follows rid (the table's own order,
+// no index on ts to keep up on every send) and stops at the first message
+// stamped at or after cut. Messages are stamped when the relay takes them,
+// so the two orders agree but for the microseconds between concurrent
+// senders; after the clock was set back, what follows a newer stamp waits
+// for it, kept a little longer, never pruned early.
 func (s *SQLite) pruneOnce(ctx context.Context, cut int64) (n int, done bool, err error) {
 	err = s.write(ctx, func(b *batch) error {
 		n, done = 0, false
@@ -36,22 +43,27 @@ func (s *SQLite) pruneOnce(ctx context.Context, cut int64) (n int, done bool, er
 			return err
 		}
 		var rids []int64
-		rows, err := b.tx.QueryContext(b.ctx, "SELECT rid FROM messages WHERE ts < ? ORDER BY ts LIMIT ?", cut, s.pruneChunk)
+		rows, err := b.tx.QueryContext(b.ctx, "SELECT rid, ts FROM messages ORDER BY rid LIMIT ?", s.pruneChunk)
 		if err != nil {
 			return fmt.Errorf("find expired messages: %w", err)
 		}
+		fresh := false
 		for rows.Next() {
-			var rid int64
-			if err := rows.Scan(&rid); err != nil {
+			var rid, ts int64
+			if err := rows.Scan(&rid, &ts); err != nil {
 				rows.Close()
 				return fmt.Errorf("find expired messages: %w", err)
+			}
+			if ts >= cut {
+				fresh = true
+				break
 			}
 			rids = append(rids, rid)
 		}
 		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 			return fmt.Errorf("find expired messages: %w", err)
 		}
-		done = len(rids) < s.pruneChunk
+		done = fresh || len(rids) < s.pruneChunk
 		if len(rids) == 0 {
 			return nil
 		}
