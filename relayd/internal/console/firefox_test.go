@@ -40,6 +40,8 @@ user_pref("browser.search.update", false);
 user_pref("browser.shell.checkDefaultBrowser", false);
 user_pref("datareporting.policy.dataSubmissionEnabled", false);
 user_pref("extensions.update.enabled", false);
+user_pref("messaging-system.rsexperimentloader.enabled", false);
+user_pref("app.shield.optoutstudies.enabled", false);
 user_pref("network.captive-portal-service.enabled", false);
 user_pref("network.connectivity-service.enabled", false);
 user_pref("services.settings.server", "http://127.0.0.1:9/");
@@ -64,7 +66,10 @@ func startFirefox(t *testing.T) driver {
 	f := &firefox{rpc: dialRPC(t, strings.TrimSuffix(wsURL, "/")+"/session", func(method string, _ json.RawMessage) bool {
 		return method == "log.entryAdded"
 	})}
-	if _, err := f.call("session.new", map[string]any{"capabilities": map[string]any{}}); err != nil {
+	// Firefox answers session.new once its idle startup tasks are done
+	// ("Waiting for initial application window" in its remote log): 15 s
+	// on a quiet 2-core machine with Firefox 153, 25 s and more under load.
+	if _, err := f.callWithin(3*patience, "session.new", map[string]any{"capabilities": map[string]any{}}); err != nil {
 		t.Fatal(err)
 	}
 	// A tab of our own: the one a headless Firefox starts with never has

@@ -169,6 +169,13 @@ func (r *rpc) readLoop() {
 }
 
 func (r *rpc) call(method string, params any) (json.RawMessage, error) {
+	return r.callWithin(patience, method, params)
+}
+
+// callWithin is call with its own bound on the answer: a browser answers
+// its first command only once it has started up, which a loaded machine
+// stretches well past patience.
+func (r *rpc) callWithin(within time.Duration, method string, params any) (json.RawMessage, error) {
 	if params == nil {
 		params = map[string]any{}
 	}
@@ -178,7 +185,7 @@ func (r *rpc) call(method string, params any) (json.RawMessage, error) {
 	r.pending[id] = ch
 	r.mu.Unlock()
 	req, _ := json.Marshal(map[string]any{"id": id, "method": method, "params": params})
-	ctx, cancel := context.WithTimeout(context.Background(), patience)
+	ctx, cancel := context.WithTimeout(context.Background(), within)
 	defer cancel()
 	if err := r.ws.Write(ctx, websocket.MessageText, req); err != nil {
 		return nil, err
@@ -190,7 +197,7 @@ func (r *rpc) call(method string, params any) (json.RawMessage, error) {
 		}
 		return rep.result, nil
 	case <-ctx.Done():
-		return nil, fmt.Errorf("%s: no answer within %s", method, patience)
+		return nil, fmt.Errorf("%s: no answer within %s", method, within)
 	}
 }
 
