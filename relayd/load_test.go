@@ -19,6 +19,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/claude-relay/claude-relay/internal/testkit"
 	"github.com/claude-relay/claude-relay/protocol"
 	"github.com/claude-relay/claude-relay/relayd/relaytest"
 )
@@ -128,10 +129,7 @@ func TestHistoryFloodMemoryBounded(t *testing.T) {
 	}
 	// Let the relay work through what it was sent, until it cuts the
 	// flooder.
-	deadline := time.Now().Add(8 * time.Second)
-	for time.Now().Before(deadline) && !strings.Contains(p.Logs(), "closing slow consumer") {
-		time.Sleep(100 * time.Millisecond)
-	}
+	testkit.Eventually(8*time.Second, func() bool { return strings.Contains(p.Logs(), "closing slow consumer") }) // told below
 	peak := procKiB(t, p.Pid(), "VmHWM")
 	flood.CloseNow()
 	t.Logf("relay RSS before the history requests %d KiB, peak %d KiB", base, peak)
@@ -144,15 +142,10 @@ func TestHistoryFloodMemoryBounded(t *testing.T) {
 	// The queue's memory goes back to the system once the flooder is
 	// gone: the relay does not stay at its peak.
 	var after int
-	for range 100 {
-		time.Sleep(100 * time.Millisecond)
-		if after = procKiB(t, p.Pid(), "VmRSS"); after <= base+maxRSSAfterCut {
-			break
-		}
-		if testing.Verbose() {
-			t.Logf("RSS %d KiB", after)
-		}
-	}
+	testkit.Eventually(10*time.Second, func() bool { // told below
+		after = procKiB(t, p.Pid(), "VmRSS")
+		return after <= base+maxRSSAfterCut
+	})
 	t.Logf("RSS after the cut %d KiB", after)
 	if after > base+maxRSSAfterCut {
 		t.Fatalf("10 s after the flooder was cut the relay's RSS is %d MiB, %d MiB above where it started; the bound is %d MiB", after>>10, (after-base)>>10, maxRSSAfterCut>>10)

@@ -368,14 +368,9 @@ func probeWithDate(ctx context.Context, addr string, useTLS bool) (relayHealth, 
 }
 
 func relayDate(ctx context.Context, addr string, useTLS bool) time.Time {
-	scheme := "http"
-	if useTLS {
-		scheme = "https"
-	}
-	tr := insecureTransport(useTLS)
-	defer tr.CloseIdleConnections()
-	req, _ := http.NewRequestWithContext(ctx, "HEAD", scheme+"://"+probeAddr(addr)+"/healthz", nil)
-	resp, err := (&http.Client{Transport: tr, Timeout: 2 * time.Second}).Do(req)
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	resp, _, err := getLocal(ctx, addr, useTLS, "/healthz", "")
 	if err != nil {
 		return time.Time{}
 	}
@@ -442,17 +437,9 @@ func tokenKinds(shared, perID bool) string {
 }
 
 func metricsStatus(ctx context.Context, addr, token string, useTLS bool) int {
-	scheme := "http"
-	if useTLS {
-		scheme = "https"
-	}
-	tr := insecureTransport(useTLS)
-	defer tr.CloseIdleConnections()
-	req, _ := http.NewRequestWithContext(ctx, "GET", scheme+"://"+probeAddr(addr)+"/metrics", nil)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := (&http.Client{Transport: tr, Timeout: 2 * time.Second}).Do(req)
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	resp, _, err := getLocal(ctx, addr, useTLS, "/metrics", token)
 	if err != nil {
 		return 0
 	}

@@ -9,7 +9,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/claude-relay/claude-relay/internal/testkit"
 )
 
 // ---- headless Chromium, driven over the DevTools protocol
@@ -34,29 +35,24 @@ func startChromium(t *testing.T) driver {
 	// The page target: /json/list on the same port.
 	hostport := strings.SplitN(strings.TrimPrefix(wsURL, "ws://"), "/", 2)[0]
 	var pageWS string
-	deadline := time.Now().Add(patience)
-	for pageWS == "" {
-		if time.Now().After(deadline) {
-			t.Fatal("Chromium listed no page target")
-		}
+	testkit.WaitFor(t, patience, "Chromium to list a page target", func() bool {
 		resp, err := http.Get("http://" + hostport + "/json/list")
-		if err == nil {
-			var targets []struct {
-				Type string `json:"type"`
-				WS   string `json:"webSocketDebuggerUrl"`
-			}
-			json.NewDecoder(resp.Body).Decode(&targets)
-			resp.Body.Close()
-			for _, tg := range targets {
-				if tg.Type == "page" {
-					pageWS = tg.WS
-				}
+		if err != nil {
+			return false
+		}
+		var targets []struct {
+			Type string `json:"type"`
+			WS   string `json:"webSocketDebuggerUrl"`
+		}
+		json.NewDecoder(resp.Body).Decode(&targets)
+		resp.Body.Close()
+		for _, tg := range targets {
+			if tg.Type == "page" {
+				pageWS = tg.WS
 			}
 		}
-		if pageWS == "" {
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
+		return pageWS != ""
+	})
 	b := &chromium{dialRPC(t, pageWS, func(method string, _ json.RawMessage) bool {
 		return method == "Runtime.exceptionThrown" || method == "Runtime.consoleAPICalled"
 	})}

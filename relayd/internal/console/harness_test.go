@@ -17,6 +17,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/claude-relay/claude-relay/internal/testkit"
 	"github.com/claude-relay/claude-relay/protocol"
 	"github.com/claude-relay/claude-relay/relayd/internal/hub"
 	"github.com/claude-relay/claude-relay/relayd/internal/server"
@@ -274,21 +275,19 @@ func (b *browser) viewport(width, height int) {
 func (b *browser) waitJS(what, expr string) time.Duration {
 	b.t.Helper()
 	start := time.Now()
-	deadline := start.Add(patience)
-	for {
+	var err error
+	if testkit.Eventually(patience, func() bool {
 		var ok bool
-		err := b.eval("!!("+expr+")", &ok)
-		if err == nil && ok {
-			return time.Since(start)
-		}
-		if time.Now().After(deadline) {
-			var body string
-			b.eval(`document.body ? document.body.innerText.slice(0, 2000) : ""`, &body)
-			b.t.Fatalf("timed out waiting for %s (%s; last error %v)\npage text:\n%s\nconsole:\n%s", what, expr, err, body,
-				strings.Join(b.drv.logs(), "\n"))
-		}
-		time.Sleep(10 * time.Millisecond)
+		err = b.eval("!!("+expr+")", &ok)
+		return err == nil && ok
+	}) {
+		return time.Since(start)
 	}
+	var body string
+	b.eval(`document.body ? document.body.innerText.slice(0, 2000) : ""`, &body)
+	b.t.Fatalf("timed out waiting for %s (%s; last error %v)\npage text:\n%s\nconsole:\n%s", what, expr, err, body,
+		strings.Join(b.drv.logs(), "\n"))
+	return 0
 }
 
 // screenshot writes a PNG of the page.
