@@ -83,6 +83,47 @@ func TestTwoWriters(t *testing.T) {
 	}
 }
 
+// A process that only reads the inbox (a hook, a watcher) sees another
+// process's appends, read marks and compactions: its Refresh skips the
+// lock only while the log is the very file and size it applied.
+func TestReaderSeesOtherWritersAndCompaction(t *testing.T) {
+	dir := t.TempDir()
+	w, _ := Open(dir, Options{Limit: 10})
+	r, _ := Open(dir, Options{Limit: 10})
+	defer w.Close()
+	defer r.Close()
+	for i := 1; i <= 300; i++ {
+		id := fmt.Sprintf("m%03d", i)
+		w.Add(msg(uint64(i), id, "X"))
+		if i%3 != 0 {
+			w.MarkRead(id)
+		}
+		got := r.List(Query{})
+		want := 0
+		for _, e := range w.List(Query{}) {
+			if e.ID == id {
+				want++
+			}
+		}
+		if i%3 == 0 && (want != 1 || len(got) == 0 || got[len(got)-1].ID != id) {
+			t.Fatalf("after %s (unread): the reader lists %d, last %+v", id, len(got), got)
+		}
+		for _, e := range got {
+			if e.ID == id && i%3 != 0 {
+				t.Fatalf("after %s (read): the reader lists it unread", id)
+			}
+		}
+	}
+	if w.lines >= 300 {
+		t.Fatalf("the writer never compacted (%d lines)", w.lines)
+	}
+	wt, wu, _ := w.Counts()
+	r.Refresh()
+	if rt, ru, _ := r.Counts(); rt != wt || ru != wu || r.ResumeAfter() != 300 {
+		t.Fatalf("reader holds %d (%d unread, seq %d), writer %d (%d unread)", rt, ru, r.ResumeAfter(), wt, wu)
+	}
+}
+
 func TestBoundAndCompaction(t *testing.T) {
 	dir := t.TempDir()
 	b, _ := Open(dir, Options{Limit: 10})
