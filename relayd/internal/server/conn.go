@@ -95,7 +95,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, codec Codec) {
 	}()
 	lc := s.track(conn, ws)
 	defer s.untrack(conn)
-	reason = s.readLoop(ctx, ws, codec, conn, lc, log)
+	reason = s.readLoop(ctx, ws, bw.conn, codec, conn, lc, log)
 	if code, why := conn.CloseStatus(); code != 0 {
 		reason = why
 	}
@@ -180,9 +180,17 @@ func (s *Server) readHello(ctx context.Context, ws *websocket.Conn, codec Codec,
 }
 
 // readLoop reads frames until the connection ends and returns why it ended.
-func (s *Server) readLoop(ctx context.Context, ws *websocket.Conn, codec Codec, conn *hub.Conn, lc *liveConn, log *slog.Logger) string {
+//
+// Its reads watch no context: the websocket library registers a callback
+// on a read's context and removes it again for every read it makes (two or
+// more a frame, an allocation each). When ctx ends the socket is closed
+// instead, as the library's callback did, which ends the read in progress.
+func (s *Server) readLoop(ctx context.Context, ws *websocket.Conn, sock net.Conn, codec Codec, conn *hub.Conn, lc *liveConn, log *slog.Logger) string {
+	stop := context.AfterFunc(ctx, func() { sock.Close() })
+	defer stop()
+	rctx := context.WithoutCancel(ctx)
 	for {
-		typ, data, buf, err := readFrame(ctx, ws)
+		typ, data, buf, err := readFrame(rctx, ws)
 		if err != nil {
 			releaseFrame(buf)
 			switch st := websocket.CloseStatus(err); {
