@@ -152,16 +152,22 @@ func appendJSONTime(dst []byte, t time.Time) ([]byte, bool) {
 
 const hexDigits = "0123456789abcdef"
 
-// appendJSONString appends s quoted as json.Marshal quotes it: HTML
-// characters, control characters, U+2028 and U+2029 escaped, invalid UTF-8
-// replaced by \ufffd.
-func appendJSONString(dst []byte, s string) []byte {
+// appendJSONString appends s quoted as json.Marshal quotes it.
+func appendJSONString(dst []byte, s string) []byte { return AppendJSONString(dst, s, true) }
+
+// AppendJSONString appends s as a JSON string, quoted as encoding/json
+// quotes it: quotes, backslashes, control characters, U+2028 and U+2029
+// escaped, invalid UTF-8 replaced by \ufffd; with escapeHTML also <, > and
+// & (as json.Marshal does; an Encoder with SetEscapeHTML(false) leaves
+// them). It is for the codecs that write frames without reflection: this
+// package's and relayd's codec of the older protocol.
+func AppendJSONString(dst []byte, s string, escapeHTML bool) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		b := s[i]
 		if b < utf8.RuneSelf {
-			if b >= 0x20 && b != '"' && b != '\\' && b != '<' && b != '>' && b != '&' {
+			if b >= 0x20 && b != '"' && b != '\\' && (!escapeHTML || b != '<' && b != '>' && b != '&') {
 				i++
 				continue
 			}
