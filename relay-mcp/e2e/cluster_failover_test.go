@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -36,13 +35,6 @@ func startCluster(t *testing.T) []*relaytest.Relay {
 // serves the same mailboxes: the seq the inbox holds and the refs of the
 // outbox mean the same on every node.
 func TestE2EFailoverInCluster(t *testing.T) {
-	if os.Getenv("RELAY_TEST_CLUSTER_FAILOVER") == "" {
-		// A known bug, issue 17: after a node carrying a NATS server is
-		// killed, another node's index of the stream can stop following it
-		// ("cluster index at seq 6, waiting for 17"), and mail for its agents
-		// waits for 30 s or more; this test then fails about one run in four.
-		t.Skip("known bug: a node's stream index can stall after another NATS node is killed (issue 17); run with RELAY_TEST_CLUSTER_FAILOVER=1")
-	}
 	nodes := startCluster(t)
 	list := nodes[0].URL() + "," + nodes[1].URL() + "," + nodes[2].URL()
 	home := t.TempDir()

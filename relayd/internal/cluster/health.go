@@ -19,6 +19,9 @@ type Health struct {
 	// when it could not be asked: Err says why); Applied the last seq
 	// this node's index holds. Lag is how many it is behind.
 	StreamLast, Applied, Lag uint64
+	// IndexRestarts counts the consumers this node's index replaced
+	// because it stayed behind the stream (index.go).
+	IndexRestarts uint64
 	// Replicas of the stream, and how many of them are current.
 	Replicas, Current int
 	// Online counts the ids held by other nodes; Held those held here.
@@ -34,7 +37,7 @@ type Health struct {
 func (s *Store) Health(ctx context.Context) Health {
 	nc := s.opts.Conn
 	h := Health{Node: s.opts.Node, Connected: nc.IsConnected(), Server: nc.ConnectedUrlRedacted(), ServerName: nc.ConnectedServerName(),
-		Reconnects: nc.Stats().Reconnects, Applied: s.ix.Applied()}
+		Reconnects: nc.Stats().Reconnects, Applied: s.ix.Applied(), IndexRestarts: s.ix.Restarts()}
 	s.pres.mu.Lock()
 	h.Online, h.Held = len(s.pres.remote), len(s.pres.held)
 	s.pres.mu.Unlock()

@@ -104,7 +104,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: create stream %s with %d replicas: %w (a cluster of fewer NATS nodes needs --cluster-replicas 1)", streamName, o.Replicas, err)
 	}
-	s := &Store{opts: o, log: o.Logger, js: js, stream: stream, ix: newIndex(o.Logger),
+	s := &Store{opts: o, log: o.Logger, js: js, stream: stream, ix: newIndex(o.Logger, o.Node),
 		subs: make(chan *submission, 1024), closed: make(chan struct{}), done: make(chan struct{})}
 	if s.pres, err = openPresence(ctx, s, js); err != nil {
 		return nil, err
@@ -119,12 +119,13 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: stream %s: %w", streamName, err)
 	}
-	if err := s.ix.start(ctx, js); err != nil {
+	last := lastSeq(info)
+	if err := s.ix.start(ctx, js, last, s.lastSeq); err != nil {
 		return nil, err
 	}
 	rctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	if err := s.ix.waitApplied(rctx, info.State.LastSeq); err != nil {
+	if err := s.ix.waitApplied(rctx, last); err != nil {
 		s.ix.stop()
 		return nil, fmt.Errorf("cluster: rebuild the index from the stream: %w", err)
 	}
@@ -159,9 +160,27 @@ func (s *Store) sync(ctx context.Context) {
 		s.log.Debug("cluster: stream info for a read barrier", "err", err)
 		return
 	}
-	if err := s.ix.waitApplied(ctx, info.State.LastSeq); err != nil {
+	if err := s.ix.waitApplied(ctx, lastSeq(info)); err != nil {
 		s.log.Warn("cluster: index behind the stream; answering from what it holds", "err", err)
 	}
+}
+
+// lastSeq asks the stream for the last seq it holds.
+func (s *Store) lastSeq(ctx context.Context) (uint64, error) {
+	info, err := s.stream.Info(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return lastSeq(info), nil
+}
+
+// lastSeq is the last seq the stream holds: 0 when it holds none (its
+// messages may all have passed the retention, leaving nothing to wait for).
+func lastSeq(info *jetstream.StreamInfo) uint64 {
+	if info.State.Msgs == 0 {
+		return 0
+	}
+	return info.State.LastSeq
 }
 
 // publishOp publishes an event about client and waits until this node's
@@ -181,9 +200,10 @@ func (s *Store) publishOp(ctx context.Context, kind, client string, ev opEvent) 
 	m.Header.Set(jetstream.MsgIDHeader, ev.Op)
 	for {
 		actx, acancel := context.WithTimeout(ctx, retryAfter)
-		_, err = s.js.PublishMsg(actx, m)
+		ack, perr := s.js.PublishMsg(actx, m)
 		acancel()
-		if err == nil {
+		if err = perr; err == nil {
+			s.ix.saw(ack.Sequence)
 			break
 		}
 		if ctx.Err() != nil {

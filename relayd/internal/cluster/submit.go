@@ -102,6 +102,7 @@ func (s *Store) settle(sub *submission) store.Submitted {
 			continue
 		}
 		sub.slots[i].Seq = ack.Sequence
+		s.ix.saw(ack.Sequence)
 		// A copy published again may find its own first publish stored:
 		// that is no retry of another send.
 		if ack.Duplicate && !again {

@@ -21,13 +21,21 @@ func TestMain(m *testing.M) {
 }
 
 // nodeArgs are relayd's flags for node i of a cluster on nats: it dials
-// NATS node i first, and the limits meant for one agent gone wrong stay
-// out of the way of a test's bursts.
+// NATS node i first.
 func nodeArgs(nats *natstest.Cluster, i int) []string {
-	urls := strings.Split(nats.URLs(), ",")
+	return nodeArgsOn(strings.Split(nats.URLs(), ","), i, fmt.Sprintf("r%d", i+1))
+}
+
+// nodeArgsOn are relayd's flags for a node named name on the NATS servers
+// at urls, dialling urls[i] first (none: the flags for --cluster embedded
+// add), with the limits meant for one agent gone wrong out of the way.
+func nodeArgsOn(urls []string, i int, name string) []string {
+	args := []string{"--cluster-node", name, "--client-limit", "0", "--pair-limit", "0", "--global-limit", "0", "--loop-warn", "0"}
+	if len(urls) == 0 {
+		return args
+	}
 	urls = append(urls[i%len(urls):], urls[:i%len(urls)]...)
-	return []string{"--cluster", strings.Join(urls, ","), "--cluster-node", fmt.Sprintf("r%d", i+1),
-		"--client-limit", "0", "--pair-limit", "0", "--global-limit", "0", "--loop-warn", "0"}
+	return append([]string{"--cluster", strings.Join(urls, ",")}, args...)
 }
 
 // startNodes runs n relayd nodes in this process on a 3-node NATS cluster.

@@ -150,7 +150,7 @@ func clusterFigures(st *cluster.Store) func(context.Context) (metrics.ClusterNod
 	return func(ctx context.Context) (metrics.ClusterNode, error) {
 		h := st.Health(ctx)
 		n := metrics.ClusterNode{Node: h.Node, Connected: h.Connected, Reconnects: h.Reconnects,
-			StreamLastSeq: h.StreamLast, Applied: h.Applied, RemotePeers: h.Online}
+			StreamLastSeq: h.StreamLast, Applied: h.Applied, IndexRestarts: h.IndexRestarts, RemotePeers: h.Online}
 		if h.Connected {
 			n.Server = h.ServerName
 		}

@@ -21,6 +21,9 @@ type ClusterNode struct {
 	// Applied is the last stream seq this node has applied to its index:
 	// StreamLastSeq - Applied is how far it lags behind the cluster.
 	Applied uint64
+	// IndexRestarts counts the stream consumers this node replaced
+	// because its index stayed behind the stream.
+	IndexRestarts uint64
 	// Replicas are the NATS servers holding the stream.
 	Replicas    []ClusterReplica
 	RemotePeers int // ids online on other nodes
@@ -44,8 +47,8 @@ func (m *Metrics) WatchCluster(read func(context.Context) (ClusterNode, error)) 
 type clusterCollector struct {
 	read func(context.Context) (ClusterNode, error)
 
-	connected, reconnects, msgs, bytes, lastSeq, applied, lag *prometheus.Desc
-	replicaLag, replicaCurrent, leader, remotePeers           *prometheus.Desc
+	connected, reconnects, msgs, bytes, lastSeq, applied, lag, indexRestarts *prometheus.Desc
+	replicaLag, replicaCurrent, leader, remotePeers                          *prometheus.Desc
 }
 
 func newClusterCollector(read func(context.Context) (ClusterNode, error)) *clusterCollector {
@@ -60,6 +63,7 @@ func newClusterCollector(read func(context.Context) (ClusterNode, error)) *clust
 		bytes:          d("relayd_cluster_stream_bytes", "Bytes in the cluster's stream, on each NATS server that holds a replica."),
 		lastSeq:        d("relayd_cluster_stream_last_seq", "The stream's last sequence number, as the NATS cluster reports it."),
 		applied:        d("relayd_cluster_applied_seq", "The last stream sequence number this node has applied (what its clients are served from)."),
+		indexRestarts:  d("relayd_cluster_index_restarts_total", "Times this node's index stayed behind the stream with no progress (its consumer's NATS server gone) and followed it with a new consumer."),
 		lag:            d("relayd_cluster_lag", "Stream entries this node has not applied yet: above a few for long, its clients see other nodes' mail late."),
 		replicaLag:     d("relayd_cluster_replica_lag", "Operations a NATS server holding the stream is behind the stream's leader.", "server"),
 		replicaCurrent: d("relayd_cluster_replica_current", "1 when a NATS server holding the stream is caught up with its leader.", "server"),
@@ -69,7 +73,7 @@ func newClusterCollector(read func(context.Context) (ClusterNode, error)) *clust
 }
 
 func (c *clusterCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.connected, c.reconnects, c.msgs, c.bytes, c.lastSeq, c.applied, c.lag,
+	for _, d := range []*prometheus.Desc{c.connected, c.reconnects, c.msgs, c.bytes, c.lastSeq, c.applied, c.lag, c.indexRestarts,
 		c.replicaLag, c.replicaCurrent, c.leader, c.remotePeers} {
 		ch <- d
 	}
@@ -94,6 +98,7 @@ func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
 	// not answer.
 	gauge(c.connected, b(n.Connected), n.Server)
 	ch <- prometheus.MustNewConstMetric(c.reconnects, prometheus.CounterValue, float64(n.Reconnects), n.Node)
+	ch <- prometheus.MustNewConstMetric(c.indexRestarts, prometheus.CounterValue, float64(n.IndexRestarts), n.Node)
 	gauge(c.remotePeers, float64(n.RemotePeers))
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(c.msgs, err)

@@ -14,7 +14,7 @@ import (
 func TestClusterFigures(t *testing.T) {
 	m := New()
 	node := ClusterNode{Node: "relay2", Server: "nats-2", Connected: true, Reconnects: 3,
-		StreamMessages: 120, StreamBytes: 40960, StreamLastSeq: 130, Applied: 127, RemotePeers: 4,
+		StreamMessages: 120, StreamBytes: 40960, StreamLastSeq: 130, Applied: 127, IndexRestarts: 2, RemotePeers: 4,
 		Replicas: []ClusterReplica{{Server: "nats-1", Leader: true, Current: true}, {Server: "nats-2", Current: true, Lag: 2}, {Server: "nats-3", Lag: 90}}}
 	if err := m.WatchCluster(func(context.Context) (ClusterNode, error) { return node, nil }); err != nil {
 		t.Fatal(err)
@@ -23,6 +23,9 @@ func TestClusterFigures(t *testing.T) {
 # HELP relayd_cluster_connected 1 while this node is connected to NATS (server: which NATS server), else 0: sends are refused with store_unavailable meanwhile.
 # TYPE relayd_cluster_connected gauge
 relayd_cluster_connected{node="relay2",server="nats-2"} 1
+# HELP relayd_cluster_index_restarts_total Times this node's index stayed behind the stream with no progress (its consumer's NATS server gone) and followed it with a new consumer.
+# TYPE relayd_cluster_index_restarts_total counter
+relayd_cluster_index_restarts_total{node="relay2"} 2
 # HELP relayd_cluster_lag Stream entries this node has not applied yet: above a few for long, its clients see other nodes' mail late.
 # TYPE relayd_cluster_lag gauge
 relayd_cluster_lag{node="relay2"} 3
@@ -45,7 +48,7 @@ relayd_cluster_stream_leader{node="relay2",server="nats-1"} 1
 relayd_cluster_stream_leader{node="relay2",server="nats-2"} 0
 relayd_cluster_stream_leader{node="relay2",server="nats-3"} 0
 `
-	names := []string{"relayd_cluster_connected", "relayd_cluster_lag", "relayd_cluster_reconnects_total",
+	names := []string{"relayd_cluster_connected", "relayd_cluster_index_restarts_total", "relayd_cluster_lag", "relayd_cluster_reconnects_total",
 		"relayd_cluster_replica_current", "relayd_cluster_replica_lag", "relayd_cluster_stream_leader"}
 	if err := testutil.GatherAndCompare(m.reg, strings.NewReader(want), names...); err != nil {
 		t.Fatal(err)
