@@ -15,6 +15,7 @@ import (
 
 	"github.com/claude-relay/claude-relay/internal/testkit"
 	"github.com/claude-relay/claude-relay/protocol"
+	"github.com/claude-relay/claude-relay/relayd/internal/wstest"
 )
 
 // wsClient is a bare protocol v1 client for tests of the whole daemon.
@@ -40,15 +41,7 @@ func dialClient(t *testing.T, addr, id string) *wsClient {
 
 func (c *wsClient) send(f protocol.Frame) {
 	c.t.Helper()
-	b, err := protocol.Encode(f)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := c.ws.Write(ctx, websocket.MessageText, b); err != nil {
-		c.t.Fatal(err)
-	}
+	wstest.Send(c.t, "client", c.ws, f)
 }
 
 // expect reads frames until one of type typ arrives (presence and the like

@@ -1,8 +1,6 @@
 package cluster_test
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"testing"
@@ -129,24 +127,14 @@ func connectLegacy(t testing.TB, url, id string) *legacyClient {
 
 func (c *legacyClient) write(v any) {
 	c.t.Helper()
-	b, _ := json.Marshal(v)
-	wstest.Write(c.t, "legacy "+c.id, c.ws, b)
+	wstest.WriteJSON(c.t, "legacy "+c.id, c.ws, v)
 }
 
 // next reads until a frame of type typ arrives, skipping presence.
 func (c *legacyClient) next(typ string) map[string]any {
 	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), patience)
-	defer cancel()
 	for {
-		_, b, err := c.ws.Read(ctx)
-		if err != nil {
-			c.t.Fatalf("legacy %s: read: %v", c.id, err)
-		}
-		var m map[string]any
-		if err := json.Unmarshal(b, &m); err != nil {
-			c.t.Fatalf("legacy %s: %s: %v", c.id, b, err)
-		}
+		m := wstest.ReadJSON(c.t, "legacy "+c.id, c.ws)
 		switch m["type"] {
 		case typ:
 			return m

@@ -123,15 +123,7 @@ func (r *relay) agent(id, status string) *agent {
 
 func (a *agent) send(f protocol.Frame) {
 	a.t.Helper()
-	b, err := protocol.Encode(f)
-	if err != nil {
-		a.t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), patience)
-	defer cancel()
-	if err := a.ws.Write(ctx, websocket.MessageText, b); err != nil {
-		a.t.Fatalf("%s: write: %v", a.id, err)
-	}
+	wstest.Send(a.t, a.id, a.ws, f)
 }
 
 // expectFrame returns the next frame of type T, skipping presence and mail

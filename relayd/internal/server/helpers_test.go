@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -181,23 +180,12 @@ func (r *relay) connectLegacy(id, query string) *legacyClient {
 
 func (c *legacyClient) writeJSON(v any) {
 	c.t.Helper()
-	b, _ := json.Marshal(v)
-	c.writeText(string(b))
+	wstest.WriteJSON(c.t, "legacy "+c.id, c.ws, v)
 }
 
 func (c *legacyClient) nextJSON() map[string]any {
 	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), patience)
-	defer cancel()
-	_, b, err := c.ws.Read(ctx)
-	if err != nil {
-		c.t.Fatalf("legacy %s: read: %v", c.id, err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		c.t.Fatalf("legacy %s: %s is not JSON: %v", c.id, b, err)
-	}
-	return m
+	return wstest.ReadJSON(c.t, "legacy "+c.id, c.ws)
 }
 
 // nextOfType reads until a frame of type typ arrives, skipping presence.

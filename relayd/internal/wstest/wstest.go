@@ -8,6 +8,7 @@ package wstest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -83,6 +84,33 @@ func Send(t testing.TB, who string, ws *websocket.Conn, f protocol.Frame) {
 		t.Fatal(err)
 	}
 	Write(t, who, ws, b)
+}
+
+// WriteJSON writes v as JSON: a frame of the older protocol.
+func WriteJSON(t testing.TB, who string, ws *websocket.Conn, v any) {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	Write(t, who, ws, b)
+}
+
+// ReadJSON reads the next message, a frame of the older protocol: a JSON
+// object. None within Patience, or one that is not JSON, fails t.
+func ReadJSON(t testing.TB, who string, ws *websocket.Conn) map[string]any {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), Patience)
+	defer cancel()
+	_, b, err := ws.Read(ctx)
+	if err != nil {
+		t.Fatalf("%s: read: %v", who, err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("%s: %s is not JSON: %v", who, b, err)
+	}
+	return m
 }
 
 // Read reads and decodes the next frame, giving up after within.
