@@ -40,6 +40,11 @@ func Start(floor uint64) (stop func()) {
 	if os.Getenv("GOGC") != "" || floor == 0 || raceBuild {
 		return func() {}
 	}
+	return run(floor)
+}
+
+// run is Start without its conditions.
+func run(floor uint64) (stop func()) {
 	t := &tuner{floor: floor, sample: []metrics.Sample{{Name: "/gc/heap/live:bytes"}}}
 	t.adjust()
 	t.arm()

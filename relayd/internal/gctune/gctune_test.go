@@ -19,16 +19,9 @@ func read(name string) uint64 {
 // sink holds a live heap across collections.
 var sink [][]byte
 
-func skipRace(t *testing.T) {
-	if raceBuild {
-		t.Skip("a race build keeps the runtime's default GOGC (see raceBuild); run without -race")
-	}
-}
-
 func TestFloorRaisesTheGoalOfASmallHeap(t *testing.T) {
-	skipRace(t)
 	const floor = 64 << 20
-	stop := Start(floor)
+	stop := run(floor) // Start, but in a race build too
 	defer stop()
 	runtime.GC()
 	testkit.WaitFor(t, 5*time.Second, "a heap goal near the floor", func() bool {
@@ -45,9 +38,8 @@ func TestFloorRaisesTheGoalOfASmallHeap(t *testing.T) {
 }
 
 func TestLargeLiveHeapKeepsTheDefault(t *testing.T) {
-	skipRace(t)
 	const floor = 8 << 20
-	stop := Start(floor)
+	stop := run(floor)
 	defer stop()
 	for range 32 { // 32 MB live: four times the floor
 		sink = append(sink, make([]byte, 1<<20))
