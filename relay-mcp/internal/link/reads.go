@@ -88,13 +88,9 @@ func (l *Link) ReportRead(ctx context.Context, ids []string) (recorded func(cont
 // receipt per message and recipient (stored, delivered, read).
 func (l *Link) Receipts(ctx context.Context, ids []string) ([]protocol.Receipt, error) {
 	ref := NewRef()
-	ans, err := l.Request(ctx, ref, &protocol.Receipts{Ref: ref, IDs: ids})
+	r, err := ask[*protocol.Receipts](ctx, l, ref, &protocol.Receipts{Ref: ref, IDs: ids})
 	if err != nil {
 		return nil, err
-	}
-	r, ok := ans.(*protocol.Receipts)
-	if !ok {
-		return nil, fmt.Errorf("relay answered receipts with %s", ans.Type())
 	}
 	return r.Receipts, nil
 }

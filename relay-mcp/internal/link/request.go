@@ -66,16 +66,27 @@ func (l *Link) start(ctx context.Context, ref string, f protocol.Frame) (answer 
 	}, nil
 }
 
+// ask sends req (whose ref is ref) and returns the relay's answer, which
+// must be a T; an error frame comes back as the *RelayError Request gives.
+func ask[T protocol.Frame](ctx context.Context, l *Link, ref string, req protocol.Frame) (T, error) {
+	var zero T
+	ans, err := l.Request(ctx, ref, req)
+	if err != nil {
+		return zero, err
+	}
+	a, ok := ans.(T)
+	if !ok {
+		return zero, fmt.Errorf("relay answered %s with %s", req.Type(), ans.Type())
+	}
+	return a, nil
+}
+
 // Peers asks the relay who is online.
 func (l *Link) RequestPeers(ctx context.Context) ([]protocol.Peer, error) {
 	ref := NewRef()
-	ans, err := l.Request(ctx, ref, &protocol.Peers{Ref: ref})
+	p, err := ask[*protocol.Peers](ctx, l, ref, &protocol.Peers{Ref: ref})
 	if err != nil {
 		return nil, err
-	}
-	p, ok := ans.(*protocol.Peers)
-	if !ok {
-		return nil, fmt.Errorf("relay answered peers with %s", ans.Type())
 	}
 	return p.Peers, nil
 }
@@ -83,13 +94,9 @@ func (l *Link) RequestPeers(ctx context.Context) ([]protocol.Peer, error) {
 // Sessions asks the relay for every session it knows.
 func (l *Link) Sessions(ctx context.Context) ([]protocol.Session, error) {
 	ref := NewRef()
-	ans, err := l.Request(ctx, ref, &protocol.Sessions{Ref: ref})
+	s, err := ask[*protocol.Sessions](ctx, l, ref, &protocol.Sessions{Ref: ref})
 	if err != nil {
 		return nil, err
-	}
-	s, ok := ans.(*protocol.Sessions)
-	if !ok {
-		return nil, fmt.Errorf("relay answered sessions with %s", ans.Type())
 	}
 	return s.Sessions, nil
 }
@@ -97,13 +104,9 @@ func (l *Link) Sessions(ctx context.Context) ([]protocol.Session, error) {
 // Clear asks the relay to forget this client's read history.
 func (l *Link) Clear(ctx context.Context, includeUnread bool) (int, error) {
 	ref := NewRef()
-	ans, err := l.Request(ctx, ref, &protocol.Clear{Ref: ref, IncludeUnread: includeUnread})
+	c, err := ask[*protocol.Cleared](ctx, l, ref, &protocol.Clear{Ref: ref, IncludeUnread: includeUnread})
 	if err != nil {
 		return 0, err
-	}
-	c, ok := ans.(*protocol.Cleared)
-	if !ok {
-		return 0, fmt.Errorf("relay answered clear with %s", ans.Type())
 	}
 	return c.Cleared, nil
 }
@@ -112,13 +115,5 @@ func (l *Link) Clear(ctx context.Context, includeUnread bool) (int, error) {
 func (l *Link) History(ctx context.Context, q protocol.History) (*protocol.History, error) {
 	q.Ref = NewRef()
 	q.Messages, q.More = nil, false
-	ans, err := l.Request(ctx, q.Ref, &q)
-	if err != nil {
-		return nil, err
-	}
-	h, ok := ans.(*protocol.History)
-	if !ok {
-		return nil, fmt.Errorf("relay answered history with %s", ans.Type())
-	}
-	return h, nil
+	return ask[*protocol.History](ctx, l, q.Ref, &q)
 }
