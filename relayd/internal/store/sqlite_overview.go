@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -24,25 +25,35 @@ func (s *SQLite) Timeline(ctx context.Context, q TimelineQuery) ([]Message, bool
 	if err != nil {
 		return nil, false, fmt.Errorf("read timeline in %s: %w", s.path, err)
 	}
+	msgs, more, err := newestPage(rows, limit)
+	if err != nil {
+		return nil, false, fmt.Errorf("read timeline in %s: %w", s.path, err)
+	}
+	return msgs, more, nil
+}
+
+// newestPage reads a page of messages that rows holds newest first, at
+// most limit+1 of them (one more than the page tells whether there are
+// more), and returns the page oldest first and whether there were more.
+// It closes rows.
+func newestPage(rows *sql.Rows, limit int) ([]Message, bool, error) {
 	defer rows.Close()
 	var out []Message
 	for rows.Next() {
 		m, err := scanMessage(rows)
 		if err != nil {
-			return nil, false, fmt.Errorf("read timeline in %s: %w", s.path, err)
+			return nil, false, err
 		}
 		out = append(out, m)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, false, fmt.Errorf("read timeline in %s: %w", s.path, err)
+		return nil, false, err
 	}
 	more := len(out) > limit
 	if more {
 		out = out[:limit]
 	}
-	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
-		out[i], out[j] = out[j], out[i]
-	}
+	reverse(out)
 	return out, more, nil
 }
 

@@ -150,22 +150,9 @@ func (s *SQLite) Search(ctx context.Context, q SearchQuery) ([]Message, bool, er
 	if err != nil {
 		return nil, false, fmt.Errorf("search %s: %w", s.path, err)
 	}
-	defer rows.Close()
-	var out []Message
-	for rows.Next() {
-		m, err := scanMessage(rows)
-		if err != nil {
-			return nil, false, fmt.Errorf("search %s: %w", s.path, err)
-		}
-		out = append(out, m)
-	}
-	if err := rows.Err(); err != nil {
+	msgs, more, err := newestPage(rows, limit)
+	if err != nil {
 		return nil, false, fmt.Errorf("search %s: %w", s.path, err)
 	}
-	more := len(out) > limit
-	if more {
-		out = out[:limit]
-	}
-	reverse(out)
-	return out, more, nil
+	return msgs, more, nil
 }
