@@ -94,7 +94,7 @@ func doctor(c *cli.Context, stdout io.Writer) error {
 	}
 	useTLS := c.String("tls-cert") != ""
 	var running *relayHealth
-	var date time.Time
+	var clock clockReading
 	switch inUse, err := portFree(addr); {
 	case err != nil:
 		r.fail("port", fmt.Sprintf("relayd cannot listen on %s: %v", addr, err),
@@ -113,7 +113,7 @@ func doctor(c *cli.Context, stdout io.Writer) error {
 				"stop that program, or run relayd on another port: relayd --port 7777 (and RELAY_URL=ws://127.0.0.1:7777 for relay-mcp)")
 			break
 		}
-		running, date = &h, d
+		running, clock = &h, d
 		pid, _ := portOwner(addr)
 		where := ""
 		if pid != 0 {
@@ -144,7 +144,7 @@ func doctor(c *cli.Context, stdout io.Writer) error {
 
 	// 6. Clock: a relay reached through a tunnel is another machine, and
 	// message times come from its clock.
-	checkClock(r, date)
+	checkClock(r, clock)
 
 	// The service, for information: not having one is fine.
 	checkService(ctx, c, r)
@@ -357,26 +357,33 @@ func portFree(addr string) (inUse bool, err error) {
 	return false, ln.Close()
 }
 
-// probeWithDate is probeHealth plus the relay's clock (its Date header).
-func probeWithDate(ctx context.Context, addr string, useTLS bool) (relayHealth, time.Time, error) {
+// probeWithDate is probeHealth plus a reading of the relay's clock.
+func probeWithDate(ctx context.Context, addr string, useTLS bool) (relayHealth, clockReading, error) {
 	h, err := probeHealth(ctx, addr, useTLS)
 	if err != nil {
-		return h, time.Time{}, err
+		return h, clockReading{}, err
 	}
 	// One more request for the Date header; cheap, and keeps probeHealth simple.
 	return h, relayDate(ctx, addr, useTLS), nil
 }
 
-func relayDate(ctx context.Context, addr string, useTLS bool) time.Time {
+// clockReading is the relay's clock (its Date header: one-second
+// resolution) and this machine's at the moment the answer arrived. The
+// two are compared as read: the checks doctor runs in between take
+// seconds on a loaded machine.
+type clockReading struct{ relay, local time.Time }
+
+func relayDate(ctx context.Context, addr string, useTLS bool) clockReading {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	resp, _, err := getLocal(ctx, addr, useTLS, "/healthz", "")
 	if err != nil {
-		return time.Time{}
+		return clockReading{}
 	}
+	local := time.Now()
 	resp.Body.Close()
 	t, _ := http.ParseTime(resp.Header.Get("Date"))
-	return t
+	return clockReading{relay: t, local: local}
 }
 
 func checkTokens(ctx context.Context, c *cli.Context, r *report, addr string, running, useTLS bool, log *slog.Logger) {
@@ -448,18 +455,18 @@ func metricsStatus(ctx context.Context, addr, token string, useTLS bool) int {
 	return resp.StatusCode
 }
 
-func checkClock(r *report, relay time.Time) {
+func checkClock(r *report, clock clockReading) {
 	now := time.Now()
 	if now.Year() < 2024 {
 		r.fail("clock", "this machine's clock says "+now.Format(time.RFC3339), "set the clock (timedatectl set-ntp true, or System Settings › Date & Time)")
 		return
 	}
-	if relay.IsZero() {
+	if clock.relay.IsZero() {
 		r.ok("clock", "local clock "+now.UTC().Format(time.RFC3339)+" (no relay to compare with)")
 		return
 	}
 	// Date has one-second resolution.
-	skew := now.Sub(relay).Round(time.Second)
+	skew := clock.local.Sub(clock.relay).Round(time.Second)
 	if skew < -2*time.Second || skew > 2*time.Second {
 		r.warn("clock", fmt.Sprintf("this machine and the relay disagree by %s: message times will look wrong", skew),
 			"turn on time sync on both machines (timedatectl set-ntp true; macOS: Date & Time › Set automatically)")
