@@ -20,20 +20,28 @@ func AcquireWithin(path string, wait time.Duration) (*Lock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open lock file %s: %w", path, err)
 	}
+	if err := tryFor(f, path, wait); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &Lock{f: f}, nil
+}
+
+// tryFor takes the lock on f without blocking, retrying until wait has
+// passed; then it gives up with ErrBusy.
+func tryFor(f *os.File, path string, wait time.Duration) error {
 	deadline := time.Now().Add(wait)
 	pause := time.Millisecond
 	for {
 		ok, err := tryLockFile(f)
 		if err != nil {
-			f.Close()
-			return nil, fmt.Errorf("lock %s: %w", path, err)
+			return fmt.Errorf("lock %s: %w", path, err)
 		}
 		if ok {
-			return &Lock{f: f}, nil
+			return nil
 		}
 		if time.Now().After(deadline) {
-			f.Close()
-			return nil, fmt.Errorf("lock %s: %w (waited %s)", path, ErrBusy, wait)
+			return fmt.Errorf("lock %s: %w (waited %s)", path, ErrBusy, wait)
 		}
 		time.Sleep(pause)
 		pause = min(2*pause, 10*time.Millisecond)

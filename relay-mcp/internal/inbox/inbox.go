@@ -63,7 +63,8 @@ type Inbox struct {
 	lockWait time.Duration // 0: wait as long as it takes
 
 	mu      sync.Mutex
-	f       *os.File // append handle on logPath
+	lock    *filelock.File // on lockPath, opened at the first change and kept
+	f       *os.File       // append handle on logPath
 	ident   os.FileInfo
 	off     int64 // bytes of logPath applied to the state
 	torn    int64 // bytes after off that end in no newline: a write cut short
@@ -157,17 +158,23 @@ func (b *Inbox) Dir() string {
 func (b *Inbox) locked(fn func() error) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	var l *filelock.Lock
+	if b.lock == nil {
+		l, err := filelock.Open(b.lockPath)
+		if err != nil {
+			return err
+		}
+		b.lock = l
+	}
 	var err error
 	if b.lockWait > 0 {
-		l, err = filelock.AcquireWithin(b.lockPath, b.lockWait)
+		err = b.lock.LockWithin(b.lockWait)
 	} else {
-		l, err = filelock.Acquire(b.lockPath)
+		err = b.lock.Lock()
 	}
 	if err != nil {
 		return err
 	}
-	defer l.Release()
+	defer b.lock.Unlock()
 	if err := b.refresh(); err != nil {
 		return err
 	}
@@ -555,6 +562,7 @@ func (b *Inbox) Changed() <-chan struct{} {
 func (b *Inbox) Close() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.closeLock()
 	if b.f == nil {
 		return nil
 	}
@@ -567,4 +575,12 @@ func (b *Inbox) Close() error {
 		b.synced = b.written
 	}
 	return err
+}
+
+// closeLock closes the lock file (Close, SwitchDir). Called with b.mu held.
+func (b *Inbox) closeLock() {
+	if b.lock != nil {
+		b.lock.Close()
+		b.lock = nil
+	}
 }

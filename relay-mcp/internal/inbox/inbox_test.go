@@ -246,3 +246,24 @@ func TestOutboxGivesStableRefs(t *testing.T) {
 		t.Fatalf("ref after reopen %q, want %q", p.Send.Ref, ref)
 	}
 }
+
+// BenchmarkAddRead is one message through a session's inbox: stored when
+// the relay confirms it, listed and marked read by relay_receive.
+func BenchmarkAddRead(b *testing.B) {
+	in, err := Open(b.TempDir(), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer in.Close()
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		id := fmt.Sprintf("0190f0c2-0000-7000-8000-%012d", i)
+		if _, err := in.Add(msg(uint64(i+1), id, "X")); err != nil {
+			b.Fatal(err)
+		}
+		in.List(Query{})
+		if err := in.MarkRead(id); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -24,6 +24,7 @@ func (b *Inbox) SwitchDir(dir string) error {
 		b.f.Close()
 		b.f = nil
 	}
+	b.closeLock()
 	b.dir = dir
 	b.logPath = filepath.Join(dir, "messages.jsonl")
 	b.lockPath = filepath.Join(dir, "messages.lock")
