@@ -267,3 +267,34 @@ func BenchmarkAddRead(b *testing.B) {
 		}
 	}
 }
+
+// The inbox's Shortener, which looks at the ids held instead of copying
+// them, shortens every id as the package's Shortener over the same ids,
+// tails shared by two ids included, and leaves an id not held whole.
+func TestInboxShortenerMatches(t *testing.T) {
+	in, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	ids := []string{
+		"0190f0c2-0000-7000-8000-aaaa11112222",
+		"0190f0c2-0000-7000-8001-aaaa11112222", // same last 12
+		"0190f0c2-0000-7000-8000-bbbb11112222", // same last 8
+		"0190f0c2-0000-7000-8000-000000000001",
+	}
+	for i, id := range ids {
+		if _, err := in.Add(msg(uint64(i+1), id, "X")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, got := Shortener(ids), in.Shortener()
+	for _, id := range append(ids, "0190f0c2-0000-7000-8000-cccc11112222") {
+		if got(id) != want(id) {
+			t.Errorf("%s: %q, want %q", id, got(id), want(id))
+		}
+	}
+	if s := got(ids[3]); s != "00000001" {
+		t.Errorf("short form of %s = %q", ids[3], s)
+	}
+}

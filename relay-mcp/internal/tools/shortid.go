@@ -11,6 +11,9 @@ import (
 // shortener returns the short form of each id (inbox.Shortener) among
 // the ids in the inbox and in extra.
 func (d *Deps) shortener(extra []inbox.Entry) func(string) string {
+	if len(extra) == 0 && d.Inbox != nil {
+		return d.Inbox.Shortener()
+	}
 	var ids []string
 	if d.Inbox != nil {
 		for _, e := range d.Inbox.Briefs() {
