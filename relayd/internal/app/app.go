@@ -121,6 +121,8 @@ func serveFlags() []cli.Flag {
 			Usage: "debug, info, warn or error"},
 		&cli.StringFlag{Name: "log-format", Value: d.LogFormat, EnvVars: []string{"RELAY_LOG_FORMAT"},
 			Usage: "text or json"},
+		&cli.StringFlag{Name: "debug-addr", EnvVars: []string{"RELAY_DEBUG_ADDR"},
+			Usage: "serve Go's profiler (/debug/pprof/: CPU, heap, goroutines, execution trace) on this loopback `ADDR`, e.g. 127.0.0.1:6060; off by default"},
 	}
 }
 

@@ -40,7 +40,7 @@ func configFrom(c *cli.Context) (daemon.Config, error) {
 		Insecure: c.Bool("insecure"), AllowOrigins: c.StringSlice("allow-origin"),
 		MaxConns: c.Int("max-conns"), MaxConnsPerAddr: c.Int("max-conns-per-addr"), IdleTimeout: c.Duration("idle-timeout"),
 		MaxBody: c.Int("max-body"), PingInterval: c.Duration("ping-interval"), HelloTimeout: c.Duration("hello-timeout"),
-		LogLevel: c.String("log-level"), LogFormat: c.String("log-format"),
+		LogLevel: c.String("log-level"), LogFormat: c.String("log-format"), DebugAddr: c.String("debug-addr"),
 	}
 	var err error
 	if cfg.Listen, err = listenAddr(c.String("listen"), c.Int("port")); err != nil {

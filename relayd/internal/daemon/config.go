@@ -63,6 +63,7 @@ type Config struct {
 
 	LogLevel  string // debug, info, warn or error
 	LogFormat string // text or json
+	DebugAddr string // serve Go's profiler on this loopback address; "" for none
 
 	// Ready, when set, is called with the address relayd listens on once
 	// it accepts connections.

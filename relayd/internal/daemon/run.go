@@ -43,6 +43,13 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 	if err := CheckExposure(cfg, log); err != nil { // refuses an open listener
 		return err
 	}
+	if cfg.DebugAddr != "" {
+		_, stopDebug, err := serveDebug(cfg.DebugAddr, log)
+		if err != nil {
+			return err
+		}
+		defer stopDebug()
+	}
 
 	var (
 		st      store.Store
