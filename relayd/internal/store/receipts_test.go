@@ -2,8 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
-	"path/filepath"
 	"testing"
 	"time"
 )
@@ -92,15 +90,7 @@ func TestReceipts(t *testing.T) {
 func TestSQLiteMigratesToReceipts(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	db, err := sql.Open("sqlite", filepath.Join(dir, FileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range migrations[:2] {
-		if _, err := db.Exec(m); err != nil {
-			t.Fatal(err)
-		}
-	}
+	db := dbAtSchema(t, dir, 2)
 	ts := base.UnixNano()
 	for _, q := range []string{
 		`INSERT INTO messages(rid, id, sender, recipients, body, ts, reply_to, thread) VALUES

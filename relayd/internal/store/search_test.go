@@ -2,9 +2,7 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 )
@@ -95,15 +93,7 @@ func TestSQLiteSearchPrefixAndAccents(t *testing.T) {
 // is opened: its old messages are found.
 func TestSQLiteSearchBackfill(t *testing.T) {
 	dir := t.TempDir()
-	db, err := sql.Open("sqlite", filepath.Join(dir, FileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range migrations[:4] {
-		if _, err := db.Exec(m); err != nil {
-			t.Fatal(err)
-		}
-	}
+	db := dbAtSchema(t, dir, 4)
 	for _, q := range []string{
 		`INSERT INTO messages(rid, id, sender, recipients, body, ts, reply_to, thread) VALUES
 			(1, '0193a1b2-0000-7000-8000-900000000001', 'a', '["b"]', 'the flaky test is TestRetry', ?1, '', ''),

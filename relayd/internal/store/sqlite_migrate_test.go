@@ -8,6 +8,22 @@ import (
 	"testing"
 )
 
+// dbAtSchema is a store file in dir as a relayd of schema version n left
+// it: the first n migration steps, run on a raw connection.
+func dbAtSchema(t *testing.T, dir string, n int) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("sqlite", filepath.Join(dir, FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, m := range migrations[:n] {
+		if _, err := db.Exec(m); err != nil {
+			t.Fatalf("schema step %d: %v", i+1, err)
+		}
+	}
+	return db
+}
+
 // A store written by the relayd before refs moved into the messages' rows
 // (schema version 6, refs in a table of their own, a search queue) opens
 // with everything still there: its messages, mailboxes and acks, the refs
@@ -16,15 +32,7 @@ import (
 // that what was indexed is found and leaves the index with its message.
 func TestSQLiteMigratesRefsTable(t *testing.T) {
 	dir := t.TempDir()
-	db, err := sql.Open("sqlite", filepath.Join(dir, FileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, m := range migrations[:6] {
-		if _, err := db.Exec(m); err != nil {
-			t.Fatalf("schema step %d: %v", i+1, err)
-		}
-	}
+	db := dbAtSchema(t, dir, 6)
 	d1, d2, gone := digest("first"), digest("second"), digest("pruned")
 	// What relayd at schema 6 wrote: "first" from a to b and c (c was
 	// full), indexed by a search; "second" from a to b, a legacy message
@@ -131,7 +139,7 @@ func TestSQLiteMigratesRefsTable(t *testing.T) {
 		}
 	}
 	s.Close()
-	db, err = sql.Open("sqlite", filepath.Join(dir, FileName))
+	db, err := sql.Open("sqlite", filepath.Join(dir, FileName))
 	if err != nil {
 		t.Fatal(err)
 	}

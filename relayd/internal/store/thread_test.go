@@ -2,8 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
-	"path/filepath"
 	"testing"
 )
 
@@ -70,15 +68,7 @@ func testHistoryThread(t *testing.T, s Store) {
 // when a newer relayd opens it, and keeps its messages.
 func TestSQLiteMigratesThreadIndex(t *testing.T) {
 	dir := t.TempDir()
-	db, err := sql.Open("sqlite", filepath.Join(dir, FileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, q := range migrations[:3] {
-		if _, err := db.Exec(q); err != nil {
-			t.Fatalf("schema step %d: %v", i+1, err)
-		}
-	}
+	db := dbAtSchema(t, dir, 3)
 	m := newMsg("a", "b")
 	m.Thread = "auth"
 	for _, q := range []string{
