@@ -387,3 +387,30 @@ func TestSQLiteRetryOfSendInFlight(t *testing.T) {
 		t.Fatalf("the attempt after the failed ones: %+v, want stored at seq 3", r)
 	}
 }
+
+// A recipient whose writer is a few thousand messages behind several
+// pipelining senders reads them from memory, not back from the file: the
+// run of one mailbox holds more than the four send windows of
+// `relayd load throughput` (4 × 256) and the backlog they leave.
+func TestSQLitePendingBehindFromMemory(t *testing.T) {
+	s := openSQLite(t, t.TempDir())
+	const senders, each = 4, 1000
+	var wg sync.WaitGroup
+	wg.Add(senders * each)
+	for i := range senders * each {
+		s.Submit(newMsg(fmt.Sprintf("s%d", i%senders), "b"), []string{"b"}, 0, nil, func(r Submitted) {
+			defer wg.Done()
+			if r.Err != nil {
+				t.Errorf("send %d: %v", i, r.Err)
+			}
+		})
+	}
+	wg.Wait()
+	ds, ok := s.pendingFromRecent("b", 0, 0, false)
+	if !ok {
+		t.Fatalf("a writer %d messages behind reads them back from the file; want them from the recent cache", senders*each)
+	}
+	if len(ds) != senders*each || ds[0].Seq != 1 || ds[len(ds)-1].Seq != senders*each {
+		t.Fatalf("the recent cache gave %d deliveries (seq %d…%d), want seqs 1…%d", len(ds), ds[0].Seq, ds[len(ds)-1].Seq, senders*each)
+	}
+}
