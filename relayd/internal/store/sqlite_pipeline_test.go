@@ -410,7 +410,10 @@ func TestSQLitePendingBehindFromMemory(t *testing.T) {
 	if !ok {
 		t.Fatalf("a writer %d messages behind reads them back from the file; want them from the recent cache", senders*each)
 	}
-	if len(ds) != senders*each || ds[0].Seq != 1 || ds[len(ds)-1].Seq != senders*each {
-		t.Fatalf("the recent cache gave %d deliveries (seq %d…%d), want seqs 1…%d", len(ds), ds[0].Seq, ds[len(ds)-1].Seq, senders*each)
+	if len(ds) != senders*each {
+		t.Fatalf("the recent cache gave %d deliveries, want %d", len(ds), senders*each)
+	}
+	if ds[0].Seq != 1 || ds[len(ds)-1].Seq != senders*each {
+		t.Fatalf("the recent cache gave seqs %d…%d, want 1…%d", ds[0].Seq, ds[len(ds)-1].Seq, senders*each)
 	}
 }
