@@ -1,7 +1,8 @@
 package main
 
 // The fault suite: real relayd processes (this test binary re-executed as
-// relayd, see TestMain) with their SQLite store, killed with SIGKILL while
+// relayd, see TestMain) with their durable store (SQLite, and the journal
+// for the kill -9 tests), killed with SIGKILL while
 // real WebSocket clients send and receive, then restarted on the same data
 // directory. What a client saw accepted must reach every recipient exactly
 // once (after deduplication by message id, as relay-mcp does it) and in each
@@ -39,6 +40,28 @@ func startRelayd(t *testing.T, dataDir, addr string, extra ...string) *relaytest
 	// between agents.
 	return relaytest.StartProcess(t, append([]string{"--listen", addr, "--data-dir", dataDir,
 		"--client-limit", "0", "--pair-limit", "0", "--global-limit", "0"}, extra...)...)
+}
+
+// startFunc starts relayd on dataDir and addr with one of the durable
+// stores: startRelayd, or startRelayd with --store journal.
+type startFunc func(t *testing.T, dataDir, addr string, extra ...string) *relaytest.Relay
+
+// forEachStore runs a kill -9 test on each durable store.
+func forEachStore(t *testing.T, test func(*testing.T, startFunc)) {
+	t.Run("sqlite", func(t *testing.T) { test(t, startRelayd) })
+	t.Run("journal", func(t *testing.T) {
+		test(t, func(t *testing.T, dataDir, addr string, extra ...string) *relaytest.Relay {
+			t.Cleanup(func() {
+				if _, err := os.Stat(filepath.Join(dataDir, store.JournalFile)); err != nil {
+					t.Errorf("relayd --store journal left no journal in its data dir: %v", err)
+				}
+				if _, err := os.Stat(filepath.Join(dataDir, store.FileName)); err == nil {
+					t.Errorf("relayd --store journal made %s", store.FileName)
+				}
+			})
+			return startRelayd(t, dataDir, addr, append([]string{"--store", "journal"}, extra...)...)
+		})
+	})
 }
 
 // wsClient is a protocol v1 client that reads in the background.
@@ -400,7 +423,9 @@ func receiveLoop(ctx context.Context, addr, id string, in *inbox, dropEvery int)
 // resumes every few hundred messages, one is offline until two thirds of
 // the burst are accepted (after the restart) and one goes offline at the
 // crash and returns at the same time.
-func TestKill9DuringBurst(t *testing.T) {
+func TestKill9DuringBurst(t *testing.T) { forEachStore(t, testKill9DuringBurst) }
+
+func testKill9DuringBurst(t *testing.T, startRelayd startFunc) {
 	perSender := 2000
 	if testing.Short() {
 		perSender = 200
@@ -532,6 +557,10 @@ func TestKill9DuringBurst(t *testing.T) {
 // point never passes a seq the relay did not confirm (a skipped message
 // would show as missing).
 func TestKill9BetweenHandOffAndCommit(t *testing.T) {
+	forEachStore(t, testKill9BetweenHandOffAndCommit)
+}
+
+func testKill9BetweenHandOffAndCommit(t *testing.T, startRelayd startFunc) {
 	n := 3000
 	if testing.Short() {
 		n = 600
@@ -623,7 +652,9 @@ func TestKill9BetweenHandOffAndCommit(t *testing.T) {
 // TestKill9DuringResume kills relayd while a receiver is part way through a
 // backlog it is resuming; after the restart it resumes from what it holds
 // and ends with every message once, in order.
-func TestKill9DuringResume(t *testing.T) {
+func TestKill9DuringResume(t *testing.T) { forEachStore(t, testKill9DuringResume) }
+
+func testKill9DuringResume(t *testing.T, startRelayd startFunc) {
 	n := 3000
 	if testing.Short() {
 		n = 300

@@ -224,7 +224,14 @@ func checkStore(ctx context.Context, c *cli.Context, r *report, log *slog.Logger
 
 	octx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	st, err := store.Open(octx, dir, store.Options{Logger: log})
+	var st store.Store
+	file := filepath.Join(dir, store.FileName)
+	if c.String("store") == "journal" {
+		file = filepath.Join(dir, store.JournalFile)
+		st, err = store.OpenJournal(octx, dir, store.JournalOptions{Logger: log, CompactAt: -1})
+	} else {
+		st, err = store.Open(octx, dir, store.Options{Logger: log})
+	}
 	if err != nil {
 		if strings.Contains(err.Error(), "in use by another relayd") {
 			checkLockHolder(ctx, c, r, dir)
@@ -243,7 +250,7 @@ func checkStore(ctx context.Context, c *cli.Context, r *report, log *slog.Logger
 	for _, n := range queued {
 		unread += n
 	}
-	r.ok("store", fmt.Sprintf("%s opens: %d sessions known, %d unread messages", filepath.Join(dir, "relay.db"), len(sessions), unread))
+	r.ok("store", fmt.Sprintf("%s opens: %d sessions known, %d unread messages", file, len(sessions), unread))
 }
 
 // checkLockHolder reports a store locked by a running relayd: fine when it

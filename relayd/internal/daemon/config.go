@@ -44,7 +44,7 @@ type Config struct {
 	AllowOrigins []string     // browser Origin host patterns allowed a WebSocket
 	AllowHosts   []string     // host names a relay without a token answers to
 
-	Store      string        // "sqlite" (durable, in DataDir) or "memory"
+	Store      string        // "sqlite" (durable, in DataDir), "journal" (durable, in DataDir) or "memory"
 	DataDir    string        // the SQLite store's folder; "" is $RELAY_HOME/data
 	Retention  time.Duration // how long a message is kept; 0 keeps everything
 	MaxQueue   int           // most unread messages kept for one recipient

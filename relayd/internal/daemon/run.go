@@ -181,11 +181,25 @@ func RelayHome() (string, error) {
 	return filepath.Join(home, "claude-relay"), nil
 }
 
+// otherStore refuses a data directory that holds the other durable store's
+// file: relayd would start empty beside it, and its mail would seem lost.
+func otherStore(kind, dir string) error {
+	other, otherKind := store.JournalFile, "journal"
+	if kind == "journal" {
+		other, otherKind = store.FileName, "sqlite"
+	}
+	if _, err := os.Stat(filepath.Join(dir, other)); err == nil {
+		return fmt.Errorf("data directory %s holds %s, the %s store's file: relayd --store %s would start empty beside it — start with --store %s, or give the %s store another --data-dir (docs/operations.md, \"The journal store\")",
+			dir, other, otherKind, kind, otherKind, kind)
+	}
+	return nil
+}
+
 func openStore(ctx context.Context, kind, dir string, log *slog.Logger) (store.Store, string, error) {
 	switch kind {
 	case "memory":
 		return store.NewMemory(), "memory", nil
-	case "sqlite":
+	case "sqlite", "journal":
 		if dir == "" {
 			home, err := RelayHome()
 			if err != nil {
@@ -193,12 +207,22 @@ func openStore(ctx context.Context, kind, dir string, log *slog.Logger) (store.S
 			}
 			dir = filepath.Join(home, "data")
 		}
+		if err := otherStore(kind, dir); err != nil {
+			return nil, "", err
+		}
+		if kind == "journal" {
+			st, err := store.OpenJournal(ctx, dir, store.JournalOptions{Logger: log})
+			if err != nil {
+				return nil, "", err
+			}
+			return st, dir, nil
+		}
 		st, err := store.Open(ctx, dir, store.Options{Logger: log})
 		if err != nil {
 			return nil, "", err
 		}
 		return st, dir, nil
 	default:
-		return nil, "", fmt.Errorf("--store %q: use sqlite or memory", kind)
+		return nil, "", fmt.Errorf("--store %q: use sqlite, journal or memory", kind)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -33,5 +35,28 @@ func TestRunRefusesExposure(t *testing.T) {
 func TestIsLoopback(t *testing.T) {
 	if IsLoopback("0.0.0.0:9999") || IsLoopback("192.0.2.1:1") || !IsLoopback("127.0.0.1:1") || !IsLoopback("[::1]:1") || !IsLoopback("localhost:1") {
 		t.Fatal("IsLoopback misjudges an address")
+	}
+}
+
+// A data directory that holds one durable store's file is refused to the
+// other store, with the way out named: relayd would start empty beside the
+// old mail, and the agents' queued messages would seem lost.
+func TestRunRefusesTheOtherStoresDir(t *testing.T) {
+	for _, c := range []struct{ kind, file, want string }{
+		{"journal", "relay.db", "start with --store sqlite"},
+		{"sqlite", "relay.journal", "start with --store journal"},
+	} {
+		t.Run(c.kind, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, c.file), nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cfg := DefaultConfig()
+			cfg.Listen, cfg.Store, cfg.DataDir = "127.0.0.1:0", c.kind, dir
+			err := Run(context.Background(), cfg, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), c.file) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("Run(--store %s) on a dir with %s = %v, want a refusal saying %q", c.kind, c.file, err, c.want)
+			}
+		})
 	}
 }

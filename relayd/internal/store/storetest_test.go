@@ -23,6 +23,17 @@ type storeKind struct {
 var storeKinds = []storeKind{
 	{"memory", func(testing.TB) Store { return NewMemory() }},
 	{"sqlite", func(t testing.TB) Store { return openSQLite(t, t.TempDir()) }},
+	{"journal", func(t testing.TB) Store { return openJournal(t, t.TempDir(), JournalOptions{}) }},
+}
+
+func openJournal(t testing.TB, dir string, opts JournalOptions) *JournalStore {
+	t.Helper()
+	j, err := OpenJournal(context.Background(), dir, opts)
+	if err != nil {
+		t.Fatalf("OpenJournal(%s): %v", dir, err)
+	}
+	t.Cleanup(func() { j.Close() })
+	return j
 }
 
 func openSQLite(t testing.TB, dir string) *SQLite {

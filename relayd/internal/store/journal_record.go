@@ -1,0 +1,243 @@
+package store
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+)
+
+// The journal file is a sequence of records, each
+//
+//	length  uint32, little endian: of kind and body
+//	crc     uint32, little endian: CRC-32C of kind and body
+//	kind    one byte: what the record does (rec* below)
+//	body    JSON
+//
+// A record is written whole by one write(2) with the others of its batch,
+// so a crash leaves at most a torn last record, which the next open cuts
+// off. JSON keeps the file readable with a hex dump and lets later
+// versions add fields; the framing keeps a damaged byte from passing as
+// data.
+const recHeader = 8
+
+// maxRecord bounds a record's length field: a message body is bounded by
+// the protocol, and a snapshot's mailbox record by what a mailbox holds. A
+// larger length is damage, not data.
+const maxRecord = 256 << 20
+
+// Record kinds. The first group is what the store's writes log; the second
+// only appears in a snapshot (journal_replay.go), which states the
+// result of many writes at once.
+const (
+	recSubmit  byte = 'S'
+	recAck     byte = 'A'
+	recRead    byte = 'R'
+	recTouch   byte = 'T'
+	recClear   byte = 'C'
+	recPrune   byte = 'P'
+	recHold    byte = 'H'
+	recEndHold byte = 'E'
+
+	recMessage byte = 'M' // snapshot: a message and who cleared it
+	recBox     byte = 'B' // snapshot: a mailbox and its entries
+	recRef     byte = 'F' // snapshot: one send ref of a sender's window
+	recHolds   byte = 'L' // snapshot: the whole hold list
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// jMsg is a Message as the journal holds it: times in unix nanoseconds.
+type jMsg struct {
+	ID      string   `json:"id"`
+	From    string   `json:"from"`
+	To      []string `json:"to"`
+	Body    string   `json:"body"`
+	TS      int64    `json:"ts"`
+	ReplyTo string   `json:"reply_to,omitempty"`
+	Thread  string   `json:"thread,omitempty"`
+}
+
+func toJMsg(m *Message) jMsg {
+	return jMsg{ID: m.ID, From: m.From, To: m.To, Body: m.Body, TS: nanos(m.TS), ReplyTo: m.ReplyTo, Thread: m.Thread}
+}
+
+func (m jMsg) message() Message {
+	return Message{ID: m.ID, From: m.From, To: m.To, Body: m.Body, TS: fromNanos(m.TS), ReplyTo: m.ReplyTo, Thread: m.Thread}
+}
+
+// jSubmit is a stored send: the message, its recipients and the seq each
+// got (0: the mailbox was full), and the sender's ref when it gave one.
+type jSubmit struct {
+	Msg        jMsg     `json:"m"`
+	Recipients []string `json:"r"`
+	Seqs       []uint64 `json:"s"`
+	Ref        string   `json:"ref,omitempty"`
+	Digest     []byte   `json:"dg,omitempty"`
+}
+
+type jAck struct {
+	ID   string `json:"id"`
+	Upto uint64 `json:"upto"`
+	At   int64  `json:"at"`
+}
+
+type jRead struct {
+	Client string   `json:"client"`
+	IDs    []string `json:"ids,omitempty"`
+	Upto   uint64   `json:"upto,omitempty"`
+	At     int64    `json:"at"`
+}
+
+type jTouch struct {
+	ID        string `json:"id"`
+	Host      string `json:"host,omitempty"`
+	PID       int    `json:"pid,omitempty"`
+	Cwd       string `json:"cwd,omitempty"`
+	Agent     string `json:"agent,omitempty"`
+	Label     string `json:"label,omitempty"`
+	FirstSeen int64  `json:"first,omitempty"`
+	LastSeen  int64  `json:"last,omitempty"`
+}
+
+func toJTouch(s SessionInfo) jTouch {
+	return jTouch{ID: s.ID, Host: s.Host, PID: s.PID, Cwd: s.Cwd, Agent: s.Agent, Label: s.Label,
+		FirstSeen: nanos(s.FirstSeen), LastSeen: nanos(s.LastSeen)}
+}
+
+func (t jTouch) session() SessionInfo {
+	return SessionInfo{ID: t.ID, Host: t.Host, PID: t.PID, Cwd: t.Cwd, Agent: t.Agent, Label: t.Label,
+		FirstSeen: fromNanos(t.FirstSeen), LastSeen: fromNanos(t.LastSeen)}
+}
+
+type jClear struct {
+	ID     string `json:"id"`
+	Unread bool   `json:"unread,omitempty"`
+}
+
+type jPrune struct {
+	Before int64 `json:"before"`
+}
+
+type jHold struct {
+	Pair       [2]string `json:"pair"`
+	By         string    `json:"by"`
+	At         int64     `json:"at"`
+	ReleasedBy string    `json:"rby,omitempty"`
+	ReleasedAt int64     `json:"rat,omitempty"`
+}
+
+func toJHold(h Hold) jHold {
+	return jHold{Pair: h.Pair, By: h.By, At: nanos(h.At), ReleasedBy: h.ReleasedBy, ReleasedAt: nanos(h.ReleasedAt)}
+}
+
+func (h jHold) hold() Hold {
+	return Hold{Pair: h.Pair, By: h.By, At: fromNanos(h.At), ReleasedBy: h.ReleasedBy, ReleasedAt: fromNanos(h.ReleasedAt)}
+}
+
+type jEndHold struct {
+	Pair [2]string `json:"pair"`
+	By   string    `json:"by"`
+	At   int64     `json:"at"`
+}
+
+// Snapshot records.
+
+type jMessage struct {
+	Msg    jMsg     `json:"m"`
+	Hidden []string `json:"hidden,omitempty"` // clients that cleared it from their history
+}
+
+type jBox struct {
+	ID          string     `json:"id"`
+	Last        uint64     `json:"last"`
+	Acked       uint64     `json:"acked"`
+	ReadThrough uint64     `json:"rt,omitempty"`
+	LastRead    int64      `json:"lr,omitempty"`
+	Entries     []jBoxItem `json:"e,omitempty"`
+}
+
+// jBoxItem is one mailbox entry: seq, message id, delivered and read
+// times (unix ns, 0 for not yet), as a JSON array to keep snapshots small.
+type jBoxItem struct {
+	Seq       uint64
+	Msg       string
+	Delivered int64
+	Read      int64
+}
+
+func (e jBoxItem) MarshalJSON() ([]byte, error) {
+	return json.Marshal([]any{e.Seq, e.Msg, e.Delivered, e.Read})
+}
+
+func (e *jBoxItem) UnmarshalJSON(b []byte) error {
+	var a []json.RawMessage
+	if err := json.Unmarshal(b, &a); err != nil {
+		return err
+	}
+	if len(a) != 4 {
+		return fmt.Errorf("mailbox entry has %d fields, want 4", len(a))
+	}
+	for i, dst := range []any{&e.Seq, &e.Msg, &e.Delivered, &e.Read} {
+		if err := json.Unmarshal(a[i], dst); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type jRef struct {
+	Client string   `json:"client"`
+	Ref    string   `json:"ref"`
+	Digest []byte   `json:"dg"`
+	ID     string   `json:"id"`
+	TS     int64    `json:"ts"`
+	To     []string `json:"to"`
+	Seqs   []uint64 `json:"s"`
+}
+
+type jHolds struct {
+	List []jHold `json:"list"`
+}
+
+// appendRecord appends one framed record of kind with body v to dst.
+func appendRecord(dst []byte, kind byte, v any) ([]byte, error) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return dst, fmt.Errorf("encode journal record %q: %w", kind, err)
+	}
+	n := 1 + len(body)
+	start := len(dst)
+	dst = append(dst, make([]byte, recHeader)...)
+	dst = append(dst, kind)
+	dst = append(dst, body...)
+	binary.LittleEndian.PutUint32(dst[start:], uint32(n))
+	binary.LittleEndian.PutUint32(dst[start+4:], crc32.Checksum(dst[start+recHeader:], castagnoli))
+	return dst, nil
+}
+
+// errTorn reports a record cut short by the end of the data: what a crash
+// in the middle of a write leaves.
+var errTorn = errors.New("record cut short")
+
+// nextRecord decodes the record at the start of b: its kind, its body and
+// the bytes it took. It returns errTorn when b ends inside the record, and
+// another error when the bytes are not a record.
+func nextRecord(b []byte) (kind byte, body []byte, size int, err error) {
+	if len(b) < recHeader {
+		return 0, nil, 0, errTorn
+	}
+	n := binary.LittleEndian.Uint32(b)
+	if n == 0 || n > maxRecord {
+		return 0, nil, 0, fmt.Errorf("record length %d out of range", n)
+	}
+	if len(b)-recHeader < int(n) {
+		return 0, nil, 0, errTorn
+	}
+	rec := b[recHeader : recHeader+int(n)]
+	if got, want := crc32.Checksum(rec, castagnoli), binary.LittleEndian.Uint32(b[4:]); got != want {
+		return 0, nil, 0, fmt.Errorf("record checksum %08x, want %08x", got, want)
+	}
+	return rec[0], rec[1:], recHeader + int(n), nil
+}

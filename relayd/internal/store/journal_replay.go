@@ -1,0 +1,389 @@
+package store
+
+import (
+	"bufio"
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+)
+
+// replay applies the records of f to j's memory, in order, and returns the
+// offset after the last whole record. A torn last record (a crash in the
+// middle of a write) ends the replay there; a damaged record with data
+// after it stops the open with an error naming the way out.
+func (j *JournalStore) replay(ctx context.Context, f *os.File) (int64, error) {
+	r := bufio.NewReaderSize(f, 1<<20)
+	var off int64
+	var hdr [recHeader]byte
+	var rec []byte
+	for {
+		if _, err := io.ReadFull(r, hdr[:]); err != nil {
+			if err == io.EOF || err == io.ErrUnexpectedEOF {
+				return off, nil // the end, or a header cut short
+			}
+			return 0, fmt.Errorf("read message journal %s: %w", j.path, err)
+		}
+		n := int(uint32(hdr[0]) | uint32(hdr[1])<<8 | uint32(hdr[2])<<16 | uint32(hdr[3])<<24)
+		if n == 0 || n > maxRecord {
+			return j.damaged(off, f, fmt.Errorf("record length %d out of range", n))
+		}
+		rec = append(rec[:0], hdr[:]...)
+		rec = slices.Grow(rec, n)[:recHeader+n]
+		if _, err := io.ReadFull(r, rec[recHeader:]); err != nil {
+			if err == io.EOF || err == io.ErrUnexpectedEOF {
+				return off, nil // the last record, cut short
+			}
+			return 0, fmt.Errorf("read message journal %s: %w", j.path, err)
+		}
+		kind, body, size, err := nextRecord(rec)
+		if err != nil {
+			return j.damaged(off, f, err)
+		}
+		if err := j.apply(ctx, kind, body); err != nil {
+			return 0, fmt.Errorf("message journal %s, record at byte %d: %w — the file does not hold what relayd wrote: stop relayd, move it aside (mv %s %s.broken) and start again, with an empty store or a backup", j.path, off, err, j.path, j.path)
+		}
+		off += int64(size)
+	}
+}
+
+// markWritten records that every seq memory holds is on disk: after replay.
+func (j *JournalStore) markWritten() {
+	j.mem.mu.Lock()
+	defer j.mem.mu.Unlock()
+	for id, b := range j.mem.mailboxes {
+		j.durable[id] = b.last
+	}
+}
+
+// damaged answers a record at off that is not one. If it is the file's
+// last (what a power cut in the middle of a write may leave), replay ends
+// before it; with more after it, the file is damaged and the open fails.
+func (j *JournalStore) damaged(off int64, f *os.File, cause error) (int64, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, fmt.Errorf("read message journal %s: %w", j.path, err)
+	}
+	// A torn write leaves less than one record past off: a header whose
+	// length runs past the end, or garbage shorter than a header.
+	var hdr [recHeader]byte
+	if _, err := f.ReadAt(hdr[:], off); err == nil {
+		n := int64(uint32(hdr[0]) | uint32(hdr[1])<<8 | uint32(hdr[2])<<16 | uint32(hdr[3])<<24)
+		if off+recHeader+n >= fi.Size() || n > maxRecord {
+			if fi.Size()-off <= maxRecord {
+				return off, nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("message journal %s is damaged at byte %d of %d (%v) — stop relayd, move it aside (mv %s %s.broken) and start again, with an empty store or a backup", j.path, off, fi.Size(), cause, j.path, j.path)
+}
+
+// apply replays one record.
+func (j *JournalStore) apply(ctx context.Context, kind byte, body []byte) error {
+	m := j.mem
+	switch kind {
+	case recSubmit:
+		var r jSubmit
+		if err := json.Unmarshal(body, &r); err != nil {
+			return fmt.Errorf("decode a send: %w", err)
+		}
+		msg := r.Msg.message()
+		if err := m.restore(msg, r.Recipients, r.Seqs); err != nil {
+			return err
+		}
+		if r.Ref != "" {
+			sent := &Sent{ID: msg.ID, TS: msg.TS, Recipients: r.Recipients}
+			for _, seq := range r.Seqs {
+				sent.Slots = append(sent.Slots, Slot{Seq: seq, Full: seq == 0})
+			}
+			var d [32]byte
+			if len(r.Digest) != len(d) {
+				return fmt.Errorf("send %s has a digest of %d bytes", msg.ID, len(r.Digest))
+			}
+			copy(d[:], r.Digest)
+			j.window(msg.From).add(r.Ref, d, sent, nil)
+		}
+	case recAck:
+		var r jAck
+		if err := json.Unmarshal(body, &r); err != nil {
+			return fmt.Errorf("decode an ack: %w", err)
+		}
+		m.AckAt(r.ID, r.Upto, fromNanos(r.At))
+	case recRead:
+		var r jRead
+		if err := json.Unmarshal(body, &r); err != nil {
+			return fmt.Errorf("decode a read report: %w", err)
+		}
+		m.MarkRead(ctx, r.Client, r.IDs, r.Upto, fromNanos(r.At))
+	case recTouch:
+		var r jTouch
+		if err := json.Unmarshal(body, &r); err != nil {
+			return fmt.Errorf("decode a session: %w", err)
+		}
+		m.Touch(ctx, r.session())
+	case recClear:
+		var r jClear
+		if err := json.Unmarshal(body, &r); err != nil {
+			return fmt.Errorf("decode a clear: %w", err)
+		}
+		m.Clear(ctx, r.ID, r.Unread)
+	case recPrune:
+		var r jPrune
+		if err := json.Unmarshal(body, &r); err != nil {
+			return fmt.Errorf("decode a prune: %w", err)
+		}
+		m.Prune(ctx, fromNanos(r.Before))
+	case recHold:
+		var r jHold
+		if err := json.Unmarshal(body, &r); err != nil {
+			return fmt.Errorf("decode a hold: %w", err)
+		}
+		m.PutHold(ctx, r.hold())
+	case recEndHold:
+		var r jEndHold
+		if err := json.Unmarshal(body, &r); err != nil {
+			return fmt.Errorf("decode a release: %w", err)
+		}
+		m.EndHold(ctx, r.Pair, r.By, fromNanos(r.At))
+	case recMessage:
+		var r jMessage
+		if err := json.Unmarshal(body, &r); err != nil {
+			return fmt.Errorf("decode a message: %w", err)
+		}
+		if err := m.restore(r.Msg.message(), nil, nil); err != nil {
+			return err
+		}
+		m.hide(r.Msg.ID, r.Hidden)
+	case recBox:
+		var r jBox
+		if err := json.Unmarshal(body, &r); err != nil {
+			return fmt.Errorf("decode a mailbox: %w", err)
+		}
+		if err := m.restoreBox(r); err != nil {
+			return err
+		}
+	case recRef:
+		var r jRef
+		if err := json.Unmarshal(body, &r); err != nil {
+			return fmt.Errorf("decode a send ref: %w", err)
+		}
+		var d [32]byte
+		if len(r.Digest) != len(d) {
+			return fmt.Errorf("send ref %s of %s has a digest of %d bytes", r.Ref, r.Client, len(r.Digest))
+		}
+		copy(d[:], r.Digest)
+		sent := &Sent{ID: r.ID, TS: fromNanos(r.TS), Recipients: r.To}
+		for _, seq := range r.Seqs {
+			sent.Slots = append(sent.Slots, Slot{Seq: seq, Full: seq == 0})
+		}
+		j.window(r.Client).add(r.Ref, d, sent, nil)
+	case recHolds:
+		var r jHolds
+		if err := json.Unmarshal(body, &r); err != nil {
+			return fmt.Errorf("decode the holds: %w", err)
+		}
+		m.HoldBook.mu.Lock()
+		m.HoldBook.list = m.HoldBook.list[:0]
+		for _, h := range r.List {
+			m.HoldBook.list = append(m.HoldBook.list, h.hold())
+		}
+		m.HoldBook.mu.Unlock()
+	default:
+		return fmt.Errorf("unknown record kind %q (written by a newer relayd?)", kind)
+	}
+	return nil
+}
+
+// snapshotState is what a snapshot holds, copied from memory so that it
+// can be encoded and written without holding any lock.
+type snapshotState struct {
+	sessions []SessionInfo
+	msgs     []jMessage
+	boxes    []jBox
+	refs     []jRef
+	holds    jHolds
+}
+
+// collect copies memory's state. Called with mu held (or before the store
+// is shared, at open), so that no write is applied meanwhile.
+func (j *JournalStore) collect() *snapshotState {
+	st := &snapshotState{}
+	m := j.mem
+	m.mu.Lock()
+	st.sessions = make([]SessionInfo, 0, len(m.sessions))
+	for _, s := range m.sessions {
+		st.sessions = append(st.sessions, *s)
+	}
+	st.msgs = make([]jMessage, 0, len(m.order))
+	for _, mm := range m.order {
+		r := jMessage{Msg: toJMsg(&mm.Message)}
+		for id := range mm.hiddenFor {
+			r.Hidden = append(r.Hidden, id)
+		}
+		slices.Sort(r.Hidden)
+		st.msgs = append(st.msgs, r)
+	}
+	st.boxes = make([]jBox, 0, len(m.mailboxes))
+	for id, b := range m.mailboxes {
+		r := jBox{ID: id, Last: b.last, Acked: b.acked, ReadThrough: b.readThrough, LastRead: nanos(b.lastRead)}
+		r.Entries = make([]jBoxItem, 0, len(b.entries))
+		for _, e := range b.entries {
+			r.Entries = append(r.Entries, jBoxItem{Seq: e.seq, Msg: e.msg.ID, Delivered: nanos(e.deliveredAt), Read: nanos(e.readAt)})
+		}
+		st.boxes = append(st.boxes, r)
+	}
+	m.mu.Unlock()
+	slices.SortFunc(st.sessions, func(a, b SessionInfo) int { return cmp.Compare(a.ID, b.ID) })
+	slices.SortFunc(st.boxes, func(a, b jBox) int { return cmp.Compare(a.ID, b.ID) })
+	clients := make([]string, 0, len(j.refs))
+	for c := range j.refs {
+		clients = append(clients, c)
+	}
+	slices.Sort(clients)
+	for _, c := range clients {
+		w := j.refs[c]
+		for _, e := range w.order {
+			if w.byRef[e.ref] != e {
+				continue // a ref used again since: the newer send answers it
+			}
+			r := jRef{Client: c, Ref: e.ref, Digest: slices.Clone(e.digest[:]), ID: e.sent.ID, TS: nanos(e.sent.TS), To: e.sent.Recipients}
+			for _, sl := range e.sent.Slots {
+				r.Seqs = append(r.Seqs, sl.Seq)
+			}
+			st.refs = append(st.refs, r)
+		}
+	}
+	holds, _ := m.Holds(context.Background(), keptReleases)
+	st.holds.List = make([]jHold, 0, len(holds))
+	for _, h := range holds {
+		st.holds.List = append(st.holds.List, toJHold(h))
+	}
+	return st
+}
+
+// emit calls put with the records that rebuild st: sessions, messages,
+// mailboxes (which name the messages), send refs, holds.
+func (st *snapshotState) emit(put func(byte, any) error) error {
+	for _, s := range st.sessions {
+		if err := put(recTouch, toJTouch(s)); err != nil {
+			return err
+		}
+	}
+	for _, r := range st.msgs {
+		if err := put(recMessage, r); err != nil {
+			return err
+		}
+	}
+	for _, r := range st.boxes {
+		if err := put(recBox, r); err != nil {
+			return err
+		}
+	}
+	for _, r := range st.refs {
+		if err := put(recRef, r); err != nil {
+			return err
+		}
+	}
+	return put(recHolds, st.holds)
+}
+
+// compact rewrites the journal as a snapshot of what memory holds (see
+// snapshotState). The snapshot goes to a new file that replaces the journal
+// once it is fsynced whole, so a crash leaves one or the other. Called by
+// the writer (or at open, before there is one), with st collected.
+func (j *JournalStore) compact(st *snapshotState) error {
+	tmp := j.path + ".compact"
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	w := bufio.NewWriterSize(f, 1<<20)
+	var buf []byte
+	put := func(kind byte, v any) error {
+		buf, err = appendRecord(buf[:0], kind, v)
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(buf)
+		return err
+	}
+	if err := st.emit(put); err != nil {
+		return err
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	size, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, j.path); err != nil {
+		return err
+	}
+	ok = true
+	if d, err := os.Open(filepath.Dir(j.path)); err == nil {
+		d.Sync() // the rename itself
+		d.Close()
+	}
+	old := j.f
+	j.f = f
+	j.size.Store(size)
+	j.compacted = size
+	j.log.Info("compacted the message journal", logKeyPath, j.path, "bytes", size)
+	return old.Close()
+}
+
+// hide marks message id as cleared from these clients' history.
+func (m *Memory) hide(id string, clients []string) {
+	if len(clients) == 0 {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	mm := m.msgs[id]
+	if mm == nil {
+		return
+	}
+	if mm.hiddenFor == nil {
+		mm.hiddenFor = map[string]bool{}
+	}
+	for _, c := range clients {
+		mm.hiddenFor[c] = true
+	}
+}
+
+// restoreBox rebuilds a mailbox from a snapshot record.
+func (m *Memory) restoreBox(r jBox) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.mailboxes[r.ID]; ok {
+		return fmt.Errorf("mailbox %s is in the snapshot twice", r.ID)
+	}
+	b := &mailbox{last: r.Last, acked: r.Acked, readThrough: r.ReadThrough, lastRead: fromNanos(r.LastRead)}
+	for _, e := range r.Entries {
+		mm := m.msgs[e.Msg]
+		if mm == nil {
+			return fmt.Errorf("mailbox %s holds message %s, which the snapshot does not", r.ID, e.Msg)
+		}
+		if n := len(b.entries); n > 0 && e.Seq <= b.entries[n-1].seq || e.Seq > r.Last {
+			return fmt.Errorf("mailbox %s: seq %d out of order", r.ID, e.Seq)
+		}
+		b.entries = append(b.entries, memEntry{seq: e.Seq, msg: mm, deliveredAt: fromNanos(e.Delivered), readAt: fromNanos(e.Read)})
+	}
+	m.mailboxes[r.ID] = b
+	return nil
+}
