@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -22,7 +23,7 @@ import (
 //
 //	go test -run '^$' -bench SendReceive -benchtime 200x ./relay-mcp/e2e
 //
-// Sub-benchmarks: the store (sqlite, the default; memory), and how B reads:
+// Sub-benchmarks: the store (sqlite, the default; journal; memory), and how B reads:
 // wait (relay_receive wait_seconds, returns when the message arrives) or
 // poll (relay_receive without a wait, called again until it is there).
 // "floor" is the yardstick in the same run: one relay_status on A and one
@@ -30,11 +31,11 @@ import (
 // sqlite/wait-full-inbox is wait with a receiver whose inbox already holds
 // 1 900 read messages, as a session's does after a while.
 func BenchmarkSendReceive(b *testing.B) {
-	for _, store := range []string{"sqlite", "memory"} {
+	for _, store := range []string{"sqlite", "journal", "memory"} {
 		b.Run(store, func(b *testing.B) {
 			extra := noLimits
-			if store == "memory" {
-				extra = append(extra, "--store", "memory")
+			if store != "sqlite" {
+				extra = append(slices.Clone(extra), "--store", store)
 			}
 			r := relaytest.Start(b, extra...)
 			home := b.TempDir()

@@ -20,7 +20,8 @@ import (
 func (j *JournalStore) Submit(msg Message, recipients []string, maxQueue int, ref *SendRef, done func(Submitted)) ([]Slot, bool) {
 	slots, lead := j.submit(msg, recipients, maxQueue, ref, done)
 	if lead {
-		j.lead() // done may run here, before Submit returns
+		j.lead() // done ran here: the send is written (or failed)
+		return slots, false
 	}
 	return slots, slots != nil
 }
