@@ -47,19 +47,7 @@ func (j *JournalStore) submit(msg Message, recipients []string, maxQueue int, re
 		done(Submitted{Err: err})
 		return nil, false
 	}
-	body := jSubmit{Msg: toJMsg(&msg), Recipients: recipients, Seqs: make([]uint64, len(slots))}
-	for i, sl := range slots {
-		body.Seqs[i] = sl.Seq
-	}
-	if ref != nil {
-		body.Ref, body.Digest = ref.Ref, ref.Digest[:]
-	}
-	rec, err := appendRecord(nil, recSubmit, body)
-	if err != nil {
-		j.mem.unappend(msg.ID, recipients, slots)
-		done(Submitted{Err: fmt.Errorf("store message %s: %w", msg.ID, err)})
-		return nil, false
-	}
+	rec := appendSubmitRecord(nil, &msg, recipients, slots, ref)
 	s := &jSend{id: msg.ID, from: msg.From, recipients: recipients, slots: slots, ref: ref, done: done,
 		sent: &Sent{ID: msg.ID, TS: msg.TS, Recipients: recipients, Slots: slices.Clone(slots)}}
 	if ref != nil {

@@ -1,11 +1,15 @@
 package store
 
 import (
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"strconv"
+
+	"github.com/claude-relay/claude-relay/protocol"
 )
 
 // The journal file is a sequence of records, each
@@ -215,6 +219,71 @@ func appendRecord(dst []byte, kind byte, v any) ([]byte, error) {
 	binary.LittleEndian.PutUint32(dst[start:], uint32(n))
 	binary.LittleEndian.PutUint32(dst[start+4:], crc32.Checksum(dst[start+recHeader:], castagnoli))
 	return dst, nil
+}
+
+// appendSubmitRecord appends the record of a send: what appendRecord makes
+// of its jSubmit, byte for byte (TestSubmitRecordAsJSON), written without
+// reflection since every send makes one.
+func appendSubmitRecord(dst []byte, msg *Message, recipients []string, slots []Slot, ref *SendRef) []byte {
+	start := len(dst)
+	dst = append(dst, make([]byte, recHeader)...)
+	dst = append(dst, recSubmit)
+	dst = append(dst, `{"m":{"id":`...)
+	dst = protocol.AppendJSONString(dst, msg.ID, true)
+	dst = append(dst, `,"from":`...)
+	dst = protocol.AppendJSONString(dst, msg.From, true)
+	dst = append(dst, `,"to":`...)
+	dst = appendJSONStrings(dst, msg.To)
+	dst = append(dst, `,"body":`...)
+	dst = protocol.AppendJSONString(dst, msg.Body, true)
+	dst = append(dst, `,"ts":`...)
+	dst = strconv.AppendInt(dst, nanos(msg.TS), 10)
+	if msg.ReplyTo != "" {
+		dst = append(dst, `,"reply_to":`...)
+		dst = protocol.AppendJSONString(dst, msg.ReplyTo, true)
+	}
+	if msg.Thread != "" {
+		dst = append(dst, `,"thread":`...)
+		dst = protocol.AppendJSONString(dst, msg.Thread, true)
+	}
+	dst = append(dst, `},"r":`...)
+	dst = appendJSONStrings(dst, recipients)
+	dst = append(dst, `,"s":[`...)
+	for i, sl := range slots {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = strconv.AppendUint(dst, sl.Seq, 10)
+	}
+	dst = append(dst, ']')
+	if ref != nil {
+		if ref.Ref != "" {
+			dst = append(dst, `,"ref":`...)
+			dst = protocol.AppendJSONString(dst, ref.Ref, true)
+		}
+		dst = append(dst, `,"dg":"`...)
+		dst = base64.StdEncoding.AppendEncode(dst, ref.Digest[:])
+		dst = append(dst, '"')
+	}
+	dst = append(dst, '}')
+	binary.LittleEndian.PutUint32(dst[start:], uint32(len(dst)-start-recHeader))
+	binary.LittleEndian.PutUint32(dst[start+4:], crc32.Checksum(dst[start+recHeader:], castagnoli))
+	return dst
+}
+
+// appendJSONStrings appends ss as json.Marshal does: null when nil.
+func appendJSONStrings(dst []byte, ss []string) []byte {
+	if ss == nil {
+		return append(dst, "null"...)
+	}
+	dst = append(dst, '[')
+	for i, s := range ss {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = protocol.AppendJSONString(dst, s, true)
+	}
+	return append(dst, ']')
 }
 
 // errTorn reports a record cut short by the end of the data: what a crash

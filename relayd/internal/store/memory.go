@@ -57,6 +57,19 @@ func (m *Memory) box(id string) *mailbox {
 	return b
 }
 
+// insertOrdered puts mm in order, which is sorted by id (ids sort by time)
+// even when concurrent senders append in another order than their ids were
+// made. Nearly always mm goes at the end: that is checked first, since a
+// search of a long history costs a string compare per halving.
+func (m *Memory) insertOrdered(mm *memMsg) {
+	if n := len(m.order); n == 0 || m.order[n-1].ID < mm.ID {
+		m.order = append(m.order, mm)
+		return
+	}
+	at, _ := slices.BinarySearchFunc(m.order, mm.ID, func(e *memMsg, id string) int { return cmp.Compare(e.ID, id) })
+	m.order = slices.Insert(m.order, at, mm)
+}
+
 func (b *mailbox) unacked() int {
 	i, _ := slices.BinarySearchFunc(b.entries, b.acked+1, func(e memEntry, s uint64) int { return cmp.Compare(e.seq, s) })
 	return len(b.entries) - i
@@ -112,11 +125,7 @@ func (m *Memory) Append(_ context.Context, msg Message, recipients []string, max
 	mm := &memMsg{Message: msg}
 	mm.To = slices.Clone(msg.To)
 	m.msgs[msg.ID] = mm
-	// Keep order sorted by id (ids sort by time) even when concurrent
-	// senders append in another order than their ids were made; nearly
-	// always this is the end.
-	at, _ := slices.BinarySearchFunc(m.order, msg.ID, func(e *memMsg, id string) int { return cmp.Compare(e.ID, id) })
-	m.order = slices.Insert(m.order, at, mm)
+	m.insertOrdered(mm)
 	slots := make([]Slot, len(recipients))
 	for i, id := range recipients {
 		b := m.box(id)

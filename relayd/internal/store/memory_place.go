@@ -23,8 +23,7 @@ func (m *Memory) Place(msg Message, recipient string, seq uint64) bool {
 		mm = &memMsg{Message: msg}
 		mm.To = slices.Clone(msg.To)
 		m.msgs[msg.ID] = mm
-		at, _ := slices.BinarySearchFunc(m.order, msg.ID, func(e *memMsg, id string) int { return cmp.Compare(e.ID, id) })
-		m.order = slices.Insert(m.order, at, mm)
+		m.insertOrdered(mm)
 	}
 	b.last = seq
 	b.entries = append(b.entries, memEntry{seq: seq, msg: mm})
@@ -77,8 +76,7 @@ func (m *Memory) restore(msg Message, recipients []string, seqs []uint64) error 
 	}
 	mm := &memMsg{Message: msg}
 	m.msgs[msg.ID] = mm
-	at, _ := slices.BinarySearchFunc(m.order, msg.ID, func(e *memMsg, id string) int { return cmp.Compare(e.ID, id) })
-	m.order = slices.Insert(m.order, at, mm)
+	m.insertOrdered(mm)
 	for i, r := range recipients {
 		b := m.box(r)
 		seq := seqs[i]
