@@ -73,7 +73,6 @@ type JournalStore struct {
 	// applied, and replay rebuilds the same state.
 	mu      sync.Mutex
 	queue   []*jop
-	durable map[string]uint64 // per mailbox, the highest seq whose record is written
 	refs    map[string]*jWindow
 	closed  bool
 	lastErr error // of the last write; nil once one succeeded
@@ -151,7 +150,6 @@ func OpenJournal(ctx context.Context, dir string, opts JournalOptions) (*Journal
 		log:       opts.Logger,
 		mem:       NewMemory(),
 		syncEvery: opts.SyncEvery,
-		durable:   map[string]uint64{},
 		refs:      map[string]*jWindow{},
 		wake:      make(chan struct{}, 1),
 		quit:      make(chan struct{}),
@@ -201,7 +199,7 @@ func (j *JournalStore) open(ctx context.Context, compactAt int64) error {
 		f.Close()
 		return err
 	}
-	j.markWritten()
+	j.mem.setAllWritten()
 	if fi, err := f.Stat(); err == nil && fi.Size() > good {
 		j.log.Warn("message journal ended in a torn record (relayd stopped in the middle of a write); cut it off",
 			logKeyPath, j.path, "kept_bytes", good, "cut_bytes", fi.Size()-good)
@@ -437,11 +435,7 @@ func (j *JournalStore) settle(batch []*jop, err error) {
 			}
 			continue
 		}
-		for i, id := range s.recipients {
-			if seq := s.slots[i].Seq; seq > j.durable[id] {
-				j.durable[id] = seq
-			}
-		}
+		j.mem.setWritten(s.recipients, s.slots)
 		if s.ref != nil {
 			j.window(s.from).settled(s)
 		}

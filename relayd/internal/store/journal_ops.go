@@ -63,31 +63,13 @@ func (j *JournalStore) Append(ctx context.Context, msg Message, recipients []str
 
 // Pending implements Store: without provisional only what is written;
 // with it also what is not yet, marked Provisional.
-func (j *JournalStore) Pending(ctx context.Context, id string, after uint64, limit int, provisional bool) ([]Delivery, error) {
-	ds, err := j.mem.Pending(ctx, id, after, limit, provisional)
-	if err != nil || len(ds) == 0 {
-		return ds, err
-	}
-	j.mu.Lock()
-	written := j.durable[id]
-	j.mu.Unlock()
-	for i := range ds {
-		if ds[i].Seq <= written {
-			continue
-		}
-		if !provisional {
-			return ds[:i], nil
-		}
-		ds[i].Provisional = true
-	}
-	return ds, nil
+func (j *JournalStore) Pending(_ context.Context, id string, after uint64, limit int, provisional bool) ([]Delivery, error) {
+	return j.mem.pendingWritten(id, after, limit, provisional), nil
 }
 
 // LastSeq implements Store: the highest seq written in id's mailbox.
 func (j *JournalStore) LastSeq(_ context.Context, id string) (uint64, error) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	return j.durable[id], nil
+	return j.mem.writtenSeq(id), nil
 }
 
 // Ack implements Store. An ack is clamped to what is written: a client
@@ -100,13 +82,11 @@ func (j *JournalStore) Ack(_ context.Context, id string, upto uint64) error {
 		j.mu.Unlock()
 		return fmt.Errorf("ack %s up to %d: %w", id, upto, j.closedError())
 	}
-	upto = min(upto, j.durable[id])
-	if upto <= j.mem.acked(id) {
+	at := time.Now().UTC()
+	if upto = j.mem.ackWritten(id, upto, at); upto == 0 {
 		j.mu.Unlock()
 		return nil // changes nothing (or no such mailbox)
 	}
-	at := time.Now().UTC()
-	j.mem.AckAt(id, upto, at)
 	err := j.writeLazy(recAck, jAck{ID: id, Upto: upto, At: nanos(at)})
 	j.mu.Unlock()
 	if err != nil {

@@ -51,15 +51,6 @@ func (j *JournalStore) replay(ctx context.Context, f *os.File) (int64, error) {
 	}
 }
 
-// markWritten records that every seq memory holds is on disk: after replay.
-func (j *JournalStore) markWritten() {
-	j.mem.mu.Lock()
-	defer j.mem.mu.Unlock()
-	for id, b := range j.mem.mailboxes {
-		j.durable[id] = b.last
-	}
-}
-
 // damaged answers a record at off that is not one. If it is the file's
 // last (what a power cut in the middle of a write may leave), replay ends
 // before it; with more after it, the file is damaged and the open fails.

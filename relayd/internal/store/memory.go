@@ -33,6 +33,9 @@ type mailbox struct {
 	lastRead time.Time // when the client last reported reading (receipts.go)
 	// readThrough: every entry up to this seq is read (MarkRead).
 	readThrough uint64
+	// written: every seq up to this one is on disk (the journal store's;
+	// Memory on its own does not use it).
+	written uint64
 }
 
 type memEntry struct {

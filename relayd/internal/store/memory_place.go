@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"time"
 )
 
 // Place puts msg in recipient's mailbox at seq, a seq chosen elsewhere: the
@@ -53,14 +54,82 @@ func (m *Memory) unappend(id string, recipients []string, slots []Slot) {
 	}
 }
 
-// acked is id's ack (0 for no mailbox).
-func (m *Memory) acked(id string) uint64 {
+// The journal store's view of what is written (mailbox.written): kept in
+// the mailbox, under the lock its readers take anyway.
+
+// setWritten records that a send's seqs are on disk.
+func (m *Memory) setWritten(recipients []string, slots []Slot) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i, r := range recipients {
+		if b := m.mailboxes[r]; b != nil && i < len(slots) && slots[i].Seq > b.written {
+			b.written = slots[i].Seq
+		}
+	}
+}
+
+// setAllWritten records that every seq is on disk: after replay.
+func (m *Memory) setAllWritten() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, b := range m.mailboxes {
+		b.written = b.last
+	}
+}
+
+// writtenSeq is the highest seq on disk in id's mailbox.
+func (m *Memory) writtenSeq(id string) uint64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if b := m.mailboxes[id]; b != nil {
-		return b.acked
+		return b.written
 	}
 	return 0
+}
+
+// ackWritten acks id's mailbox up to upto, clamped to what is written, at
+// at. It returns the ack it made, or 0 when it changed nothing.
+func (m *Memory) ackWritten(id string, upto uint64, at time.Time) uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b := m.mailboxes[id]
+	if b == nil {
+		return 0
+	}
+	to := min(upto, b.written)
+	if to <= b.acked {
+		return 0
+	}
+	b.stampDelivered(b.acked, to, at)
+	b.acked = to
+	return to
+}
+
+// pendingWritten is Pending as the journal store answers it: without
+// provisional only what is written; with it also what is not yet, marked
+// Provisional.
+func (m *Memory) pendingWritten(id string, after uint64, limit int, provisional bool) []Delivery {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b := m.mailboxes[id]
+	if b == nil {
+		return nil
+	}
+	from := max(after, b.acked) + 1
+	i, _ := slices.BinarySearchFunc(b.entries, from, func(e memEntry, s uint64) int { return cmp.Compare(e.seq, s) })
+	var out []Delivery
+	for ; i < len(b.entries) && (limit <= 0 || len(out) < limit); i++ {
+		e := b.entries[i]
+		d := Delivery{Seq: e.seq, Msg: e.msg.Message}
+		if e.seq > b.written {
+			if !provisional {
+				break
+			}
+			d.Provisional = true
+		}
+		out = append(out, d)
+	}
+	return out
 }
 
 // restore puts a message in its recipients' mailboxes at the seqs it got
