@@ -168,13 +168,7 @@ func OpenJournal(ctx context.Context, dir string, opts JournalOptions) (*Journal
 	if compactAt == 0 {
 		compactAt = 64 << 20
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("create data directory %s: %w — check the path and its permissions, or choose another --data-dir", dir, err)
-	}
-	if err := checkWritableDir(dir); err != nil {
-		return nil, err
-	}
-	unlock, err := lockDir(dir)
+	unlock, err := takeDataDir(dir)
 	if err != nil {
 		return nil, err
 	}

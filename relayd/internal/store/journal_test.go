@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/claude-relay/claude-relay/internal/testkit"
 )
 
 // journalState is everything a client or the operator can read of a
@@ -465,7 +467,7 @@ func FuzzJournalReplay(f *testing.F) {
 // it answers after, and after a reopen.
 func TestJournalCompactsWhileOpen(t *testing.T) {
 	dir := t.TempDir()
-	var logs syncBuffer
+	var logs testkit.Buffer
 	s, err := OpenJournal(context.Background(), dir, JournalOptions{CompactAt: 16 << 10, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -508,56 +510,5 @@ func TestJournalCompactsWhileOpen(t *testing.T) {
 	}
 	if slots := send(t, s, newMsg("a", "b")); slots[0].Seq != 601 {
 		t.Errorf("next seq after compactions and reopen = %d, want 601", slots[0].Seq)
-	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger on another goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// TestSubmitRecordAsJSON: the send record written without reflection is
-// byte for byte what json.Marshal makes of it, so replay (json.Unmarshal)
-// reads back what was sent, whatever its text.
-func TestSubmitRecordAsJSON(t *testing.T) {
-	ref := &SendRef{Ref: "r<1>&\"", Digest: [32]byte{0xff, 1, 2}}
-	for i, c := range []struct {
-		msg        Message
-		recipients []string
-		slots      []Slot
-		ref        *SendRef
-	}{
-		{newMsg("a", "b"), []string{"b"}, []Slot{{Seq: 7}}, nil},
-		{Message{ID: "x", From: "a", Body: "quote \" back \\ nl \n tab \t ctl \x01 html <&> ls \u2028 ps \u2029 bad \xff\xfe é 😀", TS: base, ReplyTo: "y", Thread: "t"},
-			[]string{"b", "c"}, []Slot{{Seq: 1}, {Full: true}}, ref},
-		{Message{ID: "z", From: "a", To: []string{"*"}}, nil, nil, &SendRef{Digest: [32]byte{9}}},
-	} {
-		want := jSubmit{Msg: toJMsg(&c.msg), Recipients: c.recipients, Seqs: make([]uint64, len(c.slots))}
-		for k, sl := range c.slots {
-			want.Seqs[k] = sl.Seq
-		}
-		if c.ref != nil {
-			want.Ref, want.Digest = c.ref.Ref, c.ref.Digest[:]
-		}
-		wantRec, err := appendRecord(nil, recSubmit, want)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := appendSubmitRecord(nil, &c.msg, c.recipients, c.slots, c.ref); !bytes.Equal(got, wantRec) {
-			t.Errorf("case %d:\n got %q\nwant %q", i, got, wantRec)
-		}
 	}
 }

@@ -186,13 +186,7 @@ func Open(ctx context.Context, dir string, opts Options) (*SQLite, error) {
 		// The driver splits its DSN at '?'.
 		return nil, fmt.Errorf("open message store: the data directory %q contains '?', which SQLite file names cannot hold — choose another --data-dir", dir)
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("create data directory %s: %w — check the path and its permissions, or choose another --data-dir", dir, err)
-	}
-	if err := checkWritableDir(dir); err != nil {
-		return nil, err
-	}
-	unlock, err := lockDir(dir)
+	unlock, err := takeDataDir(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -203,6 +197,19 @@ func Open(ctx context.Context, dir string, opts Options) (*SQLite, error) {
 	}
 	go s.commitLoop()
 	return s, nil
+}
+
+// takeDataDir creates dir if needed, checks that it can hold new files,
+// and locks it for this process (lockDir): what every durable store does
+// first.
+func takeDataDir(dir string) (unlock func(), err error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory %s: %w — check the path and its permissions, or choose another --data-dir", dir, err)
+	}
+	if err := checkWritableDir(dir); err != nil {
+		return nil, err
+	}
+	return lockDir(dir)
 }
 
 // checkWritableDir fails early, with a message that names the fix, when the
