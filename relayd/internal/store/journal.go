@@ -73,6 +73,7 @@ type JournalStore struct {
 	// applied, and replay rebuilds the same state.
 	mu      sync.Mutex
 	queue   []*jop
+	recs    []byte // the queue's records, in its order
 	refs    map[string]*jWindow
 	closed  bool
 	lastErr error // of the last write; nil once one succeeded
@@ -82,6 +83,7 @@ type JournalStore struct {
 	lazyTimer *time.Timer // fires writeLoop's flush of lazy records
 	idle      *sync.Cond  // on mu: writing became false
 	spare     []*jop      // the last batch's slice, for the next queue
+	spareRecs []byte      // and its records' buffer
 
 	wake    chan struct{} // passes the writer role to writeLoop
 	quit    chan struct{}
@@ -90,7 +92,6 @@ type JournalStore struct {
 	dirty   atomic.Bool  // written since the last fsync
 
 	// Owned by the writer.
-	buf       []byte
 	broken    error // the file could not be cut back after a failed write
 	compactAt int64 // compact once the file is past this and twice compacted
 	compacted int64 // the size of the last snapshot, 0 before the first
@@ -279,9 +280,9 @@ func (j *JournalStore) enqueue(op *jop) (lead bool) {
 // writer takes what queued meanwhile.
 func (j *JournalStore) lead() {
 	j.mu.Lock()
-	batch := j.queue
-	j.queue = j.spare[:0]
-	j.spare = nil
+	batch, recs := j.queue, j.recs
+	j.queue, j.recs = j.spare[:0], j.spareRecs[:0]
+	j.spare, j.spareRecs = nil, nil
 	var st *snapshotState
 	if size := j.size.Load(); j.compactAt > 0 && size > j.compactAt && size > 2*j.compacted && j.broken == nil {
 		// The snapshot holds this batch's writes (applied before they
@@ -290,12 +291,15 @@ func (j *JournalStore) lead() {
 	}
 	j.mu.Unlock()
 	if st == nil || !j.compactWith(st, batch) {
-		j.writeBatch(batch)
+		j.writeBatch(batch, recs)
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	j.spare = batch[:0]
 	clear(batch[:cap(batch)])
+	if cap(recs) <= 1<<20 { // a burst's buffer is not kept
+		j.spareRecs = recs[:0]
+	}
 	if len(j.queue) > 0 {
 		j.wake <- struct{}{} // the writer role passes on; the channel holds one
 		return
@@ -316,11 +320,11 @@ const lazyDelay = 10 * time.Millisecond
 // batch takes it, or the background writer after lazyDelay. Called with mu
 // held.
 func (j *JournalStore) writeLazy(kind byte, v any) error {
-	rec, err := appendRecord(nil, kind, v)
-	if err != nil {
+	var err error
+	if j.recs, err = appendRecord(j.recs, kind, v); err != nil {
 		return err
 	}
-	j.queue = append(j.queue, &jop{rec: rec})
+	j.queue = append(j.queue, &jop{})
 	if !j.writing && !j.lazyArmed {
 		j.lazyArmed = true
 		j.lazyTimer.Reset(lazyDelay)
@@ -331,12 +335,12 @@ func (j *JournalStore) writeLazy(kind byte, v any) error {
 // writeSync queues rec and waits until it is written. Called with mu held;
 // it returns with mu released.
 func (j *JournalStore) writeSync(kind byte, v any) error {
-	rec, err := appendRecord(nil, kind, v)
-	if err != nil {
+	var err error
+	if j.recs, err = appendRecord(j.recs, kind, v); err != nil {
 		j.mu.Unlock()
 		return err
 	}
-	op := &jop{rec: rec, done: make(chan struct{})}
+	op := &jop{done: make(chan struct{})}
 	lead := j.enqueue(op)
 	j.mu.Unlock()
 	if lead {
@@ -395,16 +399,9 @@ func (j *JournalStore) compactWith(st *snapshotState, batch []*jop) bool {
 	return true
 }
 
-// writeBatch writes batch's records with one write and answers each op.
-// Only the writer calls it.
-func (j *JournalStore) writeBatch(batch []*jop) {
-	b := j.buf[:0]
-	for _, op := range batch {
-		b = append(b, op.rec...)
-	}
-	if cap(b) <= 1<<20 {
-		j.buf = b
-	}
+// writeBatch writes batch's records, b, with one write and answers each
+// op. Only the writer calls it.
+func (j *JournalStore) writeBatch(batch []*jop, b []byte) {
 	err := j.writeRecords(b)
 	if err == nil && len(b) > 0 {
 		j.dirty.Store(true)

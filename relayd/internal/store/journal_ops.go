@@ -47,13 +47,13 @@ func (j *JournalStore) submit(msg Message, recipients []string, maxQueue int, re
 		done(Submitted{Err: err})
 		return nil, false
 	}
-	rec := appendSubmitRecord(nil, &msg, recipients, slots, ref)
+	j.recs = appendSubmitRecord(j.recs, &msg, recipients, slots, ref)
 	s := &jSend{id: msg.ID, from: msg.From, recipients: recipients, slots: slots, ref: ref, done: done,
 		sent: &Sent{ID: msg.ID, TS: msg.TS, Recipients: recipients, Slots: slices.Clone(slots)}}
 	if ref != nil {
 		j.window(msg.From).add(ref.Ref, ref.Digest, s.sent, s)
 	}
-	return slots, j.enqueue(&jop{rec: rec, sub: s})
+	return slots, j.enqueue(&jop{sub: s})
 }
 
 // Append submits msg and waits until it is written.
