@@ -98,7 +98,7 @@ func serveFlags() []cli.Flag {
 		&cli.StringFlag{Name: "data-dir", EnvVars: []string{"RELAY_DATA_DIR"},
 			Usage: "`DIR` for the message store (default: $RELAY_HOME/data, RELAY_HOME defaults to ~/claude-relay)"},
 		&cli.StringFlag{Name: "store", Value: d.Store, EnvVars: []string{"RELAY_STORE"},
-			Usage: "message store: sqlite (durable, in --data-dir), journal (durable, in --data-dir: memory plus an append-only journal; a third more messages/s than sqlite, keeps the retained messages in RAM; new, see docs/operations.md) or memory (lost on restart; for tests)"},
+			Usage: "message store: sqlite (durable, in --data-dir), journal (durable, in --data-dir: memory plus an append-only journal; less CPU and more messages/s than sqlite, keeps the retained messages in RAM; new, see docs/operations.md) or memory (lost on restart; for tests)"},
 		&cli.StringFlag{Name: "token-file", EnvVars: []string{"RELAY_TOKEN_FILE"},
 			Usage: "`FILE` holding the shared token clients must present (RELAY_TOKEN sets it directly); required to listen beyond loopback"},
 		&cli.BoolFlag{Name: "insecure", EnvVars: []string{"RELAY_INSECURE"},
