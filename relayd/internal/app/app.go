@@ -77,7 +77,7 @@ Examples:
 		UseShortOptionHandling: true,
 		Flags:                  append(append(serveFlags(), securityFlags()...), clusterFlags()...),
 		Action:                 func(c *cli.Context) error { return serve(c, stderr) },
-		Commands: []*cli.Command{loadCommand(stdout), tokenCommand(stdout), serviceCommand(stdout), doctorCommand(stdout), {
+		Commands: []*cli.Command{loadCommand(stdout), tokenCommand(stdout), serviceCommand(stdout), doctorCommand(stdout), convertCommand(stdout), {
 			Name:  "version",
 			Usage: "print relayd's version, commit, build date and protocol version",
 			Action: func(c *cli.Context) error {

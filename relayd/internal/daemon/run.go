@@ -189,8 +189,12 @@ func otherStore(kind, dir string) error {
 		other, otherKind = store.FileName, "sqlite"
 	}
 	if _, err := os.Stat(filepath.Join(dir, other)); err == nil {
-		return fmt.Errorf("data directory %s holds %s, the %s store's file: relayd --store %s would start empty beside it — start with --store %s, or give the %s store another --data-dir (docs/operations.md, \"The journal store\")",
-			dir, other, otherKind, kind, otherKind, kind)
+		convert := ""
+		if kind == "journal" {
+			convert = ", convert it (stop relayd, then relayd convert)"
+		}
+		return fmt.Errorf("data directory %s holds %s, the %s store's file: relayd --store %s would start empty beside it — start with --store %s%s, or give the %s store another --data-dir (docs/operations.md, \"The journal store\")",
+			dir, other, otherKind, kind, otherKind, convert, kind)
 	}
 	return nil
 }

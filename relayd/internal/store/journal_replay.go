@@ -283,14 +283,38 @@ func (st *snapshotState) emit(put func(byte, any) error) error {
 }
 
 // compact rewrites the journal as a snapshot of what memory holds (see
-// snapshotState). The snapshot goes to a new file that replaces the journal
-// once it is fsynced whole, so a crash leaves one or the other. Called by
-// the writer (or at open, before there is one), with st collected.
+// snapshotState), and goes on appending to the new file. Called by the
+// writer (or at open, before there is one), with st collected.
 func (j *JournalStore) compact(st *snapshotState) error {
+	f, size, err := j.writeSnapshotFile(st)
+	if err != nil {
+		return err
+	}
+	old := j.f
+	j.f = f
+	j.size.Store(size)
+	j.compacted = size
+	j.log.Info("compacted the message journal", logKeyPath, j.path, "bytes", size)
+	return old.Close()
+}
+
+// writeSnapshot writes st as the journal at j.path (ConvertToJournal).
+func (j *JournalStore) writeSnapshot(st *snapshotState) error {
+	f, _, err := j.writeSnapshotFile(st)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// writeSnapshotFile writes st to a new file that replaces j.path once it is
+// fsynced whole, so a crash leaves one or the other, and returns it open
+// at its end, with its size.
+func (j *JournalStore) writeSnapshotFile(st *snapshotState) (*os.File, int64, error) {
 	tmp := j.path + ".compact"
 	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
-		return err
+		return nil, 0, err
 	}
 	ok := false
 	defer func() {
@@ -310,32 +334,27 @@ func (j *JournalStore) compact(st *snapshotState) error {
 		return err
 	}
 	if err := st.emit(put); err != nil {
-		return err
+		return nil, 0, err
 	}
 	if err := w.Flush(); err != nil {
-		return err
+		return nil, 0, err
 	}
 	if err := f.Sync(); err != nil {
-		return err
+		return nil, 0, err
 	}
 	size, err := f.Seek(0, io.SeekEnd)
 	if err != nil {
-		return err
+		return nil, 0, err
 	}
 	if err := os.Rename(tmp, j.path); err != nil {
-		return err
+		return nil, 0, err
 	}
 	ok = true
 	if d, err := os.Open(filepath.Dir(j.path)); err == nil {
 		d.Sync() // the rename itself
 		d.Close()
 	}
-	old := j.f
-	j.f = f
-	j.size.Store(size)
-	j.compacted = size
-	j.log.Info("compacted the message journal", logKeyPath, j.path, "bytes", size)
-	return old.Close()
+	return f, size, nil
 }
 
 // hide marks message id as cleared from these clients' history.

@@ -74,10 +74,11 @@ func readJournalState(t *testing.T, s Store, sent []string) journalState {
 
 // writeJournalHistory makes a store go through every kind of write, and
 // returns the ids of the messages sent.
-func writeJournalHistory(t *testing.T, s *JournalStore) []string {
+func writeJournalHistory(t *testing.T, s Store) []string {
 	t.Helper()
 	ctx := context.Background()
 	var sent []string
+	var first Message
 	for i, c := range journalClients {
 		if err := s.Touch(ctx, SessionInfo{ID: c, Host: "h", PID: 100 + i, Agent: "claude-code", LastSeen: base.Add(time.Duration(i) * time.Minute)}); err != nil {
 			t.Fatal(err)
@@ -88,12 +89,15 @@ func writeJournalHistory(t *testing.T, s *JournalStore) []string {
 		m := newMsg(from, to)
 		send(t, s, m)
 		sent = append(sent, m.ID)
+		if i == 0 {
+			first = m
+		}
 	}
 	all := newMsg("a", "*")
 	send(t, s, all, "b", "c", "d")
 	sent = append(sent, all.ID)
 	mustAck(t, s, "b", 2)
-	if _, err := s.MarkRead(ctx, "b", nil, 1, base.Add(time.Hour)); err != nil {
+	if _, err := s.MarkRead(ctx, "b", nil, 2, base.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.MarkRead(ctx, "c", []string{sent[1]}, 0, base.Add(2*time.Hour)); err != nil {
@@ -102,7 +106,8 @@ func writeJournalHistory(t *testing.T, s *JournalStore) []string {
 	if _, err := s.Clear(ctx, "d", false); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Prune(ctx, base.Add(3*time.Second)); err != nil {
+	// Retention drops the first message only: what was read stays.
+	if _, err := s.Prune(ctx, first.TS.Add(time.Nanosecond)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.PutHold(ctx, Hold{Pair: [2]string{"c", "a"}, By: "P-ops", At: base}); err != nil {
@@ -510,5 +515,47 @@ func TestJournalCompactsWhileOpen(t *testing.T) {
 	}
 	if slots := send(t, s, newMsg("a", "b")); slots[0].Seq != 601 {
 		t.Errorf("next seq after compactions and reopen = %d, want 601", slots[0].Seq)
+	}
+}
+
+// TestConvertToJournal: a data directory's SQLite store becomes a journal
+// store that answers every read as it did, recognises the retry of a send
+// it had, and goes on with the seqs; relay.db is kept aside.
+func TestConvertToJournal(t *testing.T) {
+	dir := t.TempDir()
+	sq, err := Open(context.Background(), dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := writeJournalHistory(t, sq)
+	want := readJournalState(t, sq, sent)
+	sq.Close()
+
+	got, err := ConvertToJournal(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Messages != len(want.Found) || got.Sessions != 4 || got.Holds != 2 || got.Refs != 1 {
+		t.Errorf("converted %+v, want %d messages, 4 sessions, 2 holds, 1 ref", got, len(want.Found))
+	}
+	if _, err := os.Stat(filepath.Join(dir, FileName)); err == nil {
+		t.Errorf("%s is still in the data directory", FileName)
+	}
+	if _, err := os.Stat(filepath.Join(got.Aside, FileName)); err != nil {
+		t.Errorf("%s was not kept aside: %v", FileName, err)
+	}
+	j := openJournalDir(t, dir, -1)
+	if st := readJournalState(t, j, sent); !reflect.DeepEqual(st, want) {
+		t.Errorf("the journal store answers otherwise than the SQLite store did\n got %+v\nwant %+v", st, want)
+	}
+	if r := submitWait(t, j, newMsg("c", "d"), []string{"d"}, &SendRef{Ref: "r-1", Digest: [32]byte{1, 2, 3}}); r.Dup == nil || r.Dup.ID != sent[len(sent)-1] {
+		t.Errorf("retry of r-1 after the conversion = %+v, want a duplicate of %s", r, sent[len(sent)-1])
+	}
+	last := want.Last["b"]
+	if slots := send(t, j, newMsg("a", "b")); slots[0].Seq != last+1 {
+		t.Errorf("next seq in b = %d, want %d", slots[0].Seq, last+1)
+	}
+	if _, err := ConvertToJournal(context.Background(), dir); err == nil {
+		t.Error("a second conversion of the same directory was not refused")
 	}
 }
