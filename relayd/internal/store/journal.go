@@ -101,14 +101,13 @@ type JournalStore struct {
 	hookWrite atomic.Pointer[func([]byte) error]
 }
 
-// jop is one write waiting for the writer.
+// jop is one write waiting for the writer. Its record is in
+// JournalStore.recs (a retry writes none); an op with neither sub nor done
+// is a lazy record (writeLazy), which nobody waits for.
 type jop struct {
-	rec []byte // nil for a retry, which writes nothing
-	// An op with neither sub, done nor after is a lazy record (writeLazy).
-	sub   *jSend        // a send (or a retry of one)
-	done  chan struct{} // a write whose caller waits; err is set before it closes
-	err   error
-	after func(error) // a write whose caller does not wait (Touch)
+	sub  *jSend        // a send (or a retry of one)
+	done chan struct{} // a write whose caller waits; err is set before it closes
+	err  error
 }
 
 // jSend is a Submit on its way to the disk.
@@ -447,8 +446,6 @@ func (j *JournalStore) settle(batch []*jop, err error) {
 		case op.done != nil:
 			op.err = err
 			close(op.done)
-		case op.after != nil:
-			op.after(err)
 		}
 	}
 }

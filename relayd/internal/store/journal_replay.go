@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"cmp"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -28,7 +29,7 @@ func (j *JournalStore) replay(ctx context.Context, f *os.File) (int64, error) {
 			}
 			return 0, fmt.Errorf("read message journal %s: %w", j.path, err)
 		}
-		n := int(uint32(hdr[0]) | uint32(hdr[1])<<8 | uint32(hdr[2])<<16 | uint32(hdr[3])<<24)
+		n := int(binary.LittleEndian.Uint32(hdr[:]))
 		if n == 0 || n > maxRecord {
 			return j.damaged(off, f, fmt.Errorf("record length %d out of range", n))
 		}
@@ -63,7 +64,7 @@ func (j *JournalStore) damaged(off int64, f *os.File, cause error) (int64, error
 	// length runs past the end, or garbage shorter than a header.
 	var hdr [recHeader]byte
 	if _, err := f.ReadAt(hdr[:], off); err == nil {
-		n := int64(uint32(hdr[0]) | uint32(hdr[1])<<8 | uint32(hdr[2])<<16 | uint32(hdr[3])<<24)
+		n := int64(binary.LittleEndian.Uint32(hdr[:]))
 		if off+recHeader+n >= fi.Size() || n > maxRecord {
 			if fi.Size()-off <= maxRecord {
 				return off, nil
