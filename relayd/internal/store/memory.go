@@ -60,6 +60,15 @@ func (m *Memory) box(id string) *mailbox {
 	return b
 }
 
+// addMsg stores msg, not yet in any mailbox. Called with mu held.
+func (m *Memory) addMsg(msg Message) *memMsg {
+	mm := &memMsg{Message: msg}
+	mm.To = slices.Clone(msg.To)
+	m.msgs[msg.ID] = mm
+	m.insertOrdered(mm)
+	return mm
+}
+
 // insertOrdered puts mm in order, which is sorted by id (ids sort by time)
 // even when concurrent senders append in another order than their ids were
 // made. Nearly always mm goes at the end: that is checked first, since a
@@ -125,10 +134,7 @@ func (m *Memory) Append(_ context.Context, msg Message, recipients []string, max
 	if _, dup := m.msgs[msg.ID]; dup {
 		return nil, fmt.Errorf("store message %s: a message with this id is already stored", msg.ID)
 	}
-	mm := &memMsg{Message: msg}
-	mm.To = slices.Clone(msg.To)
-	m.msgs[msg.ID] = mm
-	m.insertOrdered(mm)
+	mm := m.addMsg(msg)
 	slots := make([]Slot, len(recipients))
 	for i, id := range recipients {
 		b := m.box(id)
@@ -160,14 +166,28 @@ func (m *Memory) Pending(_ context.Context, id string, after uint64, limit int, 
 	if b == nil {
 		return nil, nil
 	}
+	return b.pending(after, limit, b.last, false), nil // all of it is committed
+}
+
+// pending returns up to limit entries with seq > after and above the ack,
+// oldest first. Those above written are marked Provisional, or end the
+// list when provisional readers are not asking.
+func (b *mailbox) pending(after uint64, limit int, written uint64, provisional bool) []Delivery {
 	from := max(after, b.acked) + 1
 	i, _ := slices.BinarySearchFunc(b.entries, from, func(e memEntry, s uint64) int { return cmp.Compare(e.seq, s) })
 	var out []Delivery
 	for ; i < len(b.entries) && (limit <= 0 || len(out) < limit); i++ {
 		e := b.entries[i]
-		out = append(out, Delivery{Seq: e.seq, Msg: e.msg.Message})
+		d := Delivery{Seq: e.seq, Msg: e.msg.Message}
+		if e.seq > written {
+			if !provisional {
+				break
+			}
+			d.Provisional = true
+		}
+		out = append(out, d)
 	}
-	return out, nil
+	return out
 }
 
 func (m *Memory) Ack(_ context.Context, id string, upto uint64) error {
@@ -184,10 +204,19 @@ func (m *Memory) AckAt(id string, upto uint64, at time.Time) {
 	// An ack for a mailbox that does not exist changes nothing; creating
 	// one would make the id Known.
 	if b := m.mailboxes[id]; b != nil {
-		to := max(b.acked, min(upto, b.last))
-		b.stampDelivered(b.acked, to, at)
-		b.acked = to
+		b.ack(min(upto, b.last), at)
 	}
+}
+
+// ack moves the ack up to seq to, stamping the entries it passes delivered
+// at at. It reports false, changing nothing, when to is not above it.
+func (b *mailbox) ack(to uint64, at time.Time) bool {
+	if to <= b.acked {
+		return false
+	}
+	b.stampDelivered(b.acked, to, at)
+	b.acked = to
+	return true
 }
 
 func (m *Memory) LastSeq(_ context.Context, id string) (uint64, error) {

@@ -21,10 +21,7 @@ func (m *Memory) Place(msg Message, recipient string, seq uint64) bool {
 	}
 	mm := m.msgs[msg.ID]
 	if mm == nil {
-		mm = &memMsg{Message: msg}
-		mm.To = slices.Clone(msg.To)
-		m.msgs[msg.ID] = mm
-		m.insertOrdered(mm)
+		mm = m.addMsg(msg)
 	}
 	b.last = seq
 	b.entries = append(b.entries, memEntry{seq: seq, msg: mm})
@@ -97,11 +94,9 @@ func (m *Memory) ackWritten(id string, upto uint64, at time.Time) uint64 {
 		return 0
 	}
 	to := min(upto, b.written)
-	if to <= b.acked {
+	if !b.ack(to, at) {
 		return 0
 	}
-	b.stampDelivered(b.acked, to, at)
-	b.acked = to
 	return to
 }
 
@@ -111,25 +106,10 @@ func (m *Memory) ackWritten(id string, upto uint64, at time.Time) uint64 {
 func (m *Memory) pendingWritten(id string, after uint64, limit int, provisional bool) []Delivery {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	b := m.mailboxes[id]
-	if b == nil {
-		return nil
+	if b := m.mailboxes[id]; b != nil {
+		return b.pending(after, limit, b.written, provisional)
 	}
-	from := max(after, b.acked) + 1
-	i, _ := slices.BinarySearchFunc(b.entries, from, func(e memEntry, s uint64) int { return cmp.Compare(e.seq, s) })
-	var out []Delivery
-	for ; i < len(b.entries) && (limit <= 0 || len(out) < limit); i++ {
-		e := b.entries[i]
-		d := Delivery{Seq: e.seq, Msg: e.msg.Message}
-		if e.seq > b.written {
-			if !provisional {
-				break
-			}
-			d.Provisional = true
-		}
-		out = append(out, d)
-	}
-	return out
+	return nil
 }
 
 // restore puts a message in its recipients' mailboxes at the seqs it got
@@ -143,9 +123,7 @@ func (m *Memory) restore(msg Message, recipients []string, seqs []uint64) error 
 	if m.msgs[msg.ID] != nil {
 		return fmt.Errorf("message %s is stored twice", msg.ID)
 	}
-	mm := &memMsg{Message: msg}
-	m.msgs[msg.ID] = mm
-	m.insertOrdered(mm)
+	mm := m.addMsg(msg)
 	for i, r := range recipients {
 		b := m.box(r)
 		seq := seqs[i]
