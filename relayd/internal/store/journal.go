@@ -507,13 +507,13 @@ func (j *JournalStore) writeError(err error) error {
 	hint := ""
 	switch {
 	case errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || strings.Contains(err.Error(), "no space left"):
-		hint = " — the disk is full: free some space; relayd retries on the next message"
+		hint = hintDiskFull
 	case errors.Is(err, syscall.EROFS) || errors.Is(err, os.ErrPermission):
-		hint = " — the file or its directory is not writable: make them writable by the user running relayd (chmod u+w); relayd retries on the next message"
+		hint = hintNotWritable
 	case errors.Is(err, syscall.EIO):
-		hint = " — the disk reported an I/O error: check it (dmesg); relayd retries on the next message"
+		hint = hintIOError
 	}
-	return fmt.Errorf("%w: write to %s: %w%s", ErrUnavailable, j.path, err, hint)
+	return unavailable(j.path, err, hint)
 }
 
 // window returns client's ref window, creating it. Called with mu held.

@@ -32,17 +32,30 @@ func (s *SQLite) writeError(err error) error {
 	hint := ""
 	switch sqliteCode(err) {
 	case codeFull:
-		hint = " — the disk is full: free some space; relayd retries on the next message"
+		hint = hintDiskFull
 	case codeReadOnly, codePerm, codeCantOpen:
-		hint = " — the file or its directory is not writable: make them writable by the user running relayd (chmod u+w); relayd retries on the next message"
+		hint = hintNotWritable
 	case codeIOErr:
-		hint = " — the disk reported an I/O error: check it (dmesg); relayd retries on the next message"
+		hint = hintIOError
 	case codeCorrupt, codeNotADB:
 		hint = " — the file is damaged: stop relayd, move it aside and restore a backup"
 	case codeBusy, codeLocked:
 		hint = " — another process holds the database lock: stop it (an sqlite3 shell, a backup tool)"
 	}
-	return fmt.Errorf("%w: write to %s: %w%s", ErrUnavailable, s.path, err, hint)
+	return unavailable(s.path, err, hint)
+}
+
+// What the operator can do about a failed write, for both durable stores.
+const (
+	hintDiskFull    = " — the disk is full: free some space; relayd retries on the next message"
+	hintNotWritable = " — the file or its directory is not writable: make them writable by the user running relayd (chmod u+w); relayd retries on the next message"
+	hintIOError     = " — the disk reported an I/O error: check it (dmesg); relayd retries on the next message"
+)
+
+// unavailable wraps a failed write of path so that errors.Is(err,
+// ErrUnavailable) holds, keeps the cause, and ends with hint.
+func unavailable(path string, err error, hint string) error {
+	return fmt.Errorf("%w: write to %s: %w%s", ErrUnavailable, path, err, hint)
 }
 
 // SQLite primary result codes (https://sqlite.org/rescode.html).
