@@ -88,16 +88,7 @@ func (j *JournalStore) apply(ctx context.Context, kind byte, body []byte) error 
 			return err
 		}
 		if r.Ref != "" {
-			sent := &Sent{ID: msg.ID, TS: msg.TS, Recipients: r.Recipients}
-			for _, seq := range r.Seqs {
-				sent.Slots = append(sent.Slots, Slot{Seq: seq, Full: seq == 0})
-			}
-			var d [32]byte
-			if len(r.Digest) != len(d) {
-				return fmt.Errorf("send %s has a digest of %d bytes", msg.ID, len(r.Digest))
-			}
-			copy(d[:], r.Digest)
-			j.window(msg.From).add(r.Ref, d, sent, nil)
+			return j.replayRef(msg.From, r.Ref, r.Digest, &Sent{ID: msg.ID, TS: msg.TS, Recipients: r.Recipients, Slots: slotsOf(r.Seqs)})
 		}
 	case recAck:
 		var r jAck
@@ -163,16 +154,7 @@ func (j *JournalStore) apply(ctx context.Context, kind byte, body []byte) error 
 		if err := json.Unmarshal(body, &r); err != nil {
 			return fmt.Errorf("decode a send ref: %w", err)
 		}
-		var d [32]byte
-		if len(r.Digest) != len(d) {
-			return fmt.Errorf("send ref %s of %s has a digest of %d bytes", r.Ref, r.Client, len(r.Digest))
-		}
-		copy(d[:], r.Digest)
-		sent := &Sent{ID: r.ID, TS: fromNanos(r.TS), Recipients: r.To}
-		for _, seq := range r.Seqs {
-			sent.Slots = append(sent.Slots, Slot{Seq: seq, Full: seq == 0})
-		}
-		j.window(r.Client).add(r.Ref, d, sent, nil)
+		return j.replayRef(r.Client, r.Ref, r.Digest, &Sent{ID: r.ID, TS: fromNanos(r.TS), Recipients: r.To, Slots: slotsOf(r.Seqs)})
 	case recHolds:
 		var r jHolds
 		if err := json.Unmarshal(body, &r); err != nil {
@@ -187,6 +169,17 @@ func (j *JournalStore) apply(ctx context.Context, kind byte, body []byte) error 
 	default:
 		return fmt.Errorf("unknown record kind %q (written by a newer relayd?)", kind)
 	}
+	return nil
+}
+
+// replayRef puts a replayed send's ref in its sender's window.
+func (j *JournalStore) replayRef(client, ref string, digest []byte, sent *Sent) error {
+	var d [32]byte
+	if len(digest) != len(d) {
+		return fmt.Errorf("send ref %s of %s (message %s) has a digest of %d bytes", ref, client, sent.ID, len(digest))
+	}
+	copy(d[:], digest)
+	j.window(client).add(ref, d, sent, nil)
 	return nil
 }
 

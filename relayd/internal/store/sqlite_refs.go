@@ -189,10 +189,7 @@ func loadRefs(ctx context.Context, q querier, client string) (*clientRefs, error
 		if _, ok := w.byRef[sr.Ref]; ok {
 			continue
 		}
-		sent := &Sent{ID: id, TS: fromNanos(ts), Recipients: sr.To}
-		for _, seq := range sr.Seqs {
-			sent.Slots = append(sent.Slots, Slot{Seq: seq, Full: seq == 0})
-		}
+		sent := &Sent{ID: id, TS: fromNanos(ts), Recipients: sr.To, Slots: slotsOf(sr.Seqs)}
 		// n counts down from the newest; renumbered below.
 		rec := refRec{n: -i, sent: sent}
 		d, err := hex.DecodeString(sr.Digest)

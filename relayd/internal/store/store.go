@@ -45,6 +45,16 @@ type Slot struct {
 	Full bool   // the mailbox held MaxQueue unacked messages; nothing stored
 }
 
+// slotsOf is what a send's recorded seqs say: 0 for a mailbox that was
+// full.
+func slotsOf(seqs []uint64) []Slot {
+	var slots []Slot
+	for _, seq := range seqs {
+		slots = append(slots, Slot{Seq: seq, Full: seq == 0})
+	}
+	return slots
+}
+
 // SessionInfo is what the relay knows of a client id.
 type SessionInfo struct {
 	ID        string
