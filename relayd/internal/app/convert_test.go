@@ -48,3 +48,22 @@ func TestConvertCommand(t *testing.T) {
 		t.Errorf("a second convert = %d, %s; want 1 saying there is nothing to convert", code, stderr)
 	}
 }
+
+// relayd doctor run with the other store's flags on a converted data
+// directory says so, and leaves no relay.db behind it (which would keep
+// relayd --store journal from starting).
+func TestDoctorOnTheOtherStoresDir(t *testing.T) {
+	dir := t.TempDir()
+	j, err := store.OpenJournal(context.Background(), dir, store.JournalOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.Close()
+	_, out := doctorLines(t, "--data-dir", dir, "--listen", "127.0.0.1:0")
+	if !hasLine(out, "FAIL", "store", "holds relay.journal.*--store journal") {
+		t.Errorf("doctor (sqlite) on a journal data dir did not say it holds relay.journal:\n%s", out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, store.FileName)); err == nil {
+		t.Errorf("doctor created %s beside relay.journal", store.FileName)
+	}
+}

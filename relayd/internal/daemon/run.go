@@ -181,24 +181,6 @@ func RelayHome() (string, error) {
 	return filepath.Join(home, "claude-relay"), nil
 }
 
-// otherStore refuses a data directory that holds the other durable store's
-// file: relayd would start empty beside it, and its mail would seem lost.
-func otherStore(kind, dir string) error {
-	other, otherKind := store.JournalFile, "journal"
-	if kind == "journal" {
-		other, otherKind = store.FileName, "sqlite"
-	}
-	if _, err := os.Stat(filepath.Join(dir, other)); err == nil {
-		convert := ""
-		if kind == "journal" {
-			convert = ", convert it (stop relayd, then relayd convert)"
-		}
-		return fmt.Errorf("data directory %s holds %s, the %s store's file: relayd --store %s would start empty beside it — start with --store %s%s, or give the %s store another --data-dir (docs/operations.md, \"The journal store\")",
-			dir, other, otherKind, kind, otherKind, convert, kind)
-	}
-	return nil
-}
-
 func openStore(ctx context.Context, kind, dir string, log *slog.Logger) (store.Store, string, error) {
 	switch kind {
 	case "memory":
@@ -210,9 +192,6 @@ func openStore(ctx context.Context, kind, dir string, log *slog.Logger) (store.S
 				return nil, "", err
 			}
 			dir = filepath.Join(home, "data")
-		}
-		if err := otherStore(kind, dir); err != nil {
-			return nil, "", err
 		}
 		if kind == "journal" {
 			st, err := store.OpenJournal(ctx, dir, store.JournalOptions{Logger: log})

@@ -168,7 +168,7 @@ func OpenJournal(ctx context.Context, dir string, opts JournalOptions) (*Journal
 	if compactAt == 0 {
 		compactAt = 64 << 20
 	}
-	unlock, err := takeDataDir(dir)
+	unlock, err := takeDataDir(dir, FileName)
 	if err != nil {
 		return nil, err
 	}

@@ -186,7 +186,7 @@ func Open(ctx context.Context, dir string, opts Options) (*SQLite, error) {
 		// The driver splits its DSN at '?'.
 		return nil, fmt.Errorf("open message store: the data directory %q contains '?', which SQLite file names cannot hold — choose another --data-dir", dir)
 	}
-	unlock, err := takeDataDir(dir)
+	unlock, err := takeDataDir(dir, JournalFile)
 	if err != nil {
 		return nil, err
 	}
@@ -199,17 +199,36 @@ func Open(ctx context.Context, dir string, opts Options) (*SQLite, error) {
 	return s, nil
 }
 
-// takeDataDir creates dir if needed, checks that it can hold new files,
-// and locks it for this process (lockDir): what every durable store does
-// first.
-func takeDataDir(dir string) (unlock func(), err error) {
+// takeDataDir creates dir if needed, checks that it can hold new files and
+// does not hold other, the other durable store's file, and locks it for
+// this process (lockDir): what every durable store does first.
+func takeDataDir(dir, other string) (unlock func(), err error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory %s: %w — check the path and its permissions, or choose another --data-dir", dir, err)
 	}
 	if err := checkWritableDir(dir); err != nil {
 		return nil, err
 	}
+	if err := refuseOtherStore(dir, other); err != nil {
+		return nil, err
+	}
 	return lockDir(dir)
+}
+
+// refuseOtherStore refuses a data directory that holds other, the other
+// durable store's file: the store would start empty beside it (and create
+// its own file there), and the mail in it would seem lost. Every opener
+// meets it: relayd, relayd doctor.
+func refuseOtherStore(dir, other string) error {
+	if _, err := os.Stat(filepath.Join(dir, other)); err != nil {
+		return nil
+	}
+	kind, otherKind, convert := "journal", "sqlite", ", convert it (stop relayd, then relayd convert)"
+	if other == JournalFile {
+		kind, otherKind, convert = "sqlite", "journal", ""
+	}
+	return fmt.Errorf("data directory %s holds %s, the %s store's file: relayd --store %s would start empty beside it — start with --store %s%s, or give the %s store another --data-dir (docs/operations.md, \"The journal store\")",
+		dir, other, otherKind, kind, otherKind, convert, kind)
 }
 
 // checkWritableDir fails early, with a message that names the fix, when the
