@@ -117,7 +117,7 @@ type jSend struct {
 	recipients []string
 	slots      []Slot
 	ref        *SendRef
-	sent       *Sent
+	sent       *Sent // with a ref: the record a retry is answered with
 	done       func(Submitted)
 	// A retry of a send found in the sender's window: answered with
 	// first's record (first is nil when that was on disk already).

@@ -48,9 +48,10 @@ func (j *JournalStore) submit(msg Message, recipients []string, maxQueue int, re
 		return nil, false
 	}
 	j.recs = appendSubmitRecord(j.recs, &msg, recipients, slots, ref)
-	s := &jSend{id: msg.ID, from: msg.From, recipients: recipients, slots: slots, ref: ref, done: done,
-		sent: &Sent{ID: msg.ID, TS: msg.TS, Recipients: recipients, Slots: slices.Clone(slots)}}
+	s := &jSend{id: msg.ID, from: msg.From, recipients: recipients, slots: slots, ref: ref, done: done}
 	if ref != nil {
+		// What a retry of it is told: kept only for sends that can have one.
+		s.sent = &Sent{ID: msg.ID, TS: msg.TS, Recipients: recipients, Slots: slices.Clone(slots)}
 		j.window(msg.From).add(ref.Ref, ref.Digest, s.sent, s)
 	}
 	return slots, j.enqueue(&jop{sub: s})
