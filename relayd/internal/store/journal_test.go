@@ -217,12 +217,7 @@ func TestJournalCompactionShrinks(t *testing.T) {
 
 func openJournalDir(t *testing.T, dir string, compactAt int64) *JournalStore {
 	t.Helper()
-	s, err := OpenJournal(context.Background(), dir, JournalOptions{CompactAt: compactAt})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
+	return openJournal(t, dir, JournalOptions{CompactAt: compactAt})
 }
 
 // TestJournalTornTail: relayd killed in the middle of a write leaves part
