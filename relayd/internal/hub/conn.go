@@ -55,6 +55,25 @@ type Conn struct {
 	// The client's sends not settled by the store yet: a history request
 	// waits for them, so a client reads its own writes.
 	sends inFlight
+
+	// wmu is the write role: whoever holds it takes the connection's next
+	// frames and writes them, so frames leave in the order they were
+	// taken. The transport's writer holds it from Next to Wrote; a sender
+	// whose message wakes the connection while the writer is idle takes
+	// it and writes the frames itself, through inline (see wake).
+	wmu    sync.Mutex
+	inline atomic.Pointer[InlineWriter]
+}
+
+// InlineWriter is how a sender's goroutine writes a connection's frames
+// when the connection's writer is idle (Conn.wakeHere).
+type InlineWriter interface {
+	// Room is about how many bytes the connection can take now without a
+	// write blocking; 0 when none, or when it cannot tell.
+	Room() int
+	// Write writes frames, holding the write role. It writes every one
+	// or closes the connection.
+	Write(frames []protocol.Frame)
 }
 
 func (c *Conn) sendStarted() { c.sends.begin() }
@@ -117,6 +136,7 @@ func (c *Conn) kick(code int, reason string) {
 // policy violations found by the transport).
 func (c *Conn) Kick(code int, reason string) { c.kick(code, reason) }
 
+// wake tells the writer there is something to write.
 func (c *Conn) wake() {
 	select {
 	case c.notify <- struct{}{}:
@@ -124,14 +144,76 @@ func (c *Conn) wake() {
 	}
 }
 
+// wakeHere writes what there is to write on the calling goroutine when the
+// connection's writer is idle and its socket has room for it, and wakes the
+// writer otherwise. A round trip through the relay then costs no hand-off
+// between goroutines, which on a busy machine is most of its latency.
+// Since the socket has room, the write does not block on a client that
+// stopped reading: that client's writer is the one that waits for it.
+// Only a client's reader calls it, for that client's own send.
+func (c *Conn) wakeHere() {
+	w := c.inline.Load()
+	if w == nil || !c.wmu.TryLock() {
+		c.wake()
+		return
+	}
+	room := 0
+	select {
+	case <-c.done: // kicked: its writer winds it up
+	default:
+		room = (*w).Room()
+	}
+	if room <= 0 {
+		c.wmu.Unlock()
+		c.wake()
+		return
+	}
+	frames, _, _ := c.collect(context.Background(), nil, room)
+	if len(frames) > 0 {
+		c.hub.stats.FramesInline.Add(int64(len(frames)))
+		(*w).Write(frames)
+	}
+	c.wmu.Unlock()
+}
+
+// SetInlineWriter lets senders write the connection's frames themselves
+// with w when its writer is idle; nil stops it.
+func (c *Conn) SetInlineWriter(w InlineWriter) {
+	if w == nil {
+		c.inline.Store(nil)
+		return
+	}
+	c.inline.Store(&w)
+}
+
+// Wrote releases the write role that Next took with the frames it
+// returned: the transport calls it once they are written.
+func (c *Conn) Wrote() { c.wmu.Unlock() }
+
 // push queues a non-message frame for the writer. A writer that has let
 // ControlQueue frames pile up is too slow: it is closed, and since messages
 // live in its mailbox, it loses none of them.
 func (c *Conn) push(f protocol.Frame) {
+	if c.queue(f) {
+		c.wake()
+	}
+}
+
+// pushHere is push from a goroutine that may write the frame itself (see
+// wakeHere).
+func (c *Conn) pushHere(f protocol.Frame) {
+	if c.queue(f) {
+		c.wakeHere()
+	}
+}
+
+// queue adds f to the frames for the writer; false if the connection is
+// closing (or was closed now, as too slow).
+func (c *Conn) queue(f protocol.Frame) bool {
 	c.mu.Lock()
 	if c.closeCode != 0 {
 		c.mu.Unlock()
-		return
+		return false
 	}
 	n := frameBytes(f)
 	if len(c.ctrl) >= c.hub.opts.ControlQueue || len(c.ctrl) > 0 && c.ctrlBytes+n > c.hub.opts.QueueBytes {
@@ -141,99 +223,29 @@ func (c *Conn) push(f protocol.Frame) {
 		c.hub.stats.SlowConsumers.Add(1)
 		c.hub.log.Warn("closing slow consumer", "client", c.id, "queued_frames", queued, "queued_bytes", bytes)
 		c.kick(protocol.CloseSlowConsumer, protocol.CloseReason(protocol.CloseSlowConsumer))
-		return
+		return false
 	}
 	c.ctrl = append(c.ctrl, f)
 	c.ctrlBytes += n
 	c.mu.Unlock()
-	c.wake()
+	return true
 }
 
 // Next blocks until there is something to write and returns it: queued
 // replies first, then the next messages of the mailbox in seq order. It
-// returns ctx.Err() when ctx ends and nil, nil once Done is closed.
+// returns ctx.Err() when ctx ends and nil, nil once Done is closed. With
+// frames it returns holding the write role: the caller writes them and
+// then calls Wrote.
 func (c *Conn) Next(ctx context.Context, buf []protocol.Frame) ([]protocol.Frame, error) {
 	for {
-		buf = buf[:0]
-		c.mu.Lock()
-		buf = append(buf, c.ctrl...)
-		clear(c.ctrl)
-		c.ctrl = c.ctrl[:0]
-		c.ctrlBytes = 0
-		after := c.sent
-		pull := c.pull
-		if pull <= 0 {
-			pull = c.hub.opts.PullBatch
+		c.wmu.Lock()
+		frames, stop, err := c.collect(ctx, buf, 0)
+		if len(frames) > 0 && err == nil && !stop {
+			return frames, nil
 		}
-		c.mu.Unlock()
-
-		pending, err := c.hub.store.Pending(ctx, c.id, after, pull, c.early)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			// What was stored stays stored; the next wake tries again.
-			c.hub.log.Error("reading mailbox failed", "client", c.id, "err", err)
-		}
-		cut, fit := false, 0
-		if len(pending) > 0 {
-			// A batch stops at QueueBytes (at least one message), and the
-			// next asks for about as many as fitted: a mailbox of large
-			// messages is read a few MiB at a time.
-			size := 0
-			for fit < len(pending) && (fit == 0 || size+len(pending[fit].Msg.Body) <= c.hub.opts.QueueBytes) {
-				size += len(pending[fit].Msg.Body)
-				fit++
-			}
-			cut = fit < len(pending)
-			pending = pending[:fit]
-		}
-		var committed uint64
-		if c.provisional {
-			// Read after the mailbox: a commit confirmed here covers
-			// nothing the client was not handed.
-			committed, _ = c.hub.store.LastSeq(ctx, c.id)
-		}
-		c.mu.Lock()
-		if c.closeCode != 0 && c.provisional {
-			// Kicked (perhaps to withdraw provisional messages whose
-			// commit failed): write nothing more, above all no ack.
-			c.mu.Unlock()
-			return nil, nil
-		}
-		// A message read committed implies every seq before it is: the
-		// ack for the provisional ones handed earlier goes first, so the
-		// client never takes a message before the ones ahead of it.
-		if c.provisional && c.provHigh > c.told && committed > c.told {
-			c.told = min(committed, c.provHigh)
-			buf = append(buf, &protocol.Ack{Upto: c.told})
-		}
-		for _, d := range pending {
-			buf = append(buf, d.ToProtocol())
-			if d.Provisional && c.provisional {
-				c.provHigh = d.Seq
-			}
-		}
-		if len(pending) > 0 {
-			c.sent = pending[len(pending)-1].Seq
-			if cut {
-				c.pull = fit
-			} else {
-				c.pull = min(2*pull, c.hub.opts.PullBatch)
-			}
-			// More may wait beyond this batch: come back without waiting.
-			if cut || len(pending) == pull {
-				c.wake()
-			}
-		}
-		if c.provisional && c.provHigh > c.told && committed > c.told {
-			c.told = min(committed, c.provHigh)
-			buf = append(buf, &protocol.Ack{Upto: c.told})
-		}
-		c.mu.Unlock()
-		if len(buf) > 0 {
-			c.hub.stats.FramesToClient.Add(int64(len(buf)))
-			return buf, nil
+		c.wmu.Unlock()
+		if err != nil || stop {
+			return nil, err
 		}
 		select {
 		case <-c.notify:
@@ -243,6 +255,112 @@ func (c *Conn) Next(ctx context.Context, buf []protocol.Frame) ([]protocol.Frame
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// collect takes what there is to write now, without waiting; stop reports
+// that nothing more may be written (the connection was kicked). room > 0
+// bounds the bytes it takes (about; see frameBytes), for a write that must
+// not block: what does not fit is left to the writer, which it wakes.
+func (c *Conn) collect(ctx context.Context, buf []protocol.Frame, room int) (_ []protocol.Frame, stop bool, _ error) {
+	buf = buf[:0]
+	c.mu.Lock()
+	maxBytes := c.hub.opts.QueueBytes
+	if room > 0 {
+		if c.ctrlBytes > room {
+			c.mu.Unlock()
+			c.wake()
+			return nil, false, nil
+		}
+		maxBytes = min(maxBytes, room-c.ctrlBytes)
+	}
+	buf = append(buf, c.ctrl...)
+	clear(c.ctrl)
+	c.ctrl = c.ctrl[:0]
+	c.ctrlBytes = 0
+	after := c.sent
+	pull := c.pull
+	if pull <= 0 {
+		pull = c.hub.opts.PullBatch
+	}
+	c.mu.Unlock()
+
+	pending, err := c.hub.store.Pending(ctx, c.id, after, pull, c.early)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, false, ctx.Err()
+		}
+		// What was stored stays stored; the next wake tries again.
+		c.hub.log.Error("reading mailbox failed", "client", c.id, "err", err)
+	}
+	cut, fit := false, 0
+	if len(pending) > 0 {
+		// A batch stops at QueueBytes (at least one message, but for a
+		// write bounded by room), and the next asks for about as many as
+		// fitted: a mailbox of large messages is read a few MiB at a time.
+		size := 0
+		for fit < len(pending) {
+			n := len(pending[fit].Msg.Body)
+			if room > 0 {
+				n = storedBytes(&pending[fit].Msg)
+			}
+			if size+n > maxBytes && (fit > 0 || room > 0) {
+				break
+			}
+			size += n
+			fit++
+		}
+		cut = fit < len(pending)
+		pending = pending[:fit]
+	}
+	var committed uint64
+	if c.provisional {
+		// Read after the mailbox: a commit confirmed here covers
+		// nothing the client was not handed.
+		committed, _ = c.hub.store.LastSeq(ctx, c.id)
+	}
+	c.mu.Lock()
+	if c.closeCode != 0 && c.provisional {
+		// Kicked (perhaps to withdraw provisional messages whose
+		// commit failed): write nothing more, above all no ack.
+		c.mu.Unlock()
+		return nil, true, nil
+	}
+	// A message read committed implies every seq before it is: the
+	// ack for the provisional ones handed earlier goes first, so the
+	// client never takes a message before the ones ahead of it.
+	if c.provisional && c.provHigh > c.told && committed > c.told {
+		c.told = min(committed, c.provHigh)
+		buf = append(buf, &protocol.Ack{Upto: c.told})
+	}
+	for _, d := range pending {
+		buf = append(buf, d.ToProtocol())
+		if d.Provisional && c.provisional {
+			c.provHigh = d.Seq
+		}
+	}
+	if len(pending) > 0 {
+		c.sent = pending[len(pending)-1].Seq
+		if room == 0 {
+			if cut {
+				c.pull = fit
+			} else {
+				c.pull = min(2*pull, c.hub.opts.PullBatch)
+			}
+		}
+	}
+	if cut || len(pending) > 0 && len(pending) == pull {
+		c.wake() // more may wait beyond this batch: come back without waiting
+	}
+	if c.provisional && c.provHigh > c.told && committed > c.told {
+		c.told = min(committed, c.provHigh)
+		buf = append(buf, &protocol.Ack{Upto: c.told})
+	}
+	c.mu.Unlock()
+	if len(buf) > 0 {
+		c.hub.stats.FramesToClient.Add(int64(len(buf)))
+		return buf, false, nil
+	}
+	return nil, false, nil
 }
 
 // Handle acts on one decoded frame from the client and queues the reply, if
@@ -340,6 +458,16 @@ const memoryReleaseEvery = 5 * time.Second
 
 // frameBytes is about the size of f encoded: what a reply holds in memory
 // while it waits for the writer.
+// storedBytes is about the bytes of m's message frame, as frameBytes counts
+// them.
+func storedBytes(m *store.Message) int {
+	n := 160 + len(m.Body) + len(m.From) + len(m.Thread) + len(m.ReplyTo)
+	for _, to := range m.To {
+		n += len(to) + 3
+	}
+	return n
+}
+
 func frameBytes(f protocol.Frame) int {
 	msg := func(m *protocol.Message) int {
 		n := 160 + len(m.Body) + len(m.From) + len(m.Thread) + len(m.ReplyTo)

@@ -111,6 +111,7 @@ type Stats struct {
 	SlowConsumers  atomic.Int64 // connections closed for not draining their queue
 	Replaced       atomic.Int64 // connections taken over by a newer one
 	FramesToClient atomic.Int64 // frames handed to writers
+	FramesInline   atomic.Int64 // of those, written by the sender's reader (Conn.wakeHere)
 	RateLimited    atomic.Int64 // requests and sends refused with rate_limited
 	LoopWarnings   atomic.Int64 // sends accepted with a loop warning
 }
@@ -497,8 +498,10 @@ func (h *Hub) storeFailed(from *Conn, ref string, err error) *protocol.Error {
 }
 
 // finish tells the sender what became of a stored message, targets[i]
-// having got slots[i], and wakes the recipients online.
-func (h *Hub) finish(ref string, r *routing, targets []string, slots []store.Slot) *protocol.Accepted {
+// having got slots[i], and wakes the recipients online: here, the
+// sender's reader writes it to those whose writers are idle itself (see
+// Conn.wakeHere).
+func (h *Hub) finish(ref string, r *routing, targets []string, slots []store.Slot, here bool) *protocol.Accepted {
 	outcomes := slices.Clone(r.outcomes)
 	slotOf := slotLookup(targets, slots)
 	h.stats.Sent.Add(1)
@@ -531,7 +534,11 @@ func (h *Hub) finish(ref string, r *routing, targets []string, slots []store.Slo
 	}
 	h.mu.Unlock()
 	for _, c := range wake {
-		c.wake()
+		if here {
+			c.wakeHere()
+		} else {
+			c.wake()
+		}
 	}
 	h.emit(Event{Kind: EventMessage, Msg: &r.msg, Outcomes: outcomes})
 	return &protocol.Accepted{Ref: ref, ID: r.msg.ID, TS: r.msg.TS, Recipients: outcomes, Warning: r.warning}

@@ -33,6 +33,13 @@ func (f *inFlight) end() {
 	}
 }
 
+// count is how much is in flight now.
+func (f *inFlight) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.n
+}
+
 // wait waits until nothing is in flight, or ctx ends. Work that begins
 // meanwhile is waited for too: it comes at the pace of one client's frames
 // or of models reading, so there is a moment with none.

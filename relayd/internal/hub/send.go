@@ -37,6 +37,17 @@ import (
 // handed the message off, the provisional copies are withdrawn by closing
 // the provisional connections that may hold them (1001): the clients
 // reconnect and resume from what the relay confirmed.
+//
+// Who writes: each connection has a writer goroutine, which batches what
+// piles up for it. A lone send (its client has nothing else in flight, as
+// an agent's send or a round trip) is written by the sender's own reader
+// instead, to each recipient whose writer is idle and whose socket has
+// room, and its accepted to the sender's socket likewise (Conn.wakeHere):
+// on a busy machine the hand-off to another goroutine was most of a round
+// trip's latency. The reader does so only where no store's committer
+// waits on it: at the hand-off, and for the commit when the store commits
+// on the sender's goroutine (Submitted.OnCaller: the journal store's
+// leader, the memory store).
 
 // sendMsg handles a send from c. The accepted (or the error) reaches c's
 // writer once the store has settled the send, and the answers of stored
@@ -53,7 +64,7 @@ func (h *Hub) sendMsg(ctx context.Context, c *Conn, s *protocol.Send) {
 	if retriable {
 		sum = sendDigest(s)
 		if acc := h.seenRef(c.id, s.Ref, sum); acc != nil {
-			c.push(acc) // a retry of a send that went through
+			c.pushHere(acc) // a retry of a send that went through
 			return
 		}
 	}
@@ -64,11 +75,11 @@ func (h *Hub) sendMsg(ctx context.Context, c *Conn, s *protocol.Send) {
 	}
 	ref := s.Ref
 	if len(r.targets) == 0 { // every recipient unknown: nothing to store
-		acc := h.finish(ref, r, nil, nil)
+		acc := h.finish(ref, r, nil, nil, false)
 		if retriable {
 			h.rememberRef(c.id, ref, sum, acc)
 		}
-		c.push(acc)
+		c.pushHere(acc)
 		return
 	}
 	var sref *store.SendRef
@@ -76,11 +87,18 @@ func (h *Hub) sendMsg(ctx context.Context, c *Conn, s *protocol.Send) {
 		sref = &store.SendRef{Ref: ref, Digest: sum}
 	}
 	c.sendStarted()
+	// A lone send (the client has no other in flight, as an agent's or a
+	// round trip's) is written to its recipients and its sender by the
+	// sender's reader itself where it can be (Conn.wakeHere): no hand-off
+	// to their writers. A client that pipelines its sends leaves the
+	// writing to the writers, which batch it.
+	lone := c.sends.count() == 1
 	slots, early := h.store.Submit(r.msg, r.targets, h.opts.MaxQueue, sref,
 		func(res store.Submitted) {
 			defer c.sendSettled()
-			// On the store's committer (or in Submit): quick, and no
-			// store calls.
+			// On the store's committer (or in Submit: OnCaller): quick,
+			// and no store calls but on the caller's goroutine.
+			here := lone && res.OnCaller
 			if res.Early && (res.Err != nil || res.Dup != nil) {
 				h.withdraw(r.targets, res.Slots)
 			}
@@ -94,15 +112,19 @@ func (h *Hub) sendMsg(ctx context.Context, c *Conn, s *protocol.Send) {
 			notify := res.Dup == nil && h.hasWatchers()
 			var acc *protocol.Accepted
 			if res.Dup != nil {
-				acc = h.finish(ref, r.asRetryOf(res.Dup), res.Dup.Recipients, res.Dup.Slots)
+				acc = h.finish(ref, r.asRetryOf(res.Dup), res.Dup.Recipients, res.Dup.Slots, here)
 			} else {
-				acc = h.finish(ref, r, r.targets, res.Slots)
+				acc = h.finish(ref, r, r.targets, res.Slots, here)
+			}
+			push := c.push
+			if here {
+				push = c.pushHere
 			}
 			if retriable {
 				h.rememberRef(c.id, ref, sum, acc)
-				c.push(acc)
+				push(acc)
 			} else if !allStored(acc) {
-				c.push(acc)
+				push(acc)
 			}
 			if notify {
 				// Mail events read the store: not on its committer.
@@ -110,7 +132,7 @@ func (h *Hub) sendMsg(ctx context.Context, c *Conn, s *protocol.Send) {
 			}
 		})
 	if early {
-		h.handOff(r.targets, slots)
+		h.handOff(r.targets, slots, lone)
 	}
 }
 
@@ -130,8 +152,10 @@ func allStored(a *protocol.Accepted) bool {
 }
 
 // handOff wakes the online recipients that got a seq: their writers read
-// the message before its commit when they may.
-func (h *Hub) handOff(targets []string, slots []store.Slot) {
+// the message before its commit when they may. here: it runs on the
+// sender's reader, which writes to the recipients whose writers are idle
+// itself (Conn.wakeHere).
+func (h *Hub) handOff(targets []string, slots []store.Slot, here bool) {
 	h.mu.Lock()
 	var wake []*Conn
 	for i, id := range targets {
@@ -143,7 +167,11 @@ func (h *Hub) handOff(targets []string, slots []store.Slot) {
 	}
 	h.mu.Unlock()
 	for _, c := range wake {
-		c.wake()
+		if here {
+			c.wakeHere()
+		} else {
+			c.wake()
+		}
 	}
 }
 
@@ -237,7 +265,7 @@ func (h *Hub) sendWait(ctx context.Context, from *Conn, s *protocol.Send) (*prot
 		return nil, perr
 	}
 	if len(r.targets) == 0 {
-		return h.finish(s.Ref, r, nil, nil), nil
+		return h.finish(s.Ref, r, nil, nil, false), nil
 	}
 	ch := make(chan store.Submitted, 1)
 	slots, early := h.store.Submit(r.msg, r.targets, h.opts.MaxQueue, nil, func(res store.Submitted) {
@@ -247,13 +275,13 @@ func (h *Hub) sendWait(ctx context.Context, from *Conn, s *protocol.Send) (*prot
 		ch <- res
 	})
 	if early {
-		h.handOff(r.targets, slots)
+		h.handOff(r.targets, slots, false)
 	}
 	res := <-ch // the commit is bounded by the store, not by ctx: its outcome must be told
 	if res.Err != nil {
 		return nil, h.storeFailed(from, s.Ref, res.Err)
 	}
-	acc := h.finish(s.Ref, r, r.targets, res.Slots)
+	acc := h.finish(s.Ref, r, r.targets, res.Slots, false)
 	h.notifyWatchers(ctx, r.targets)
 	return acc, nil
 }

@@ -86,7 +86,7 @@ type relayCollector struct {
 
 	buildInfo, uptime, online, sockets                 *prometheus.Desc
 	received, recipients, dropped, rateLimit, loopWarn *prometheus.Desc
-	closed, messagesOut, framesOut                     *prometheus.Desc
+	closed, messagesOut, framesOut, framesInline       *prometheus.Desc
 	sessions, unacked, mailboxes, depthMax             *prometheus.Desc
 }
 
@@ -105,21 +105,22 @@ func newRelayCollector(src Source) *relayCollector {
 			"Recipients of accepted messages by outcome: delivered (online, pushed now) or queued (offline, kept until it returns).", "outcome"),
 		dropped: d("relayd_messages_dropped_total",
 			"Messages not stored, by reason; the sender was told each time. unknown_recipient and mailbox_full count recipients, store_unavailable counts sends.", "reason"),
-		rateLimit:   d("relayd_rate_limited_total", "Requests and sends refused with rate_limited (the client is told when to retry)."),
-		loopWarn:    d("relayd_loop_warnings_total", "Sends whose accepted warned that the sender's exchange with a recipient looks like a loop (--loop-warn); they were delivered."),
-		closed:      d("relayd_connections_closed_total", "Connections the relay closed, by reason: slow_consumer (did not drain its queue) or replaced (the same id connected again).", "reason"),
-		messagesOut: d("relayd_messages_sent_total", "Message frames written to clients (live, resumed or backlog)."),
-		framesOut:   d("relayd_frames_out_total", "Frames of every type handed to client writers."),
-		sessions:    d("relayd_sessions_known", "Client ids the relay knows (mail to them is queued while they are offline)."),
-		unacked:     d("relayd_unacked_messages", "Messages in all mailboxes that their recipient has not acknowledged yet."),
-		mailboxes:   d("relayd_mailboxes_with_unacked", "Mailboxes holding at least one unacknowledged message."),
-		depthMax:    d("relayd_mailbox_depth_max", "Unacknowledged messages in the fullest mailbox (senders hear mailbox full at --max-queue)."),
+		rateLimit:    d("relayd_rate_limited_total", "Requests and sends refused with rate_limited (the client is told when to retry)."),
+		loopWarn:     d("relayd_loop_warnings_total", "Sends whose accepted warned that the sender's exchange with a recipient looks like a loop (--loop-warn); they were delivered."),
+		closed:       d("relayd_connections_closed_total", "Connections the relay closed, by reason: slow_consumer (did not drain its queue) or replaced (the same id connected again).", "reason"),
+		messagesOut:  d("relayd_messages_sent_total", "Message frames written to clients (live, resumed or backlog)."),
+		framesOut:    d("relayd_frames_out_total", "Frames of every type handed to client writers."),
+		framesInline: d("relayd_frames_out_inline_total", "Of relayd_frames_out_total, frames a sender's own reader wrote to an idle connection with room in its socket, without a hand-off to the connection's writer."),
+		sessions:     d("relayd_sessions_known", "Client ids the relay knows (mail to them is queued while they are offline)."),
+		unacked:      d("relayd_unacked_messages", "Messages in all mailboxes that their recipient has not acknowledged yet."),
+		mailboxes:    d("relayd_mailboxes_with_unacked", "Mailboxes holding at least one unacknowledged message."),
+		depthMax:     d("relayd_mailbox_depth_max", "Unacknowledged messages in the fullest mailbox (senders hear mailbox full at --max-queue)."),
 	}
 }
 
 func (c *relayCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.buildInfo, c.uptime, c.online, c.sockets, c.received, c.recipients, c.dropped,
-		c.rateLimit, c.loopWarn, c.closed, c.messagesOut, c.framesOut, c.sessions, c.unacked, c.mailboxes, c.depthMax} {
+		c.rateLimit, c.loopWarn, c.closed, c.messagesOut, c.framesOut, c.framesInline, c.sessions, c.unacked, c.mailboxes, c.depthMax} {
 		ch <- d
 	}
 }
@@ -150,6 +151,7 @@ func (c *relayCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.closed, st.SlowConsumers.Load(), "slow_consumer")
 	counter(c.closed, st.Replaced.Load(), "replaced")
 	counter(c.framesOut, st.FramesToClient.Load())
+	counter(c.framesInline, st.FramesInline.Load())
 	if c.src.MessagesOut != nil {
 		counter(c.messagesOut, c.src.MessagesOut())
 	}

@@ -338,7 +338,7 @@ func (p *pingPong) stop() int {
 }
 
 // nextMessage reads frames until a message, skipping presence, accepted
-// and peers; anything else is an error. Each read gives up after 10 s.
+// and acks (commits of provisional messages); anything else is an error. Each read gives up after 10 s.
 func nextMessage(c *client) (*protocol.Message, error) {
 	for {
 		f, err := c.read(10 * time.Second)
@@ -348,7 +348,7 @@ func nextMessage(c *client) (*protocol.Message, error) {
 		switch f := f.(type) {
 		case *protocol.Message:
 			return f, nil
-		case *protocol.Presence, *protocol.Accepted:
+		case *protocol.Presence, *protocol.Accepted, *protocol.Ack:
 		default:
 			return nil, fmt.Errorf("unexpected %T %+v", f, f)
 		}

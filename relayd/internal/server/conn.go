@@ -230,48 +230,76 @@ func (s *Server) readLoop(ctx context.Context, ws *websocket.Conn, sock net.Conn
 }
 
 // writeLoop writes what the hub hands the connection until ctx ends or the
-// hub closes it.
-// Each burst that Next hands over is written with one flush; each frame's
-// writes are bounded by WriteTimeout through the socket's deadline, and
-// when ctx ends the socket's writes are cut short at once.
+// hub closes it. While it waits, a sender whose message wakes the
+// connection writes the frames itself (hub.Conn.SetInlineWriter): a round
+// trip then costs no hand-off to this goroutine, which on a busy machine
+// is the larger part of its latency.
+// Each burst is written with one flush; each frame's writes are bounded
+// by WriteTimeout through the socket's deadline, and when ctx ends the
+// socket's writes are cut short at once.
 func (s *Server) writeLoop(ctx context.Context, ws *websocket.Conn, bc *batchConn, codec Codec, conn *hub.Conn, log *slog.Logger) {
 	stop := context.AfterFunc(ctx, bc.abort)
 	defer stop()
 	wctx := context.WithoutCancel(ctx) // bounded by the deadline instead
+	conn.SetInlineWriter(inlineWriter{bc, func(frames []protocol.Frame) { s.writeBurst(ctx, wctx, ws, bc, codec, conn, log, frames) }})
+	defer conn.SetInlineWriter(nil)
 	var buf []protocol.Frame
 	for {
 		frames, err := conn.Next(ctx, buf)
 		if err != nil || frames == nil {
 			return
 		}
-		var lastSeq uint64
-		bc.begin()
-		for _, f := range frames {
-			bc.frame(s.WriteTimeout)
-			err = s.writeBounded(wctx, ws, codec, f, conn.ID())
-			if err != nil {
-				break
-			}
-			if m, ok := f.(*protocol.Message); ok {
-				lastSeq = m.Seq
-				s.counters.messagesOut.Add(1)
-			}
-		}
-		if ferr := bc.flush(); err == nil {
-			err = ferr
-		}
-		if err != nil {
-			if ctx.Err() == nil {
-				log.Info("write failed; closing as slow consumer", "err", err)
-				conn.Kick(protocol.CloseSlowConsumer, protocol.CloseReason(protocol.CloseSlowConsumer))
-			}
+		ok := s.writeBurst(ctx, wctx, ws, bc, codec, conn, log, frames)
+		conn.Wrote()
+		if !ok {
 			return
-		}
-		if lastSeq > 0 && codec.AutoAck() {
-			conn.Handle(ctx, &protocol.Ack{Upto: lastSeq})
 		}
 		buf = frames
 	}
+}
+
+// inlineWriter is how a sender's goroutine writes to this connection when
+// its writer is idle (hub.Conn.wakeHere).
+type inlineWriter struct {
+	bc    *batchConn
+	write func([]protocol.Frame)
+}
+
+func (w inlineWriter) Room() int                     { return w.bc.room() }
+func (w inlineWriter) Write(frames []protocol.Frame) { w.write(frames) }
+
+// writeBurst writes frames with one flush, on the writer or on a sender
+// holding the connection's write role. A write that fails closes the
+// connection as a slow consumer; it reports false then.
+func (s *Server) writeBurst(ctx, wctx context.Context, ws *websocket.Conn, bc *batchConn, codec Codec, conn *hub.Conn, log *slog.Logger, frames []protocol.Frame) bool {
+	var lastSeq uint64
+	var err error
+	bc.begin()
+	for _, f := range frames {
+		bc.frame(s.WriteTimeout)
+		err = s.writeBounded(wctx, ws, codec, f, conn.ID())
+		if err != nil {
+			break
+		}
+		if m, ok := f.(*protocol.Message); ok {
+			lastSeq = m.Seq
+			s.counters.messagesOut.Add(1)
+		}
+	}
+	if ferr := bc.flush(); err == nil {
+		err = ferr
+	}
+	if err != nil {
+		if ctx.Err() == nil {
+			log.Info("write failed; closing as slow consumer", "err", err)
+			conn.Kick(protocol.CloseSlowConsumer, protocol.CloseReason(protocol.CloseSlowConsumer))
+		}
+		return false
+	}
+	if lastSeq > 0 && codec.AutoAck() {
+		conn.Handle(ctx, &protocol.Ack{Upto: lastSeq})
+	}
+	return true
 }
 
 // write writes one frame within WriteTimeout.

@@ -233,7 +233,7 @@ func (j *JournalStore) Close() error {
 	if len(j.queue) > 0 { // lazy records no batch took yet
 		j.writing = true
 		j.mu.Unlock()
-		j.lead()
+		j.lead(nil)
 		j.mu.Lock()
 		for j.writing {
 			j.idle.Wait()
@@ -276,8 +276,10 @@ func (j *JournalStore) enqueue(op *jop) (lead bool) {
 }
 
 // lead writes the queue as its writer: one batch, then the background
-// writer takes what queued meanwhile.
-func (j *JournalStore) lead() {
+// writer takes what queued meanwhile. own is the send of the Submit whose
+// goroutine leads, if one does: its done runs on its caller's goroutine
+// (Submitted.OnCaller).
+func (j *JournalStore) lead(own *jSend) {
 	j.mu.Lock()
 	batch, recs := j.queue, j.recs
 	j.queue, j.recs = j.spare[:0], j.spareRecs[:0]
@@ -289,8 +291,8 @@ func (j *JournalStore) lead() {
 		st = j.collect()
 	}
 	j.mu.Unlock()
-	if st == nil || !j.compactWith(st, batch) {
-		j.writeBatch(batch, recs)
+	if st == nil || !j.compactWith(st, batch, own) {
+		j.writeBatch(batch, recs, own)
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -343,7 +345,7 @@ func (j *JournalStore) writeSync(kind byte, v any) error {
 	lead := j.enqueue(op)
 	j.mu.Unlock()
 	if lead {
-		j.lead()
+		j.lead(nil)
 	}
 	// Not cut short by the caller's context: the write is applied in
 	// memory already, and reporting "cancelled" for one that reached the
@@ -361,7 +363,7 @@ func (j *JournalStore) writeLoop() {
 	for {
 		select {
 		case <-j.wake:
-			j.lead()
+			j.lead(nil)
 		case <-j.lazyTimer.C:
 			j.mu.Lock()
 			j.lazyArmed = false
@@ -371,7 +373,7 @@ func (j *JournalStore) writeLoop() {
 			}
 			j.mu.Unlock()
 			if lead {
-				j.lead()
+				j.lead(nil)
 			}
 		case <-tick.C:
 			if j.dirty.Swap(false) {
@@ -388,29 +390,29 @@ func (j *JournalStore) writeLoop() {
 // compactWith replaces the journal with the snapshot st, which holds
 // batch's writes, and answers them. On failure it answers nothing and
 // reports false: the batch is then written to the journal as it is.
-func (j *JournalStore) compactWith(st *snapshotState, batch []*jop) bool {
+func (j *JournalStore) compactWith(st *snapshotState, batch []*jop, own *jSend) bool {
 	if err := j.compact(st); err != nil {
 		j.log.Warn("could not compact the message journal; it goes on growing", logKeyPath, j.path, logKeyErr, err)
 		j.compacted = j.size.Load() // not again before it doubles
 		return false
 	}
-	j.settle(batch, nil)
+	j.settle(batch, nil, own)
 	return true
 }
 
 // writeBatch writes batch's records, b, with one write and answers each
 // op. Only the writer calls it.
-func (j *JournalStore) writeBatch(batch []*jop, b []byte) {
+func (j *JournalStore) writeBatch(batch []*jop, b []byte, own *jSend) {
 	err := j.writeRecords(b)
 	if err == nil && len(b) > 0 {
 		j.dirty.Store(true)
 	}
-	j.settle(batch, err)
+	j.settle(batch, err, own)
 }
 
 // settle records what became of batch (written, or not with err) and
 // answers each op.
-func (j *JournalStore) settle(batch []*jop, err error) {
+func (j *JournalStore) settle(batch []*jop, err error, own *jSend) {
 	j.mu.Lock()
 	for _, op := range batch {
 		s := op.sub
@@ -442,7 +444,7 @@ func (j *JournalStore) settle(batch []*jop, err error) {
 	for _, op := range batch {
 		switch {
 		case op.sub != nil:
-			op.sub.answer(err)
+			op.sub.answer(err, op.sub == own)
 		case op.done != nil:
 			op.err = err
 			close(op.done)
@@ -451,7 +453,7 @@ func (j *JournalStore) settle(batch []*jop, err error) {
 }
 
 // answer runs the send's done once its batch is written (err nil) or not.
-func (s *jSend) answer(err error) {
+func (s *jSend) answer(err error, onCaller bool) {
 	switch {
 	case s.retry && s.first != nil && s.first.failed:
 		s.done(Submitted{Err: fmt.Errorf("the first attempt of send %s failed before it was stored; send it again", s.ref.Ref)})
@@ -460,7 +462,7 @@ func (s *jSend) answer(err error) {
 	case err != nil:
 		s.done(Submitted{Err: fmt.Errorf("store message %s: %w", s.id, err), Early: true})
 	default:
-		s.done(Submitted{Slots: s.slots, Early: true})
+		s.done(Submitted{Slots: s.slots, Early: true, OnCaller: onCaller})
 	}
 }
 

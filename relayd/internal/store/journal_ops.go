@@ -18,34 +18,36 @@ import (
 // provisional readers take it at once, and hear it is committed with the
 // next ack, one for the whole batch.
 func (j *JournalStore) Submit(msg Message, recipients []string, maxQueue int, ref *SendRef, done func(Submitted)) ([]Slot, bool) {
-	slots, lead := j.submit(msg, recipients, maxQueue, ref, done)
-	if lead {
-		j.lead() // done ran here: the send is written (or failed)
+	slots, own := j.submit(msg, recipients, maxQueue, ref, done)
+	if own != nil {
+		j.lead(own) // done ran here: the send is written (or failed)
 		return slots, false
 	}
 	return slots, slots != nil
 }
 
 // submit applies a send and queues its record. Failures that need no
-// write are answered at once, with nothing queued.
-func (j *JournalStore) submit(msg Message, recipients []string, maxQueue int, ref *SendRef, done func(Submitted)) ([]Slot, bool) {
+// write are answered at once, with nothing queued. It returns the send
+// when its caller became the writer and must lead.
+func (j *JournalStore) submit(msg Message, recipients []string, maxQueue int, ref *SendRef, done func(Submitted)) ([]Slot, *jSend) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.closed {
 		done(Submitted{Err: fmt.Errorf("store message %s: %w", msg.ID, j.closedError())})
-		return nil, false
+		return nil, nil
 	}
 	if ref != nil {
 		if e := j.window(msg.From).find(ref); e != nil {
 			// A retry: answered in turn with the first's record, once
 			// that is on disk (or with an error if its write failed).
-			return nil, j.enqueue(&jop{sub: &jSend{id: msg.ID, from: msg.From, ref: ref, sent: e.sent, done: done, retry: true, first: e.first}})
+			s := &jSend{id: msg.ID, from: msg.From, ref: ref, sent: e.sent, done: done, retry: true, first: e.first}
+			return nil, j.enqueueSend(s)
 		}
 	}
 	slots, err := j.mem.Append(context.Background(), msg, recipients, maxQueue)
 	if err != nil {
 		done(Submitted{Err: err})
-		return nil, false
+		return nil, nil
 	}
 	j.recs = appendSubmitRecord(j.recs, &msg, recipients, slots, ref)
 	s := &jSend{id: msg.ID, from: msg.From, recipients: recipients, slots: slots, ref: ref, done: done}
@@ -54,7 +56,16 @@ func (j *JournalStore) submit(msg Message, recipients []string, maxQueue int, re
 		s.sent = &Sent{ID: msg.ID, TS: msg.TS, Recipients: recipients, Slots: slices.Clone(slots)}
 		j.window(msg.From).add(ref.Ref, ref.Digest, s.sent, s)
 	}
-	return slots, j.enqueue(&jop{sub: s})
+	return slots, j.enqueueSend(s)
+}
+
+// enqueueSend queues s and returns it if its caller became the writer.
+// Called with mu held.
+func (j *JournalStore) enqueueSend(s *jSend) *jSend {
+	if j.enqueue(&jop{sub: s}) {
+		return s
+	}
+	return nil
 }
 
 // Append submits msg and waits until it is written.

@@ -388,6 +388,38 @@ func TestJournalProvisional(t *testing.T) {
 	}
 }
 
+// TestJournalDoneOnCaller: a send whose caller writes it (nobody else was
+// writing) is answered on the caller's goroutine, before Submit returns,
+// and says so (OnCaller); a send queued behind a write in progress is
+// answered by the background writer, and does not.
+func TestJournalDoneOnCaller(t *testing.T) {
+	s := openJournalDir(t, t.TempDir(), -1)
+	var lone Submitted
+	answered := false
+	s.Submit(newMsg("a", "b"), []string{"b"}, 0, nil, func(r Submitted) { lone, answered = r, true })
+	if !answered || lone.Err != nil || !lone.OnCaller {
+		t.Fatalf("lone send: answered before Submit returned %v, %+v; want answered, OnCaller", answered, lone)
+	}
+	release := make(chan struct{})
+	hold := func([]byte) error { <-release; return nil }
+	s.hookWrite.Store(&hold)
+	first, queued := make(chan Submitted, 1), make(chan Submitted, 1)
+	go s.Submit(newMsg("a", "b"), []string{"b"}, 0, nil, func(r Submitted) { first <- r }) // the writer, held in the write
+	waitFor(t, "the first send in memory", func() bool { return unacked(t, s, "b") == 2 })
+	s.Submit(newMsg("c", "b"), []string{"b"}, 0, nil, func(r Submitted) { queued <- r })
+	s.hookWrite.Store(nil)
+	close(release)
+	if r := <-first; r.Err != nil || !r.OnCaller {
+		t.Errorf("the writer's own send: %+v, want OnCaller", r)
+	}
+	if r := <-queued; r.Err != nil || r.OnCaller {
+		t.Errorf("a send queued behind the write: %+v, want it answered off its caller", r)
+	}
+	if r := submitWait(t, NewMemory(), newMsg("a", "b"), []string{"b"}, nil); !r.OnCaller {
+		t.Errorf("memory store: %+v, want OnCaller", r)
+	}
+}
+
 // TestJournalRetryOfFailedSend: a retry that comes while the first attempt
 // is being written is answered once that write is settled: with the first
 // record, or, when it failed, with an error asking to send again.

@@ -155,7 +155,7 @@ func (m *Memory) Append(_ context.Context, msg Message, recipients []string, max
 // memory store does not outlive it.
 func (m *Memory) Submit(msg Message, recipients []string, maxQueue int, _ *SendRef, done func(Submitted)) ([]Slot, bool) {
 	slots, err := m.Append(context.Background(), msg, recipients, maxQueue)
-	done(Submitted{Slots: slots, Err: err})
+	done(Submitted{Slots: slots, Err: err, OnCaller: true})
 	return slots, false
 }
 

@@ -98,7 +98,7 @@ type Store interface {
 	// done runs exactly once, on a goroutine of the store and in the order
 	// of the Submit calls, when the message is durable (for the stores
 	// that promise it) or has failed. It must be quick and must not call
-	// the store.
+	// the store, unless it runs on the caller's goroutine (OnCaller).
 	//
 	// Early reports that the deliveries were visible to provisional
 	// readers (Pending with provisional) before the commit: they may have
@@ -195,6 +195,12 @@ type Submitted struct {
 	Dup   *Sent  // the send was a retry of this one: nothing stored
 	Err   error  // nothing stored
 	Early bool   // as Submit returned it
+	// OnCaller: done runs on the goroutine that called Submit, before
+	// Submit returns (the memory store; the journal store when that
+	// goroutine wrote the send itself). The caller may then do slow work
+	// there, such as writing to the sender's socket, that it must not do
+	// on a store's committer.
+	OnCaller bool
 }
 
 // AppendWait submits msg and waits for its commit: for tools and tests.
