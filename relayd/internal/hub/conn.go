@@ -63,6 +63,9 @@ type Conn struct {
 	// it and writes the frames itself, through inline (see wake).
 	wmu    sync.Mutex
 	inline atomic.Pointer[InlineWriter]
+	// readAhead reports whether the client's next frames are read
+	// already (it pipelines); called on its reader only.
+	readAhead func() bool
 }
 
 // InlineWriter is how a sender's goroutine writes a connection's frames
@@ -185,6 +188,12 @@ func (c *Conn) SetInlineWriter(w InlineWriter) {
 	}
 	c.inline.Store(&w)
 }
+
+// SetReadAhead tells the connection how to see that its client's next
+// frames wait to be read: a client that pipelines its sends gets them
+// written by the writers, which batch (see sendMsg). Called by the reader
+// before it hands the connection its first frame.
+func (c *Conn) SetReadAhead(f func() bool) { c.readAhead = f }
 
 // Wrote releases the write role that Next took with the frames it
 // returned: the transport calls it once they are written.

@@ -114,6 +114,7 @@ func (c *batchConn) writeHeld() error {
 type batchingWriter struct {
 	http.ResponseWriter
 	conn *batchConn
+	br   *bufio.Reader // what the websocket library reads frames from
 }
 
 func (w *batchingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -138,5 +139,6 @@ func (w *batchingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	} else {
 		brw.Reader.Reset(w.conn)
 	}
+	w.br = brw.Reader
 	return w.conn, bufio.NewReadWriter(brw.Reader, bufio.NewWriterSize(w.conn, 4096)), nil
 }

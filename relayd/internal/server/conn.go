@@ -93,6 +93,8 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, codec Codec) {
 		s.writeLoop(ctx, ws, bw.conn, codec, conn, log)
 		s.closeKicked(ctx, cancel, ws, bw.conn, conn)
 	}()
+	// The reader is this goroutine: it alone reads br, and asks.
+	conn.SetReadAhead(func() bool { return bw.br != nil && bw.br.Buffered() > 0 })
 	lc := s.track(conn, ws)
 	defer s.untrack(conn)
 	reason = s.readLoop(ctx, ws, bw.conn, codec, conn, lc, log)

@@ -61,6 +61,9 @@ func startRelayWrapped(t *testing.T, wrap func(http.Handler) http.Handler, opt .
 	}
 	t.Cleanup(func() { // after the relay's shutdown
 		sq.Close()
+		if c, ok := hopts.Store.(interface{ Close() error }); ok && hopts.Store != store.Store(sq) {
+			c.Close() // a store an option put in sq's place
+		}
 		checkGoroutines(t, base)
 	})
 	hts := wstest.Serve(t, h, srv.Shutdown)
