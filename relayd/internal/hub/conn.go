@@ -60,7 +60,7 @@ type Conn struct {
 	// frames and writes them, so frames leave in the order they were
 	// taken. The transport's writer holds it from Next to Wrote; a sender
 	// whose message wakes the connection while the writer is idle takes
-	// it and writes the frames itself, through inline (see wake).
+	// it and writes the frames itself, through inline (see wakeHere).
 	wmu    sync.Mutex
 	inline atomic.Pointer[InlineWriter]
 	// readAhead reports whether the client's next frames are read
