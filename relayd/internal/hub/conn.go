@@ -470,21 +470,21 @@ const memoryReleaseEvery = 5 * time.Second
 // storedBytes is about the bytes of m's message frame, as frameBytes counts
 // them.
 func storedBytes(m *store.Message) int {
-	n := 160 + len(m.Body) + len(m.From) + len(m.Thread) + len(m.ReplyTo)
-	for _, to := range m.To {
-		n += len(to) + 3
+	return messageBytes(m.Body, m.From, m.Thread, m.ReplyTo, m.To)
+}
+
+// messageBytes is about the bytes of a message frame with these fields:
+// the one estimate behind frameBytes and storedBytes.
+func messageBytes(body, from, thread, replyTo string, to []string) int {
+	n := 160 + len(body) + len(from) + len(thread) + len(replyTo)
+	for _, id := range to {
+		n += len(id) + 3
 	}
 	return n
 }
 
 func frameBytes(f protocol.Frame) int {
-	msg := func(m *protocol.Message) int {
-		n := 160 + len(m.Body) + len(m.From) + len(m.Thread) + len(m.ReplyTo)
-		for _, to := range m.To {
-			n += len(to) + 3
-		}
-		return n
-	}
+	msg := func(m *protocol.Message) int { return messageBytes(m.Body, m.From, m.Thread, m.ReplyTo, m.To) }
 	switch f := f.(type) {
 	case *protocol.History:
 		n := 128
