@@ -1,7 +1,9 @@
 package store
 
 import (
+	"cmp"
 	"context"
+	"slices"
 	"strings"
 	"unicode"
 )
@@ -38,37 +40,67 @@ func searchWords(text string) []string {
 	return words
 }
 
-// Search on Memory scans every message, newest first: the memory store is
-// for tests and small relays.
+// searchChunk is how many messages Memory.Search looks at per hold of the
+// store's lock: the journal store, relayd's default, holds its messages in
+// a Memory, and its senders wait for that lock while a search holds it.
+// 4096 short bodies take well under a millisecond.
+const searchChunk = 4096
+
+// Search on Memory scans the messages, newest first, a chunk at a time so
+// that sends go on meanwhile.
 func (m *Memory) Search(_ context.Context, q SearchQuery) ([]Message, bool, error) {
 	words := searchWords(q.Text)
 	limit := q.Limit
 	if limit <= 0 {
 		limit = 100
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	var out []Message
 	if len(words) == 0 {
 		return out, false, nil
 	}
-	for i := len(m.order) - 1; i >= 0; i-- {
-		msg := m.order[i]
-		if q.Before != "" && msg.ID >= q.Before {
-			continue
-		}
-		body := strings.ToLower(msg.Body)
-		if !containsAll(body, words) {
-			continue
-		}
-		if len(out) == limit {
+	before := q.Before
+	for {
+		more, next := m.searchChunk(words, before, limit, &out)
+		if more {
 			reverse(out)
 			return out, true, nil
 		}
-		out = append(out, msg.Message)
+		if next == "" {
+			reverse(out)
+			return out, false, nil
+		}
+		before = next
 	}
-	reverse(out)
-	return out, false, nil
+}
+
+// searchChunk appends to out, newest first, the matches among up to
+// searchChunk messages older than before (all when ""). It reports whether
+// a match beyond limit exists, and the oldest id it looked at when older
+// messages remain to be looked at ("" when none do).
+func (m *Memory) searchChunk(words []string, before string, limit int, out *[]Message) (more bool, next string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	i := len(m.order)
+	if before != "" {
+		i, _ = slices.BinarySearchFunc(m.order, before, func(e *memMsg, id string) int { return cmp.Compare(e.ID, id) })
+	}
+	for n := 0; n < searchChunk; n++ {
+		if i--; i < 0 {
+			return false, ""
+		}
+		msg := m.order[i]
+		if !containsAll(strings.ToLower(msg.Body), words) {
+			continue
+		}
+		if len(*out) == limit {
+			return true, ""
+		}
+		*out = append(*out, msg.Message)
+	}
+	if i == 0 {
+		return false, ""
+	}
+	return false, m.order[i].ID
 }
 
 func containsAll(s string, words []string) bool {

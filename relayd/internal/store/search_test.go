@@ -163,3 +163,30 @@ func TestSQLiteSearchAfterPruneAndReopen(t *testing.T) {
 		t.Fatalf("the index holds %d rows for 'note' (%v), want 1: deleted messages left entries behind", n, err)
 	}
 }
+
+// Memory's search (the journal store's) looks at its messages a chunk at a
+// time; matches far apart across many chunks come out as from one scan:
+// newest first within the limit, oldest first on the page, paging on.
+func TestMemorySearchAcrossChunks(t *testing.T) {
+	ctx := context.Background()
+	s := NewMemory()
+	const n, every = 3*searchChunk + 17, 1000
+	var match []string
+	for i := range n {
+		m := newMsg("A", "B")
+		m.Body = "filler"
+		if i%every == 0 {
+			m.Body = fmt.Sprint("needle ", i)
+			match = append(match, m.ID)
+		}
+		send(t, s, m)
+	}
+	got, more, err := s.Search(ctx, SearchQuery{Text: "needle", Limit: 5})
+	if err != nil || !more || len(got) != 5 || got[0].ID != match[len(match)-5] || got[4].ID != match[len(match)-1] {
+		t.Fatalf("Search(needle, limit 5) = %d messages, more=%v, %v; want the newest 5 of %d, more", len(got), more, err, len(match))
+	}
+	older, more, err := s.Search(ctx, SearchQuery{Text: "needle", Limit: 100, Before: got[0].ID})
+	if err != nil || more || len(older) != len(match)-5 || older[0].ID != match[0] {
+		t.Fatalf("Search(needle, before the page) = %d messages, more=%v, %v; want the %d older ones", len(older), more, err, len(match)-5)
+	}
+}
