@@ -140,8 +140,8 @@ func TestE2EAutostartOneRelaydForMany(t *testing.T) {
 	if n := strings.Count(string(log), "relayd listening"); n != 1 {
 		t.Fatalf("%d relayd started (want 1); log:\n%s", n, log)
 	}
-	if !strings.Contains(string(log), filepath.Join(home, "data")) && !dirHas(filepath.Join(home, "data"), "relay.db") {
-		t.Errorf("the store is not in $RELAY_HOME/data")
+	if !strings.Contains(string(log), "store=journal data="+filepath.Join(home, "data")) || !dirHas(filepath.Join(home, "data"), "relay.journal") {
+		t.Errorf("the store is not a new relayd's default, the journal, in $RELAY_HOME/data; log:\n%s", log)
 	}
 	// doctor names the relayd and where its log is.
 	code, out, _ := runCLI(t, env, "doctor")

@@ -12,7 +12,7 @@ import (
 )
 
 // TestOperatorHoldSurvivesARestart: the operator holds a pair from the
-// console; relayd (a process, the default SQLite store) is killed with
+// console; relayd (a process, its default store) is killed with
 // SIGKILL and started again on its data. The agents' relay-mcp (real
 // subprocesses, which forget the relay's notices at every welcome) are
 // told of the hold again by the new relayd, a send within the pair is

@@ -23,20 +23,18 @@ import (
 //
 //	go test -run '^$' -bench SendReceive -benchtime 200x ./relay-mcp/e2e
 //
-// Sub-benchmarks: the store (sqlite, the default; journal; memory), and how B reads:
+// Sub-benchmarks: the store (journal, the default of a new data directory;
+// sqlite; memory), and how B reads:
 // wait (relay_receive wait_seconds, returns when the message arrives) or
 // poll (relay_receive without a wait, called again until it is there).
 // "floor" is the yardstick in the same run: one relay_status on A and one
 // on B, the two MCP round trips over stdio with no relay work. And
-// sqlite/wait-full-inbox is wait with a receiver whose inbox already holds
+// journal/wait-full-inbox is wait with a receiver whose inbox already holds
 // 1 900 read messages, as a session's does after a while.
 func BenchmarkSendReceive(b *testing.B) {
-	for _, store := range []string{"sqlite", "journal", "memory"} {
+	for _, store := range []string{"journal", "sqlite", "memory"} {
 		b.Run(store, func(b *testing.B) {
-			extra := noLimits
-			if store != "sqlite" {
-				extra = append(slices.Clone(extra), "--store", store)
-			}
+			extra := append(slices.Clone(noLimits), "--store", store)
 			r := relaytest.Start(b, extra...)
 			home := b.TempDir()
 			a := spawnAgent(b, r.URL(), "BENCH-A", home)
@@ -46,7 +44,7 @@ func BenchmarkSendReceive(b *testing.B) {
 			for _, mode := range []string{"wait", "poll", "floor"} {
 				b.Run(mode, func(b *testing.B) { benchSendReceive(b, a, p, mode) })
 			}
-			if store == "sqlite" {
+			if store == "journal" {
 				full := b.TempDir()
 				fillInbox(b, filepath.Join(full, "inbox", "BENCH-F"), inbox.DefaultLimit-100)
 				f := spawnAgent(b, r.URL(), "BENCH-F", full)

@@ -38,7 +38,7 @@ func TestCLIErrors(t *testing.T) {
 		{"bad port", []string{"--port", "70000"}, 2, []string{"--port 70000 is not a TCP port"}},
 		{"bad log format", []string{"--log-format", "xml"}, 2, []string{"use text or json"}},
 		{"bad log level", []string{"--log-level", "loud"}, 2, []string{"use debug, info, warn or error"}},
-		{"bad store", []string{"--store", "redis", "--listen", "127.0.0.1:0"}, 1, []string{"--store \"redis\": use sqlite, journal or memory"}},
+		{"bad store", []string{"--store", "redis", "--listen", "127.0.0.1:0"}, 1, []string{"--store \"redis\": use auto (the default), sqlite, journal or memory"}},
 		{"stray argument", []string{"serve-please"}, 2, []string{"unknown command \"serve-please\""}},
 		{"empty token file", []string{"--token-file", "/dev/null"}, 2, []string{"is empty"}},
 	}

@@ -19,8 +19,10 @@ seqs, acks, delivery and read times, the send refs that recognise retries, the
 operator's holds — and writes it as relay.journal, the journal store's file. relay.db
 and its -wal and -shm files move into a folder beside it, sqlite-<time>, untouched:
 to go back, stop relayd, move them back and remove relay.journal. relayd must not be
-running on the directory (its lock says so). Then start relayd with --store journal
-(or RELAY_STORE=journal); docs/operations.md, "The journal store", says what changes.
+running on the directory (its lock says so). Then start relayd: by default (--store
+auto) it opens the store the directory holds, now the journal; one started with --store
+sqlite must drop it, or say --store journal. docs/operations.md, "The journal store",
+says what changes.
 
 Examples:
    relayd convert
@@ -40,7 +42,7 @@ Examples:
 			}
 			fmt.Fprintf(stdout, "wrote %s: %d sessions, %d messages in %d mailboxes, %d send refs, %d holds\n", got.Journal, got.Sessions, got.Messages, got.Mailboxes, got.Refs, got.Holds)
 			fmt.Fprintf(stdout, "the SQLite files are kept in %s\n", got.Aside)
-			fmt.Fprintln(stdout, "start relayd with --store journal (or RELAY_STORE=journal)")
+			fmt.Fprintln(stdout, "start relayd: it opens the journal by default (--store auto); drop --store sqlite (or RELAY_STORE=sqlite) where its service sets it, or say --store journal")
 			return nil
 		},
 	}

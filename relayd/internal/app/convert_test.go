@@ -59,7 +59,7 @@ func TestDoctorOnTheOtherStoresDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	j.Close()
-	_, out := doctorLines(t, "--data-dir", dir, "--listen", "127.0.0.1:0")
+	_, out := doctorLines(t, "--data-dir", dir, "--listen", "127.0.0.1:0", "--store", "sqlite")
 	if !hasLine(out, "FAIL", "store", "holds relay.journal.*--store journal") {
 		t.Errorf("doctor (sqlite) on a journal data dir did not say it holds relay.journal:\n%s", out)
 	}

@@ -172,14 +172,7 @@ func doctorExit(r *report) error {
 }
 
 func dataDir(c *cli.Context) (string, error) {
-	if d := c.String("data-dir"); d != "" {
-		return d, nil
-	}
-	home, err := daemon.RelayHome()
-	if err != nil {
-		return "", err
-	}
-	return filepath.Join(home, "data"), nil
+	return daemon.DataDir(c.String("data-dir"))
 }
 
 func checkStore(ctx context.Context, c *cli.Context, r *report, log *slog.Logger) {
@@ -226,8 +219,21 @@ func checkStore(ctx context.Context, c *cli.Context, r *report, log *slog.Logger
 	defer cancel()
 	var st store.Store
 	file := filepath.Join(dir, store.FileName)
-	if c.String("store") == "journal" {
+	kind, _, err := daemon.ResolveStore(c.String("store"), dir)
+	if err != nil {
+		r.fail("store", err.Error(), "pass --store auto, journal or sqlite")
+		return
+	}
+	if kind == "journal" {
 		file = filepath.Join(dir, store.JournalFile)
+	}
+	if store.DurableKind(dir) == "" {
+		// Opening would make the store's file: a later relayd --store
+		// sqlite would then refuse the directory for holding a journal.
+		r.ok("store", fmt.Sprintf("no store in %s yet: relayd makes its %s store there (%s) on first start", dir, kind, filepath.Base(file)))
+		return
+	}
+	if kind == "journal" {
 		st, err = store.OpenJournal(octx, dir, store.JournalOptions{Logger: log, CompactAt: -1})
 	} else {
 		st, err = store.Open(octx, dir, store.Options{Logger: log})

@@ -34,9 +34,10 @@ func loadCommand(stdout io.Writer) *cli.Command {
 		Name:  "load",
 		Usage: "measure a running relay: echo round trips, fan-in throughput, idle connections",
 		Description: `The relay's default limits are made for agents, not for a load test: start the
-relay under test without them, and with room for a receiver that falls behind:
+relay under test without them, and with room for a receiver that falls behind,
+on its default store (the journal in a new data directory) in a scratch one:
 
-   relayd --store memory --client-limit 0 --pair-limit 0 --global-limit 0 \
+   relayd --data-dir "$(mktemp -d)" --client-limit 0 --pair-limit 0 --global-limit 0 \
           --max-conns 0 --max-conns-per-addr 0 --max-queue 1000000
 
 Examples:

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -22,6 +23,23 @@ import (
 type wsClient struct {
 	t  *testing.T
 	ws *websocket.Conn
+}
+
+// waitOnline waits until the relayd at addr counts n clients online
+// (/healthz): a client that closed is gone, and mail to it is queued.
+func waitOnline(t *testing.T, addr string, n int) {
+	t.Helper()
+	testkit.WaitFor(t, 5*time.Second, fmt.Sprintf("%d clients online", n), func() bool {
+		var h struct {
+			Online int `json:"peers_online"`
+		}
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err == nil {
+			err = json.NewDecoder(resp.Body).Decode(&h)
+			resp.Body.Close()
+		}
+		return err == nil && h.Online == n
+	})
 }
 
 func dialClient(t *testing.T, addr, id string) *wsClient {
@@ -146,6 +164,7 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 
 	// CC-3 is known but goes offline, so mail to it is queued.
 	dialClient(t, addr, "CC-3").ws.Close(websocket.StatusNormalClosure, "")
+	waitOnline(t, addr, 0)
 	a, b := dialClient(t, addr, "CC-1"), dialClient(t, addr, "CC-2")
 	sends := []struct {
 		to   string

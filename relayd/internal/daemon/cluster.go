@@ -76,7 +76,7 @@ func openCluster(ctx context.Context, cfg Config, log *slog.Logger) (st *cluster
 	var nc *nats.Conn
 	replicas := cc.Replicas
 	if cc.URLs == "embedded" {
-		dir, derr := resolveDataDir(cfg.DataDir)
+		dir, derr := DataDir(cfg.DataDir)
 		if derr != nil {
 			return nil, "", stop, derr
 		}
@@ -125,8 +125,8 @@ func openCluster(ctx context.Context, cfg Config, log *slog.Logger) (st *cluster
 	return st, where, stop, nil
 }
 
-// resolveDataDir is --data-dir, or $RELAY_HOME/data when it is empty.
-func resolveDataDir(dir string) (string, error) {
+// DataDir is the data directory: --data-dir, or $RELAY_HOME/data when it is empty.
+func DataDir(dir string) (string, error) {
 	if dir != "" {
 		return dir, nil
 	}
@@ -135,14 +135,6 @@ func resolveDataDir(dir string) (string, error) {
 		return "", err
 	}
 	return filepath.Join(home, "data"), nil
-}
-
-// storeKind names the store relayd serves from, for its log.
-func storeKind(cfg Config) string {
-	if cfg.Cluster.URLs != "" {
-		return "cluster"
-	}
-	return cfg.Store
 }
 
 // clusterFigures reads the node's Health for /metrics at each scrape.

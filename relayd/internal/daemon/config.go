@@ -44,11 +44,11 @@ type Config struct {
 	AllowOrigins []string     // browser Origin host patterns allowed a WebSocket
 	AllowHosts   []string     // host names a relay without a token answers to
 
-	Store      string        // "sqlite" (durable, in DataDir), "journal" (durable, in DataDir) or "memory"
-	DataDir    string        // the SQLite store's folder; "" is $RELAY_HOME/data
+	Store      string        // "auto" (the durable store DataDir holds; journal in a new one), "sqlite", "journal" or "memory"
+	DataDir    string        // the durable store's folder; "" is $RELAY_HOME/data
 	Retention  time.Duration // how long a message is kept; 0 keeps everything
 	MaxQueue   int           // most unread messages kept for one recipient
-	MaxStoreMB int           // most MiB of data the SQLite store holds; 0 no limit
+	MaxStoreMB int           // most MiB of data the durable store holds; 0 no limit, StoreDefaultMB the store's own
 
 	Limits          hub.Limits     // per client, per pair (and its loop warning), whole relay
 	AuthFail        ratelimit.Rate // wrong tokens per remote address
@@ -81,7 +81,7 @@ func DefaultConfig() Config {
 		return r
 	}
 	return Config{
-		Listen: DefaultListen, Store: "sqlite", Retention: 7 * 24 * time.Hour, MaxQueue: 10000, MaxStoreMB: defaultMaxStoreMB,
+		Listen: DefaultListen, Store: "auto", Retention: 7 * 24 * time.Hour, MaxQueue: 10000, MaxStoreMB: StoreDefaultMB,
 		Limits:   hub.Limits{Client: must(defaultClientLimit), Pair: must(defaultPairLimit), Loop: must(defaultLoopWarn), Global: must(defaultGlobalLimit), NewIDs: must(defaultNewIDLimit)},
 		AuthFail: must(defaultAuthFail), MaxConns: defaultMaxConns, MaxConnsPerAddr: defaultMaxPerAddr,
 		MaxBody: protocol.DefaultMaxBodyBytes, PingInterval: 15 * time.Second, HelloTimeout: 10 * time.Second,

@@ -53,6 +53,7 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 
 	var (
 		st      store.Store
+		kind    = "cluster"
 		where   string
 		cluster *cluster.Store
 	)
@@ -64,7 +65,7 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 		defer stop()
 		st, where, cluster = cs, at, cs
 	} else {
-		st, where, err = openStore(ctx, cfg.Store, cfg.DataDir, log)
+		st, kind, where, err = openStore(ctx, cfg.Store, cfg.DataDir, log)
 		if err != nil {
 			return err
 		}
@@ -75,7 +76,7 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 	stopRetention := startRetention(ctx, st, cfg.Retention, log)
 	defer stopRetention() // runs before st.Close: no sweep on a closed store
 
-	storeFull, stopSize := watchStoreSize(ctx, st, cfg.MaxStoreMB, log)
+	storeFull, stopSize := watchStoreSize(ctx, st, maxStoreMB(kind, cfg.MaxStoreMB), log)
 	defer stopSize()
 	hopts := hub.Options{
 		Store: st, Logger: log, Server: "relayd " + version, MaxQueue: cfg.MaxQueue, StoreFull: storeFull,
@@ -123,7 +124,7 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
-	log.Info("relayd listening", "addr", ln.Addr().String(), "version", version, "store", storeKind(cfg), "data", where,
+	log.Info("relayd listening", "addr", ln.Addr().String(), "version", version, "store", kind, "data", where,
 		"auth", cfg.Token != "" || cfg.Tokens != nil, "scheme", cfg.scheme())
 	if cfg.Ready != nil {
 		cfg.Ready(ln.Addr().String())
@@ -181,31 +182,48 @@ func RelayHome() (string, error) {
 	return filepath.Join(home, "claude-relay"), nil
 }
 
-func openStore(ctx context.Context, kind, dir string, log *slog.Logger) (store.Store, string, error) {
-	switch kind {
-	case "memory":
-		return store.NewMemory(), "memory", nil
-	case "sqlite", "journal":
-		if dir == "" {
-			home, err := RelayHome()
-			if err != nil {
-				return nil, "", err
-			}
-			dir = filepath.Join(home, "data")
-		}
-		if kind == "journal" {
-			st, err := store.OpenJournal(ctx, dir, store.JournalOptions{Logger: log})
-			if err != nil {
-				return nil, "", err
-			}
-			return st, dir, nil
-		}
-		st, err := store.Open(ctx, dir, store.Options{Logger: log})
-		if err != nil {
-			return nil, "", err
-		}
-		return st, dir, nil
-	default:
-		return nil, "", fmt.Errorf("--store %q: use sqlite, journal or memory", kind)
+// openStore opens the store kind names in dir ($RELAY_HOME/data when
+// empty) and says which kind it opened and where. auto, the default, opens
+// the durable store the directory already holds and the journal store in
+// a new one: an upgrade never starts empty beside its mail, a new team gets
+// the store with the shorter round trip (docs/operations.md, "The journal
+// store").
+func openStore(ctx context.Context, kind, dir string, log *slog.Logger) (st store.Store, opened, where string, err error) {
+	if kind == "memory" {
+		return store.NewMemory(), "memory", "memory", nil
 	}
+	if kind, dir, err = ResolveStore(kind, dir); err != nil {
+		return nil, "", "", err
+	}
+	if kind == "journal" {
+		st, err = store.OpenJournal(ctx, dir, store.JournalOptions{Logger: log})
+	} else {
+		st, err = store.Open(ctx, dir, store.Options{Logger: log})
+	}
+	if err != nil {
+		return nil, "", "", err
+	}
+	return st, kind, dir, nil
+}
+
+// ResolveStore is the durable store --store kind opens and its directory
+// (--data-dir, $RELAY_HOME/data when empty): auto becomes the kind the
+// directory holds (store.DurableKind), journal when it holds none.
+func ResolveStore(kind, dir string) (string, string, error) {
+	switch kind {
+	case "auto", "sqlite", "journal":
+	default:
+		return "", "", fmt.Errorf("--store %q: use auto (the default), sqlite, journal or memory", kind)
+	}
+	dir, err := DataDir(dir)
+	if err != nil {
+		return "", "", err
+	}
+	if kind == "auto" {
+		kind = store.DurableKind(dir)
+		if kind == "" {
+			kind = "journal"
+		}
+	}
+	return kind, dir, nil
 }

@@ -8,6 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/claude-relay/claude-relay/internal/testkit"
+	"github.com/claude-relay/claude-relay/relayd/internal/store"
 )
 
 // A Config that would expose relayd without a token, or its profiler
@@ -56,6 +59,60 @@ func TestRunRefusesTheOtherStoresDir(t *testing.T) {
 			err := Run(context.Background(), cfg, io.Discard)
 			if err == nil || !strings.Contains(err.Error(), c.file) || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("Run(--store %s) on a dir with %s = %v, want a refusal saying %q", c.kind, c.file, err, c.want)
+			}
+		})
+	}
+}
+
+// --store auto, the default, opens the durable store a data directory
+// holds — an upgraded relayd keeps its SQLite mail — and the journal store
+// in a new directory.
+func TestRunAutoStore(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		prepare func(t *testing.T, dir string)
+		want    string // the store relayd logs it serves from
+		file    string // the file it must leave in the directory
+	}{
+		{"new directory", func(*testing.T, string) {}, "journal", store.JournalFile},
+		{"SQLite directory", func(t *testing.T, dir string) {
+			st, err := store.Open(context.Background(), dir, store.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			st.Close()
+		}, "sqlite", store.FileName},
+		{"journal directory", func(t *testing.T, dir string) {
+			st, err := store.OpenJournal(context.Background(), dir, store.JournalOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			st.Close()
+		}, "journal", store.JournalFile},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "data")
+			c.prepare(t, dir)
+			var log testkit.Buffer
+			ctx, cancel := context.WithCancel(context.Background())
+			cfg := DefaultConfig()
+			cfg.Listen, cfg.DataDir = "127.0.0.1:0", dir
+			cfg.Ready = func(string) { cancel() }
+			if err := Run(ctx, cfg, &log); err != nil {
+				t.Fatalf("Run(--store auto) on a %s: %v\n%s", c.name, err, log.String())
+			}
+			if !strings.Contains(log.String(), "store="+c.want+" ") {
+				t.Errorf("on a %s relayd served from another store than %s:\n%s", c.name, c.want, log.String())
+			}
+			if _, err := os.Stat(filepath.Join(dir, c.file)); err != nil {
+				t.Errorf("on a %s relayd left no %s: %v", c.name, c.file, err)
+			}
+			other := store.FileName
+			if c.file == other {
+				other = store.JournalFile
+			}
+			if _, err := os.Stat(filepath.Join(dir, other)); err == nil {
+				t.Errorf("on a %s relayd made %s beside %s", c.name, other, c.file)
 			}
 		})
 	}

@@ -10,9 +10,31 @@ import (
 	"github.com/claude-relay/claude-relay/relayd/internal/store"
 )
 
-// defaultMaxStoreMB bounds the SQLite store: far above a team's mail kept
-// for the retention period, far below a disk.
-const defaultMaxStoreMB = 4096
+// StoreDefaultMB as Config.MaxStoreMB bounds the store by its own default:
+// sqliteMaxStoreMB or journalMaxStoreMB.
+const StoreDefaultMB = -1
+
+// sqliteMaxStoreMB bounds the SQLite store: far above a team's mail kept
+// for the retention period, far below a disk. journalMaxStoreMB bounds the
+// journal store, which holds what it keeps in memory as well: about 4.5
+// bytes of RAM per byte of journal for short messages, so 512 MiB of
+// journal (1.7 million short messages) is some 2.3 GB of RSS
+// (docs/operations.md, "The journal store").
+const (
+	sqliteMaxStoreMB  = 4096
+	journalMaxStoreMB = 512
+)
+
+// maxStoreMB is the --max-store-mb a store of kind serves with.
+func maxStoreMB(kind string, mb int) int {
+	if mb != StoreDefaultMB {
+		return mb
+	}
+	if kind == "journal" {
+		return journalMaxStoreMB
+	}
+	return sqliteMaxStoreMB
+}
 
 // storeSizeEvery is how often the store's size is measured.
 const storeSizeEvery = time.Second

@@ -44,7 +44,7 @@ func TestBrowserOtherOriginRefused(t *testing.T) {
 	friend := httptest.NewUnstartedServer(pages)
 	friendHost := friend.Listener.Addr().String()
 	var upgrades upgradeLog
-	r := startRelayWrapped(t, upgrades.wrap, func(s *Server, _ *hub.Options) { s.AllowOrigins = []string{friendHost} })
+	r := startRelayWrapped(t, "journal", upgrades.wrap, func(s *Server, _ *hub.Options) { s.AllowOrigins = []string{friendHost} })
 	pages.relay = r.url
 	pages.next = map[string]string{"http://" + evil.Listener.Addr().String(): "http://" + friendHost + "/"}
 	evil.Start()

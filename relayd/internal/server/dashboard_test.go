@@ -12,7 +12,7 @@ import (
 // The dashboard tells what waits now for offline peers, not how much was
 // ever queued: mail that reached its peer no longer counts.
 func TestDashboardWaiting(t *testing.T) {
-	r := startLegacyRelay(t)
+	r := startRelay(t)
 	dash := func() (waiting, queuedTotal int) {
 		t.Helper()
 		resp, err := http.Get(r.hts.URL + "/dashboard.json")

@@ -14,7 +14,7 @@ import (
 // before their commit. The next message is delivered once too, under a
 // seq no copy of the first one held.
 func TestRetryOfUncommittedSendDeliveredOnce(t *testing.T) {
-	r := startRelay(t)
+	r := startRelayOn(t, "sqlite") // holdWriteLock holds SQLite's commits
 	a, _ := r.connect("A", 0)
 	p := r.connectProvisional("P", 0)
 	old := r.connectLegacy("OLD", "")

@@ -60,18 +60,15 @@ func openSQLite(t *testing.T, dir string) *store.SQLite {
 // and once the store writes again the same send goes through with the next
 // seq: nothing lost, nothing skipped.
 func TestStoreWriteFailureOnTheWire(t *testing.T) {
-	for _, kind := range []string{"memory", "sqlite"} {
+	for _, kind := range append([]string{"memory"}, durableStores...) {
 		t.Run(kind, func(t *testing.T) {
-			var st store.Store
-			fs := &faultyStore{}
-			if kind == "memory" {
-				fs.Store = store.NewMemory()
-				st = fs
-			} else {
-				fs.Store = openSQLite(t, t.TempDir())
-				st = fs
+			fs := &faultyStore{Store: store.NewMemory()}
+			if kind != "memory" {
+				st := openDurable(t, kind, t.TempDir())
+				t.Cleanup(func() { st.Close() })
+				fs.Store = st
 			}
-			r := startRelay(t, func(_ *Server, o *hub.Options) { o.Store = st })
+			r := startRelay(t, func(_ *Server, o *hub.Options) { o.Store = fs })
 			a, _ := r.connect("A", 0)
 			b, _ := r.connect("B", 0)
 			a.send(&protocol.Send{Ref: "1", To: protocol.Recipients{"B"}, Body: "m1"})
@@ -121,52 +118,52 @@ func TestStoreWriteFailureOnTheWire(t *testing.T) {
 // message id, and one message in the recipient's mailbox. The same ref with
 // other content is a new message.
 func TestRetryAfterRestartAnsweredFromStore(t *testing.T) {
-	dir := t.TempDir()
-	st1, err := store.Open(context.Background(), dir, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r1 := startRelay(t, func(_ *Server, o *hub.Options) { o.Store = st1 })
-	b, _ := r1.connect("B", 0)
-	b.ws.CloseNow()
-	waitFor(t, "B offline", func() bool { return len(r1.srv.Hub.Peers()) == 0 })
-	a, _ := r1.connect("A", 0)
-	send := &protocol.Send{Ref: "r-1", To: protocol.Recipients{"B"}, Body: "the fix is in auth.go"}
-	a.send(send)
-	first := expect[*protocol.Accepted](a)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := r1.srv.Shutdown(ctx); err != nil {
-		t.Fatal(err)
-	}
-	r1.hts.Close()
-	if err := st1.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	st2 := openSQLite(t, dir) // before startRelay: its goroutines are not a leak
-	r2 := startRelay(t, func(_ *Server, o *hub.Options) { o.Store = st2 })
-	a, _ = r2.connect("A", 0)
-	a.send(send)
-	again := expect[*protocol.Accepted](a)
-	if again.ID != first.ID || !again.TS.Equal(first.TS) || again.Recipients[0] != (protocol.Outcome{ID: "B", Status: protocol.StatusQueued}) {
-		t.Fatalf("retry after restart: %+v, want the first answer %+v", again, first)
-	}
-	a.send(&protocol.Send{Ref: "r-1", To: protocol.Recipients{"B"}, Body: "another message, same ref"})
-	other := expect[*protocol.Accepted](a)
-	if other.ID == first.ID {
-		t.Fatal("a new message that reuses a ref was taken for a retry")
-	}
-	b, w := r2.connect("B", 0)
-	if w.Backlog != 2 {
-		t.Errorf("B's backlog = %d, want 2", w.Backlog)
-	}
-	for _, want := range []string{first.ID, other.ID} {
-		if m := expect[*protocol.Message](b); m.ID != want {
-			t.Fatalf("B got %s %q, want %s", m.ID, m.Body, want)
+	onEachStore(t, func(t *testing.T, kind string) {
+		dir := t.TempDir()
+		st1 := openDurable(t, kind, dir)
+		r1 := startRelay(t, func(_ *Server, o *hub.Options) { o.Store = st1 })
+		b, _ := r1.connect("B", 0)
+		b.ws.CloseNow()
+		waitFor(t, "B offline", func() bool { return len(r1.srv.Hub.Peers()) == 0 })
+		a, _ := r1.connect("A", 0)
+		send := &protocol.Send{Ref: "r-1", To: protocol.Recipients{"B"}, Body: "the fix is in auth.go"}
+		a.send(send)
+		first := expect[*protocol.Accepted](a)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := r1.srv.Shutdown(ctx); err != nil {
+			t.Fatal(err)
 		}
-	}
-	if f, err := b.read(300 * time.Millisecond); err == nil {
-		t.Fatalf("B got a third frame: %+v", f)
-	}
+		r1.hts.Close()
+		if err := st1.Close(); err != nil {
+			t.Fatal(err)
+		}
+
+		st2 := openDurable(t, kind, dir) // before startRelay: its goroutines are not a leak
+		t.Cleanup(func() { st2.Close() })
+		r2 := startRelay(t, func(_ *Server, o *hub.Options) { o.Store = st2 })
+		a, _ = r2.connect("A", 0)
+		a.send(send)
+		again := expect[*protocol.Accepted](a)
+		if again.ID != first.ID || !again.TS.Equal(first.TS) || again.Recipients[0] != (protocol.Outcome{ID: "B", Status: protocol.StatusQueued}) {
+			t.Fatalf("retry after restart: %+v, want the first answer %+v", again, first)
+		}
+		a.send(&protocol.Send{Ref: "r-1", To: protocol.Recipients{"B"}, Body: "another message, same ref"})
+		other := expect[*protocol.Accepted](a)
+		if other.ID == first.ID {
+			t.Fatal("a new message that reuses a ref was taken for a retry")
+		}
+		b, w := r2.connect("B", 0)
+		if w.Backlog != 2 {
+			t.Errorf("B's backlog = %d, want 2", w.Backlog)
+		}
+		for _, want := range []string{first.ID, other.ID} {
+			if m := expect[*protocol.Message](b); m.ID != want {
+				t.Fatalf("B got %s %q, want %s", m.ID, m.Body, want)
+			}
+		}
+		if f, err := b.read(300 * time.Millisecond); err == nil {
+			t.Fatalf("B got a third frame: %+v", f)
+		}
+	})
 }

@@ -26,30 +26,48 @@ type relay struct {
 	srv *Server
 	hts *httptest.Server
 	url string // ws://127.0.0.1:PORT
-	dir string // the default store's directory
+	dir string // the durable store's directory
 }
 
-// startRelay starts a relay with the default store (SQLite in a temporary
-// directory), as relayd runs; opt may adjust the server
-// before it starts. It is shut down, and checked for leaked goroutines, when
-// the test ends.
+// durableStores are the stores relayd serves from (--store auto): the
+// journal, which a new data directory gets, and SQLite, which a data
+// directory made before the journal keeps.
+var durableStores = []string{"journal", "sqlite"}
+
+// startRelay starts a relay with the store a new data directory gets (the
+// journal, in a temporary directory), as relayd runs; opt may adjust the
+// server before it starts. It is shut down, and checked for leaked
+// goroutines, when the test ends.
 func startRelay(t *testing.T, opt ...func(*Server, *hub.Options)) *relay {
 	t.Helper()
-	return startRelayWrapped(t, nil, opt...)
+	return startRelayOn(t, "journal", opt...)
 }
 
-// startRelayWrapped is startRelay with the relay's handler wrapped by wrap
+// startRelayOn is startRelay with the durable store kind: "journal" or
+// "sqlite".
+func startRelayOn(t *testing.T, kind string, opt ...func(*Server, *hub.Options)) *relay {
+	t.Helper()
+	return startRelayWrapped(t, kind, nil, opt...)
+}
+
+// onEachStore runs test on each durable store, as a subtest named after it:
+// for what the hub does differently when the store commits on the sender's
+// goroutine (the journal) or on its committer (SQLite).
+func onEachStore(t *testing.T, test func(t *testing.T, kind string)) {
+	for _, kind := range durableStores {
+		t.Run(kind, func(t *testing.T) { test(t, kind) })
+	}
+}
+
+// startRelayWrapped is startRelayOn with the relay's handler wrapped by wrap
 // (when not nil), for tests that watch the HTTP answers themselves.
-func startRelayWrapped(t *testing.T, wrap func(http.Handler) http.Handler, opt ...func(*Server, *hub.Options)) *relay {
+func startRelayWrapped(t *testing.T, kind string, wrap func(http.Handler) http.Handler, opt ...func(*Server, *hub.Options)) *relay {
 	t.Helper()
 	base := runtime.NumGoroutine()
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	dir := t.TempDir()
-	sq, err := store.Open(context.Background(), dir, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hopts := hub.Options{Store: sq, Logger: log, Server: "relayd test"}
+	st := openDurable(t, kind, dir)
+	hopts := hub.Options{Store: st, Logger: log, Server: "relayd test"}
 	srv := &Server{Logger: log, Version: "test", Legacy: func() Codec { return legacy.New(protocol.Limits{}) }}
 	for _, o := range opt {
 		o(srv, &hopts)
@@ -60,14 +78,41 @@ func startRelayWrapped(t *testing.T, wrap func(http.Handler) http.Handler, opt .
 		h = wrap(h)
 	}
 	t.Cleanup(func() { // after the relay's shutdown
-		sq.Close()
-		if c, ok := hopts.Store.(interface{ Close() error }); ok && hopts.Store != store.Store(sq) {
-			c.Close() // a store an option put in sq's place
+		st.Close()
+		if c, ok := hopts.Store.(interface{ Close() error }); ok && hopts.Store != st {
+			c.Close() // a store an option put in st's place
 		}
 		checkGoroutines(t, base)
 	})
 	hts := wstest.Serve(t, h, srv.Shutdown)
 	return &relay{t: t, srv: srv, hts: hts, url: wstest.URL(hts), dir: dir}
+}
+
+// closingStore is a durable store: it closes.
+type closingStore interface {
+	store.Store
+	Close() error
+}
+
+// openDurable opens the durable store kind in dir.
+func openDurable(t *testing.T, kind, dir string) closingStore {
+	t.Helper()
+	var (
+		st  closingStore
+		err error
+	)
+	switch kind {
+	case "journal":
+		st, err = store.OpenJournal(context.Background(), dir, store.JournalOptions{})
+	case "sqlite":
+		st, err = store.Open(context.Background(), dir, store.Options{})
+	default:
+		t.Fatalf("no durable store %q", kind)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
 
 // checkGoroutines fails the test if goroutines started during it are still

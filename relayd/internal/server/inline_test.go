@@ -3,7 +3,6 @@
 package server
 
 import (
-	"context"
 	"net"
 	"strconv"
 	"strings"
@@ -12,15 +11,15 @@ import (
 
 	"github.com/claude-relay/claude-relay/protocol"
 	"github.com/claude-relay/claude-relay/relayd/internal/hub"
-	"github.com/claude-relay/claude-relay/relayd/internal/store"
 )
 
 // A lone send reaches a recipient whose writer is idle from the sender's
 // own reader, with no hand-off to the recipient's writer (the round trip's
 // latency on a busy machine), when the store commits it on that reader:
-// the journal store's leader. Recipients of both protocols.
+// the journal store's leader (startRelay's store). Recipients of both
+// protocols.
 func TestLoneSendIsWrittenByTheSendersReader(t *testing.T) {
-	r := startRelay(t, withJournal(t))
+	r := startRelay(t)
 	a, _ := r.connect("CC-1", 0)
 	b, _ := r.connect("CC-2", 0)
 	old := r.connectLegacy("OLD", "")
@@ -47,7 +46,7 @@ func TestLoneSendIsWrittenByTheSendersReader(t *testing.T) {
 // clients that send to it. Its writer waits for it instead, and closes it
 // after the write timeout, here longer than the test.
 func TestSendersAreNotHeldByARecipientThatStoppedReading(t *testing.T) {
-	r := startRelay(t, withJournal(t), func(s *Server, _ *hub.Options) { s.WriteTimeout, s.PingInterval = 10*time.Minute, 10*time.Minute })
+	r := startRelay(t, func(s *Server, _ *hub.Options) { s.WriteTimeout, s.PingInterval = 10*time.Minute, 10*time.Minute })
 	a, _ := r.connect("CC-1", 0)
 	slow, _ := r.connect("SLOW", 0)
 	_ = slow // never reads
@@ -92,19 +91,6 @@ func TestRoomFallsToNothingOnAFullSocket(t *testing.T) {
 		t.Errorf("room on a full socket = %d, want 0", got)
 	}
 	_ = cli
-}
-
-// withJournal has the relay use the journal store, in a directory of its
-// own, which commits a lone send on its sender's reader. The relay closes
-// it when the test ends.
-func withJournal(t *testing.T) func(*Server, *hub.Options) {
-	return func(_ *Server, o *hub.Options) {
-		j, err := store.OpenJournal(context.Background(), t.TempDir(), store.JournalOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		o.Store = j
-	}
 }
 
 // tcpPair is both ends of a loopback TCP connection.

@@ -16,7 +16,6 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/claude-relay/claude-relay/relayd/internal/hub"
 	"github.com/claude-relay/claude-relay/relayd/internal/wstest"
 )
 
@@ -27,62 +26,56 @@ var relaydAdds = map[string]bool{
 	"id": true, // a message's id, in message and history items
 }
 
-// startLegacyRelay starts a relay on a loopback port with the default
-// store, SQLite, for the older protocol's sessions.
-func startLegacyRelay(t *testing.T) *relay {
-	t.Helper()
-	st := openSQLite(t, t.TempDir()) // before startRelay: its goroutines are not a leak
-	return startRelay(t, func(_ *Server, o *hub.Options) { o.Store = st })
-}
-
 // An older client's session on / receives, frame by frame, what the older
 // Node relay sent: testdata/legacy-session.txt holds the script and the
 // frames, written from its rules.
 func TestLegacyTranscript(t *testing.T) {
-	steps := readScript(t, "testdata/legacy-session.txt")
-	r := startLegacyRelay(t)
-	start := time.Now()
-	clients := map[string]*websocket.Conn{}
-	conn := func(who string) *websocket.Conn {
-		if c := clients[who]; c != nil {
+	onEachStore(t, func(t *testing.T, kind string) {
+		steps := readScript(t, "testdata/legacy-session.txt")
+		r := startRelayOn(t, kind)
+		start := time.Now()
+		clients := map[string]*websocket.Conn{}
+		conn := func(who string) *websocket.Conn {
+			if c := clients[who]; c != nil {
+				return c
+			}
+			c := r.dialRaw("/", nil).ws
+			clients[who] = c
 			return c
 		}
-		c := r.dialRaw("/", nil).ws
-		clients[who] = c
-		return c
-	}
-	for _, s := range steps {
-		ctx, cancel := context.WithTimeout(context.Background(), patience)
-		switch s.op {
-		case ">":
-			if err := conn(s.who).Write(ctx, websocket.MessageText, []byte(s.frame)); err != nil {
-				t.Fatalf("line %d: %s sends: %v", s.line, s.who, err)
+		for _, s := range steps {
+			ctx, cancel := context.WithTimeout(context.Background(), patience)
+			switch s.op {
+			case ">":
+				if err := conn(s.who).Write(ctx, websocket.MessageText, []byte(s.frame)); err != nil {
+					t.Fatalf("line %d: %s sends: %v", s.line, s.who, err)
+				}
+			case "leaves":
+				if err := conn(s.who).Close(websocket.StatusNormalClosure, ""); err != nil {
+					t.Fatalf("line %d: %s leaves: %v", s.line, s.who, err)
+				}
+			case "<":
+				_, got, err := conn(s.who).Read(ctx)
+				if err != nil {
+					t.Fatalf("line %d: %s waits for %s: %v", s.line, s.who, s.frame, err)
+				}
+				want, err := parseOrdered([]byte(s.frame))
+				if err != nil {
+					t.Fatalf("line %d: the golden frame is not JSON: %v", s.line, err)
+				}
+				have, err := parseOrdered(got)
+				if err != nil {
+					t.Fatalf("line %d: %s got %s, not JSON: %v", s.line, s.who, got, err)
+				}
+				m := matcher{from: start, to: time.Now()}
+				m.match("", want, have)
+				if len(m.diffs) > 0 {
+					t.Errorf("line %d: %s got\n\t%s\nwant\n\t%s\n%s", s.line, s.who, got, s.frame, strings.Join(m.diffs, "\n"))
+				}
 			}
-		case "leaves":
-			if err := conn(s.who).Close(websocket.StatusNormalClosure, ""); err != nil {
-				t.Fatalf("line %d: %s leaves: %v", s.line, s.who, err)
-			}
-		case "<":
-			_, got, err := conn(s.who).Read(ctx)
-			if err != nil {
-				t.Fatalf("line %d: %s waits for %s: %v", s.line, s.who, s.frame, err)
-			}
-			want, err := parseOrdered([]byte(s.frame))
-			if err != nil {
-				t.Fatalf("line %d: the golden frame is not JSON: %v", s.line, err)
-			}
-			have, err := parseOrdered(got)
-			if err != nil {
-				t.Fatalf("line %d: %s got %s, not JSON: %v", s.line, s.who, got, err)
-			}
-			m := matcher{from: start, to: time.Now()}
-			m.match("", want, have)
-			if len(m.diffs) > 0 {
-				t.Errorf("line %d: %s got\n\t%s\nwant\n\t%s\n%s", s.line, s.who, got, s.frame, strings.Join(m.diffs, "\n"))
-			}
+			cancel()
 		}
-		cancel()
-	}
+	})
 }
 
 type step struct {
@@ -314,64 +307,66 @@ func indexOf(s []string, v string) int {
 // JSON type in one of these fields fails to decode, as it would for that
 // client.
 func TestLegacyTypedClient(t *testing.T) {
-	r := startLegacyRelay(t)
-	start := time.Now()
-	a := &oldClient{t: t, ws: r.dialRaw("/", nil).ws, id: "TYPED-A"}
-	b := &oldClient{t: t, ws: r.dialRaw("/", nil).ws, id: "TYPED-B"}
+	onEachStore(t, func(t *testing.T, kind string) {
+		r := startRelayOn(t, kind)
+		start := time.Now()
+		a := &oldClient{t: t, ws: r.dialRaw("/", nil).ws, id: "TYPED-A"}
+		b := &oldClient{t: t, ws: r.dialRaw("/", nil).ws, id: "TYPED-B"}
 
-	if reg := a.register(); len(reg.Peers) != 0 || reg.ClientID != "TYPED-A" {
-		t.Fatalf("A registered = %+v, want no other peers", reg)
-	}
-	if reg := b.register(); strings.Join(reg.Peers, ",") != "TYPED-A" {
-		t.Fatalf("B registered = %+v, want peers [TYPED-A]", reg)
-	}
-	if j := recv[oldPresence](a, "peer_joined"); j.ClientID != "TYPED-B" || strings.Join(j.Peers, ",") != "TYPED-A,TYPED-B" {
-		t.Fatalf("A peer_joined = %+v", j)
-	}
-
-	checkMessage := func(m oldMessage, from, to, content string) {
-		t.Helper()
-		ts, err := time.Parse(time.RFC3339Nano, m.Timestamp)
-		if m.From != from || m.To != to || m.Content != content || err != nil || ts.Before(start.Truncate(time.Millisecond)) || ts.After(time.Now()) {
-			t.Fatalf("message = %+v (timestamp: %v), want from %s to %q: %q, stamped now", m, err, from, to, content)
+		if reg := a.register(); len(reg.Peers) != 0 || reg.ClientID != "TYPED-A" {
+			t.Fatalf("A registered = %+v, want no other peers", reg)
 		}
-	}
-	a.send(map[string]any{"type": "message", "to": "TYPED-B", "content": "direct"})
-	checkMessage(recv[oldMessage](b, "message"), "TYPED-A", "TYPED-B", "direct")
-	a.send(map[string]any{"type": "message", "content": "to everyone"})
-	checkMessage(recv[oldMessage](b, "message"), "TYPED-A", "all", "to everyone")
-	b.send(map[string]any{"type": "message", "to": "all", "content": "to all"})
-	checkMessage(recv[oldMessage](a, "message"), "TYPED-B", "all", "to all")
-
-	a.send(map[string]any{"type": "get_peers"})
-	if p := recv[oldPeers](a, "peers"); strings.Join(p.Peers, ",") != "TYPED-A,TYPED-B" || p.Self != "TYPED-A" {
-		t.Fatalf("peers = %+v", p)
-	}
-	b.send(map[string]any{"type": "get_history", "count": 10})
-	h := recv[oldHistory](b, "history")
-	if len(h.Messages) != 3 {
-		t.Fatalf("history = %+v, want 3 messages", h)
-	}
-	for i, want := range []struct{ from, to, content string }{{"TYPED-A", "TYPED-B", "direct"}, {"TYPED-A", "all", "to everyone"}, {"TYPED-B", "all", "to all"}} {
-		if h.Messages[i].Type != "message" {
-			t.Fatalf("history item %d has type %q, want message", i, h.Messages[i].Type)
+		if reg := b.register(); strings.Join(reg.Peers, ",") != "TYPED-A" {
+			t.Fatalf("B registered = %+v, want peers [TYPED-A]", reg)
 		}
-		checkMessage(h.Messages[i], want.from, want.to, want.content)
-	}
+		if j := recv[oldPresence](a, "peer_joined"); j.ClientID != "TYPED-B" || strings.Join(j.Peers, ",") != "TYPED-A,TYPED-B" {
+			t.Fatalf("A peer_joined = %+v", j)
+		}
 
-	a.send(map[string]any{"type": "ping"})
-	if p := recv[oldPong](a, "pong"); p.Timestamp < start.UnixMilli() || p.Timestamp > time.Now().UnixMilli() {
-		t.Fatalf("pong = %+v, want now in milliseconds", p)
-	}
-	a.sendText("{nope")
-	if e := recv[oldError](a, "error"); e.Message == "" {
-		t.Fatalf("error = %+v, want a message", e)
-	}
+		checkMessage := func(m oldMessage, from, to, content string) {
+			t.Helper()
+			ts, err := time.Parse(time.RFC3339Nano, m.Timestamp)
+			if m.From != from || m.To != to || m.Content != content || err != nil || ts.Before(start.Truncate(time.Millisecond)) || ts.After(time.Now()) {
+				t.Fatalf("message = %+v (timestamp: %v), want from %s to %q: %q, stamped now", m, err, from, to, content)
+			}
+		}
+		a.send(map[string]any{"type": "message", "to": "TYPED-B", "content": "direct"})
+		checkMessage(recv[oldMessage](b, "message"), "TYPED-A", "TYPED-B", "direct")
+		a.send(map[string]any{"type": "message", "content": "to everyone"})
+		checkMessage(recv[oldMessage](b, "message"), "TYPED-A", "all", "to everyone")
+		b.send(map[string]any{"type": "message", "to": "all", "content": "to all"})
+		checkMessage(recv[oldMessage](a, "message"), "TYPED-B", "all", "to all")
 
-	b.ws.Close(websocket.StatusNormalClosure, "")
-	if l := recv[oldPresence](a, "peer_left"); l.ClientID != "TYPED-B" || strings.Join(l.Peers, ",") != "TYPED-A" {
-		t.Fatalf("peer_left = %+v", l)
-	}
+		a.send(map[string]any{"type": "get_peers"})
+		if p := recv[oldPeers](a, "peers"); strings.Join(p.Peers, ",") != "TYPED-A,TYPED-B" || p.Self != "TYPED-A" {
+			t.Fatalf("peers = %+v", p)
+		}
+		b.send(map[string]any{"type": "get_history", "count": 10})
+		h := recv[oldHistory](b, "history")
+		if len(h.Messages) != 3 {
+			t.Fatalf("history = %+v, want 3 messages", h)
+		}
+		for i, want := range []struct{ from, to, content string }{{"TYPED-A", "TYPED-B", "direct"}, {"TYPED-A", "all", "to everyone"}, {"TYPED-B", "all", "to all"}} {
+			if h.Messages[i].Type != "message" {
+				t.Fatalf("history item %d has type %q, want message", i, h.Messages[i].Type)
+			}
+			checkMessage(h.Messages[i], want.from, want.to, want.content)
+		}
+
+		a.send(map[string]any{"type": "ping"})
+		if p := recv[oldPong](a, "pong"); p.Timestamp < start.UnixMilli() || p.Timestamp > time.Now().UnixMilli() {
+			t.Fatalf("pong = %+v, want now in milliseconds", p)
+		}
+		a.sendText("{nope")
+		if e := recv[oldError](a, "error"); e.Message == "" {
+			t.Fatalf("error = %+v, want a message", e)
+		}
+
+		b.ws.Close(websocket.StatusNormalClosure, "")
+		if l := recv[oldPresence](a, "peer_left"); l.ClientID != "TYPED-B" || strings.Join(l.Peers, ",") != "TYPED-A" {
+			t.Fatalf("peer_left = %+v", l)
+		}
+	})
 }
 
 // The typed client's frames, shaped as the older relay's clients declare

@@ -43,7 +43,7 @@ func holdWriteLock(t *testing.T, dir string, d time.Duration) {
 // committed, unmarked, and never an ack.
 func TestProvisionalHandOff(t *testing.T) {
 	const delay = 300 * time.Millisecond
-	r := startRelay(t)
+	r := startRelayOn(t, "sqlite") // holdWriteLock holds SQLite's commits
 	a, _ := r.connect("A", 0)
 	p := r.connectProvisional("P", 0)
 	c, _ := r.connect("C", 0)

@@ -24,81 +24,83 @@ func statuses(a *protocol.Accepted) map[string]string {
 }
 
 func TestRouting(t *testing.T) {
-	r := startRelay(t)
-	a, _ := r.connect("CC-1", 0)
-	b, _ := r.connect("CC-2", 0)
-	c, w := r.connect("CODEX", 0)
-	if got := len(w.Peers); got != 3 {
-		t.Fatalf("welcome lists %d peers, want 3", got)
-	}
+	onEachStore(t, func(t *testing.T, kind string) {
+		r := startRelayOn(t, kind)
+		a, _ := r.connect("CC-1", 0)
+		b, _ := r.connect("CC-2", 0)
+		c, w := r.connect("CODEX", 0)
+		if got := len(w.Peers); got != 3 {
+			t.Fatalf("welcome lists %d peers, want 3", got)
+		}
 
-	t.Run("direct", func(t *testing.T) {
-		a.send(&protocol.Send{Ref: "r1", To: protocol.Recipients{"CC-2"}, Body: "the bug is in auth.js line 42", Thread: "auth"})
-		acc := expect[*protocol.Accepted](a)
-		if acc.Ref != "r1" || acc.ID == "" || !reflect.DeepEqual(statuses(acc), map[string]string{"CC-2": "delivered"}) {
-			t.Fatalf("accepted = %+v", acc)
-		}
-		m := expect[*protocol.Message](b)
-		if m.From != "CC-1" || m.Body != "the bug is in auth.js line 42" || m.ID != acc.ID || m.Thread != "auth" || m.Seq == 0 {
-			t.Fatalf("message = %+v", m)
-		}
-	})
-	t.Run("list", func(t *testing.T) {
-		a.send(&protocol.Send{Ref: "r2", To: protocol.Recipients{"CC-2", "CODEX", "CC-2"}, Body: "both"})
-		acc := expect[*protocol.Accepted](a)
-		if !reflect.DeepEqual(statuses(acc), map[string]string{"CC-2": "delivered", "CODEX": "delivered"}) || len(acc.Recipients) != 2 {
-			t.Fatalf("accepted = %+v", acc)
-		}
-		for _, cl := range []*client{b, c} {
-			if m := expect[*protocol.Message](cl); m.Body != "both" {
-				t.Fatalf("%s got %+v", cl.id, m)
+		t.Run("direct", func(t *testing.T) {
+			a.send(&protocol.Send{Ref: "r1", To: protocol.Recipients{"CC-2"}, Body: "the bug is in auth.js line 42", Thread: "auth"})
+			acc := expect[*protocol.Accepted](a)
+			if acc.Ref != "r1" || acc.ID == "" || !reflect.DeepEqual(statuses(acc), map[string]string{"CC-2": "delivered"}) {
+				t.Fatalf("accepted = %+v", acc)
 			}
-		}
-	})
-	t.Run("broadcast skips sender", func(t *testing.T) {
-		b.send(&protocol.Send{Ref: "r3", To: protocol.Recipients{"*"}, Body: "hello all"})
-		acc := expect[*protocol.Accepted](b)
-		if !reflect.DeepEqual(statuses(acc), map[string]string{"CC-1": "delivered", "CODEX": "delivered"}) {
-			t.Fatalf("accepted = %+v", acc)
-		}
-		for _, cl := range []*client{a, c} {
-			if m := expect[*protocol.Message](cl); m.Body != "hello all" || m.From != "CC-2" || !reflect.DeepEqual(m.To, []string{"*"}) {
-				t.Fatalf("%s got %+v", cl.id, m)
-			}
-		}
-		// The sender's next frame is the answer to its next request, not its own broadcast.
-		b.send(&protocol.Peers{Ref: "p"})
-		if p := expect[*protocol.Peers](b); len(p.Peers) != 3 {
-			t.Fatalf("peers = %+v", p)
-		}
-	})
-	t.Run("unknown", func(t *testing.T) {
-		a.send(&protocol.Send{Ref: "r4", To: protocol.Recipients{"NOBODY", "CC-2"}, Body: "x"})
-		acc := expect[*protocol.Accepted](a)
-		if !reflect.DeepEqual(statuses(acc), map[string]string{"NOBODY": "unknown", "CC-2": "delivered"}) {
-			t.Fatalf("accepted = %+v", acc)
-		}
-		expect[*protocol.Message](b)
-	})
-	t.Run("from cannot be forged", func(t *testing.T) {
-		c.writeText(`{"type":"send","ref":"f","to":"CC-2","body":"hi","from":"CC-1"}`)
-		expect[*protocol.Accepted](c)
-		if m := expect[*protocol.Message](b); m.From != "CODEX" {
-			t.Fatalf("from = %q, want CODEX", m.From)
-		}
-	})
-	t.Run("seq strictly increasing", func(t *testing.T) {
-		var last uint64
-		for i := range 20 {
-			a.send(&protocol.Send{Ref: "s", To: protocol.Recipients{"CC-2"}, Body: strings.Repeat("x", i+1)})
-		}
-		for range 20 {
 			m := expect[*protocol.Message](b)
-			if m.Seq <= last {
-				t.Fatalf("seq %d after %d", m.Seq, last)
+			if m.From != "CC-1" || m.Body != "the bug is in auth.js line 42" || m.ID != acc.ID || m.Thread != "auth" || m.Seq == 0 {
+				t.Fatalf("message = %+v", m)
 			}
-			last = m.Seq
-		}
+		})
+		t.Run("list", func(t *testing.T) {
+			a.send(&protocol.Send{Ref: "r2", To: protocol.Recipients{"CC-2", "CODEX", "CC-2"}, Body: "both"})
+			acc := expect[*protocol.Accepted](a)
+			if !reflect.DeepEqual(statuses(acc), map[string]string{"CC-2": "delivered", "CODEX": "delivered"}) || len(acc.Recipients) != 2 {
+				t.Fatalf("accepted = %+v", acc)
+			}
+			for _, cl := range []*client{b, c} {
+				if m := expect[*protocol.Message](cl); m.Body != "both" {
+					t.Fatalf("%s got %+v", cl.id, m)
+				}
+			}
+		})
+		t.Run("broadcast skips sender", func(t *testing.T) {
+			b.send(&protocol.Send{Ref: "r3", To: protocol.Recipients{"*"}, Body: "hello all"})
+			acc := expect[*protocol.Accepted](b)
+			if !reflect.DeepEqual(statuses(acc), map[string]string{"CC-1": "delivered", "CODEX": "delivered"}) {
+				t.Fatalf("accepted = %+v", acc)
+			}
+			for _, cl := range []*client{a, c} {
+				if m := expect[*protocol.Message](cl); m.Body != "hello all" || m.From != "CC-2" || !reflect.DeepEqual(m.To, []string{"*"}) {
+					t.Fatalf("%s got %+v", cl.id, m)
+				}
+			}
+			// The sender's next frame is the answer to its next request, not its own broadcast.
+			b.send(&protocol.Peers{Ref: "p"})
+			if p := expect[*protocol.Peers](b); len(p.Peers) != 3 {
+				t.Fatalf("peers = %+v", p)
+			}
+		})
+		t.Run("unknown", func(t *testing.T) {
+			a.send(&protocol.Send{Ref: "r4", To: protocol.Recipients{"NOBODY", "CC-2"}, Body: "x"})
+			acc := expect[*protocol.Accepted](a)
+			if !reflect.DeepEqual(statuses(acc), map[string]string{"NOBODY": "unknown", "CC-2": "delivered"}) {
+				t.Fatalf("accepted = %+v", acc)
+			}
+			expect[*protocol.Message](b)
+		})
+		t.Run("from cannot be forged", func(t *testing.T) {
+			c.writeText(`{"type":"send","ref":"f","to":"CC-2","body":"hi","from":"CC-1"}`)
+			expect[*protocol.Accepted](c)
+			if m := expect[*protocol.Message](b); m.From != "CODEX" {
+				t.Fatalf("from = %q, want CODEX", m.From)
+			}
+		})
+		t.Run("seq strictly increasing", func(t *testing.T) {
+			var last uint64
+			for i := range 20 {
+				a.send(&protocol.Send{Ref: "s", To: protocol.Recipients{"CC-2"}, Body: strings.Repeat("x", i+1)})
+			}
+			for range 20 {
+				m := expect[*protocol.Message](b)
+				if m.Seq <= last {
+					t.Fatalf("seq %d after %d", m.Seq, last)
+				}
+				last = m.Seq
+			}
+		})
 	})
 }
 
@@ -142,34 +144,36 @@ func TestPresence(t *testing.T) {
 }
 
 func TestQueuedForOfflinePeerAndResume(t *testing.T) {
-	r := startRelay(t)
-	a, _ := r.connect("CC-1", 0)
-	b, _ := r.connect("CC-2", 0)
-	a.send(&protocol.Send{Ref: "1", To: protocol.Recipients{"CC-2"}, Body: "one"})
-	expect[*protocol.Accepted](a)
-	m1 := expect[*protocol.Message](b)
-	b.send(&protocol.Ack{Upto: m1.Seq})
-	b.ws.Close(websocket.StatusNormalClosure, "")
-	expect[*protocol.Presence](a)
+	onEachStore(t, func(t *testing.T, kind string) {
+		r := startRelayOn(t, kind)
+		a, _ := r.connect("CC-1", 0)
+		b, _ := r.connect("CC-2", 0)
+		a.send(&protocol.Send{Ref: "1", To: protocol.Recipients{"CC-2"}, Body: "one"})
+		expect[*protocol.Accepted](a)
+		m1 := expect[*protocol.Message](b)
+		b.send(&protocol.Ack{Upto: m1.Seq})
+		b.ws.Close(websocket.StatusNormalClosure, "")
+		expect[*protocol.Presence](a)
 
-	for _, body := range []string{"two", "three"} {
-		a.send(&protocol.Send{Ref: body, To: protocol.Recipients{"CC-2"}, Body: body})
-		if st := statuses(expect[*protocol.Accepted](a)); st["CC-2"] != protocol.StatusQueued {
-			t.Fatalf("status = %v, want queued", st)
+		for _, body := range []string{"two", "three"} {
+			a.send(&protocol.Send{Ref: body, To: protocol.Recipients{"CC-2"}, Body: body})
+			if st := statuses(expect[*protocol.Accepted](a)); st["CC-2"] != protocol.StatusQueued {
+				t.Fatalf("status = %v, want queued", st)
+			}
 		}
-	}
-	b2, _ := r.connect("CC-2", 0)
-	for _, want := range []string{"two", "three"} {
-		if m := expect[*protocol.Message](b2); m.Body != want {
-			t.Fatalf("after reconnect got %q, want %q", m.Body, want)
+		b2, _ := r.connect("CC-2", 0)
+		for _, want := range []string{"two", "three"} {
+			if m := expect[*protocol.Message](b2); m.Body != want {
+				t.Fatalf("after reconnect got %q, want %q", m.Body, want)
+			}
 		}
-	}
-	// Not acked: a reconnect with resume_after of the first redelivers only the second.
-	b2.ws.Close(websocket.StatusNormalClosure, "")
-	b3, _ := r.connect("CC-2", m1.Seq+1)
-	if m := expect[*protocol.Message](b3); m.Body != "three" {
-		t.Fatalf("after resume got %q, want three", m.Body)
-	}
+		// Not acked: a reconnect with resume_after of the first redelivers only the second.
+		b2.ws.Close(websocket.StatusNormalClosure, "")
+		b3, _ := r.connect("CC-2", m1.Seq+1)
+		if m := expect[*protocol.Message](b3); m.Body != "three" {
+			t.Fatalf("after resume got %q, want three", m.Body)
+		}
+	})
 }
 
 func TestQueueIfUnknown(t *testing.T) {
@@ -186,58 +190,62 @@ func TestQueueIfUnknown(t *testing.T) {
 }
 
 func TestMailboxFull(t *testing.T) {
-	r := startRelay(t, func(_ *Server, o *hub.Options) { o.MaxQueue = 2 })
-	b, _ := r.connect("CC-2", 0)
-	b.ws.Close(websocket.StatusNormalClosure, "")
-	a, _ := r.connect("CC-1", 0)
-	waitFor(t, "CC-2 to go offline", func() bool {
-		a.send(&protocol.Peers{Ref: "p"})
-		return len(expect[*protocol.Peers](a).Peers) == 1
+	onEachStore(t, func(t *testing.T, kind string) {
+		r := startRelayOn(t, kind, func(_ *Server, o *hub.Options) { o.MaxQueue = 2 })
+		b, _ := r.connect("CC-2", 0)
+		b.ws.Close(websocket.StatusNormalClosure, "")
+		a, _ := r.connect("CC-1", 0)
+		waitFor(t, "CC-2 to go offline", func() bool {
+			a.send(&protocol.Peers{Ref: "p"})
+			return len(expect[*protocol.Peers](a).Peers) == 1
+		})
+		var got []string
+		for i := range 3 {
+			a.send(&protocol.Send{Ref: "x", To: protocol.Recipients{"CC-2"}, Body: string(rune('a' + i))})
+			got = append(got, statuses(expect[*protocol.Accepted](a))["CC-2"])
+		}
+		if !reflect.DeepEqual(got, []string{"queued", "queued", "full"}) {
+			t.Fatalf("statuses = %v", got)
+		}
 	})
-	var got []string
-	for i := range 3 {
-		a.send(&protocol.Send{Ref: "x", To: protocol.Recipients{"CC-2"}, Body: string(rune('a' + i))})
-		got = append(got, statuses(expect[*protocol.Accepted](a))["CC-2"])
-	}
-	if !reflect.DeepEqual(got, []string{"queued", "queued", "full"}) {
-		t.Fatalf("statuses = %v", got)
-	}
 }
 
 func TestTakeover(t *testing.T) {
-	r := startRelay(t)
-	watcher, _ := r.connect("WATCH", 0)
-	old, _ := r.connect("CC-1", 0)
-	expect[*protocol.Presence](watcher)
+	onEachStore(t, func(t *testing.T, kind string) {
+		r := startRelayOn(t, kind)
+		watcher, _ := r.connect("WATCH", 0)
+		old, _ := r.connect("CC-1", 0)
+		expect[*protocol.Presence](watcher)
 
-	newer := r.dialRaw("/v1/ws", nil)
-	newer.id = "CC-1"
-	newer.send(&protocol.Hello{Proto: 1, ClientID: "CC-1", Host: "laptop", PID: 200})
-	w := expect[*protocol.Welcome](newer)
-	if w.Replaced == nil || w.Replaced.Host != "test-host" || w.Replaced.PID != 100 {
-		t.Fatalf("welcome.replaced = %+v, want the old host and pid", w.Replaced)
-	}
-	code, reason := old.closeStatus()
-	if code != protocol.CloseReplaced || !strings.Contains(reason, "laptop") {
-		t.Fatalf("old connection closed with %d %q, want 4409 naming the new host", code, reason)
-	}
+		newer := r.dialRaw("/v1/ws", nil)
+		newer.id = "CC-1"
+		newer.send(&protocol.Hello{Proto: 1, ClientID: "CC-1", Host: "laptop", PID: 200})
+		w := expect[*protocol.Welcome](newer)
+		if w.Replaced == nil || w.Replaced.Host != "test-host" || w.Replaced.PID != 100 {
+			t.Fatalf("welcome.replaced = %+v, want the old host and pid", w.Replaced)
+		}
+		code, reason := old.closeStatus()
+		if code != protocol.CloseReplaced || !strings.Contains(reason, "laptop") {
+			t.Fatalf("old connection closed with %d %q, want 4409 naming the new host", code, reason)
+		}
 
-	// The old connection's teardown must not remove the newer one.
-	watcher.send(&protocol.Send{Ref: "m", To: protocol.Recipients{"CC-1"}, Body: "still there?"})
-	if st := statuses(expect[*protocol.Accepted](watcher)); st["CC-1"] != protocol.StatusDelivered {
-		t.Fatalf("status = %v, want delivered to the newer connection", st)
-	}
-	if m := expect[*protocol.Message](newer); m.Body != "still there?" {
-		t.Fatalf("newer got %+v", m)
-	}
-	watcher.send(&protocol.Peers{Ref: "p"})
-	p := expect[*protocol.Peers](watcher)
-	if len(p.Peers) != 2 || p.Peers[0].ID != "CC-1" || p.Peers[0].PID != 200 {
-		t.Fatalf("peers = %+v", p.Peers)
-	}
-	if protocol.ShouldReconnect(int(code)) {
-		t.Fatal("4409 must tell the client not to reconnect")
-	}
+		// The old connection's teardown must not remove the newer one.
+		watcher.send(&protocol.Send{Ref: "m", To: protocol.Recipients{"CC-1"}, Body: "still there?"})
+		if st := statuses(expect[*protocol.Accepted](watcher)); st["CC-1"] != protocol.StatusDelivered {
+			t.Fatalf("status = %v, want delivered to the newer connection", st)
+		}
+		if m := expect[*protocol.Message](newer); m.Body != "still there?" {
+			t.Fatalf("newer got %+v", m)
+		}
+		watcher.send(&protocol.Peers{Ref: "p"})
+		p := expect[*protocol.Peers](watcher)
+		if len(p.Peers) != 2 || p.Peers[0].ID != "CC-1" || p.Peers[0].PID != 200 {
+			t.Fatalf("peers = %+v", p.Peers)
+		}
+		if protocol.ShouldReconnect(int(code)) {
+			t.Fatal("4409 must tell the client not to reconnect")
+		}
+	})
 }
 
 func TestKeepaliveDropsSilentPeer(t *testing.T) {
@@ -272,34 +280,36 @@ func TestHelloTimeout(t *testing.T) {
 }
 
 func TestGracefulShutdown(t *testing.T) {
-	r := startRelay(t)
-	a, _ := r.connect("CC-1", 0)
-	b, _ := r.connect("CC-2", 0)
-	// The clients read while the relay shuts down, as real ones do: the
-	// close handshake needs their answer, or it waits out CloseGrace.
-	codes := make(chan websocket.StatusCode, 2)
-	for _, c := range []*client{a, b} {
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), patience)
-			defer cancel()
-			for {
-				if _, _, err := c.ws.Read(ctx); err != nil {
-					codes <- websocket.CloseStatus(err)
-					return
+	onEachStore(t, func(t *testing.T, kind string) {
+		r := startRelayOn(t, kind)
+		a, _ := r.connect("CC-1", 0)
+		b, _ := r.connect("CC-2", 0)
+		// The clients read while the relay shuts down, as real ones do: the
+		// close handshake needs their answer, or it waits out CloseGrace.
+		codes := make(chan websocket.StatusCode, 2)
+		for _, c := range []*client{a, b} {
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), patience)
+				defer cancel()
+				for {
+					if _, _, err := c.ws.Read(ctx); err != nil {
+						codes <- websocket.CloseStatus(err)
+						return
+					}
 				}
-			}
-		}()
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), patience)
-	defer cancel()
-	if err := r.srv.Shutdown(ctx); err != nil {
-		t.Fatal(err)
-	}
-	for range 2 {
-		if code := <-codes; code != websocket.StatusGoingAway {
-			t.Fatalf("a client closed with %d, want 1001", code)
+			}()
 		}
-	}
+		ctx, cancel := context.WithTimeout(context.Background(), patience)
+		defer cancel()
+		if err := r.srv.Shutdown(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			if code := <-codes; code != websocket.StatusGoingAway {
+				t.Fatalf("a client closed with %d, want 1001", code)
+			}
+		}
+	})
 }
 
 func TestBadInput(t *testing.T) {
@@ -416,76 +426,80 @@ func TestBadInput(t *testing.T) {
 // A client that stops reading is closed as a slow consumer and loses
 // nothing: the messages wait in its mailbox for the next connection.
 func TestSlowConsumerLosesNothing(t *testing.T) {
-	// Short enough that SLOW is dropped soon, long enough that the reader of
-	// the backlog below (256 KiB frames decoded under -race) keeps up on a
-	// loaded machine: at 1 s it was dropped as slow too when the CPUs were busy.
-	r := startRelay(t, func(s *Server, _ *hub.Options) { s.WriteTimeout = 3 * time.Second })
-	a, _ := r.connect("CC-1", 0)
-	slow, _ := r.connect("SLOW", 0)
-	_ = slow // never reads again
-	body := strings.Repeat("s", 256<<10)
-	const n = 64 // 16 MiB: more than socket buffers hold
-	for i := range n {
-		a.send(&protocol.Send{Ref: "s", To: protocol.Recipients{"SLOW"}, Body: body[:len(body)-i]})
-		expect[*protocol.Accepted](a)
-	}
-	// Wait for the relay to give up on it.
-	waitFor(t, "SLOW to be dropped", func() bool {
-		a.send(&protocol.Peers{Ref: "p"})
-		return len(expect[*protocol.Peers](a).Peers) == 1
-	})
-	again, _ := r.connect("SLOW", 0)
-	for i := range n {
-		m := expect[*protocol.Message](again)
-		if len(m.Body) != len(body)-i {
-			t.Fatalf("message %d has %d bytes, want %d", i, len(m.Body), len(body)-i)
+	onEachStore(t, func(t *testing.T, kind string) {
+		// Short enough that SLOW is dropped soon, long enough that the reader of
+		// the backlog below (256 KiB frames decoded under -race) keeps up on a
+		// loaded machine: at 1 s it was dropped as slow too when the CPUs were busy.
+		r := startRelayOn(t, kind, func(s *Server, _ *hub.Options) { s.WriteTimeout = 3 * time.Second })
+		a, _ := r.connect("CC-1", 0)
+		slow, _ := r.connect("SLOW", 0)
+		_ = slow // never reads again
+		body := strings.Repeat("s", 256<<10)
+		const n = 64 // 16 MiB: more than socket buffers hold
+		for i := range n {
+			a.send(&protocol.Send{Ref: "s", To: protocol.Recipients{"SLOW"}, Body: body[:len(body)-i]})
+			expect[*protocol.Accepted](a)
 		}
-		again.send(&protocol.Ack{Upto: m.Seq})
-	}
+		// Wait for the relay to give up on it.
+		waitFor(t, "SLOW to be dropped", func() bool {
+			a.send(&protocol.Peers{Ref: "p"})
+			return len(expect[*protocol.Peers](a).Peers) == 1
+		})
+		again, _ := r.connect("SLOW", 0)
+		for i := range n {
+			m := expect[*protocol.Message](again)
+			if len(m.Body) != len(body)-i {
+				t.Fatalf("message %d has %d bytes, want %d", i, len(m.Body), len(body)-i)
+			}
+			again.send(&protocol.Ack{Upto: m.Seq})
+		}
+	})
 }
 
 func TestHistoryAndClear(t *testing.T) {
-	r := startRelay(t)
-	a, _ := r.connect("CC-1", 0)
-	b, _ := r.connect("CC-2", 0)
-	c, _ := r.connect("CC-3", 0)
-	a.send(&protocol.Send{Ref: "1", To: protocol.Recipients{"CC-2"}, Body: "a to b"})
-	expect[*protocol.Accepted](a)
-	expect[*protocol.Message](b)
-	b.send(&protocol.Send{Ref: "2", To: protocol.Recipients{"CC-3"}, Body: "b to c, private"})
-	expect[*protocol.Accepted](b)
-	expect[*protocol.Message](c)
-	c.send(&protocol.Send{Ref: "3", To: protocol.Recipients{"*"}, Body: "c to all"})
-	expect[*protocol.Accepted](c)
-	expect[*protocol.Message](a)
+	onEachStore(t, func(t *testing.T, kind string) {
+		r := startRelayOn(t, kind)
+		a, _ := r.connect("CC-1", 0)
+		b, _ := r.connect("CC-2", 0)
+		c, _ := r.connect("CC-3", 0)
+		a.send(&protocol.Send{Ref: "1", To: protocol.Recipients{"CC-2"}, Body: "a to b"})
+		expect[*protocol.Accepted](a)
+		expect[*protocol.Message](b)
+		b.send(&protocol.Send{Ref: "2", To: protocol.Recipients{"CC-3"}, Body: "b to c, private"})
+		expect[*protocol.Accepted](b)
+		expect[*protocol.Message](c)
+		c.send(&protocol.Send{Ref: "3", To: protocol.Recipients{"*"}, Body: "c to all"})
+		expect[*protocol.Accepted](c)
+		expect[*protocol.Message](a)
 
-	a.send(&protocol.History{Ref: "h"})
-	h := expect[*protocol.History](a)
-	var bodies []string
-	for _, m := range h.Messages {
-		bodies = append(bodies, m.Body)
-	}
-	if !reflect.DeepEqual(bodies, []string{"a to b", "c to all"}) {
-		t.Fatalf("CC-1 history = %q; must hold its own sends and what it received, never b→c", bodies)
-	}
-	a.send(&protocol.History{Ref: "h2", Limit: 1})
-	if h := expect[*protocol.History](a); len(h.Messages) != 1 || h.Messages[0].Body != "c to all" || !h.More {
-		t.Fatalf("limited history = %+v", h)
-	}
-	a.send(&protocol.History{Ref: "h3", With: "CC-2"})
-	if h := expect[*protocol.History](a); len(h.Messages) != 1 || h.Messages[0].Body != "a to b" {
-		t.Fatalf("history with CC-2 = %+v", h)
-	}
+		a.send(&protocol.History{Ref: "h"})
+		h := expect[*protocol.History](a)
+		var bodies []string
+		for _, m := range h.Messages {
+			bodies = append(bodies, m.Body)
+		}
+		if !reflect.DeepEqual(bodies, []string{"a to b", "c to all"}) {
+			t.Fatalf("CC-1 history = %q; must hold its own sends and what it received, never b→c", bodies)
+		}
+		a.send(&protocol.History{Ref: "h2", Limit: 1})
+		if h := expect[*protocol.History](a); len(h.Messages) != 1 || h.Messages[0].Body != "c to all" || !h.More {
+			t.Fatalf("limited history = %+v", h)
+		}
+		a.send(&protocol.History{Ref: "h3", With: "CC-2"})
+		if h := expect[*protocol.History](a); len(h.Messages) != 1 || h.Messages[0].Body != "a to b" {
+			t.Fatalf("history with CC-2 = %+v", h)
+		}
 
-	// Everything CC-1 was sent is unread: a plain clear keeps it.
-	a.send(&protocol.Clear{Ref: "c"})
-	if cl := expect[*protocol.Cleared](a); cl.Cleared != 1 {
-		t.Fatalf("cleared = %d, want 1 (its own send)", cl.Cleared)
-	}
-	a.send(&protocol.History{Ref: "h4"})
-	if h := expect[*protocol.History](a); len(h.Messages) != 1 || h.Messages[0].Body != "c to all" {
-		t.Fatalf("history after clear = %+v", h)
-	}
+		// Everything CC-1 was sent is unread: a plain clear keeps it.
+		a.send(&protocol.Clear{Ref: "c"})
+		if cl := expect[*protocol.Cleared](a); cl.Cleared != 1 {
+			t.Fatalf("cleared = %d, want 1 (its own send)", cl.Cleared)
+		}
+		a.send(&protocol.History{Ref: "h4"})
+		if h := expect[*protocol.History](a); len(h.Messages) != 1 || h.Messages[0].Body != "c to all" {
+			t.Fatalf("history after clear = %+v", h)
+		}
+	})
 }
 
 func TestAuth(t *testing.T) {
@@ -563,49 +577,53 @@ func TestNoTakeover(t *testing.T) {
 // A send retried with the same ref (its accepted was lost with the
 // connection) is answered again and not delivered twice.
 func TestRetriedSendDeliveredOnce(t *testing.T) {
-	r := startRelay(t)
-	b, _ := r.connect("CC-2", 0)
-	a, _ := r.connect("CC-1", 0)
-	a.send(&protocol.Send{Ref: "outbox-17", To: protocol.Recipients{"CC-2"}, Body: "once"})
-	first := expect[*protocol.Accepted](a)
-	a.ws.CloseNow()
-	a2, _ := r.connect("CC-1", 0)
-	a2.send(&protocol.Send{Ref: "outbox-17", To: protocol.Recipients{"CC-2"}, Body: "once"})
-	if again := expect[*protocol.Accepted](a2); again.ID != first.ID {
-		t.Fatalf("retry got id %s, want the original %s", again.ID, first.ID)
-	}
-	a2.send(&protocol.Send{Ref: "outbox-18", To: protocol.Recipients{"CC-2"}, Body: "next"})
-	expect[*protocol.Accepted](a2)
-	if m := expect[*protocol.Message](b); m.Body != "once" {
-		t.Fatalf("got %+v", m)
-	}
-	if m := expect[*protocol.Message](b); m.Body != "next" {
-		t.Fatalf("got %q, want next (the retry must not be delivered again)", m.Body)
-	}
+	onEachStore(t, func(t *testing.T, kind string) {
+		r := startRelayOn(t, kind)
+		b, _ := r.connect("CC-2", 0)
+		a, _ := r.connect("CC-1", 0)
+		a.send(&protocol.Send{Ref: "outbox-17", To: protocol.Recipients{"CC-2"}, Body: "once"})
+		first := expect[*protocol.Accepted](a)
+		a.ws.CloseNow()
+		a2, _ := r.connect("CC-1", 0)
+		a2.send(&protocol.Send{Ref: "outbox-17", To: protocol.Recipients{"CC-2"}, Body: "once"})
+		if again := expect[*protocol.Accepted](a2); again.ID != first.ID {
+			t.Fatalf("retry got id %s, want the original %s", again.ID, first.ID)
+		}
+		a2.send(&protocol.Send{Ref: "outbox-18", To: protocol.Recipients{"CC-2"}, Body: "next"})
+		expect[*protocol.Accepted](a2)
+		if m := expect[*protocol.Message](b); m.Body != "once" {
+			t.Fatalf("got %+v", m)
+		}
+		if m := expect[*protocol.Message](b); m.Body != "next" {
+			t.Fatalf("got %q, want next (the retry must not be delivered again)", m.Body)
+		}
+	})
 }
 
 func TestWelcomeBacklogAndResetMailbox(t *testing.T) {
-	r := startRelay(t)
-	b, _ := r.connect("CC-2", 0)
-	b.ws.Close(websocket.StatusNormalClosure, "")
-	a, _ := r.connect("CC-1", 0)
-	waitFor(t, "CC-2 offline", func() bool {
-		a.send(&protocol.Peers{Ref: "p"})
-		return len(expect[*protocol.Peers](a).Peers) == 1
-	})
-	for _, body := range []string{"1", "2", "3"} {
-		a.send(&protocol.Send{Ref: body, To: protocol.Recipients{"CC-2"}, Body: body})
-		expect[*protocol.Accepted](a)
-	}
-	// A client that holds seq 500 of a mailbox that only reached 3 (the
-	// relay's store was reset) must still get everything held.
-	b2, w := r.connect("CC-2", 500)
-	if w.Backlog != 3 {
-		t.Fatalf("backlog = %d, want 3", w.Backlog)
-	}
-	for _, want := range []string{"1", "2", "3"} {
-		if m := expect[*protocol.Message](b2); m.Body != want {
-			t.Fatalf("got %q, want %q", m.Body, want)
+	onEachStore(t, func(t *testing.T, kind string) {
+		r := startRelayOn(t, kind)
+		b, _ := r.connect("CC-2", 0)
+		b.ws.Close(websocket.StatusNormalClosure, "")
+		a, _ := r.connect("CC-1", 0)
+		waitFor(t, "CC-2 offline", func() bool {
+			a.send(&protocol.Peers{Ref: "p"})
+			return len(expect[*protocol.Peers](a).Peers) == 1
+		})
+		for _, body := range []string{"1", "2", "3"} {
+			a.send(&protocol.Send{Ref: body, To: protocol.Recipients{"CC-2"}, Body: body})
+			expect[*protocol.Accepted](a)
 		}
-	}
+		// A client that holds seq 500 of a mailbox that only reached 3 (the
+		// relay's store was reset) must still get everything held.
+		b2, w := r.connect("CC-2", 500)
+		if w.Backlog != 3 {
+			t.Fatalf("backlog = %d, want 3", w.Backlog)
+		}
+		for _, want := range []string{"1", "2", "3"} {
+			if m := expect[*protocol.Message](b2); m.Body != want {
+				t.Fatalf("got %q, want %q", m.Body, want)
+			}
+		}
+	})
 }

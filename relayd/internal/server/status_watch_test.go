@@ -63,57 +63,59 @@ func peerStatus(ps []protocol.Peer, id string) string {
 // A watcher learns that mail exists for an id, never what it says: at once
 // for mail that waits, then for each new message, online or not.
 func TestWatchMail(t *testing.T) {
-	r := startRelay(t)
-	coord, _ := r.connect("COORD", 0)
-	codex, _ := r.connect("CODEX", 0)
-	codex.ws.CloseNow() // CODEX is known, and offline once the relay notices
-	waitFor(t, "CODEX to be offline", func() bool {
-		coord.send(&protocol.Peers{Ref: "p"})
-		return !slices.ContainsFunc(expect[*protocol.Peers](coord).Peers, func(p protocol.Peer) bool { return p.ID == "CODEX" })
-	})
-	coord.send(&protocol.Send{Ref: "1", To: protocol.Recipients{"CODEX"}, Body: "secret task", Thread: "t1", QueueIfUnknown: true})
-	for {
-		if _, ok := coord.next().(*protocol.Accepted); ok {
-			break
+	onEachStore(t, func(t *testing.T, kind string) {
+		r := startRelayOn(t, kind)
+		coord, _ := r.connect("COORD", 0)
+		codex, _ := r.connect("CODEX", 0)
+		codex.ws.CloseNow() // CODEX is known, and offline once the relay notices
+		waitFor(t, "CODEX to be offline", func() bool {
+			coord.send(&protocol.Peers{Ref: "p"})
+			return !slices.ContainsFunc(expect[*protocol.Peers](coord).Peers, func(p protocol.Peer) bool { return p.ID == "CODEX" })
+		})
+		coord.send(&protocol.Send{Ref: "1", To: protocol.Recipients{"CODEX"}, Body: "secret task", Thread: "t1", QueueIfUnknown: true})
+		for {
+			if _, ok := coord.next().(*protocol.Accepted); ok {
+				break
+			}
 		}
-	}
 
-	w := r.dialRaw("/v1/ws", nil)
-	w.send(&protocol.Hello{Proto: 1, ClientID: "watch-CODEX", Quiet: true, NoTakeover: true})
-	expect[*protocol.Welcome](w)
-	w.send(&protocol.Watch{Ref: "w", IDs: []string{"CODEX"}})
-	// The waiting mail is announced (it may come before or after the echo).
-	var echo *protocol.Watch
-	var first *protocol.Mail
-	for echo == nil || first == nil {
-		switch f := w.next().(type) {
-		case *protocol.Watch:
-			echo = f
-		case *protocol.Mail:
-			first = f
-		default:
-			t.Fatalf("watcher got %T %+v", f, f)
+		w := r.dialRaw("/v1/ws", nil)
+		w.send(&protocol.Hello{Proto: 1, ClientID: "watch-CODEX", Quiet: true, NoTakeover: true})
+		expect[*protocol.Welcome](w)
+		w.send(&protocol.Watch{Ref: "w", IDs: []string{"CODEX"}})
+		// The waiting mail is announced (it may come before or after the echo).
+		var echo *protocol.Watch
+		var first *protocol.Mail
+		for echo == nil || first == nil {
+			switch f := w.next().(type) {
+			case *protocol.Watch:
+				echo = f
+			case *protocol.Mail:
+				first = f
+			default:
+				t.Fatalf("watcher got %T %+v", f, f)
+			}
 		}
-	}
-	if echo.Ref != "w" || len(echo.IDs) != 1 || first.For != "CODEX" || first.Count != 1 || first.Seq == 0 {
-		t.Fatalf("echo %+v, mail %+v", echo, first)
-	}
-	coord.send(&protocol.Send{Ref: "2", To: protocol.Recipients{"CODEX"}, Body: "another secret", Thread: "t1"})
-	m := expect[*protocol.Mail](w)
-	if m.For != "CODEX" || m.Count != 2 || m.Seq <= first.Seq || m.Online {
-		t.Fatalf("mail = %+v, want count 2 and a newer seq", m)
-	}
-	// Mail to others is not announced; the watcher is not a peer to others' presence.
-	coord.send(&protocol.Send{Ref: "3", To: protocol.Recipients{"watch-CODEX"}, Body: "x"})
-	if f := w.next(); f.Type() != protocol.TypeMessage {
-		t.Fatalf("watcher got %T %+v, want only its own message", f, f)
-	}
-	// Mail for an id that is online says so.
-	r.connect("CODEX", 0)
-	coord.send(&protocol.Send{Ref: "4", To: protocol.Recipients{"CODEX"}, Body: "you are online"})
-	if m := expect[*protocol.Mail](w); !m.Online || m.For != "CODEX" {
-		t.Fatalf("mail = %+v, want online", m)
-	}
+		if echo.Ref != "w" || len(echo.IDs) != 1 || first.For != "CODEX" || first.Count != 1 || first.Seq == 0 {
+			t.Fatalf("echo %+v, mail %+v", echo, first)
+		}
+		coord.send(&protocol.Send{Ref: "2", To: protocol.Recipients{"CODEX"}, Body: "another secret", Thread: "t1"})
+		m := expect[*protocol.Mail](w)
+		if m.For != "CODEX" || m.Count != 2 || m.Seq <= first.Seq || m.Online {
+			t.Fatalf("mail = %+v, want count 2 and a newer seq", m)
+		}
+		// Mail to others is not announced; the watcher is not a peer to others' presence.
+		coord.send(&protocol.Send{Ref: "3", To: protocol.Recipients{"watch-CODEX"}, Body: "x"})
+		if f := w.next(); f.Type() != protocol.TypeMessage {
+			t.Fatalf("watcher got %T %+v, want only its own message", f, f)
+		}
+		// Mail for an id that is online says so.
+		r.connect("CODEX", 0)
+		coord.send(&protocol.Send{Ref: "4", To: protocol.Recipients{"CODEX"}, Body: "you are online"})
+		if m := expect[*protocol.Mail](w); !m.Online || m.For != "CODEX" {
+			t.Fatalf("mail = %+v, want online", m)
+		}
+	})
 }
 
 // With per-identity tokens, a connection may watch only ids its token may

@@ -181,6 +181,29 @@ func OpenJournal(ctx context.Context, dir string, opts JournalOptions) (*Journal
 	return j, nil
 }
 
+// keepTornEnd copies the bytes of f from off to size, which replay took
+// for a torn last write, into a file beside it (relay.journal.torn-TIME)
+// before they are cut off: what relayd cannot read is never destroyed,
+// should it be more than a torn write (a file that is not a journal).
+func keepTornEnd(f *os.File, off, size int64) (string, error) {
+	path := fmt.Sprintf("%s.torn-%s", f.Name(), time.Now().UTC().Format("20060102T150405.000000000"))
+	out, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", err
+	}
+	if _, err := io.Copy(out, io.NewSectionReader(f, off, size-off)); err != nil {
+		out.Close()
+		os.Remove(path)
+		return "", err
+	}
+	if err := out.Sync(); err != nil {
+		out.Close()
+		os.Remove(path)
+		return "", err
+	}
+	return path, out.Close()
+}
+
 // open replays the journal into j.mem, compacts it when it is large, and
 // leaves j.f open for appending.
 func (j *JournalStore) open(ctx context.Context, compactAt int64) error {
@@ -195,8 +218,13 @@ func (j *JournalStore) open(ctx context.Context, compactAt int64) error {
 	}
 	j.mem.setAllWritten()
 	if fi, err := f.Stat(); err == nil && fi.Size() > good {
-		j.log.Warn("message journal ended in a torn record (relayd stopped in the middle of a write); cut it off",
-			logKeyPath, j.path, "kept_bytes", good, "cut_bytes", fi.Size()-good)
+		aside, err := keepTornEnd(f, good, fi.Size())
+		if err != nil {
+			f.Close()
+			return fmt.Errorf("keep the torn end of message journal %s aside before cutting it off: %w — free space in or make writable its directory", j.path, err)
+		}
+		j.log.Warn("message journal ended in a torn record (relayd stopped in the middle of a write); cut it off, its bytes kept aside",
+			logKeyPath, j.path, "kept_bytes", good, "cut_bytes", fi.Size()-good, "aside", aside)
 		if err := f.Truncate(good); err != nil {
 			f.Close()
 			return fmt.Errorf("cut the torn end off message journal %s: %w — make the file writable by the user running relayd", j.path, err)

@@ -252,6 +252,14 @@ func TestJournalTornTail(t *testing.T) {
 		if !strings.Contains(logs.String(), "torn record") {
 			t.Errorf("cut %d: nothing logged about the torn record: %s", cut, logs.String())
 		}
+		asides, _ := filepath.Glob(path + ".torn-*")
+		if len(asides) != 1 {
+			t.Fatalf("cut %d: %d files kept the torn end aside, want 1", cut, len(asides))
+		}
+		if b, err := os.ReadFile(asides[0]); err != nil || !bytes.Equal(b, rec[:cut]) {
+			t.Errorf("cut %d: %s holds %q (%v), want the %d bytes cut off", cut, asides[0], b, err, cut)
+		}
+		os.Remove(asides[0])
 		next := newMsg("a", "b")
 		if slots := send(t, s, next); slots[0].Seq != 2 {
 			t.Errorf("cut %d: the next send got seq %d, want 2", cut, slots[0].Seq)

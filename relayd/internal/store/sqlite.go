@@ -227,7 +227,7 @@ func refuseOtherStore(dir, other string) error {
 	if other == JournalFile {
 		kind, otherKind, convert = "sqlite", "journal", ""
 	}
-	return fmt.Errorf("data directory %s holds %s, the %s store's file: relayd --store %s would start empty beside it — start with --store %s%s, or give the %s store another --data-dir (docs/operations.md, \"The journal store\")",
+	return fmt.Errorf("data directory %s holds %s, the %s store's file: relayd --store %s would start empty beside it — start with --store %s (or --store auto, the default: the store the directory holds)%s, or give the %s store another --data-dir (docs/operations.md, \"The journal store\")",
 		dir, other, otherKind, kind, otherKind, convert, kind)
 }
 

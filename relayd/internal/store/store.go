@@ -2,7 +2,8 @@
 // one mailbox per recipient with a strictly increasing seq, acks and
 // retention. The hub calls it through the Store interface; Memory keeps
 // everything in process memory, the SQLite store (package-level Open) keeps
-// it on disk.
+// it on disk, the journal store (OpenJournal) keeps it in memory made
+// durable by an append-only file.
 package store
 
 import (
