@@ -92,21 +92,39 @@ type JournalStore struct {
 	dirty   atomic.Bool  // written since the last fsync
 
 	// Owned by the writer.
-	broken    error // the file could not be cut back after a failed write
-	compactAt int64 // compact once the file is past this and twice compacted
-	compacted int64 // the size of the last snapshot, 0 before the first
+	broken     error  // the file could not be cut back after a failed write
+	compactAt  int64  // compact once the file is past this and twice compacted
+	compacted  int64  // the size of the last snapshot, 0 before the first
+	compacting bool   // a snapshot is being written beside the journal
+	tail       []byte // while compacting: the records written since its snapshot
+
+	syncFile       atomic.Pointer[os.File] // the file writeLoop fsyncs: f, read without the writer role
+	stopCompaction atomic.Bool             // Close: a snapshot being written is abandoned
+	compactions    sync.WaitGroup          // compactBeside goroutines
 
 	// hookWrite, when set (tests only), runs before each write of the
 	// journal; an error fails the batch as a full disk would.
 	hookWrite atomic.Pointer[func([]byte) error]
+	// hookSnapshot, when set (tests only), runs before a compaction's
+	// snapshot is written beside the journal.
+	hookSnapshot atomic.Pointer[func()]
 }
 
 // jop is one write waiting for the writer. Its record is in
 // JournalStore.recs (a retry writes none); an op with neither sub nor done
 // is a lazy record (writeLazy), which nobody waits for.
 type jop struct {
-	sub  *jSend        // a send (or a retry of one)
-	done chan struct{} // a write whose caller waits; err is set before it closes
+	sub      *jSend        // a send (or a retry of one)
+	done     chan struct{} // a write whose caller waits; err is set before it closes
+	err      error
+	snapshot *snapshotFile // a compaction's snapshot, written, to take the journal's place
+}
+
+// snapshotFile is a snapshot written beside the journal (compactBeside):
+// the file, open at its end, and its size; or why it could not be written.
+type snapshotFile struct {
+	f    *os.File
+	size int64
 	err  error
 }
 
@@ -235,6 +253,7 @@ func (j *JournalStore) open(ctx context.Context, compactAt int64) error {
 		return fmt.Errorf("open message journal %s: %w", j.path, err)
 	}
 	j.f = f
+	j.syncFile.Store(f)
 	j.size.Store(good)
 	j.compactAt = compactAt
 	if compactAt > 0 && good > compactAt {
@@ -268,6 +287,8 @@ func (j *JournalStore) Close() error {
 		}
 	}
 	j.mu.Unlock()
+	j.stopCompaction.Store(true) // the journal holds everything: its snapshot is not needed
+	j.compactions.Wait()
 	close(j.quit)
 	<-j.stopped
 	err := j.f.Sync()
@@ -313,14 +334,27 @@ func (j *JournalStore) lead(own *jSend) {
 	j.queue, j.recs = j.spare[:0], j.spareRecs[:0]
 	j.spare, j.spareRecs = nil, nil
 	var st *snapshotState
-	if size := j.size.Load(); j.compactAt > 0 && size > j.compactAt && size > 2*j.compacted && j.broken == nil {
+	if size := j.size.Load(); !j.compacting && j.compactAt > 0 && size > j.compactAt && size > 2*j.compacted && j.broken == nil && !j.closed {
 		// The snapshot holds this batch's writes (applied before they
-		// were queued) and nothing after: mu is held.
+		// were queued) and nothing after: mu is held. Copying memory
+		// takes milliseconds; writing it out takes seconds for a large
+		// journal, so that is done beside the writer (compactBeside).
 		st = j.collect()
 	}
 	j.mu.Unlock()
-	if st == nil || !j.compactWith(st, batch, own) {
-		j.writeBatch(batch, recs, own)
+	err := j.writeBatch(batch, recs, own)
+	switch {
+	case st != nil && err == nil: // a failed batch was taken back out of memory, but not out of st
+		j.compacting, j.tail = true, j.tail[:0]
+		j.compactions.Add(1)
+		go j.compactBeside(st)
+	case j.compacting && err == nil:
+		j.tail = append(j.tail, recs...)
+	}
+	for _, op := range batch {
+		if op.snapshot != nil {
+			j.replaceWith(op.snapshot)
+		}
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -405,7 +439,9 @@ func (j *JournalStore) writeLoop() {
 			}
 		case <-tick.C:
 			if j.dirty.Swap(false) {
-				if err := j.f.Sync(); err != nil {
+				// The writer may replace the file meanwhile (replaceWith),
+				// and fsyncs the new one itself.
+				if err := j.syncFile.Load().Sync(); err != nil && !errors.Is(err, os.ErrClosed) {
 					j.log.Warn("could not fsync the message journal", logKeyPath, j.path, logKeyErr, err)
 				}
 			}
@@ -415,27 +451,78 @@ func (j *JournalStore) writeLoop() {
 	}
 }
 
-// compactWith replaces the journal with the snapshot st, which holds
-// batch's writes, and answers them. On failure it answers nothing and
-// reports false: the batch is then written to the journal as it is.
-func (j *JournalStore) compactWith(st *snapshotState, batch []*jop, own *jSend) bool {
-	if err := j.compact(st); err != nil {
-		j.log.Warn("could not compact the message journal; it goes on growing", logKeyPath, j.path, logKeyErr, err)
-		j.compacted = j.size.Load() // not again before it doubles
-		return false
+// compactBeside writes the snapshot st beside the journal while the writer
+// goes on appending to the journal, then hands it to the writer, which
+// appends what it wrote meanwhile (tail) and puts it in the journal's
+// place (replaceWith): sends wait for the copy of memory (collect), not for
+// the snapshot's write.
+func (j *JournalStore) compactBeside(st *snapshotState) {
+	defer j.compactions.Done()
+	if h := j.hookSnapshot.Load(); h != nil {
+		(*h)()
 	}
-	j.settle(batch, nil, own)
-	return true
+	sf := &snapshotFile{}
+	sf.f, sf.size, sf.err = j.writeSnapshotTemp(st)
+	op := &jop{snapshot: sf, done: make(chan struct{})}
+	j.mu.Lock()
+	if j.closed {
+		j.mu.Unlock()
+		if sf.err == nil {
+			j.discardSnapshot(sf.f)
+		}
+		return
+	}
+	lead := j.enqueue(op)
+	j.mu.Unlock()
+	if lead {
+		j.lead(nil)
+	}
+	<-op.done
 }
 
-// writeBatch writes batch's records, b, with one write and answers each
-// op. Only the writer calls it.
-func (j *JournalStore) writeBatch(batch []*jop, b []byte, own *jSend) {
+// replaceWith completes a compaction: it appends the records written since
+// the snapshot to sf's file, fsyncs it and renames it over the journal,
+// which it then appends to. A crash before the rename leaves the journal,
+// which holds everything; one after, the snapshot and its tail. Only the
+// writer calls it.
+func (j *JournalStore) replaceWith(sf *snapshotFile) {
+	tail := j.tail
+	j.compacting, j.tail = false, nil
+	err := sf.err
+	if err == nil && j.broken != nil {
+		err = j.broken
+		j.discardSnapshot(sf.f)
+	}
+	var n int
+	if err == nil {
+		if n, err = sf.f.Write(tail); err == nil {
+			err = sf.f.Sync()
+		}
+		if err != nil {
+			j.discardSnapshot(sf.f)
+		} else {
+			err = j.installSnapshot(sf.f)
+		}
+	}
+	if err != nil {
+		j.log.Warn("could not compact the message journal; it goes on growing", logKeyPath, j.path, logKeyErr, err)
+		j.compacted = j.size.Load() // not again before it doubles
+		return
+	}
+	old := j.f
+	j.setFile(sf.f, sf.size+int64(n))
+	old.Close()
+}
+
+// writeBatch writes batch's records, b, with one write, answers each op
+// and returns the write's error. Only the writer calls it.
+func (j *JournalStore) writeBatch(batch []*jop, b []byte, own *jSend) error {
 	err := j.writeRecords(b)
 	if err == nil && len(b) > 0 {
 		j.dirty.Store(true)
 	}
 	j.settle(batch, err, own)
+	return err
 }
 
 // settle records what became of batch (written, or not with err) and

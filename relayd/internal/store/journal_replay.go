@@ -277,19 +277,26 @@ func (st *snapshotState) emit(put func(byte, any) error) error {
 }
 
 // compact rewrites the journal as a snapshot of what memory holds (see
-// snapshotState), and goes on appending to the new file. Called by the
-// writer (or at open, before there is one), with st collected.
+// snapshotState), and goes on appending to the new file. Called at open,
+// before there is a writer, with st collected; while relayd runs a
+// compaction is written beside the journal instead (compactBeside).
 func (j *JournalStore) compact(st *snapshotState) error {
 	f, size, err := j.writeSnapshotFile(st)
 	if err != nil {
 		return err
 	}
-	old := j.f
+	j.f.Close()
+	j.setFile(f, size)
+	return nil
+}
+
+// setFile makes f, of size bytes, the journal the writer appends to.
+func (j *JournalStore) setFile(f *os.File, size int64) {
 	j.f = f
+	j.syncFile.Store(f)
 	j.size.Store(size)
 	j.compacted = size
 	j.log.Info("compacted the message journal", logKeyPath, j.path, "bytes", size)
-	return old.Close()
 }
 
 // writeSnapshot writes st as the journal at j.path (ConvertToJournal).
@@ -305,7 +312,25 @@ func (j *JournalStore) writeSnapshot(st *snapshotState) error {
 // fsynced whole, so a crash leaves one or the other, and returns it open
 // at its end, with its size.
 func (j *JournalStore) writeSnapshotFile(st *snapshotState) (*os.File, int64, error) {
-	tmp := j.path + ".compact"
+	f, size, err := j.writeSnapshotTemp(st)
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := j.installSnapshot(f); err != nil {
+		return nil, 0, err
+	}
+	return f, size, nil
+}
+
+// snapshotTemp is where a snapshot is written before it replaces the
+// journal.
+func (j *JournalStore) snapshotTemp() string { return j.path + ".compact" }
+
+// writeSnapshotTemp writes st to snapshotTemp, fsynced, and returns it open
+// at its end, with its size. It stops early, with an error, once
+// j.stopCompaction is set (relayd is shutting down).
+func (j *JournalStore) writeSnapshotTemp(st *snapshotState) (*os.File, int64, error) {
+	tmp := j.snapshotTemp()
 	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return nil, 0, err
@@ -320,6 +345,9 @@ func (j *JournalStore) writeSnapshotFile(st *snapshotState) (*os.File, int64, er
 	w := bufio.NewWriterSize(f, 1<<20)
 	var buf []byte
 	put := func(kind byte, v any) error {
+		if j.stopCompaction.Load() {
+			return j.closedError()
+		}
 		buf, err = appendRecord(buf[:0], kind, v)
 		if err != nil {
 			return err
@@ -340,15 +368,28 @@ func (j *JournalStore) writeSnapshotFile(st *snapshotState) (*os.File, int64, er
 	if err != nil {
 		return nil, 0, err
 	}
-	if err := os.Rename(tmp, j.path); err != nil {
-		return nil, 0, err
-	}
 	ok = true
+	return f, size, nil
+}
+
+// discardSnapshot closes and removes a snapshot written at snapshotTemp.
+func (j *JournalStore) discardSnapshot(f *os.File) {
+	f.Close()
+	os.Remove(j.snapshotTemp())
+}
+
+// installSnapshot renames f, written whole and fsynced at snapshotTemp,
+// over the journal. On failure it closes and removes f.
+func (j *JournalStore) installSnapshot(f *os.File) error {
+	if err := os.Rename(j.snapshotTemp(), j.path); err != nil {
+		j.discardSnapshot(f)
+		return err
+	}
 	if d, err := os.Open(filepath.Dir(j.path)); err == nil {
 		d.Sync() // the rename itself
 		d.Close()
 	}
-	return f, size, nil
+	return nil
 }
 
 // hide marks message id as cleared from these clients' history.
