@@ -31,6 +31,11 @@ type batchConn struct {
 	buf      []byte
 	heard    atomic.Bool // the client has sent something since the upgrade (gate.go)
 	aborted  atomic.Bool // abort was called: every write fails at once
+
+	// room's (room_linux.go): the socket's send buffer size as last asked,
+	// and how many times room was called since.
+	sndbuf      atomic.Int64
+	sndbufCalls atomic.Uint32
 }
 
 func (c *batchConn) Read(p []byte) (int, error) {

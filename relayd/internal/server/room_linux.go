@@ -5,6 +5,12 @@ import (
 	"unsafe"
 )
 
+// sndbufAskEvery is how often room asks the socket its send buffer's size
+// again: the kernel grows it as the connection's traffic needs (and may
+// shrink it under memory pressure), but not from one write to the next,
+// and asking costs a system call beside the one that reads what is queued.
+const sndbufAskEvery = 64
+
 // room is about how many bytes the socket takes now without a write
 // blocking: half its send buffer (the kernel counts its own bookkeeping
 // against the buffer too) less the bytes queued in it that the client has
@@ -24,9 +30,13 @@ func (c *batchConn) room() int {
 	}
 	room := 0
 	raw.Control(func(fd uintptr) {
-		size, err := syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_SNDBUF)
-		if err != nil {
-			return
+		size := int(c.sndbuf.Load())
+		if size == 0 || c.sndbufCalls.Add(1)%sndbufAskEvery == 0 {
+			var err error
+			if size, err = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_SNDBUF); err != nil {
+				return
+			}
+			c.sndbuf.Store(int64(size))
 		}
 		var queued int32
 		if _, _, errno := syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TIOCOUTQ, uintptr(unsafe.Pointer(&queued))); errno != 0 {
