@@ -222,31 +222,13 @@ func appendRecord(dst []byte, kind byte, v any) ([]byte, error) {
 }
 
 // appendSubmitRecord appends the record of a send: what appendRecord makes
-// of its jSubmit, byte for byte (TestSubmitRecordAsJSON), written without
+// of its jSubmit, byte for byte (TestFastRecordsAsJSON), written without
 // reflection since every send makes one.
 func appendSubmitRecord(dst []byte, msg *Message, recipients []string, slots []Slot, ref *SendRef) []byte {
-	start := len(dst)
-	dst = append(dst, make([]byte, recHeader)...)
-	dst = append(dst, recSubmit)
-	dst = append(dst, `{"m":{"id":`...)
-	dst = protocol.AppendJSONString(dst, msg.ID, true)
-	dst = append(dst, `,"from":`...)
-	dst = protocol.AppendJSONString(dst, msg.From, true)
-	dst = append(dst, `,"to":`...)
-	dst = appendJSONStrings(dst, msg.To)
-	dst = append(dst, `,"body":`...)
-	dst = protocol.AppendJSONString(dst, msg.Body, true)
-	dst = append(dst, `,"ts":`...)
-	dst = strconv.AppendInt(dst, nanos(msg.TS), 10)
-	if msg.ReplyTo != "" {
-		dst = append(dst, `,"reply_to":`...)
-		dst = protocol.AppendJSONString(dst, msg.ReplyTo, true)
-	}
-	if msg.Thread != "" {
-		dst = append(dst, `,"thread":`...)
-		dst = protocol.AppendJSONString(dst, msg.Thread, true)
-	}
-	dst = append(dst, `},"r":`...)
+	dst, start := beginRecord(dst, recSubmit)
+	dst = append(dst, `{"m":`...)
+	dst = appendJMsg(dst, toJMsg(msg))
+	dst = append(dst, `,"r":`...)
 	dst = appendJSONStrings(dst, recipients)
 	dst = append(dst, `,"s":[`...)
 	for i, sl := range slots {
@@ -266,6 +248,96 @@ func appendSubmitRecord(dst []byte, msg *Message, recipients []string, slots []S
 		dst = append(dst, '"')
 	}
 	dst = append(dst, '}')
+	return endRecord(dst, start)
+}
+
+// appendMessageRecord and appendBoxRecord append a snapshot's records of a
+// message and of a mailbox as appendRecord does (TestFastRecordsAsJSON),
+// without reflection: a snapshot holds one of each per retained message.
+func appendMessageRecord(dst []byte, r *jMessage) []byte {
+	dst, start := beginRecord(dst, recMessage)
+	dst = append(dst, `{"m":`...)
+	dst = appendJMsg(dst, r.Msg)
+	if len(r.Hidden) > 0 {
+		dst = append(dst, `,"hidden":`...)
+		dst = appendJSONStrings(dst, r.Hidden)
+	}
+	dst = append(dst, '}')
+	return endRecord(dst, start)
+}
+
+func appendBoxRecord(dst []byte, r *jBox) []byte {
+	dst, start := beginRecord(dst, recBox)
+	dst = append(dst, `{"id":`...)
+	dst = protocol.AppendJSONString(dst, r.ID, true)
+	dst = append(dst, `,"last":`...)
+	dst = strconv.AppendUint(dst, r.Last, 10)
+	dst = append(dst, `,"acked":`...)
+	dst = strconv.AppendUint(dst, r.Acked, 10)
+	if r.ReadThrough != 0 {
+		dst = append(dst, `,"rt":`...)
+		dst = strconv.AppendUint(dst, r.ReadThrough, 10)
+	}
+	if r.LastRead != 0 {
+		dst = append(dst, `,"lr":`...)
+		dst = strconv.AppendInt(dst, r.LastRead, 10)
+	}
+	if len(r.Entries) > 0 {
+		dst = append(dst, `,"e":[`...)
+		for i, e := range r.Entries {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, '[')
+			dst = strconv.AppendUint(dst, e.Seq, 10)
+			dst = append(dst, ',')
+			dst = protocol.AppendJSONString(dst, e.Msg, true)
+			dst = append(dst, ',')
+			dst = strconv.AppendInt(dst, e.Delivered, 10)
+			dst = append(dst, ',')
+			dst = strconv.AppendInt(dst, e.Read, 10)
+			dst = append(dst, ']')
+		}
+		dst = append(dst, ']')
+	}
+	dst = append(dst, '}')
+	return endRecord(dst, start)
+}
+
+// appendJMsg appends m as json.Marshal does.
+func appendJMsg(dst []byte, m jMsg) []byte {
+	dst = append(dst, `{"id":`...)
+	dst = protocol.AppendJSONString(dst, m.ID, true)
+	dst = append(dst, `,"from":`...)
+	dst = protocol.AppendJSONString(dst, m.From, true)
+	dst = append(dst, `,"to":`...)
+	dst = appendJSONStrings(dst, m.To)
+	dst = append(dst, `,"body":`...)
+	dst = protocol.AppendJSONString(dst, m.Body, true)
+	dst = append(dst, `,"ts":`...)
+	dst = strconv.AppendInt(dst, m.TS, 10)
+	if m.ReplyTo != "" {
+		dst = append(dst, `,"reply_to":`...)
+		dst = protocol.AppendJSONString(dst, m.ReplyTo, true)
+	}
+	if m.Thread != "" {
+		dst = append(dst, `,"thread":`...)
+		dst = protocol.AppendJSONString(dst, m.Thread, true)
+	}
+	return append(dst, '}')
+}
+
+// beginRecord appends a record's header, to be filled by endRecord, and its
+// kind, and returns where the record starts.
+func beginRecord(dst []byte, kind byte) ([]byte, int) {
+	start := len(dst)
+	dst = append(dst, make([]byte, recHeader)...)
+	return append(dst, kind), start
+}
+
+// endRecord fills in the header of the record that starts at start: its
+// length and its checksum.
+func endRecord(dst []byte, start int) []byte {
 	binary.LittleEndian.PutUint32(dst[start:], uint32(len(dst)-start-recHeader))
 	binary.LittleEndian.PutUint32(dst[start+4:], crc32.Checksum(dst[start+recHeader:], castagnoli))
 	return dst

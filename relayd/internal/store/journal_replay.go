@@ -348,9 +348,15 @@ func (j *JournalStore) writeSnapshotTemp(st *snapshotState) (*os.File, int64, er
 		if j.stopCompaction.Load() {
 			return j.closedError()
 		}
-		buf, err = appendRecord(buf[:0], kind, v)
-		if err != nil {
-			return err
+		switch r := v.(type) {
+		case jMessage:
+			buf = appendMessageRecord(buf[:0], &r)
+		case jBox:
+			buf = appendBoxRecord(buf[:0], &r)
+		default:
+			if buf, err = appendRecord(buf[:0], kind, v); err != nil {
+				return err
+			}
 		}
 		_, err = w.Write(buf)
 		return err
