@@ -91,7 +91,7 @@ until_ok grep -q "CC-2" "$tmp/chat.out" || { cat "$tmp/chat.out" "$tmp/chat.err"
 [ -f "$HOME/claude-relay/relayd.pid" ] || fail "no relayd.pid: relay-mcp did not start relayd"
 relayd_pid=$(cat "$HOME/claude-relay/relayd.pid")
 grep -q "relayd listening" "$HOME/claude-relay/logs/relayd.log" || fail "relayd's log is not in ~/claude-relay/logs/relayd.log"
-[ -e "$HOME/claude-relay/data/relay.db" ] || fail "relayd's store is not in ~/claude-relay/data"
+[ -e "$HOME/claude-relay/data/relay.journal" ] || fail "relayd's store (a new data directory: the journal, relay.journal) is not in ~/claude-relay/data"
 
 step 'relay-mcp send CC-2 "the bug is in auth.js line 42"'
 out=$(relay-mcp send CC-2 "the bug is in auth.js line 42")
