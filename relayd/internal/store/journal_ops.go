@@ -23,7 +23,7 @@ func (j *JournalStore) Submit(msg Message, recipients []string, maxQueue int, re
 		j.lead(own) // done ran here: the send is written (or failed)
 		return slots, false
 	}
-	return slots, slots != nil
+	return slots, slots != nil && !allFull(slots) // all full: answered, nothing queued
 }
 
 // submit applies a send and queues its record. Failures that need no
@@ -48,6 +48,10 @@ func (j *JournalStore) submit(msg Message, recipients []string, maxQueue int, re
 	if err != nil {
 		done(Submitted{Err: err})
 		return nil, nil
+	}
+	if allFull(slots) { // nothing stored, nothing to write
+		done(Submitted{Slots: slots, OnCaller: true})
+		return slots, nil
 	}
 	j.recs = appendSubmitRecord(j.recs, &msg, recipients, slots, ref)
 	s := &jSend{id: msg.ID, from: msg.From, recipients: recipients, slots: slots, ref: ref, done: done}

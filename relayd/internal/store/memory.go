@@ -134,14 +134,20 @@ func (m *Memory) Append(_ context.Context, msg Message, recipients []string, max
 	if _, dup := m.msgs[msg.ID]; dup {
 		return nil, fmt.Errorf("store message %s: a message with this id is already stored", msg.ID)
 	}
-	mm := m.addMsg(msg)
 	slots := make([]Slot, len(recipients))
 	for i, id := range recipients {
-		b := m.box(id)
-		if maxQueue > 0 && b.unacked() >= maxQueue {
-			slots[i].Full = true
+		b := m.box(id) // made for every recipient: a full send makes a mailbox known
+		slots[i].Full = maxQueue > 0 && b.unacked() >= maxQueue
+	}
+	if allFull(slots) {
+		return slots, nil // stored for no one: not stored (allFull)
+	}
+	mm := m.addMsg(msg)
+	for i, id := range recipients {
+		if slots[i].Full {
 			continue
 		}
+		b := m.mailboxes[id]
 		b.last++
 		b.entries = append(b.entries, memEntry{seq: b.last, msg: mm})
 		slots[i].Seq = b.last

@@ -67,6 +67,14 @@ func (s *SQLite) Submit(msg Message, recipients []string, maxQueue int, ref *Sen
 		s.assigned[id] = last + 1
 		a.slots[i] = Slot{Seq: last + 1}
 	}
+	if allFull(a.slots) { // nothing stored, nothing to commit
+		s.mu.Unlock()
+		if ref != nil {
+			s.settled(a)
+		}
+		done(Submitted{Slots: a.slots, OnCaller: true})
+		return a.slots, false
+	}
 	a.early = true
 	s.publishEarly(a)
 	s.mu.Unlock()

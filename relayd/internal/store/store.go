@@ -95,7 +95,9 @@ type Store interface {
 	// Submit stores msg once and puts it in the mailbox of each recipient.
 	// It assigns the recipients' seqs at once, in call order, and returns
 	// one Slot per recipient (Full: the mailbox held maxQueue unacked
-	// messages, when maxQueue > 0). The commit runs in the background:
+	// messages, when maxQueue > 0); a msg that finds every recipient's
+	// mailbox full is not stored at all, and done runs on the caller's
+	// goroutine (allFull). The commit runs in the background:
 	// done runs exactly once, on a goroutine of the store and in the order
 	// of the Submit calls, when the message is durable (for the stores
 	// that promise it) or has failed. It must be quick and must not call
@@ -231,4 +233,21 @@ func (d Delivery) ToProtocol() *protocol.Message {
 func (m Message) ToProtocol() *protocol.Message {
 	return &protocol.Message{ID: m.ID, From: m.From, To: m.To, Body: m.Body, TS: m.TS, ReplyTo: m.ReplyTo, Thread: m.Thread,
 		Person: protocol.IsPersonID(m.From)}
+}
+
+// allFull reports whether a send found every one of its recipients'
+// mailboxes full. No store keeps such a message: it reached no one, its
+// sender was told so ("full" for each), and a sender that goes on sending
+// into full mailboxes must not fill the store (the journal's memory) with
+// what nobody will read. A retry of it is a new attempt.
+func allFull(slots []Slot) bool {
+	if len(slots) == 0 {
+		return false
+	}
+	for _, sl := range slots {
+		if !sl.Full {
+			return false
+		}
+	}
+	return true
 }

@@ -315,8 +315,19 @@ func testFull(t *testing.T, s Store) {
 	if h, _ := history(t, s, HistoryQuery{Client: "x", With: "b"}); !slices.Equal(ids(h), []string{m.ID}) {
 		t.Errorf("sender's history with b = %v, want [%s]", ids(h), m.ID)
 	}
+	// A message every recipient's mailbox is full for is not stored: it
+	// reached no one, and a sender that keeps sending into full mailboxes
+	// must not fill the store.
+	lost := newMsg("x", "a")
+	sl, err = AppendWait(ctx, s, lost, []string{"a"}, 3)
+	if err != nil || len(sl) != 1 || !sl[0].Full {
+		t.Fatalf("append to a full mailbox only = %+v, %v; want Full", sl, err)
+	}
+	if h, _ := history(t, s, HistoryQuery{Client: "x", With: "a"}); slices.Contains(ids(h), lost.ID) {
+		t.Errorf("a message stored for no one is in its sender's history: %v", ids(h))
+	}
 	mustAck(t, s, "a", 1)
-	sl, err = AppendWait(ctx, s, newMsg("x", "a"), []string{"a"}, 3)
+	sl, err = AppendWait(ctx, s, lost, []string{"a"}, 3) // its retry, now with room
 	if err != nil || sl[0].Full || sl[0].Seq != 4 {
 		t.Errorf("append after an ack = %+v, %v; want seq 4", sl, err)
 	}
