@@ -239,7 +239,7 @@ func (j *JournalStore) open(ctx context.Context, compactAt int64) error {
 		aside, err := keepTornEnd(f, good, fi.Size())
 		if err != nil {
 			f.Close()
-			return fmt.Errorf("keep the torn end of message journal %s aside before cutting it off: %w — free space in or make writable its directory", j.path, err)
+			return fmt.Errorf("keep the torn end of message journal %s aside before cutting it off: %w — free some space on its disk, or make its directory writable by the user running relayd", j.path, err)
 		}
 		j.log.Warn("message journal ended in a torn record (relayd stopped in the middle of a write); cut it off, its bytes kept aside",
 			logKeyPath, j.path, "kept_bytes", good, "cut_bytes", fi.Size()-good, "aside", aside)
