@@ -13,7 +13,7 @@ import (
 func clusterFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "cluster", EnvVars: []string{"RELAY_CLUSTER"},
-			Usage: "join a cluster of relayd nodes: comma-separated `URLS` of NATS servers with JetStream (nats://host:4222,…), or \"embedded\" to run one inside relayd (see --nats-*); default: no cluster, SQLite on this node"},
+			Usage: "join a cluster of relayd nodes: comma-separated `URLS` of NATS servers with JetStream (nats://host:4222,…), or \"embedded\" to run one inside relayd (see --nats-*); default: no cluster, the --store on this node"},
 		&cli.StringFlag{Name: "cluster-creds", EnvVars: []string{"RELAY_CLUSTER_CREDS"},
 			Usage: "NATS credentials `FILE` (JWT and nkey) for --cluster"},
 		&cli.StringFlag{Name: "cluster-ca", EnvVars: []string{"RELAY_CLUSTER_CA"},
