@@ -225,6 +225,11 @@ func keepTornEnd(f *os.File, off, size int64) (string, error) {
 // open replays the journal into j.mem, compacts it when it is large, and
 // leaves j.f open for appending.
 func (j *JournalStore) open(ctx context.Context, compactAt int64) error {
+	// A snapshot a crash caught before its rename is not the journal (the
+	// rename is what makes it one): the journal beside it holds everything.
+	if err := os.Remove(j.snapshotTemp()); err == nil {
+		j.log.Info("removed the snapshot of a compaction that did not finish", logKeyPath, j.snapshotTemp())
+	}
 	f, err := os.OpenFile(j.path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return fmt.Errorf("open message journal %s: %w — make it and its directory writable by the user running relayd, or choose another --data-dir", j.path, err)

@@ -635,6 +635,28 @@ compacted:
 	}
 }
 
+// A snapshot left beside the journal by a crash during a compaction (before
+// its rename) is removed at open; the journal, which holds everything, is
+// what relayd replays.
+func TestJournalStaleSnapshotRemoved(t *testing.T) {
+	dir := t.TempDir()
+	s := openJournalDir(t, dir, -1)
+	m := newMsg("a", "b")
+	send(t, s, m)
+	s.Close()
+	stale := filepath.Join(dir, JournalFile+".compact")
+	if err := os.WriteFile(stale, []byte("half a snapshot"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s = openJournalDir(t, dir, -1)
+	if _, err := os.Stat(stale); err == nil {
+		t.Error("the unfinished snapshot stayed beside the journal")
+	}
+	if got := pending(t, s, "b", 0, 0); len(got) != 1 || got[0].Msg.ID != m.ID {
+		t.Errorf("b holds %v, want %s", got, m.ID)
+	}
+}
+
 // A store closed while its compaction's snapshot is being written stops
 // the snapshot, removes its file and keeps the journal, whole.
 func TestJournalCloseDuringCompaction(t *testing.T) {
