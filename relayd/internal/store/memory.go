@@ -181,7 +181,14 @@ func (m *Memory) Pending(_ context.Context, id string, after uint64, limit int, 
 func (b *mailbox) pending(after uint64, limit int, written uint64, provisional bool) []Delivery {
 	from := max(after, b.acked) + 1
 	i, _ := slices.BinarySearchFunc(b.entries, from, func(e memEntry, s uint64) int { return cmp.Compare(e.seq, s) })
-	var out []Delivery
+	n := len(b.entries) - i
+	if limit > 0 {
+		n = min(n, limit)
+	}
+	if n <= 0 {
+		return nil
+	}
+	out := make([]Delivery, 0, n) // a writer asks after nearly every message: one allocation, not a doubling run
 	for ; i < len(b.entries) && (limit <= 0 || len(out) < limit); i++ {
 		e := b.entries[i]
 		d := Delivery{Seq: e.seq, Msg: e.msg.Message}
@@ -192,6 +199,9 @@ func (b *mailbox) pending(after uint64, limit int, written uint64, provisional b
 			d.Provisional = true
 		}
 		out = append(out, d)
+	}
+	if len(out) == 0 {
+		return nil
 	}
 	return out
 }
