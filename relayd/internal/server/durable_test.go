@@ -45,16 +45,6 @@ func (f *faultyStore) Ack(ctx context.Context, id string, upto uint64) error {
 	return f.Store.Ack(ctx, id, upto)
 }
 
-func openSQLite(t *testing.T, dir string) *store.SQLite {
-	t.Helper()
-	st, err := store.Open(context.Background(), dir, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
-}
-
 // A store that cannot write answers new sends with store_unavailable, the
 // sender's connection stays up, what was stored before is still delivered,
 // and once the store writes again the same send goes through with the next
@@ -64,9 +54,7 @@ func TestStoreWriteFailureOnTheWire(t *testing.T) {
 		t.Run(kind, func(t *testing.T) {
 			fs := &faultyStore{Store: store.NewMemory()}
 			if kind != "memory" {
-				st := openDurable(t, kind, t.TempDir())
-				t.Cleanup(func() { st.Close() })
-				fs.Store = st
+				fs.Store = openDurable(t, kind, t.TempDir())
 			}
 			r := startRelay(t, func(_ *Server, o *hub.Options) { o.Store = fs })
 			a, _ := r.connect("A", 0)
@@ -140,7 +128,6 @@ func TestRetryAfterRestartAnsweredFromStore(t *testing.T) {
 		}
 
 		st2 := openDurable(t, kind, dir) // before startRelay: its goroutines are not a leak
-		t.Cleanup(func() { st2.Close() })
 		r2 := startRelay(t, func(_ *Server, o *hub.Options) { o.Store = st2 })
 		a, _ = r2.connect("A", 0)
 		a.send(send)

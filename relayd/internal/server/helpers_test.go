@@ -77,10 +77,10 @@ func startRelayWrapped(t *testing.T, kind string, wrap func(http.Handler) http.H
 	if wrap != nil {
 		h = wrap(h)
 	}
-	t.Cleanup(func() { // after the relay's shutdown
+	t.Cleanup(func() { // after the relay's shutdown, before the goroutine check
 		st.Close()
-		if c, ok := hopts.Store.(interface{ Close() error }); ok && hopts.Store != st {
-			c.Close() // a store an option put in st's place
+		if hopts.Store != st {
+			hopts.Store.Close() // a store an option put in st's place
 		}
 		checkGoroutines(t, base)
 	})
@@ -88,17 +88,12 @@ func startRelayWrapped(t *testing.T, kind string, wrap func(http.Handler) http.H
 	return &relay{t: t, srv: srv, hts: hts, url: wstest.URL(hts), dir: dir}
 }
 
-// closingStore is a durable store: it closes.
-type closingStore interface {
-	store.Store
-	Close() error
-}
-
-// openDurable opens the durable store kind in dir.
-func openDurable(t *testing.T, kind, dir string) closingStore {
+// openDurable opens the durable store kind in dir, and closes it when the
+// test ends (closing twice is harmless).
+func openDurable(t *testing.T, kind, dir string) store.Store {
 	t.Helper()
 	var (
-		st  closingStore
+		st  store.Store
 		err error
 	)
 	switch kind {
@@ -112,6 +107,7 @@ func openDurable(t *testing.T, kind, dir string) closingStore {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { st.Close() })
 	return st
 }
 

@@ -35,7 +35,7 @@ func (h *heldReads) MarkRead(ctx context.Context, client string, ids []string, u
 // writes it (the request behind it is answered at once), and a sender who
 // asks afterwards waits for it: it sees the message read.
 func TestReadReportWrittenBesideTheConnection(t *testing.T) {
-	st := &heldReads{Store: openSQLite(t, t.TempDir()), release: make(chan struct{}), asked: make(chan struct{}, 1)}
+	st := &heldReads{Store: openDurable(t, "sqlite", t.TempDir()), release: make(chan struct{}), asked: make(chan struct{}, 1)}
 	r := startRelay(t, func(_ *Server, o *hub.Options) { o.Store = st })
 	a, _ := r.connect("A", 0)
 	b, _ := r.connect("B", 0)
