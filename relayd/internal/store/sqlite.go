@@ -220,7 +220,7 @@ func takeDataDir(dir, other string) (unlock func(), err error) {
 // its own file there), and the mail in it would seem lost. Every opener
 // meets it: relayd, relayd doctor.
 func refuseOtherStore(dir, other string) error {
-	if _, err := os.Stat(filepath.Join(dir, other)); err != nil {
+	if !fileExists(filepath.Join(dir, other)) {
 		return nil
 	}
 	kind, otherKind, convert := "journal", "sqlite", ", convert it (stop relayd, then relayd convert)"

@@ -239,7 +239,9 @@ func (m Message) ToProtocol() *protocol.Message {
 // mailboxes full. No store keeps such a message: it reached no one, its
 // sender was told so ("full" for each), and a sender that goes on sending
 // into full mailboxes must not fill the store (the journal's memory) with
-// what nobody will read. A retry of it is a new attempt.
+// what nobody will read. The store keeps no ref for it either: a retry
+// that reaches it is a new attempt (the hub answers the retries it
+// remembers with the first answer).
 func allFull(slots []Slot) bool {
 	if len(slots) == 0 {
 		return false
