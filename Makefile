@@ -53,6 +53,7 @@ fuzz:  # every decoder of outside input, one after another
 	go test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./protocol
 	go test -run '^$$' -fuzz FuzzFastDecode -fuzztime $(FUZZTIME) ./protocol
 	go test -run '^$$' -fuzz FuzzFastEncode -fuzztime $(FUZZTIME) ./protocol
+	go test -run '^$$' -fuzz FuzzAppendJSONString -fuzztime $(FUZZTIME) ./protocol
 	go test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./relayd/internal/legacy
 	go test -run '^$$' -fuzz FuzzDecodeMessage -fuzztime $(FUZZTIME) ./relayd/internal/legacy
 	go test -run '^$$' -fuzz FuzzAppendMessage -fuzztime $(FUZZTIME) ./relayd/internal/legacy

@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -62,5 +63,16 @@ func BenchmarkRefOf(b *testing.B) {
 				RefOf(bf.f)
 			}
 		})
+	}
+}
+
+// BenchmarkAppendJSONString is a message body's quoting, which the relay
+// does for every frame and journal record it writes.
+func BenchmarkAppendJSONString(b *testing.B) {
+	body := strings.Repeat("the bug is in auth.js line 42; ", 4)[:100]
+	buf := make([]byte, 0, 256)
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		buf = AppendJSONString(buf[:0], body, true)
 	}
 }

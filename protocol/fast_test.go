@@ -268,3 +268,59 @@ func FuzzFastDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestAppendJSONStringMatchesEncodingJSON checks the word-at-a-time path
+// against encoding/json at every alignment: a byte to escape at each place
+// of a word, before and after runs of plain bytes.
+func TestAppendJSONStringMatchesEncodingJSON(t *testing.T) {
+	specials := []string{"\"", "\\", "\x00", "\x1f", "\n", "<", ">", "&", "\x7f", " ", "~", "é", "\u2028", "\xff", "\xe2\x80"}
+	for _, sp := range specials {
+		for pre := range 17 {
+			for post := range 10 {
+				checkAppendJSONString(t, strings.Repeat("a", pre)+sp+strings.Repeat("b", post))
+			}
+		}
+	}
+	r := rand.New(rand.NewPCG(2, uint64(time.Now().UnixNano())))
+	alphabet := []byte("abc xyz019\"\\<>&\x00\x1f\x7f\x80\xc3\xa9\xe2")
+	for range 20000 {
+		b := make([]byte, r.IntN(40))
+		for i := range b {
+			if r.IntN(8) == 0 {
+				b[i] = alphabet[r.IntN(len(alphabet))]
+			} else {
+				b[i] = byte('a' + r.IntN(26))
+			}
+		}
+		checkAppendJSONString(t, string(b))
+	}
+}
+
+func FuzzAppendJSONString(f *testing.F) {
+	f.Add("the bug is in auth.js line 42")
+	f.Add("0123456<\u2028\xff>\"\\\x01abcdefgh")
+	f.Fuzz(func(t *testing.T, s string) { checkAppendJSONString(t, s) })
+}
+
+// checkAppendJSONString fails unless AppendJSONString quotes s as
+// json.Marshal does (escapeHTML) and as an Encoder without HTML escaping
+// does.
+func checkAppendJSONString(t *testing.T, s string) {
+	t.Helper()
+	want, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := AppendJSONString(nil, s, true); string(got) != string(want) {
+		t.Fatalf("AppendJSONString(%q, html) = %s, want %s", s, got, want)
+	}
+	var buf strings.Builder
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(s); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(AppendJSONString(nil, s, false)), strings.TrimSuffix(buf.String(), "\n"); got != want {
+		t.Fatalf("AppendJSONString(%q) = %s, want %s", s, got, want)
+	}
+}

@@ -152,6 +152,43 @@ func appendJSONTime(dst []byte, t time.Time) ([]byte, bool) {
 
 const hexDigits = "0123456789abcdef"
 
+// Bytes of a word, for plain8's tests of all eight at once.
+const (
+	lowBits  = 0x0101010101010101
+	highBits = 0x8080808080808080
+)
+
+// plain8 reports whether the eight bytes of w (in any order) are ASCII
+// that a JSON string holds as is: none is a control character, a quote or
+// a backslash, nor (with escapeHTML) <, > or &. A byte of 0x80 or above
+// sends the word to the byte-by-byte path, which checks its UTF-8.
+func plain8(w uint64, escapeHTML bool) bool {
+	if w&highBits != 0 {
+		return false
+	}
+	// Every byte is below 0x80 now, so no subtraction below borrows
+	// across bytes unless one is under its bound: these are exact.
+	bad := (w - 0x20*lowBits) &^ w // a byte under 0x20
+	bad |= hasZeroByte(w ^ '"'*lowBits)
+	bad |= hasZeroByte(w ^ '\\'*lowBits)
+	if escapeHTML {
+		bad |= hasZeroByte(w^'<'*lowBits) | hasZeroByte(w^'>'*lowBits) | hasZeroByte(w^'&'*lowBits)
+	}
+	return bad&highBits == 0
+}
+
+// load8 is the first eight bytes of s as a little-endian word (the
+// compiler makes it one load).
+func load8(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+// hasZeroByte has a high bit set where some byte of v is zero (and
+// perhaps above it): 0 if and only if no byte is.
+func hasZeroByte(v uint64) uint64 { return (v - lowBits) &^ v & highBits }
+
 // appendJSONString appends s quoted as json.Marshal quotes it.
 func appendJSONString(dst []byte, s string) []byte { return AppendJSONString(dst, s, true) }
 
@@ -165,6 +202,12 @@ func AppendJSONString(dst []byte, s string, escapeHTML bool) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		// Eight plain bytes at a time: a message body is mostly ASCII
+		// that needs no escape, and this is most of the encoder's time.
+		if i+8 <= len(s) && plain8(load8(s[i:i+8]), escapeHTML) {
+			i += 8
+			continue
+		}
 		b := s[i]
 		if b < utf8.RuneSelf {
 			if b >= 0x20 && b != '"' && b != '\\' && (!escapeHTML || b != '<' && b != '>' && b != '&') {

@@ -83,8 +83,39 @@ func (m *Memory) insertOrdered(mm *memMsg) {
 }
 
 func (b *mailbox) unacked() int {
-	i, _ := slices.BinarySearchFunc(b.entries, b.acked+1, func(e memEntry, s uint64) int { return cmp.Compare(e.seq, s) })
+	i, _ := b.index(b.acked + 1)
 	return len(b.entries) - i
+}
+
+// index is where seq is in b.entries, or would go, and whether it is
+// there. Every send asks it (unacked, pending), of mailboxes that may hold
+// a million entries: their seqs are dense but for the gaps clears and
+// prunes leave, so the place the first entry's seq points to is tried
+// before a search.
+func (b *mailbox) index(seq uint64) (int, bool) {
+	e := b.entries
+	n := len(e)
+	switch {
+	case n == 0:
+		return 0, false
+	case seq <= e[0].seq:
+		return 0, seq == e[0].seq
+	case seq > e[n-1].seq:
+		return n, false
+	}
+	if g := seq - e[0].seq; g < uint64(n) && e[g].seq == seq {
+		return int(g), true
+	}
+	lo, hi := 0, n
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if e[m].seq < seq {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo, e[lo].seq == seq
 }
 
 func (m *Memory) Touch(_ context.Context, s SessionInfo) error {
@@ -180,7 +211,7 @@ func (m *Memory) Pending(_ context.Context, id string, after uint64, limit int, 
 // list when provisional readers are not asking.
 func (b *mailbox) pending(after uint64, limit int, written uint64, provisional bool) []Delivery {
 	from := max(after, b.acked) + 1
-	i, _ := slices.BinarySearchFunc(b.entries, from, func(e memEntry, s uint64) int { return cmp.Compare(e.seq, s) })
+	i, _ := b.index(from)
 	n := len(b.entries) - i
 	if limit > 0 {
 		n = min(n, limit)

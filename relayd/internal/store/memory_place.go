@@ -38,7 +38,7 @@ func (m *Memory) unappend(id string, recipients []string, slots []Slot) {
 		if b == nil || i >= len(slots) || slots[i].Seq == 0 {
 			continue
 		}
-		if at, ok := slices.BinarySearchFunc(b.entries, slots[i].Seq, func(e memEntry, s uint64) int { return cmp.Compare(e.seq, s) }); ok {
+		if at, ok := b.index(slots[i].Seq); ok {
 			b.entries = slices.Delete(b.entries, at, at+1)
 		}
 	}

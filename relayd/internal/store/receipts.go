@@ -28,7 +28,7 @@ func (b *mailbox) stampDelivered(from, to uint64, at time.Time) {
 	if to <= from {
 		return
 	}
-	i, _ := slices.BinarySearchFunc(b.entries, from+1, func(e memEntry, s uint64) int { return cmp.Compare(e.seq, s) })
+	i, _ := b.index(from + 1)
 	for ; i < len(b.entries) && b.entries[i].seq <= to; i++ {
 		if b.entries[i].deliveredAt.IsZero() {
 			b.entries[i].deliveredAt = at
@@ -56,7 +56,7 @@ func (m *Memory) MarkRead(_ context.Context, client string, ids []string, upto u
 	// Up to a seq: only past what is read through already, as on SQLite
 	// (boxState.readThrough).
 	if upto > b.readThrough {
-		i, _ := slices.BinarySearchFunc(b.entries, b.readThrough+1, func(e memEntry, s uint64) int { return cmp.Compare(e.seq, s) })
+		i, _ := b.index(b.readThrough + 1)
 		for ; i < len(b.entries) && b.entries[i].seq <= upto; i++ {
 			mark(&b.entries[i])
 		}
