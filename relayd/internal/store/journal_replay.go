@@ -433,7 +433,7 @@ func (m *Memory) restoreBox(r jBox) error {
 		if n := len(b.entries); n > 0 && e.Seq <= b.entries[n-1].seq || e.Seq > r.Last {
 			return fmt.Errorf("mailbox %s: seq %d out of order", r.ID, e.Seq)
 		}
-		b.entries = append(b.entries, memEntry{seq: e.Seq, msg: mm, deliveredAt: fromNanos(e.Delivered), readAt: fromNanos(e.Read)})
+		b.put(memEntry{seq: e.Seq, msg: mm, deliveredAt: fromNanos(e.Delivered), readAt: fromNanos(e.Read)})
 	}
 	m.mailboxes[r.ID] = b
 	return nil

@@ -24,6 +24,33 @@ type Memory struct {
 type memMsg struct {
 	Message
 	hiddenFor map[string]bool // clients that cleared it from their history
+	// boxes: the mailboxes it was put in, and its seq in each (mailbox.put).
+	// A clear or prune that takes it out of one leaves its slot here:
+	// in checks the mailbox.
+	boxes []memSlot
+}
+
+type memSlot struct {
+	box *mailbox // mailboxes are never dropped, so this is the id's for good
+	seq uint64
+}
+
+// in reports whether b holds mm: the history and timeline filters ask it
+// of every message they look at, so it is a look at mm's own slots and
+// one index of b, not a walk of b.
+func (mm *memMsg) in(b *mailbox) bool {
+	if b == nil {
+		return false
+	}
+	for _, s := range mm.boxes {
+		if s.box != b {
+			continue
+		}
+		if i, ok := b.index(s.seq); ok && b.entries[i].msg == mm {
+			return true
+		}
+	}
+	return false
 }
 
 type mailbox struct {
@@ -80,6 +107,12 @@ func (m *Memory) insertOrdered(mm *memMsg) {
 	}
 	at, _ := slices.BinarySearchFunc(m.order, mm.ID, func(e *memMsg, id string) int { return cmp.Compare(e.ID, id) })
 	m.order = slices.Insert(m.order, at, mm)
+}
+
+// put adds e, the next entry, to b. Called with the store's mu held.
+func (b *mailbox) put(e memEntry) {
+	b.entries = append(b.entries, e)
+	e.msg.boxes = append(e.msg.boxes, memSlot{box: b, seq: e.seq})
 }
 
 func (b *mailbox) unacked() int {
@@ -180,7 +213,7 @@ func (m *Memory) Append(_ context.Context, msg Message, recipients []string, max
 		}
 		b := m.mailboxes[id]
 		b.last++
-		b.entries = append(b.entries, memEntry{seq: b.last, msg: mm})
+		b.put(memEntry{seq: b.last, msg: mm})
 		slots[i].Seq = b.last
 	}
 	return slots, nil
@@ -284,50 +317,40 @@ func (m *Memory) Unacked(_ context.Context, id string) (int, error) {
 	return 0, nil
 }
 
+// History on Memory walks the messages by id, scanChunk at a time (scan),
+// taking those q.Client may see.
 func (m *Memory) History(_ context.Context, q HistoryQuery) ([]Message, bool, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	inBox := map[*memMsg]bool{}
-	if b := m.mailboxes[q.Client]; b != nil {
-		for _, e := range b.entries {
-			inBox[e.msg] = true
-		}
-	}
 	limit := q.Limit
 	if limit <= 0 {
 		limit = 50
 	}
 	page := historyPage{limit: limit}
-	// Walk newest first so Limit keeps the most recent page, or oldest
-	// first from After when paging forward.
+	// Newest first so Limit keeps the most recent page, or oldest first
+	// from After when paging forward.
 	forward := q.After != "" && q.Before == ""
-	i, step := len(m.order)-1, -1
+	cursor := q.Before
 	if forward {
-		i, _ = slices.BinarySearchFunc(m.order, q.After, func(e *memMsg, id string) int { return cmp.Compare(e.ID, id) })
-		step = 1
+		cursor = q.After
 	}
-	for ; i >= 0 && i < len(m.order); i += step {
-		mm := m.order[i]
-		if q.Before != "" && mm.ID >= q.Before || q.After != "" && mm.ID <= q.After {
-			continue
+	m.scan(cursor, forward, func(mm *memMsg) bool {
+		if !forward && q.After != "" && mm.ID <= q.After {
+			return false // between two cursors: the rest is older still
 		}
 		if mm.hiddenFor[q.Client] {
-			continue
+			return true
 		}
 		mine := mm.From == q.Client
-		if !mine && !inBox[mm] {
-			continue
+		if !mine && !mm.in(m.mailboxes[q.Client]) {
+			return true
 		}
 		if q.Thread != "" && mm.Thread != q.Thread {
-			continue
+			return true
 		}
 		if q.With != "" && !(mine && (slices.Contains(mm.To, q.With) || slices.Contains(mm.To, "*")) || mm.From == q.With) {
-			continue
+			return true
 		}
-		if !page.add(mm.Message) || page.full() {
-			break
-		}
-	}
+		return page.add(mm.Message) && !page.full()
+	})
 	msgs, more := page.result(forward)
 	return msgs, more, nil
 }

@@ -6,48 +6,32 @@ import (
 	"time"
 )
 
-// The operator's view (Overview) on Memory: scans of every message, as
-// Search is; the memory store is for tests and small relays.
+// The operator's view (Overview) on Memory: scans of the messages (scan),
+// as Search is.
 
 func (m *Memory) Timeline(_ context.Context, q TimelineQuery) ([]Message, bool, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	limit := q.Limit
 	if limit <= 0 {
 		limit = 100
 	}
-	// inBox reports whether id's mailbox holds mm: it was stored for id.
-	boxes := map[string]map[*memMsg]bool{}
-	inBox := func(id string, mm *memMsg) bool {
-		set, ok := boxes[id]
-		if !ok {
-			set = map[*memMsg]bool{}
-			if b := m.mailboxes[id]; b != nil {
-				for _, e := range b.entries {
-					set[e.msg] = true
-				}
-			}
-			boxes[id] = set
-		}
-		return set[mm]
-	}
+	// stored reports whether mm was stored for id (its mailbox holds it).
+	stored := func(id string, mm *memMsg) bool { return mm.in(m.mailboxes[id]) }
 	var page []Message
 	more := false
-	for i := len(m.order) - 1; i >= 0; i-- {
-		mm := m.order[i]
+	m.scan(q.Before, false, func(mm *memMsg) bool {
 		switch {
-		case q.Before != "" && mm.ID >= q.Before,
-			q.Thread != "" && mm.Thread != q.Thread,
-			q.Peer != "" && q.With == "" && mm.From != q.Peer && !inBox(q.Peer, mm),
-			q.Peer != "" && q.With != "" && !(mm.From == q.Peer && inBox(q.With, mm) || mm.From == q.With && inBox(q.Peer, mm)):
-			continue
+		case q.Thread != "" && mm.Thread != q.Thread,
+			q.Peer != "" && q.With == "" && mm.From != q.Peer && !stored(q.Peer, mm),
+			q.Peer != "" && q.With != "" && !(mm.From == q.Peer && stored(q.With, mm) || mm.From == q.With && stored(q.Peer, mm)):
+			return true
 		}
 		if len(page) == limit {
 			more = true
-			break
+			return false
 		}
 		page = append(page, mm.Message)
-	}
+		return true
+	})
 	slices.Reverse(page)
 	return page, more, nil
 }

@@ -24,7 +24,7 @@ func (m *Memory) Place(msg Message, recipient string, seq uint64) bool {
 		mm = m.addMsg(msg)
 	}
 	b.last = seq
-	b.entries = append(b.entries, memEntry{seq: seq, msg: mm})
+	b.put(memEntry{seq: seq, msg: mm})
 	return true
 }
 
@@ -134,7 +134,7 @@ func (m *Memory) restore(msg Message, recipients []string, seqs []uint64) error 
 			return fmt.Errorf("message %s takes seq %d in mailbox %s, which is at %d already", msg.ID, seq, r, b.last)
 		}
 		b.last = seq
-		b.entries = append(b.entries, memEntry{seq: seq, msg: mm})
+		b.put(memEntry{seq: seq, msg: mm})
 	}
 	return nil
 }

@@ -40,14 +40,7 @@ func searchWords(text string) []string {
 	return words
 }
 
-// searchChunk is how many messages Memory.Search looks at per hold of the
-// store's lock: the journal store, relayd's default, holds its messages in
-// a Memory, and its senders wait for that lock while a search holds it.
-// 4096 short bodies take well under a millisecond.
-const searchChunk = 4096
-
-// Search on Memory scans the messages, newest first, a chunk at a time so
-// that sends go on meanwhile.
+// Search on Memory scans the messages, newest first (scan).
 func (m *Memory) Search(_ context.Context, q SearchQuery) ([]Message, bool, error) {
 	words := searchWords(q.Text)
 	limit := q.Limit
@@ -58,49 +51,73 @@ func (m *Memory) Search(_ context.Context, q SearchQuery) ([]Message, bool, erro
 	if len(words) == 0 {
 		return out, false, nil
 	}
-	before := q.Before
+	more := false
+	m.scan(q.Before, false, func(mm *memMsg) bool {
+		if !containsAll(strings.ToLower(mm.Body), words) {
+			return true
+		}
+		if len(out) == limit {
+			more = true
+			return false
+		}
+		out = append(out, mm.Message)
+		return true
+	})
+	reverse(out)
+	return out, more, nil
+}
+
+// scanChunk is how many messages a scan of Memory (History, Timeline,
+// Search) looks at per hold of the store's lock: the journal store,
+// relayd's default, holds its messages in a Memory, and its senders wait
+// for that lock while a scan holds it. 4096 short bodies take well under a
+// millisecond.
+const scanChunk = 4096
+
+// scan calls visit, with the store's lock held, for the messages older
+// than the cursor id (all when ""), newest first; with forward for those
+// newer than it, oldest first. It stops when visit returns false. The
+// lock is let go every scanChunk messages, so sends go on meanwhile: a
+// message stored or dropped during a scan may be visited or not.
+func (m *Memory) scan(cursor string, forward bool, visit func(*memMsg) bool) {
 	for {
-		more, next := m.searchChunk(words, before, limit, &out)
-		if more {
-			reverse(out)
-			return out, true, nil
+		next, more := m.scanChunk(cursor, forward, visit)
+		if !more {
+			return
 		}
-		if next == "" {
-			reverse(out)
-			return out, false, nil
-		}
-		before = next
+		cursor = next
 	}
 }
 
-// searchChunk appends to out, newest first, the matches among up to
-// searchChunk messages older than before (all when ""). It reports whether
-// a match beyond limit exists, and the oldest id it looked at when older
-// messages remain to be looked at ("" when none do).
-func (m *Memory) searchChunk(words []string, before string, limit int, out *[]Message) (more bool, next string) {
+// scanChunk is one hold of the lock of scan: it returns the id of the last
+// message visited when more may be left.
+func (m *Memory) scanChunk(cursor string, forward bool, visit func(*memMsg) bool) (next string, more bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	i := len(m.order)
-	if before != "" {
-		i, _ = slices.BinarySearchFunc(m.order, before, func(e *memMsg, id string) int { return cmp.Compare(e.ID, id) })
+	i, step := len(m.order)-1, -1
+	if forward {
+		i, step = 0, 1
 	}
-	for n := 0; n < searchChunk; n++ {
-		if i--; i < 0 {
-			return false, ""
+	if cursor != "" {
+		at, found := slices.BinarySearchFunc(m.order, cursor, func(e *memMsg, id string) int { return cmp.Compare(e.ID, id) })
+		i = at - 1
+		if forward {
+			i = at
+			if found {
+				i++
+			}
 		}
-		msg := m.order[i]
-		if !containsAll(strings.ToLower(msg.Body), words) {
-			continue
-		}
-		if len(*out) == limit {
-			return true, ""
-		}
-		*out = append(*out, msg.Message)
 	}
-	if i == 0 {
-		return false, ""
+	for range scanChunk {
+		if i < 0 || i >= len(m.order) {
+			return "", false
+		}
+		if !visit(m.order[i]) {
+			return "", false
+		}
+		i += step
 	}
-	return false, m.order[i].ID
+	return m.order[i-step].ID, true
 }
 
 func containsAll(s string, words []string) bool {

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 )
@@ -170,7 +171,7 @@ func TestSQLiteSearchAfterPruneAndReopen(t *testing.T) {
 func TestMemorySearchAcrossChunks(t *testing.T) {
 	ctx := context.Background()
 	s := NewMemory()
-	const n, every = 3*searchChunk + 17, 1000
+	const n, every = 3*scanChunk + 17, 1000
 	var match []string
 	for i := range n {
 		m := newMsg("A", "B")
@@ -188,5 +189,95 @@ func TestMemorySearchAcrossChunks(t *testing.T) {
 	older, more, err := s.Search(ctx, SearchQuery{Text: "needle", Limit: 100, Before: got[0].ID})
 	if err != nil || more || len(older) != len(match)-5 || older[0].ID != match[0] {
 		t.Fatalf("Search(needle, before the page) = %d messages, more=%v, %v; want the %d older ones", len(older), more, err, len(match)-5)
+	}
+}
+
+// Memory's history and timeline walk its messages a chunk at a time too:
+// pages across chunks are the pages one walk would give, forward and back,
+// between two cursors, and a mailbox's cleared mail is gone from them.
+func TestMemoryHistoryAcrossChunks(t *testing.T) {
+	ctx := context.Background()
+	s := NewMemory()
+	const n = 3*scanChunk + 17
+	var all []Message
+	for i := range n {
+		var m Message
+		switch i % 4 {
+		case 0:
+			m = newMsg("A", "B")
+		case 1:
+			m = newMsg("C", "A")
+		case 2:
+			m = newMsg("B", "A")
+		default:
+			m = newMsg("C", "D")
+		}
+		send(t, s, m)
+		all = append(all, m)
+	}
+	// ids of the messages of all that keep says, oldest first.
+	ids := func(keep func(m Message) bool) []string {
+		var out []string
+		for _, m := range all {
+			if keep(m) {
+				out = append(out, m.ID)
+			}
+		}
+		return out
+	}
+	idsOf := func(ms []Message) []string {
+		var out []string
+		for _, m := range ms {
+			out = append(out, m.ID)
+		}
+		return out
+	}
+	seenByB := ids(func(m Message) bool { return m.From == "B" || m.To[0] == "B" })
+	forA := ids(func(m Message) bool { return m.To[0] == "A" })
+	k := len(seenByB)
+
+	got, more, err := s.History(ctx, HistoryQuery{Client: "B", Limit: 7})
+	if err != nil || !more || !slices.Equal(idsOf(got), seenByB[k-7:]) {
+		t.Fatalf("History(B, 7) = %v, more=%v, %v; want the newest 7 of %d", idsOf(got), more, err, k)
+	}
+	// Back across chunks: the oldest two, and nothing more beyond them.
+	got, more, err = s.History(ctx, HistoryQuery{Client: "B", Before: seenByB[2], Limit: 50})
+	if err != nil || more || !slices.Equal(idsOf(got), seenByB[:2]) {
+		t.Fatalf("History(B, before its third) = %v, more=%v, %v; want its first two", idsOf(got), more, err)
+	}
+	// Forward from the first, across chunks.
+	got, more, err = s.History(ctx, HistoryQuery{Client: "B", After: seenByB[0], Limit: 3})
+	if err != nil || !more || !slices.Equal(idsOf(got), seenByB[1:4]) {
+		t.Fatalf("History(B, after its first, 3) = %v, more=%v, %v; want %v", idsOf(got), more, err, seenByB[1:4])
+	}
+	// Between two cursors a whole chunk apart: the newest of those between.
+	lo, hi := seenByB[10], seenByB[10+scanChunk/2]
+	got, more, err = s.History(ctx, HistoryQuery{Client: "B", After: lo, Before: hi, Limit: 4})
+	if err != nil || !more || !slices.Equal(idsOf(got), seenByB[10+scanChunk/2-4:10+scanChunk/2]) {
+		t.Fatalf("History(B, between) = %v, more=%v, %v", idsOf(got), more, err)
+	}
+	// The console's timeline between A and B, far back.
+	between := ids(func(m Message) bool { return m.From+m.To[0] == "AB" || m.From+m.To[0] == "BA" })
+	tl, more, err := s.Timeline(ctx, TimelineQuery{Peer: "B", With: "A", Before: between[5], Limit: 10})
+	if err != nil || more || !slices.Equal(idsOf(tl), between[:5]) {
+		t.Fatalf("Timeline(B with A, before the sixth) = %v, more=%v, %v; want the first five", idsOf(tl), more, err)
+	}
+	// A clears its mail, unread too: none of it is in A's history, nor in
+	// the console's timeline of A, which keeps A's own sends.
+	if _, err := s.Clear(ctx, "A", true); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err = s.History(ctx, HistoryQuery{Client: "A", Limit: 1000})
+	if err != nil || len(got) != 0 {
+		t.Fatalf("History(A) after its clear = %d messages, %v; want none (its mail and its sends are cleared)", len(got), err)
+	}
+	tl, _, err = s.Timeline(ctx, TimelineQuery{Peer: "A", Limit: 100})
+	if err != nil || len(tl) != 100 || len(forA) == 0 {
+		t.Fatalf("Timeline(A) = %d messages, %v", len(tl), err)
+	}
+	for _, m := range tl {
+		if m.From != "A" {
+			t.Fatalf("Timeline(A) after A cleared its mail holds %s from %s", m.ID, m.From)
+		}
 	}
 }
