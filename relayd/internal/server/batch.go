@@ -36,6 +36,10 @@ type batchConn struct {
 	// and how many times room was called since.
 	sndbuf      atomic.Int64
 	sndbufCalls atomic.Uint32
+	// credit is room's last answer less the bytes written since, and
+	// creditCalls how many times room answered with it.
+	credit      atomic.Int64
+	creditCalls atomic.Uint32
 }
 
 func (c *batchConn) Read(p []byte) (int, error) {
@@ -50,7 +54,9 @@ func (c *batchConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.batching {
-		return c.Conn.Write(p)
+		n, err := c.Conn.Write(p)
+		c.credit.Add(-int64(n))
+		return n, err
 	}
 	c.buf = append(c.buf, p...)
 	if len(c.buf) >= maxBatchBytes {
@@ -105,7 +111,8 @@ func (c *batchConn) setDeadline(t time.Time) {
 }
 
 func (c *batchConn) writeHeld() error {
-	_, err := c.Conn.Write(c.buf)
+	n, err := c.Conn.Write(c.buf)
+	c.credit.Add(-int64(n))
 	if cap(c.buf) > maxBatchBytes {
 		c.buf = nil // do not keep a large buffer for an idle connection
 	} else {

@@ -11,6 +11,17 @@ import (
 // and asking costs a system call beside the one that reads what is queued.
 const sndbufAskEvery = 64
 
+// Between those asks, room trusts its last answer less the bytes written
+// since (batchConn.credit): the client's reading only makes more room, so
+// that is never more than the socket takes. It asks again every
+// creditAskEvery calls, and whenever the credit is under creditFloor, so a
+// frame is not sent to the writer on an old answer when the socket may
+// well take it. A round trip's frames paid this ioctl beside each write.
+const (
+	creditAskEvery = 64
+	creditFloor    = 64 << 10
+)
+
 // room is about how many bytes the socket takes now without a write
 // blocking: half its send buffer (the kernel counts its own bookkeeping
 // against the buffer too) less the bytes queued in it that the client has
@@ -19,6 +30,9 @@ const sndbufAskEvery = 64
 func (c *batchConn) room() int {
 	if c.aborted.Load() {
 		return 0
+	}
+	if credit := c.credit.Load(); credit >= creditFloor && c.creditCalls.Add(1)%creditAskEvery != 0 {
+		return int(credit)
 	}
 	sc, ok := c.Conn.(syscall.Conn)
 	if !ok {
@@ -44,5 +58,6 @@ func (c *batchConn) room() int {
 		}
 		room = max(size/2-int(queued), 0)
 	})
+	c.credit.Store(int64(room))
 	return room
 }
