@@ -130,6 +130,13 @@ func (h *Hub) sendMsg(ctx context.Context, c *Conn, s *protocol.Send) {
 				h.queueMailEvents(r.targets)
 			}
 		})
+	// When done ran in Submit (OnCaller), finish has written the message
+	// already and this wakes the recipients' writers to find nothing.
+	// Skipping it measured slower, not faster: echo p50 up by a third,
+	// with more CPU and more context switches a round trip (perf stat) —
+	// the woken goroutine keeps a runtime thread spinning, which then
+	// takes the next frame from the network poller without a thread
+	// wake-up.
 	if early {
 		h.handOff(r.targets, slots)
 	}
