@@ -424,7 +424,7 @@ func (m *Memory) restoreBox(r jBox) error {
 	if _, ok := m.mailboxes[r.ID]; ok {
 		return fmt.Errorf("mailbox %s is in the snapshot twice", r.ID)
 	}
-	b := &mailbox{last: r.Last, acked: r.Acked, readThrough: r.ReadThrough, lastRead: fromNanos(r.LastRead)}
+	b := &mailbox{id: r.ID, last: r.Last, acked: r.Acked, readThrough: r.ReadThrough, lastRead: fromNanos(r.LastRead)}
 	for _, e := range r.Entries {
 		mm := m.msgs[e.Msg]
 		if mm == nil {

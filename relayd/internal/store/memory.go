@@ -43,17 +43,24 @@ func (mm *memMsg) in(b *mailbox) bool {
 		return false
 	}
 	for _, s := range mm.boxes {
-		if s.box != b {
-			continue
-		}
-		if i, ok := b.index(s.seq); ok && b.entries[i].msg == mm {
+		if s.box == b && s.entry(mm) != nil {
 			return true
 		}
 	}
 	return false
 }
 
+// entry is mm's entry in s's mailbox, or nil when it is no longer there.
+// It points into the mailbox's entries: valid while the lock is held.
+func (s memSlot) entry(mm *memMsg) *memEntry {
+	if i, ok := s.box.index(s.seq); ok && s.box.entries[i].msg == mm {
+		return &s.box.entries[i]
+	}
+	return nil
+}
+
 type mailbox struct {
+	id       string     // whose it is
 	entries  []memEntry // ascending seq
 	last     uint64
 	acked    uint64
@@ -63,6 +70,9 @@ type mailbox struct {
 	// written: every seq up to this one is on disk (the journal store's;
 	// Memory on its own does not use it).
 	written uint64
+	// unread counts the entries not read yet (readAt zero): the peer
+	// list's unread counts ask it of every mailbox.
+	unread int
 }
 
 type memEntry struct {
@@ -81,7 +91,7 @@ func NewMemory() *Memory {
 func (m *Memory) box(id string) *mailbox {
 	b := m.mailboxes[id]
 	if b == nil {
-		b = &mailbox{}
+		b = &mailbox{id: id}
 		m.mailboxes[id] = b
 	}
 	return b
@@ -111,8 +121,18 @@ func (m *Memory) insertOrdered(mm *memMsg) {
 
 // put adds e, the next entry, to b. Called with the store's mu held.
 func (b *mailbox) put(e memEntry) {
+	if e.readAt.IsZero() {
+		b.unread++
+	}
 	b.entries = append(b.entries, e)
 	e.msg.boxes = append(e.msg.boxes, memSlot{box: b, seq: e.seq})
+}
+
+// dropped counts e, taken out of b, out of b's unread count.
+func (b *mailbox) dropped(e memEntry) {
+	if e.readAt.IsZero() {
+		b.unread--
+	}
 }
 
 func (b *mailbox) unacked() int {
@@ -363,6 +383,7 @@ func (m *Memory) Clear(_ context.Context, id string, includeUnread bool) (int, e
 		keep := b.entries[:0]
 		for _, e := range b.entries {
 			if e.seq <= b.acked || includeUnread {
+				b.dropped(e)
 				n++
 				continue
 			}
@@ -393,6 +414,7 @@ func (m *Memory) Prune(_ context.Context, before time.Time) (int, error) {
 		keep := b.entries[:0]
 		for _, e := range b.entries {
 			if e.msg.TS.Before(before) {
+				b.dropped(e)
 				n++
 				continue
 			}

@@ -2,9 +2,11 @@ package store
 
 import (
 	"cmp"
+	"context"
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"time"
 )
 
 // TestMailboxIndex checks mailbox.index, with its guess from dense seqs,
@@ -25,5 +27,72 @@ func TestMailboxIndex(t *testing.T) {
 				t.Fatalf("index(%d) of %v = %d, %v; want %d, %v", q, b.entries, i, ok, wantI, wantOK)
 			}
 		}
+	}
+}
+
+// TestMemoryUnreadCount checks the unread counts Memory keeps (and its
+// read-through mark, which the reads reported by id move on) against a
+// count of the entries, through sends, reads by id and up to a seq,
+// clears and prunes in random order.
+func TestMemoryUnreadCount(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	ctx := context.Background()
+	s := NewMemory()
+	var sent []Message
+	for step := range 3000 {
+		switch k := r.IntN(20); {
+		case k < 12:
+			m := newMsg("S", "A")
+			m.TS = base.Add(time.Duration(step) * time.Second)
+			to := []string{"A"}
+			if k == 0 {
+				to = []string{"A", "B"}
+			}
+			send(t, s, m, to...)
+			sent = append(sent, m)
+		case k < 16 && len(sent) > 0:
+			var ids []string
+			for range 1 + r.IntN(3) {
+				ids = append(ids, sent[len(sent)-1-r.IntN(min(len(sent), 20))].ID)
+			}
+			s.MarkRead(ctx, "A", ids, 0, time.Now())
+		case k < 18:
+			last, _ := s.LastSeq(ctx, "A")
+			s.MarkRead(ctx, "A", nil, uint64(r.IntN(int(last)+1)), time.Now())
+		case k == 18:
+			last, _ := s.LastSeq(ctx, "A")
+			s.Ack(ctx, "A", uint64(r.IntN(int(last)+1)))
+			s.Clear(ctx, "A", r.IntN(4) == 0)
+		default:
+			s.Prune(ctx, base.Add(time.Duration(step-r.IntN(200))*time.Second))
+		}
+		for _, id := range []string{"A", "B"} {
+			b := s.mailboxes[id]
+			if b == nil {
+				continue
+			}
+			want := 0
+			for i, e := range b.entries {
+				if e.readAt.IsZero() {
+					want++
+					if e.seq <= b.readThrough {
+						t.Fatalf("step %d: %s's entry %d (seq %d) is unread, below its read-through mark %d", step, id, i, e.seq, b.readThrough)
+					}
+				}
+			}
+			rs, _ := s.ReadStates(ctx, []string{id})
+			if b.unread != want || rs[id].Unread != want {
+				t.Fatalf("step %d: %s counts %d unread (ReadStates %d); its entries hold %d", step, id, b.unread, rs[id].Unread, want)
+			}
+		}
+	}
+	// Every message read by id, oldest first (as relay-mcp reports them):
+	// the read-through mark is at the end, so the oldest-unread and
+	// unread-count questions look at nothing before it.
+	for _, m := range sent {
+		s.MarkRead(ctx, "A", []string{m.ID}, 0, time.Now())
+	}
+	if b := s.mailboxes["A"]; b.unread != 0 || len(b.entries) > 0 && b.readThrough != b.entries[len(b.entries)-1].seq {
+		t.Fatalf("after reading everything by id: %d unread, read through %d, last entry %v", b.unread, b.readThrough, b.entries[len(b.entries)-1].seq)
 	}
 }

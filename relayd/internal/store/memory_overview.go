@@ -48,9 +48,11 @@ func (m *Memory) OldestUnread(_ context.Context, clients []string) (map[string]t
 	out := map[string]time.Time{}
 	for _, c := range clients {
 		if b := m.mailboxes[c]; b != nil {
-			// Entries are in seq order, which is storage order.
-			if i := slices.IndexFunc(b.entries, func(e memEntry) bool { return e.readAt.IsZero() }); i >= 0 {
-				out[c] = b.entries[i].msg.TS
+			// Entries are in seq order, which is storage order; all are
+			// read up to readThrough.
+			from, _ := b.index(b.readThrough + 1)
+			if i := slices.IndexFunc(b.entries[from:], func(e memEntry) bool { return e.readAt.IsZero() }); i >= 0 {
+				out[c] = b.entries[from+i].msg.TS
 			}
 		}
 	}

@@ -39,6 +39,7 @@ func (m *Memory) unappend(id string, recipients []string, slots []Slot) {
 			continue
 		}
 		if at, ok := b.index(slots[i].Seq); ok {
+			b.dropped(b.entries[at])
 			b.entries = slices.Delete(b.entries, at, at+1)
 		}
 	}

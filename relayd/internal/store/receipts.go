@@ -36,6 +36,16 @@ func (b *mailbox) stampDelivered(from, to uint64, at time.Time) {
 	}
 }
 
+// readOn moves readThrough past the entries read since: reads reported
+// by id (as relay-mcp reports them) arrive about in order, so the unread
+// counts (ReadStates) look at the unread tail, not the whole mailbox.
+func (b *mailbox) readOn() {
+	i, _ := b.index(b.readThrough + 1)
+	for ; i < len(b.entries) && !b.entries[i].readAt.IsZero(); i++ {
+		b.readThrough = b.entries[i].seq
+	}
+}
+
 func (m *Memory) MarkRead(_ context.Context, client string, ids []string, upto uint64, at time.Time) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -47,6 +57,9 @@ func (m *Memory) MarkRead(_ context.Context, client string, ids []string, upto u
 	mark := func(e *memEntry) {
 		if e.readAt.IsZero() {
 			e.readAt = at
+			if !at.IsZero() {
+				b.unread--
+			}
 			if e.deliveredAt.IsZero() {
 				e.deliveredAt = at // shown implies held
 			}
@@ -62,17 +75,18 @@ func (m *Memory) MarkRead(_ context.Context, client string, ids []string, upto u
 		}
 		b.readThrough = max(b.readThrough, min(upto, b.last))
 	}
-	if len(ids) > 0 {
-		want := make(map[string]bool, len(ids))
-		for _, id := range ids {
-			want[id] = true
-		}
-		for i := range b.entries {
-			if want[b.entries[i].msg.ID] {
-				mark(&b.entries[i])
+	for _, id := range ids {
+		if mm := m.msgs[id]; mm != nil {
+			for _, s := range mm.boxes {
+				if s.box == b {
+					if e := s.entry(mm); e != nil {
+						mark(e)
+					}
+				}
 			}
 		}
 	}
+	b.readOn()
 	if n > 0 || len(ids) > 0 || upto > 0 {
 		b.lastRead = at
 	}
@@ -86,24 +100,25 @@ func (m *Memory) Receipts(_ context.Context, sender string, ids []string) ([]Rec
 }
 
 // receiptsOf returns the receipts of the messages with these ids that
-// pass keep. m.mu is held.
+// pass keep: one per mailbox still holding one, found from the message's
+// own slots (a relay_status asks it, and must not walk every mailbox).
+// m.mu is held.
 func (m *Memory) receiptsOf(ids []string, keep func(*memMsg) bool) []Receipt {
-	want := map[string]bool{}
-	for _, id := range ids {
-		if mm := m.msgs[id]; mm != nil && keep(mm) {
-			want[id] = true
-		}
-	}
-	if len(want) == 0 {
-		return nil
-	}
 	var out []Receipt
-	for to, b := range m.mailboxes {
-		for _, e := range b.entries {
-			if want[e.msg.ID] {
-				out = append(out, Receipt{MsgID: e.msg.ID, To: to, Stored: e.msg.TS, Delivered: e.deliveredAt, Read: e.readAt,
-					DeliveredOK: e.seq <= b.acked || !e.readAt.IsZero()})
+	done := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		mm := m.msgs[id]
+		if mm == nil || done[id] || !keep(mm) {
+			continue
+		}
+		done[id] = true
+		for _, s := range mm.boxes {
+			e := s.entry(mm)
+			if e == nil {
+				continue
 			}
+			out = append(out, Receipt{MsgID: id, To: s.box.id, Stored: mm.TS, Delivered: e.deliveredAt, Read: e.readAt,
+				DeliveredOK: e.seq <= s.box.acked || !e.readAt.IsZero()})
 		}
 	}
 	SortReceipts(out, ids)
@@ -119,12 +134,7 @@ func (m *Memory) ReadStates(_ context.Context, clients []string) (map[string]Rea
 		if b == nil {
 			continue
 		}
-		rs := ReadState{LastRead: b.lastRead}
-		for _, e := range b.entries {
-			if e.readAt.IsZero() {
-				rs.Unread++
-			}
-		}
+		rs := ReadState{LastRead: b.lastRead, Unread: b.unread}
 		out[c] = rs
 	}
 	return out, nil

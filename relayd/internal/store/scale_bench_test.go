@@ -1,0 +1,89 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// BenchmarkAtScale asks the default store (the journal, whose messages are
+// in memory) holding 200 000 messages in one mailbox what agents and the
+// console ask: the newest history page (relay_history), a page of one rare
+// peer's messages (which looks at them all), the receipts of a few sends
+// (relay_status), a read report (relay_receive) and the unread counts
+// (relay_peers). Meanwhile another goroutine takes the store's lock over
+// and over, as senders do, and the longest it waited is reported
+// (lock-wait-max-µs): none may stall the relay's sends for long.
+func BenchmarkAtScale(b *testing.B) {
+	s := openJournal(b, b.TempDir(), JournalOptions{})
+	ctx := context.Background()
+	const n, rareEvery = 200_000, 1000
+	for i := range n {
+		m := benchMsg(uint64(i), "r")
+		if i%rareEvery == 0 {
+			m.From = "rare"
+		}
+		if _, err := AppendWait(ctx, s, m, []string{"r"}, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	recent := []string{benchMsg(n-3, "r").ID, benchMsg(n-2, "r").ID, benchMsg(n-1, "r").ID}
+	history := func(q HistoryQuery, want int) func() error {
+		return func() error {
+			page, _, err := s.History(ctx, q)
+			if err == nil && len(page) != want {
+				err = fmt.Errorf("History = %d messages; want %d", len(page), want)
+			}
+			return err
+		}
+	}
+	for _, q := range []struct {
+		name string
+		ask  func() error
+	}{
+		{"history-newest", history(HistoryQuery{Client: "r", Limit: 50}, 50)},
+		{"history-rare-peer", history(HistoryQuery{Client: "r", With: "rare", Limit: 500}, n/rareEvery)},
+		{"receipts", func() error {
+			rs, err := s.Receipts(ctx, "sender", recent)
+			if err == nil && len(rs) != len(recent) {
+				err = fmt.Errorf("Receipts = %d; want %d", len(rs), len(recent))
+			}
+			return err
+		}},
+		{"mark-read", func() error {
+			_, err := s.MarkRead(ctx, "r", recent, 0, time.Now())
+			return err
+		}},
+		{"read-states", func() error {
+			_, err := s.ReadStates(ctx, []string{"r", "sender"})
+			return err
+		}},
+	} {
+		b.Run(q.name, func(b *testing.B) {
+			var stop atomic.Bool
+			var worst time.Duration
+			var wg sync.WaitGroup
+			wg.Go(func() {
+				for !stop.Load() {
+					t0 := time.Now()
+					s.Unacked(ctx, "r")
+					worst = max(worst, time.Since(t0))
+					time.Sleep(50 * time.Microsecond)
+				}
+			})
+			b.ResetTimer()
+			for range b.N {
+				if err := q.ask(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			stop.Store(true)
+			wg.Wait()
+			b.ReportMetric(float64(worst.Microseconds()), "lock-wait-max-µs")
+		})
+	}
+}
