@@ -217,7 +217,7 @@ func (j *JournalStore) collect() *snapshotState {
 		r := jBox{ID: id, Last: b.last, Acked: b.acked, ReadThrough: b.readThrough, LastRead: nanos(b.lastRead)}
 		r.Entries = make([]jBoxItem, 0, len(b.entries))
 		for _, e := range b.entries {
-			r.Entries = append(r.Entries, jBoxItem{Seq: e.seq, Msg: e.msg.ID, Delivered: nanos(e.deliveredAt), Read: nanos(e.readAt)})
+			r.Entries = append(r.Entries, jBoxItem{Seq: e.seq, Msg: e.msg.ID, Delivered: e.delivered, Read: e.read})
 		}
 		st.boxes = append(st.boxes, r)
 	}
@@ -433,7 +433,7 @@ func (m *Memory) restoreBox(r jBox) error {
 		if n := len(b.entries); n > 0 && e.Seq <= b.entries[n-1].seq || e.Seq > r.Last {
 			return fmt.Errorf("mailbox %s: seq %d out of order", r.ID, e.Seq)
 		}
-		b.put(memEntry{seq: e.Seq, msg: mm, deliveredAt: fromNanos(e.Delivered), readAt: fromNanos(e.Read)})
+		b.put(memEntry{seq: e.Seq, msg: mm, delivered: e.Delivered, read: e.Read})
 	}
 	m.mailboxes[r.ID] = b
 	return nil

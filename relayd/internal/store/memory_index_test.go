@@ -73,7 +73,7 @@ func TestMemoryUnreadCount(t *testing.T) {
 			}
 			want := 0
 			for i, e := range b.entries {
-				if e.readAt.IsZero() {
+				if e.read == 0 {
 					want++
 					if e.seq <= b.readThrough {
 						t.Fatalf("step %d: %s's entry %d (seq %d) is unread, below its read-through mark %d", step, id, i, e.seq, b.readThrough)

@@ -51,7 +51,7 @@ func (m *Memory) OldestUnread(_ context.Context, clients []string) (map[string]t
 			// Entries are in seq order, which is storage order; all are
 			// read up to readThrough.
 			from, _ := b.index(b.readThrough + 1)
-			if i := slices.IndexFunc(b.entries[from:], func(e memEntry) bool { return e.readAt.IsZero() }); i >= 0 {
+			if i := slices.IndexFunc(b.entries[from:], func(e memEntry) bool { return e.read == 0 }); i >= 0 {
 				out[c] = b.entries[from+i].msg.TS
 			}
 		}

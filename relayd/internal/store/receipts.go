@@ -30,8 +30,8 @@ func (b *mailbox) stampDelivered(from, to uint64, at time.Time) {
 	}
 	i, _ := b.index(from + 1)
 	for ; i < len(b.entries) && b.entries[i].seq <= to; i++ {
-		if b.entries[i].deliveredAt.IsZero() {
-			b.entries[i].deliveredAt = at
+		if b.entries[i].delivered == 0 {
+			b.entries[i].delivered = nanos(at)
 		}
 	}
 }
@@ -41,7 +41,7 @@ func (b *mailbox) stampDelivered(from, to uint64, at time.Time) {
 // counts (ReadStates) look at the unread tail, not the whole mailbox.
 func (b *mailbox) readOn() {
 	i, _ := b.index(b.readThrough + 1)
-	for ; i < len(b.entries) && !b.entries[i].readAt.IsZero(); i++ {
+	for ; i < len(b.entries) && b.entries[i].read != 0; i++ {
 		b.readThrough = b.entries[i].seq
 	}
 }
@@ -55,13 +55,13 @@ func (m *Memory) MarkRead(_ context.Context, client string, ids []string, upto u
 	}
 	n := 0
 	mark := func(e *memEntry) {
-		if e.readAt.IsZero() {
-			e.readAt = at
-			if !at.IsZero() {
+		if e.read == 0 {
+			e.read = nanos(at)
+			if e.read != 0 {
 				b.unread--
 			}
-			if e.deliveredAt.IsZero() {
-				e.deliveredAt = at // shown implies held
+			if e.delivered == 0 {
+				e.delivered = e.read // shown implies held
 			}
 			n++
 		}
@@ -117,8 +117,8 @@ func (m *Memory) receiptsOf(ids []string, keep func(*memMsg) bool) []Receipt {
 			if e == nil {
 				continue
 			}
-			out = append(out, Receipt{MsgID: id, To: s.box.id, Stored: mm.TS, Delivered: e.deliveredAt, Read: e.readAt,
-				DeliveredOK: e.seq <= s.box.acked || !e.readAt.IsZero()})
+			out = append(out, Receipt{MsgID: id, To: s.box.id, Stored: mm.TS, Delivered: fromNanos(e.delivered), Read: fromNanos(e.read),
+				DeliveredOK: e.seq <= s.box.acked || e.read != 0})
 		}
 	}
 	SortReceipts(out, ids)
