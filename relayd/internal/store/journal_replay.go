@@ -187,10 +187,24 @@ func (j *JournalStore) replayRef(client, ref string, digest []byte, sent *Sent) 
 // can be encoded and written without holding any lock.
 type snapshotState struct {
 	sessions []SessionInfo
-	msgs     []jMessage
+	msgs     []jMessage // an export's (ConvertToJournal)
 	boxes    []jBox
+	// collect's: the messages themselves, which no write changes once
+	// they are stored, and copies of what writes do change (who hid a
+	// message, the mailboxes' entries and marks). Every send waits while
+	// collect runs: these are a few slice copies, and the records are
+	// made from them outside the lock (emit).
+	memMsgs  []*memMsg
+	hidden   map[*memMsg][]string
+	memBoxes []boxCopy
 	refs     []jRef
 	holds    jHolds
+}
+
+// boxCopy is a mailbox as collect copied it: its marks, and its entries.
+type boxCopy struct {
+	marks   jBox // without Entries
+	entries []memEntry
 }
 
 // collect copies memory's state. Called with mu held (or before the store
@@ -203,27 +217,31 @@ func (j *JournalStore) collect() *snapshotState {
 	for _, s := range m.sessions {
 		st.sessions = append(st.sessions, *s)
 	}
-	st.msgs = make([]jMessage, 0, len(m.order))
+	st.memMsgs = slices.Clone(m.order)
 	for _, mm := range m.order {
-		r := jMessage{Msg: toJMsg(&mm.Message)}
+		if len(mm.hiddenFor) == 0 {
+			continue
+		}
+		if st.hidden == nil {
+			st.hidden = map[*memMsg][]string{}
+		}
+		hidden := make([]string, 0, len(mm.hiddenFor))
 		for id := range mm.hiddenFor {
-			r.Hidden = append(r.Hidden, id)
+			hidden = append(hidden, id)
 		}
-		slices.Sort(r.Hidden)
-		st.msgs = append(st.msgs, r)
+		slices.Sort(hidden)
+		st.hidden[mm] = hidden
 	}
-	st.boxes = make([]jBox, 0, len(m.mailboxes))
+	st.memBoxes = make([]boxCopy, 0, len(m.mailboxes))
 	for id, b := range m.mailboxes {
-		r := jBox{ID: id, Last: b.last, Acked: b.acked, ReadThrough: b.readThrough, LastRead: nanos(b.lastRead)}
-		r.Entries = make([]jBoxItem, 0, len(b.entries))
-		for _, e := range b.entries {
-			r.Entries = append(r.Entries, jBoxItem{Seq: e.seq, Msg: e.msg.ID, Delivered: e.delivered, Read: e.read})
-		}
-		st.boxes = append(st.boxes, r)
+		st.memBoxes = append(st.memBoxes, boxCopy{
+			marks:   jBox{ID: id, Last: b.last, Acked: b.acked, ReadThrough: b.readThrough, LastRead: nanos(b.lastRead)},
+			entries: slices.Clone(b.entries),
+		})
 	}
 	m.mu.Unlock()
 	slices.SortFunc(st.sessions, func(a, b SessionInfo) int { return cmp.Compare(a.ID, b.ID) })
-	slices.SortFunc(st.boxes, func(a, b jBox) int { return cmp.Compare(a.ID, b.ID) })
+	slices.SortFunc(st.memBoxes, func(a, b boxCopy) int { return cmp.Compare(a.marks.ID, b.marks.ID) })
 	clients := make([]string, 0, len(j.refs))
 	for c := range j.refs {
 		clients = append(clients, c)
@@ -263,7 +281,22 @@ func (st *snapshotState) emit(put func(byte, any) error) error {
 			return err
 		}
 	}
+	for _, mm := range st.memMsgs {
+		if err := put(recMessage, jMessage{Msg: toJMsg(&mm.Message), Hidden: st.hidden[mm]}); err != nil {
+			return err
+		}
+	}
 	for _, r := range st.boxes {
+		if err := put(recBox, r); err != nil {
+			return err
+		}
+	}
+	for _, bc := range st.memBoxes {
+		r := bc.marks
+		r.Entries = make([]jBoxItem, len(bc.entries))
+		for i, e := range bc.entries {
+			r.Entries[i] = jBoxItem{Seq: e.seq, Msg: e.msg.ID, Delivered: e.delivered, Read: e.read}
+		}
 		if err := put(recBox, r); err != nil {
 			return err
 		}
