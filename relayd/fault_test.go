@@ -27,6 +27,7 @@ import (
 
 	"github.com/claude-relay/claude-relay/internal/testkit"
 	"github.com/claude-relay/claude-relay/protocol"
+	"github.com/claude-relay/claude-relay/relayd/internal/daemon"
 	"github.com/claude-relay/claude-relay/relayd/internal/store"
 	"github.com/claude-relay/claude-relay/relayd/relaytest"
 )
@@ -571,6 +572,11 @@ func testKill9BetweenHandOffAndCommit(t *testing.T, startRelayd startFunc) {
 	if testing.Short() {
 		n = 600
 	}
+	// The journal store writes a send a few microseconds after it hands
+	// it to a provisional reader: too short for a kill to fall between
+	// the two but by luck. Each write waits 2 ms here (fault injection;
+	// SQLite does not read it, its commit is slow enough on its own).
+	t.Setenv(daemon.FaultJournalWriteDelayEnv, "2ms")
 	data := t.TempDir()
 	p := startRelayd(t, data, "127.0.0.1:0")
 	addr := p.Addr
@@ -604,8 +610,7 @@ func testKill9BetweenHandOffAndCommit(t *testing.T, startRelayd startFunc) {
 		}
 	}
 	// Three kills, and more (up to eight) until one falls between a
-	// hand-off and its commit: on the journal store, which commits most
-	// sends before it hands them off, that window is short.
+	// hand-off and its commit.
 	const kills, maxKills = 3, 8
 	dropped := func() int {
 		in.mu.Lock()

@@ -182,6 +182,11 @@ func RelayHome() (string, error) {
 	return filepath.Join(home, "claude-relay"), nil
 }
 
+// FaultJournalWriteDelayEnv names the environment variable that makes
+// every write of the journal store wait (store.JournalOptions.WriteDelay):
+// fault injection for relayd's kill -9 tests, never for use.
+const FaultJournalWriteDelayEnv = "RELAYD_FAULT_JOURNAL_WRITE_DELAY"
+
 // openStore opens the store kind names in dir ($RELAY_HOME/data when
 // empty) and says which kind it opened and where. auto, the default, opens
 // the durable store the directory already holds and the journal store in
@@ -196,7 +201,14 @@ func openStore(ctx context.Context, kind, dir string, log *slog.Logger) (st stor
 		return nil, "", "", err
 	}
 	if kind == "journal" {
-		st, err = store.OpenJournal(ctx, dir, store.JournalOptions{Logger: log})
+		opts := store.JournalOptions{Logger: log}
+		if v := os.Getenv(FaultJournalWriteDelayEnv); v != "" {
+			if opts.WriteDelay, err = time.ParseDuration(v); err != nil {
+				return nil, "", "", fmt.Errorf("%s=%q is not a duration (as 2ms): %w", FaultJournalWriteDelayEnv, v, err)
+			}
+			log.Warn("fault injection: every write of the journal waits (unset the variable in use)", "env", FaultJournalWriteDelayEnv, "delay", opts.WriteDelay)
+		}
+		st, err = store.OpenJournal(ctx, dir, opts)
 	} else {
 		st, err = store.Open(ctx, dir, store.Options{Logger: log})
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -115,5 +116,25 @@ func TestRunAutoStore(t *testing.T) {
 				t.Errorf("on a %s relayd made %s beside %s", c.name, other, c.file)
 			}
 		})
+	}
+}
+
+// The kill -9 tests' fault injection is said in the log when it is set,
+// and a value that is not a duration stops relayd with the variable named.
+func TestFaultJournalWriteDelay(t *testing.T) {
+	t.Setenv(FaultJournalWriteDelayEnv, "soon")
+	var logs strings.Builder
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	if _, _, _, err := openStore(context.Background(), "journal", t.TempDir(), log); err == nil || !strings.Contains(err.Error(), FaultJournalWriteDelayEnv) {
+		t.Fatalf("openStore with %s=soon: %v; want an error naming it", FaultJournalWriteDelayEnv, err)
+	}
+	t.Setenv(FaultJournalWriteDelayEnv, "1ms")
+	st, _, _, err := openStore(context.Background(), "journal", t.TempDir(), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	if !strings.Contains(logs.String(), "fault injection") {
+		t.Errorf("the log does not say the journal's writes wait:\n%s", logs.String())
 	}
 }

@@ -36,6 +36,11 @@ type JournalOptions struct {
 	// SyncEvery is how often the writer fsyncs the file when it wrote
 	// since the last fsync: what a power cut can lose. Defaults to 1s.
 	SyncEvery time.Duration
+	// WriteDelay pauses every write of the journal this long. It is fault
+	// injection, for the kill -9 tests alone: they need a crash to fall
+	// between a message's hand-off to a provisional reader and its write,
+	// which is otherwise a few microseconds. Zero in use.
+	WriteDelay time.Duration
 }
 
 // JournalStore is a Store kept in memory (a Memory) and made durable by an
@@ -61,12 +66,13 @@ type JournalOptions struct {
 // write fails keeps its effect in memory and returns the error; a restart
 // forgets it (acks and reads are reported again by clients that resume).
 type JournalStore struct {
-	path      string
-	log       *slog.Logger
-	mem       *Memory
-	unlock    func()
-	f         *os.File
-	syncEvery time.Duration
+	path       string
+	log        *slog.Logger
+	mem        *Memory
+	unlock     func()
+	f          *os.File
+	syncEvery  time.Duration
+	writeDelay time.Duration // JournalOptions.WriteDelay
 
 	// mu orders the writes: each is applied to mem and queued for the
 	// writer under it, so the file holds them in the order they were
@@ -164,14 +170,15 @@ type jRefEntry struct {
 // its journal, and starts its writer. The caller must Close it.
 func OpenJournal(ctx context.Context, dir string, opts JournalOptions) (*JournalStore, error) {
 	j := &JournalStore{
-		path:      filepath.Join(dir, JournalFile),
-		log:       opts.Logger,
-		mem:       NewMemory(),
-		syncEvery: opts.SyncEvery,
-		refs:      map[string]*jWindow{},
-		wake:      make(chan struct{}, 1),
-		quit:      make(chan struct{}),
-		stopped:   make(chan struct{}),
+		path:       filepath.Join(dir, JournalFile),
+		log:        opts.Logger,
+		mem:        NewMemory(),
+		syncEvery:  opts.SyncEvery,
+		writeDelay: opts.WriteDelay,
+		refs:       map[string]*jWindow{},
+		wake:       make(chan struct{}, 1),
+		quit:       make(chan struct{}),
+		stopped:    make(chan struct{}),
 	}
 	j.idle = sync.NewCond(&j.mu)
 	j.lazyTimer = time.NewTimer(time.Hour)
@@ -600,6 +607,9 @@ func (j *JournalStore) writeRecords(b []byte) error {
 		if err := (*h)(b); err != nil {
 			return j.writeError(err)
 		}
+	}
+	if j.writeDelay > 0 {
+		time.Sleep(j.writeDelay)
 	}
 	size := j.size.Load()
 	n, err := j.f.Write(b)
