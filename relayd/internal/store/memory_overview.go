@@ -16,23 +16,15 @@ func (m *Memory) Timeline(_ context.Context, q TimelineQuery) ([]Message, bool, 
 	}
 	// stored reports whether mm was stored for id (its mailbox holds it).
 	stored := func(id string, mm *memMsg) bool { return mm.in(m.mailboxes[id]) }
-	var page []Message
-	more := false
-	m.scan(q.Before, false, func(mm *memMsg) bool {
+	page, more := m.newest(q.Before, limit, func(mm *memMsg) bool {
 		switch {
 		case q.Thread != "" && mm.Thread != q.Thread,
 			q.Peer != "" && q.With == "" && mm.From != q.Peer && !stored(q.Peer, mm),
 			q.Peer != "" && q.With != "" && !(mm.From == q.Peer && stored(q.With, mm) || mm.From == q.With && stored(q.Peer, mm)):
-			return true
-		}
-		if len(page) == limit {
-			more = true
 			return false
 		}
-		page = append(page, mm.Message)
 		return true
 	})
-	slices.Reverse(page)
 	return page, more, nil
 }
 

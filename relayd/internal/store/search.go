@@ -47,24 +47,31 @@ func (m *Memory) Search(_ context.Context, q SearchQuery) ([]Message, bool, erro
 	if limit <= 0 {
 		limit = 100
 	}
-	var out []Message
 	if len(words) == 0 {
-		return out, false, nil
+		return nil, false, nil
 	}
+	out, more := m.newest(q.Before, limit, func(mm *memMsg) bool { return containsAll(strings.ToLower(mm.Body), words) })
+	return out, more, nil
+}
+
+// newest returns the newest limit messages older than before (all when
+// "") that keep takes, oldest first, and whether more lie beyond them.
+func (m *Memory) newest(before string, limit int, keep func(*memMsg) bool) ([]Message, bool) {
+	var page []Message
 	more := false
-	m.scan(q.Before, false, func(mm *memMsg) bool {
-		if !containsAll(strings.ToLower(mm.Body), words) {
+	m.scan(before, false, func(mm *memMsg) bool {
+		if !keep(mm) {
 			return true
 		}
-		if len(out) == limit {
+		if len(page) == limit {
 			more = true
 			return false
 		}
-		out = append(out, mm.Message)
+		page = append(page, mm.Message)
 		return true
 	})
-	reverse(out)
-	return out, more, nil
+	slices.Reverse(page)
+	return page, more
 }
 
 // scanChunk is how many messages a scan of Memory (History, Timeline,
