@@ -17,6 +17,21 @@ func Encode(f Frame) ([]byte, error) {
 	return encodeJSON(f)
 }
 
+// AppendEncode appends f as Encode renders it to dst and returns the
+// extended buffer: a relay that writes a frame and then reuses its buffer
+// allocates nothing per frame. On an error dst is returned as it was.
+func AppendEncode(dst []byte, f Frame) ([]byte, error) {
+	n := len(dst)
+	if b, ok := appendFast(dst, f); ok {
+		return b, nil
+	}
+	b, err := encodeJSON(f)
+	if err != nil {
+		return dst[:n], err
+	}
+	return append(dst[:n], b...), nil
+}
+
 // encodeJSON is Encode through encoding/json, for every frame.
 func encodeJSON(f Frame) ([]byte, error) {
 	body, err := json.Marshal(f)

@@ -78,6 +78,7 @@ func randAccepted(r *rand.Rand) *Accepted {
 func checkFastEncode(t *testing.T, f Frame) {
 	t.Helper()
 	want, werr := encodeJSON(f)
+	checkAppendEncode(t, f, want, werr)
 	got, ok := appendFast(nil, f)
 	if werr != nil {
 		if ok {
@@ -93,6 +94,36 @@ func checkFastEncode(t *testing.T, f Frame) {
 	}
 	if enc, err := Encode(f); err != nil || !bytes.Equal(enc, want) {
 		t.Fatalf("Encode = %s, %v; want %s", enc, err, want)
+	}
+}
+
+// checkAppendEncode fails unless AppendEncode after a prefix gives the
+// prefix and then want, or on werr the prefix alone and an error.
+func checkAppendEncode(t *testing.T, f Frame, want []byte, werr error) {
+	t.Helper()
+	prefix := "earlier frame\n"
+	got, err := AppendEncode([]byte(prefix), f)
+	switch {
+	case werr != nil && (err == nil || string(got) != prefix):
+		t.Fatalf("AppendEncode of %#v, which encoding/json refuses (%v) = %q, %v; want the prefix alone and an error", f, werr, got, err)
+	case werr == nil && (err != nil || string(got) != prefix+string(want)):
+		t.Fatalf("AppendEncode of %#v = %q, %v; want %q", f, got, err, prefix+string(want))
+	}
+}
+
+// AppendEncode renders the frames the fast encoder does not take through
+// encoding/json, after what the buffer held.
+func TestAppendEncodeSlowFrames(t *testing.T) {
+	for _, f := range []Frame{
+		&Welcome{Server: "relayd", Proto: Version, ClientID: "CC-1", Peers: []Peer{{ID: "CC-2"}}},
+		&ErrorFrame{Ref: "r", Code: CodeBadJSON, Message: "<bad>"},
+		&Peers{Ref: "p"},
+	} {
+		want, err := encodeJSON(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkAppendEncode(t, f, want, nil)
 	}
 }
 

@@ -198,6 +198,6 @@ func encodeLike(doc []byte) ([]byte, error) {
 	default:
 		return nil, fmt.Errorf("no case in this test for the older frame %q: add one", d.Type)
 	}
-	b, _, err := c.Encode(f, self)
+	b, _, err := c.AppendEncode(nil, f, self)
 	return b, err
 }

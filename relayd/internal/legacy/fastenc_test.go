@@ -32,7 +32,7 @@ func TestAppendMessageWritesWhatTheEncoderWrote(t *testing.T) {
 		for _, to := range [][]string{{"OLD"}, {protocol.Broadcast}, {"A", "B"}, nil, {s}} {
 			for _, id := range []string{"m-1", "", s} {
 				m := &protocol.Message{ID: id, From: s, To: to, Body: s, TS: ts}
-				got, ok, err := New(protocol.Limits{}).Encode(m, "OLD")
+				got, ok, err := New(protocol.Limits{}).AppendEncode(nil, m, "OLD")
 				if want := viaEncoder(t, m); !ok || err != nil || string(got) != want {
 					t.Errorf("message from %q to %q, id %q:\n got %s (%v, %v)\nwant %s", s, to, id, got, ok, err, want)
 				}
@@ -59,7 +59,7 @@ func BenchmarkEncodeMessage(b *testing.B) {
 	m := &protocol.Message{ID: "01KB8Z7Q0000000000000000", From: "echo-a", To: []string{"echo-b"}, Body: string(bytes.Repeat([]byte("x"), 100)), TS: time.Now()}
 	b.ReportAllocs()
 	for b.Loop() {
-		c.Encode(m, "echo-b")
+		c.AppendEncode(nil, m, "echo-b")
 	}
 }
 

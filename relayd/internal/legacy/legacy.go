@@ -246,10 +246,10 @@ func toLegacy(m *protocol.Message) legacyMessage {
 	return legacyMessage{Type: "message", From: m.From, To: legacyTo(m.To), Content: m.Body, Timestamp: m.TS.UTC().Format(isoMillis), ID: m.ID}
 }
 
-// Encode turns a hub frame into the older protocol. Frames the older
-// protocol has no form for (accepted for a message everyone got) are
-// skipped.
-func (c *Codec) Encode(f protocol.Frame, self string) ([]byte, bool, error) {
+// AppendEncode appends a hub frame, turned into the older protocol, to dst.
+// Frames the older protocol has no form for (accepted for a message
+// everyone got) are skipped: ok is false and dst is returned as it was.
+func (c *Codec) AppendEncode(dst []byte, f protocol.Frame, self string) ([]byte, bool, error) {
 	var v any
 	switch f := f.(type) {
 	case *protocol.Welcome:
@@ -308,7 +308,7 @@ func (c *Codec) Encode(f protocol.Frame, self string) ([]byte, bool, error) {
 		}{"history_cleared", f.Cleared}
 	case *protocol.Presence:
 		if f.Event == protocol.PresenceStatus {
-			return nil, false, nil // the older protocol has no status
+			return dst, false, nil // the older protocol has no status
 		}
 		typ := "peer_joined"
 		c.peers[f.Peer.ID] = true
@@ -322,7 +322,7 @@ func (c *Codec) Encode(f protocol.Frame, self string) ([]byte, bool, error) {
 			Peers    peerList `json:"peers"`
 		}{typ, f.Peer.ID, c.peerList()}
 	case *protocol.Message:
-		return appendMessage(make([]byte, 0, messageSize(f)), f), true, nil
+		return appendMessage(slices.Grow(dst, messageSize(f)), f), true, nil
 	case *Pong:
 		v = struct {
 			Type      string `json:"type"`
@@ -336,7 +336,7 @@ func (c *Codec) Encode(f protocol.Frame, self string) ([]byte, bool, error) {
 			}
 		}
 		if len(unknown) == 0 {
-			return nil, false, nil
+			return dst, false, nil
 		}
 		v = errorFrame("message not delivered to " + strings.Join(unknown, ", "))
 	case *protocol.ErrorFrame:
@@ -347,7 +347,7 @@ func (c *Codec) Encode(f protocol.Frame, self string) ([]byte, bool, error) {
 		}
 		v = errorFrame(f.Message)
 	default:
-		return nil, false, nil
+		return dst, false, nil
 	}
 	// JSON.stringify, as the older relay wrote, leaves <, > and & as they
 	// are; json.Marshal would write them as \u003c and so on.
@@ -355,9 +355,9 @@ func (c *Codec) Encode(f protocol.Frame, self string) ([]byte, bool, error) {
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
-		return nil, false, err
+		return dst, false, err
 	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), true, nil
+	return append(dst, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...), true, nil
 }
 
 type legacyError struct {

@@ -138,21 +138,23 @@ func TestEncode(t *testing.T) {
 		`{"type":"error","message":"the first frame must be register {\"type\":\"register\",\"clientId\":\"…\"}"}`,
 		`{"type":"history_cleared","cleared":2}`,
 	}
+	// Each after what the writer's buffer held: appended, the rest kept.
+	const before = "held"
 	for i, f := range frames {
-		b, ok, err := c.Encode(f, "OLD")
-		if err != nil || !ok || string(b) != want[i] {
-			t.Errorf("Encode(%T) = %s %v %v\nwant %s", f, b, ok, err, want[i])
+		b, ok, err := c.AppendEncode([]byte(before), f, "OLD")
+		if err != nil || !ok || string(b) != before+want[i] {
+			t.Errorf("AppendEncode(%T) = %s %v %v\nwant %s", f, b, ok, err, before+want[i])
 		}
 	}
-	if _, ok, _ := c.Encode(&protocol.Accepted{Recipients: []protocol.Outcome{{ID: "A", Status: protocol.StatusDelivered}}}, "OLD"); ok {
-		t.Error("a fully delivered accepted has no older form and must be skipped")
+	if b, ok, _ := c.AppendEncode([]byte(before), &protocol.Accepted{Recipients: []protocol.Outcome{{ID: "A", Status: protocol.StatusDelivered}}}, "OLD"); ok || string(b) != before {
+		t.Errorf("a fully delivered accepted has no older form and must be skipped, the buffer as it was: %q, %v", b, ok)
 	}
 	for _, f := range []protocol.Frame{
 		&protocol.Presence{Event: protocol.PresenceStatus, Peer: protocol.Peer{ID: "CC-2", Status: "x"}},
 		&protocol.Mail{For: "OLD", Count: 1, Seq: 1},
 	} {
-		if b, ok, _ := c.Encode(f, "OLD"); ok {
-			t.Errorf("Encode(%T) = %s; the older protocol has no form for it and must skip it", f, b)
+		if b, ok, _ := c.AppendEncode(nil, f, "OLD"); ok {
+			t.Errorf("AppendEncode(%T) = %s; the older protocol has no form for it and must skip it", f, b)
 		}
 	}
 }

@@ -40,6 +40,9 @@ type batchConn struct {
 	// creditCalls how many times room answered with it.
 	credit      atomic.Int64
 	creditCalls atomic.Uint32
+	// enc is the buffer frames are encoded into (writeBounded): used by
+	// whoever holds the connection's write role, one frame at a time.
+	enc []byte
 }
 
 func (c *batchConn) Read(p []byte) (int, error) {

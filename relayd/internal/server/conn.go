@@ -279,7 +279,7 @@ func (s *Server) writeBurst(ctx, wctx context.Context, ws *websocket.Conn, bc *b
 	bc.begin()
 	for _, f := range frames {
 		bc.frame(s.WriteTimeout)
-		err = s.writeBounded(wctx, ws, codec, f, conn.ID())
+		err = s.writeBounded(wctx, ws, codec, f, conn.ID(), &bc.enc)
 		if err != nil {
 			break
 		}
@@ -308,12 +308,23 @@ func (s *Server) writeBurst(ctx, wctx context.Context, ws *websocket.Conn, bc *b
 func (s *Server) write(ctx context.Context, ws *websocket.Conn, codec Codec, f protocol.Frame, self string) error {
 	ctx, cancel := context.WithTimeout(ctx, s.WriteTimeout)
 	defer cancel()
-	return s.writeBounded(ctx, ws, codec, f, self)
+	var buf []byte
+	return s.writeBounded(ctx, ws, codec, f, self, &buf)
 }
 
-// writeBounded writes one frame; ctx or the socket's deadline bounds it.
-func (s *Server) writeBounded(ctx context.Context, ws *websocket.Conn, codec Codec, f protocol.Frame, self string) error {
-	b, ok, err := codec.Encode(f, self)
+// maxEncodeBuf is the largest encoding buffer a connection keeps between
+// frames: one for a large message is let go.
+const maxEncodeBuf = 64 << 10
+
+// writeBounded writes one frame, encoded into *buf (which it keeps for the
+// next, up to maxEncodeBuf: the websocket library copies the frame, so one
+// buffer serves every frame of a connection's writer); ctx or the socket's
+// deadline bounds it.
+func (s *Server) writeBounded(ctx context.Context, ws *websocket.Conn, codec Codec, f protocol.Frame, self string, buf *[]byte) error {
+	b, ok, err := codec.AppendEncode((*buf)[:0], f, self)
+	if cap(b) <= maxEncodeBuf {
+		*buf = b
+	}
 	if err != nil {
 		s.Logger.Error("encoding frame failed", "type", f.Type(), "err", err)
 		return nil

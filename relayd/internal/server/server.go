@@ -103,9 +103,11 @@ type Codec interface {
 	// data, whose buffer is reused. A *protocol.Error is answered with an
 	// error frame and the connection stays up.
 	Decode(data []byte) (protocol.Frame, error)
-	// Encode renders one relay frame; ok false means this transport has no
-	// form for it and it is skipped.
-	Encode(f protocol.Frame, self string) (b []byte, ok bool, err error)
+	// AppendEncode appends one relay frame to dst as this transport
+	// renders it; ok false means it has no form for it and it is skipped
+	// (dst is returned as it was, as on an error). The writer reuses dst
+	// for every frame it writes.
+	AppendEncode(dst []byte, f protocol.Frame, self string) (b []byte, ok bool, err error)
 	// AutoAck is true for clients that cannot ack: a message written to the
 	// socket counts as held.
 	AutoAck() bool
@@ -126,9 +128,9 @@ type LocalReply interface {
 type v1Codec struct{ limits protocol.Limits }
 
 func (c v1Codec) Decode(b []byte) (protocol.Frame, error) { return c.limits.Decode(b) }
-func (v1Codec) Encode(f protocol.Frame, _ string) ([]byte, bool, error) {
-	b, err := protocol.Encode(f)
-	return b, true, err
+func (v1Codec) AppendEncode(dst []byte, f protocol.Frame, _ string) ([]byte, bool, error) {
+	b, err := protocol.AppendEncode(dst, f)
+	return b, err == nil, err
 }
 func (v1Codec) AutoAck() bool { return false }
 func (v1Codec) Name() string  { return "v1" }
