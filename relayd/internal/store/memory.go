@@ -383,16 +383,7 @@ func (m *Memory) Clear(_ context.Context, id string, includeUnread bool) (int, e
 	defer m.mu.Unlock()
 	n := 0
 	if b := m.mailboxes[id]; b != nil {
-		keep := b.entries[:0]
-		for _, e := range b.entries {
-			if e.seq <= b.acked || includeUnread {
-				b.dropped(e)
-				n++
-				continue
-			}
-			keep = append(keep, e)
-		}
-		b.entries = keep
+		n += b.drop(func(e memEntry) bool { return e.seq <= b.acked || includeUnread })
 		if includeUnread {
 			b.acked = b.last
 		}
@@ -409,32 +400,46 @@ func (m *Memory) Clear(_ context.Context, id string, includeUnread bool) (int, e
 	return n, nil
 }
 
+// Prune walks the messages once; only the mailboxes that hold one old
+// enough to go (found from its slots) are walked as well.
 func (m *Memory) Prune(_ context.Context, before time.Time) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	n := 0
-	for _, b := range m.mailboxes {
-		keep := b.entries[:0]
-		for _, e := range b.entries {
-			if e.msg.TS.Before(before) {
-				b.dropped(e)
-				n++
-				continue
-			}
-			keep = append(keep, e)
-		}
-		b.entries = keep
-	}
+	affected := map[*mailbox]bool{}
 	keep := m.order[:0]
 	for _, mm := range m.order {
 		if mm.TS.Before(before) {
 			delete(m.msgs, mm.ID)
+			for _, s := range mm.boxes {
+				affected[s.box] = true
+			}
 			continue
 		}
 		keep = append(keep, mm)
 	}
+	clear(m.order[len(keep):]) // what went must not stay reachable from the array
 	m.order = keep
+	n := 0
+	for b := range affected {
+		n += b.drop(func(e memEntry) bool { return e.msg.TS.Before(before) })
+	}
 	return n, nil
+}
+
+// drop takes the entries gone says out of b, and returns how many.
+func (b *mailbox) drop(gone func(memEntry) bool) int {
+	keep := b.entries[:0]
+	for _, e := range b.entries {
+		if gone(e) {
+			b.dropped(e)
+			continue
+		}
+		keep = append(keep, e)
+	}
+	n := len(b.entries) - len(keep)
+	clear(b.entries[len(keep):]) // nor from the mailbox's
+	b.entries = keep
+	return n
 }
 
 func (m *Memory) Close() error { return nil }

@@ -4,9 +4,11 @@ import (
 	"cmp"
 	"context"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
+	"weak"
 )
 
 // TestMailboxIndex checks mailbox.index, with its guess from dense seqs,
@@ -94,5 +96,35 @@ func TestMemoryUnreadCount(t *testing.T) {
 	}
 	if b := s.mailboxes["A"]; b.unread != 0 || len(b.entries) > 0 && b.readThrough != b.entries[len(b.entries)-1].seq {
 		t.Fatalf("after reading everything by id: %d unread, read through %d, last entry %v", b.unread, b.readThrough, b.entries[len(b.entries)-1].seq)
+	}
+}
+
+// Pruned messages are let go: nothing of the store (the
+// message list's or a mailbox's spare capacity) keeps them reachable.
+func TestMemoryLetsPrunedMessagesGo(t *testing.T) {
+	ctx := context.Background()
+	s := NewMemory()
+	var refs []weak.Pointer[memMsg]
+	for i := range 100 {
+		m := newMsg("S", "A", "B")
+		m.TS = base.Add(time.Duration(i) * time.Second)
+		send(t, s, m)
+		refs = append(refs, weak.Make(s.msgs[m.ID]))
+	}
+	keep := newMsg("S", "A") // newer than the cut: stays
+	keep.TS = base.Add(time.Hour)
+	send(t, s, keep)
+	if n, err := s.Prune(ctx, base.Add(30*time.Minute)); err != nil || n != 200 {
+		t.Fatalf("Prune = %d, %v; want the 200 entries of the 100 older messages", n, err)
+	}
+	runtime.GC()
+	runtime.GC()
+	for i, r := range refs {
+		if r.Value() != nil {
+			t.Fatalf("message %d is still reachable after its prune", i)
+		}
+	}
+	if len(s.order) != 1 || len(s.mailboxes["A"].entries) != 1 {
+		t.Fatalf("after the prune: %d messages, %d entries for A; want the newer one", len(s.order), len(s.mailboxes["A"].entries))
 	}
 }
