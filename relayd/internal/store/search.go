@@ -135,9 +135,3 @@ func containsAll(s string, words []string) bool {
 	}
 	return true
 }
-
-func reverse(ms []Message) {
-	for i, j := 0, len(ms)-1; i < j; i, j = i+1, j-1 {
-		ms[i], ms[j] = ms[j], ms[i]
-	}
-}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -53,7 +54,7 @@ func newestPage(rows *sql.Rows, limit int) ([]Message, bool, error) {
 	if more {
 		out = out[:limit]
 	}
-	reverse(out)
+	slices.Reverse(out)
 	return out, more, nil
 }
 
