@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -44,7 +45,12 @@ type Event struct {
 type observers struct {
 	mu   sync.RWMutex
 	next int
-	fns  map[int]func(Event)
+	fns  []observer // a slice, not a map: every message walks it
+}
+
+type observer struct {
+	id int
+	fn func(Event)
 }
 
 // Observe calls fn for every event until stop is called. fn must be quick
@@ -54,19 +60,17 @@ func (h *Hub) Observe(fn func(Event)) (stop func()) {
 	o := &h.obs
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.fns == nil {
-		o.fns = map[int]func(Event){}
-	}
 	id := o.next
 	o.next++
-	o.fns[id] = fn
+	o.fns = append(o.fns, observer{id, fn})
 	return func() {
 		o.mu.Lock()
 		defer o.mu.Unlock()
-		delete(o.fns, id)
+		o.fns = slices.DeleteFunc(o.fns, func(x observer) bool { return x.id == id })
 	}
 }
 
+// emit gives e to every observer.
 func (h *Hub) emit(e Event) {
 	o := &h.obs
 	o.mu.RLock()
@@ -77,8 +81,8 @@ func (h *Hub) emit(e Event) {
 	if e.At.IsZero() {
 		e.At = h.opts.Now().UTC()
 	}
-	for _, fn := range o.fns {
-		fn(e)
+	for _, x := range o.fns {
+		x.fn(e)
 	}
 }
 

@@ -141,7 +141,8 @@ type jSend struct {
 	recipients []string
 	slots      []Slot
 	ref        *SendRef
-	sent       *Sent // with a ref: the record a retry is answered with
+	sent       *Sent      // with a ref: the record a retry is answered with
+	entry      *jRefEntry // with a ref: its entry in the sender's window
 	done       func(Submitted)
 	// A retry of a send found in the sender's window: answered with
 	// first's record (first is nil when that was on disk already).
@@ -549,14 +550,14 @@ func (j *JournalStore) settle(batch []*jop, err error, own *jSend) {
 		if err != nil {
 			s.failed = true
 			j.mem.unappend(s.id, s.recipients, s.slots)
-			if s.ref != nil {
+			if s.entry != nil {
 				j.window(s.from).forget(s)
 			}
 			continue
 		}
 		j.mem.setWritten(s.recipients, s.slots)
-		if s.ref != nil {
-			j.window(s.from).settled(s)
+		if e := s.entry; e != nil && e.first == s {
+			e.first = nil // on disk
 		}
 	}
 	if (err == nil) != (j.lastErr == nil) {
@@ -665,7 +666,7 @@ func (w *jWindow) find(ref *SendRef) *jRefEntry {
 	return nil
 }
 
-func (w *jWindow) add(ref string, digest [32]byte, sent *Sent, first *jSend) {
+func (w *jWindow) add(ref string, digest [32]byte, sent *Sent, first *jSend) *jRefEntry {
 	e := &jRefEntry{ref: ref, digest: digest, sent: sent, first: first}
 	w.byRef[ref] = e
 	w.order = append(w.order, e)
@@ -678,22 +679,18 @@ func (w *jWindow) add(ref string, digest [32]byte, sent *Sent, first *jSend) {
 		}
 		w.order = append(w.order[:0], w.order[drop:]...)
 	}
-}
-
-// settled marks s's entry as on disk.
-func (w *jWindow) settled(s *jSend) {
-	if e := w.byRef[s.ref.Ref]; e != nil && e.first == s {
-		e.first = nil
-	}
+	return e
 }
 
 // forget drops s's entry: its write failed.
 func (w *jWindow) forget(s *jSend) {
-	e := w.byRef[s.ref.Ref]
+	e := s.entry
 	if e == nil || e.first != s {
 		return
 	}
-	delete(w.byRef, s.ref.Ref)
+	if w.byRef[e.ref] == e {
+		delete(w.byRef, e.ref)
+	}
 	for i, o := range w.order {
 		if o == e {
 			w.order = append(w.order[:i], w.order[i+1:]...)

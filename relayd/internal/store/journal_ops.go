@@ -36,8 +36,10 @@ func (j *JournalStore) submit(msg Message, recipients []string, maxQueue int, re
 		done(Submitted{Err: fmt.Errorf("store message %s: %w", msg.ID, j.closedError())})
 		return nil, nil
 	}
+	var w *jWindow
 	if ref != nil {
-		if e := j.window(msg.From).find(ref); e != nil {
+		w = j.window(msg.From)
+		if e := w.find(ref); e != nil {
 			// A retry: answered in turn with the first's record, once
 			// that is on disk (or with an error if its write failed).
 			s := &jSend{id: msg.ID, from: msg.From, ref: ref, sent: e.sent, done: done, retry: true, first: e.first}
@@ -58,7 +60,7 @@ func (j *JournalStore) submit(msg Message, recipients []string, maxQueue int, re
 	if ref != nil {
 		// What a retry of it is told: kept only for sends that can have one.
 		s.sent = &Sent{ID: msg.ID, TS: msg.TS, Recipients: recipients, Slots: slices.Clone(slots)}
-		j.window(msg.From).add(ref.Ref, ref.Digest, s.sent, s)
+		s.entry = w.add(ref.Ref, ref.Digest, s.sent, s)
 	}
 	return slots, j.enqueueSend(s)
 }
