@@ -52,10 +52,6 @@ type Conn struct {
 	ackTimer  *time.Timer   // starts the writeAcks due (ackLinger)
 	ackIdle   chan struct{} // closed when that writeAcks is done
 
-	// refs is the client's window of recent send refs (Hub.refWindow),
-	// shared with its other connections; guarded by the hub's refsMu.
-	refs *refWindow
-
 	// The client's sends not settled by the store yet: a history request
 	// waits for them, so a client reads its own writes.
 	sends inFlight

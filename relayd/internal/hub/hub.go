@@ -558,10 +558,10 @@ type sentRef struct {
 	acc    *protocol.Accepted
 }
 
-func (h *Hub) seenRef(c *Conn, ref string, digest [32]byte) *protocol.Accepted {
+func (h *Hub) seenRef(client, ref string, digest [32]byte) *protocol.Accepted {
 	h.refsMu.Lock()
 	defer h.refsMu.Unlock()
-	if w := h.refWindow(c, false); w != nil {
+	if w := h.refs[client]; w != nil {
 		if s, ok := w.seen[ref]; ok && s.digest == digest {
 			return s.acc
 		}
@@ -569,10 +569,14 @@ func (h *Hub) seenRef(c *Conn, ref string, digest [32]byte) *protocol.Accepted {
 	return nil
 }
 
-func (h *Hub) rememberRef(c *Conn, ref string, digest [32]byte, acc *protocol.Accepted) {
+func (h *Hub) rememberRef(client, ref string, digest [32]byte, acc *protocol.Accepted) {
 	h.refsMu.Lock()
 	defer h.refsMu.Unlock()
-	w := h.refWindow(c, true)
+	w := h.refs[client]
+	if w == nil {
+		w = &refWindow{seen: map[string]sentRef{}}
+		h.refs[client] = w
+	}
 	n := len(w.seen)
 	w.seen[ref] = sentRef{digest, acc}
 	if len(w.seen) == n {
@@ -585,20 +589,4 @@ func (h *Hub) rememberRef(c *Conn, ref string, digest [32]byte, acc *protocol.Ac
 	delete(w.seen, w.order[w.next])
 	w.order[w.next] = ref
 	w.next = (w.next + 1) % protocol.RefWindow
-}
-
-// refWindow is c's client's window, kept on c once looked up: every send
-// of a connection would otherwise look it up twice in a map of every
-// client the relay has seen. Called with refsMu held.
-func (h *Hub) refWindow(c *Conn, create bool) *refWindow {
-	if c.refs != nil {
-		return c.refs
-	}
-	w := h.refs[c.id]
-	if w == nil && create {
-		w = &refWindow{seen: map[string]sentRef{}}
-		h.refs[c.id] = w
-	}
-	c.refs = w
-	return w
 }

@@ -11,7 +11,7 @@ import (
 // connection of its client, for its client's last protocol.RefWindow refs.
 func TestRefWindow(t *testing.T) {
 	h := &Hub{refs: map[string]*refWindow{}}
-	a := &Conn{id: "CC-1"}
+	a := "CC-1"
 	digest := func(s string) (d [32]byte) { copy(d[:], s); return d }
 	accepted := func(id string) *protocol.Accepted { return &protocol.Accepted{ID: id} }
 
@@ -25,12 +25,12 @@ func TestRefWindow(t *testing.T) {
 	if got := h.seenRef(a, "r0", digest("y")); got != nil {
 		t.Fatalf("the ref with other content: seen as %v, want a new send", got)
 	}
-	// The client's next connection shares the window.
-	a2 := &Conn{id: "CC-1"}
+	// The client's next connection (the same id) finds it.
+	a2 := "CC-1"
 	if got := h.seenRef(a2, "r0", digest("x")); got == nil || got.ID != "m0" {
 		t.Fatalf("the retry on a new connection: %v, want m0", got)
 	}
-	if got := h.seenRef(&Conn{id: "CC-2"}, "r0", digest("x")); got != nil {
+	if got := h.seenRef("CC-2", "r0", digest("x")); got != nil {
 		t.Fatalf("another client's ref: seen as %v", got)
 	}
 	// A reused ref: the newest content wins and keeps one place.

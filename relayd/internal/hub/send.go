@@ -62,7 +62,7 @@ func (h *Hub) sendMsg(ctx context.Context, c *Conn, s *protocol.Send) {
 	var sum [32]byte
 	if retriable {
 		sum = sendDigest(s)
-		if acc := h.seenRef(c, s.Ref, sum); acc != nil {
+		if acc := h.seenRef(c.id, s.Ref, sum); acc != nil {
 			c.pushHere(acc) // a retry of a send that went through
 			return
 		}
@@ -76,7 +76,7 @@ func (h *Hub) sendMsg(ctx context.Context, c *Conn, s *protocol.Send) {
 	if len(r.targets) == 0 { // every recipient unknown: nothing to store
 		acc := h.finish(ref, r, nil, nil, false)
 		if retriable {
-			h.rememberRef(c, ref, sum, acc)
+			h.rememberRef(c.id, ref, sum, acc)
 		}
 		c.pushHere(acc)
 		return
@@ -120,7 +120,7 @@ func (h *Hub) sendMsg(ctx context.Context, c *Conn, s *protocol.Send) {
 				push = c.pushHere
 			}
 			if retriable {
-				h.rememberRef(c, ref, sum, acc)
+				h.rememberRef(c.id, ref, sum, acc)
 				push(acc)
 			} else if !allStored(acc) {
 				push(acc)

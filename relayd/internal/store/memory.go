@@ -109,15 +109,6 @@ func (m *Memory) addMsg(msg Message) *memMsg {
 	return mm
 }
 
-// mayHold reports whether a message with this id may be held: not when
-// the id sorts after every id held, which is the case of nearly every
-// new message (ids sort by time), and saves a look into a map of every
-// message, which a long history has long out of the CPU's caches.
-func (m *Memory) mayHold(id string) bool {
-	n := len(m.order)
-	return n > 0 && id <= m.order[n-1].ID
-}
-
 // insertOrdered puts mm in order, which is sorted by id (ids sort by time)
 // even when concurrent senders append in another order than their ids were
 // made. Nearly always mm goes at the end: that is checked first, since a
@@ -227,10 +218,8 @@ func (m *Memory) Sessions(context.Context) ([]SessionInfo, map[string]int, error
 func (m *Memory) Append(_ context.Context, msg Message, recipients []string, maxQueue int) ([]Slot, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.mayHold(msg.ID) {
-		if _, dup := m.msgs[msg.ID]; dup {
-			return nil, fmt.Errorf("store message %s: a message with this id is already stored", msg.ID)
-		}
+	if _, dup := m.msgs[msg.ID]; dup {
+		return nil, fmt.Errorf("store message %s: a message with this id is already stored", msg.ID)
 	}
 	slots := make([]Slot, len(recipients))
 	for i, id := range recipients {
