@@ -32,7 +32,7 @@ type batchConn struct {
 	heard    atomic.Bool // the client has sent something since the upgrade (gate.go)
 	aborted  atomic.Bool // abort was called: every write fails at once
 
-	// room's (room_linux.go): the socket's send buffer size as last asked,
+	// room's (room_unix.go): the socket's send buffer size as last asked,
 	// and how many times room was called since.
 	sndbuf      atomic.Int64
 	sndbufCalls atomic.Uint32
