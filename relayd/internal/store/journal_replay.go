@@ -438,7 +438,7 @@ func (m *Memory) hide(id string, clients []string) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	mm := m.msgs[id]
+	_, mm := m.byID(id)
 	if mm == nil {
 		return
 	}
@@ -459,7 +459,7 @@ func (m *Memory) restoreBox(r jBox) error {
 	}
 	b := &mailbox{id: r.ID, last: r.Last, acked: r.Acked, readThrough: r.ReadThrough, lastRead: fromNanos(r.LastRead)}
 	for _, e := range r.Entries {
-		mm := m.msgs[e.Msg]
+		_, mm := m.byID(e.Msg)
 		if mm == nil {
 			return fmt.Errorf("mailbox %s holds message %s, which the snapshot does not", r.ID, e.Msg)
 		}

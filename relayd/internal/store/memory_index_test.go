@@ -109,7 +109,10 @@ func TestMemoryLetsPrunedMessagesGo(t *testing.T) {
 		m := newMsg("S", "A", "B")
 		m.TS = base.Add(time.Duration(i) * time.Second)
 		send(t, s, m)
-		refs = append(refs, weak.Make(s.msgs[m.ID]))
+		s.mu.Lock()
+		_, mm := s.byID(m.ID)
+		s.mu.Unlock()
+		refs = append(refs, weak.Make(mm))
 	}
 	keep := newMsg("S", "A") // newer than the cut: stays
 	keep.TS = base.Add(time.Hour)

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"cmp"
 	"fmt"
 	"slices"
 	"time"
@@ -19,7 +18,7 @@ func (m *Memory) Place(msg Message, recipient string, seq uint64) bool {
 	if seq <= b.last {
 		return false
 	}
-	mm := m.msgs[msg.ID]
+	_, mm := m.byID(msg.ID)
 	if mm == nil {
 		mm = m.addMsg(msg)
 	}
@@ -43,11 +42,7 @@ func (m *Memory) unappend(id string, recipients []string, slots []Slot) {
 			b.entries = slices.Delete(b.entries, at, at+1)
 		}
 	}
-	if m.msgs[id] == nil {
-		return
-	}
-	delete(m.msgs, id)
-	if at, ok := slices.BinarySearchFunc(m.order, id, func(e *memMsg, id string) int { return cmp.Compare(e.ID, id) }); ok {
+	if at, mm := m.byID(id); mm != nil {
 		m.order = slices.Delete(m.order, at, at+1)
 	}
 }
@@ -121,7 +116,7 @@ func (m *Memory) restore(msg Message, recipients []string, seqs []uint64) error 
 	if len(seqs) != len(recipients) {
 		return fmt.Errorf("message %s has %d seqs for %d recipients", msg.ID, len(seqs), len(recipients))
 	}
-	if m.msgs[msg.ID] != nil {
+	if _, mm := m.byID(msg.ID); mm != nil {
 		return fmt.Errorf("message %s is stored twice", msg.ID)
 	}
 	mm := m.addMsg(msg)

@@ -76,7 +76,7 @@ func (m *Memory) MarkRead(_ context.Context, client string, ids []string, upto u
 		b.readThrough = max(b.readThrough, min(upto, b.last))
 	}
 	for _, id := range ids {
-		if mm := m.msgs[id]; mm != nil {
+		if _, mm := m.byID(id); mm != nil {
 			for _, s := range mm.boxes {
 				if s.box == b {
 					if e := s.entry(mm); e != nil {
@@ -107,7 +107,7 @@ func (m *Memory) receiptsOf(ids []string, keep func(*memMsg) bool) []Receipt {
 	var out []Receipt
 	done := make(map[string]bool, len(ids))
 	for _, id := range ids {
-		mm := m.msgs[id]
+		_, mm := m.byID(id)
 		if mm == nil || done[id] || !keep(mm) {
 			continue
 		}

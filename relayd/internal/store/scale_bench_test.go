@@ -115,3 +115,42 @@ func BenchmarkCompactionCopy(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkOpenAtScale is a restart of the default store holding 200 000
+// messages: replaying them from the journal's records, and from the
+// snapshot a compaction made of them (each mailbox entry names its
+// message by id, looked up as it is restored).
+func BenchmarkOpenAtScale(b *testing.B) {
+	dir := b.TempDir()
+	s, err := OpenJournal(context.Background(), dir, JournalOptions{CompactAt: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range 200_000 {
+		if _, err := AppendWait(context.Background(), s, benchMsg(uint64(i), "r"), []string{"r"}, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	s.Close()
+	open := func(b *testing.B) {
+		for b.Loop() {
+			s, err := OpenJournal(context.Background(), dir, JournalOptions{CompactAt: -1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if n, _ := s.Unacked(context.Background(), "r"); n != 200_000 {
+				b.Fatalf("reopened with %d messages in the mailbox; want 200000", n)
+			}
+			s.Close()
+		}
+	}
+	b.Run("records", open)
+	// An open with a small CompactAt rewrites the journal as a snapshot;
+	// the opens after it read that.
+	s, err = OpenJournal(context.Background(), dir, JournalOptions{CompactAt: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.Close()
+	b.Run("snapshot", open)
+}

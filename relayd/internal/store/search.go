@@ -1,7 +1,6 @@
 package store
 
 import (
-	"cmp"
 	"context"
 	"slices"
 	"strings"
@@ -106,7 +105,7 @@ func (m *Memory) scanChunk(cursor string, forward bool, visit func(*memMsg) bool
 		i, step = 0, 1
 	}
 	if cursor != "" {
-		at, found := slices.BinarySearchFunc(m.order, cursor, func(e *memMsg, id string) int { return cmp.Compare(e.ID, id) })
+		at, found := slices.BinarySearchFunc(m.order, cursor, byIDOrder)
 		i = at - 1
 		if forward {
 			i = at
