@@ -72,6 +72,9 @@ type mailbox struct {
 	// unread counts the entries not read yet (read zero): the peer
 	// list's unread counts ask it of every mailbox.
 	unread int
+	// to is []string{id}: the To of every message sent to this mailbox
+	// alone shares it (toOf), rather than each keeping its own copy.
+	to []string
 }
 
 type memEntry struct {
@@ -102,9 +105,29 @@ func (m *Memory) box(id string) *mailbox {
 // addMsg stores msg, not yet in any mailbox. Called with mu held.
 func (m *Memory) addMsg(msg Message) *memMsg {
 	mm := &memMsg{Message: msg}
-	mm.To = slices.Clone(msg.To)
+	mm.To = m.toOf(msg.To)
 	m.insertOrdered(mm)
 	return mm
+}
+
+// toOf is the To a stored message keeps: for a message to one known
+// mailbox, as nearly all are, the mailbox's own []string{id}, shared by
+// every message to it (a stored message is never changed, nor is what a
+// reader is given of it); otherwise a copy. At 200 000 messages that is
+// two allocations a message fewer, the slice and the id the sender's
+// frame was decoded into. Called with mu held.
+func (m *Memory) toOf(to []string) []string {
+	if len(to) != 1 {
+		return slices.Clone(to)
+	}
+	b := m.mailboxes[to[0]]
+	if b == nil {
+		return slices.Clone(to)
+	}
+	if b.to == nil {
+		b.to = []string{b.id}
+	}
+	return b.to
 }
 
 // insertOrdered puts mm in order, which is sorted by id (ids sort by time)

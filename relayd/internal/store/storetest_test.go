@@ -65,6 +65,7 @@ var conformance = []struct {
 	{"Sessions", testSessions},
 	{"Known", testKnown},
 	{"DuplicateID", testDuplicateID},
+	{"ToAsSent", testToAsSent},
 	{"ConcurrentAppend", testConcurrentAppend},
 }
 
@@ -652,6 +653,32 @@ func testDuplicateID(t *testing.T, s Store) {
 	got := seqs(pending(t, s, "a", 0, 0))
 	if len(got) != 4 || got[0] != 1 || !slices.IsSorted(got) || got[3] > 6 {
 		t.Errorf("mailbox = %v, want 4 messages from seq 1 in increasing seqs", got)
+	}
+}
+
+// Each message keeps the To its sender wrote, whether it went to one
+// mailbox, several or everyone (a store may share what is alike).
+func testToAsSent(t *testing.T, s Store) {
+	one, again := newMsg("x", "a"), newMsg("y", "a")
+	both := newMsg("x", "a", "b")
+	all := newMsg("x", "*")
+	send(t, s, one)
+	send(t, s, both)
+	send(t, s, all, "a", "b")
+	send(t, s, again)
+	want := map[string][]string{one.ID: {"a"}, both.ID: {"a", "b"}, all.ID: {"*"}, again.ID: {"a"}}
+	got := pending(t, s, "a", 0, 0)
+	if len(got) != 4 {
+		t.Fatalf("a's mailbox holds %d messages, want 4", len(got))
+	}
+	for _, d := range got {
+		if !slices.Equal(d.Msg.To, want[d.Msg.ID]) {
+			t.Errorf("message %s: To = %v, want %v", d.Msg.ID, d.Msg.To, want[d.Msg.ID])
+		}
+	}
+	page, _ := history(t, s, HistoryQuery{Client: "b", Limit: 10})
+	if len(page) != 2 || !slices.Equal(page[0].To, []string{"a", "b"}) || !slices.Equal(page[1].To, []string{"*"}) {
+		t.Errorf("b's history: %v, want the message to a and b, then the broadcast", page)
 	}
 }
 
