@@ -7,56 +7,48 @@ import (
 	"github.com/claude-relay/claude-relay/protocol"
 )
 
-// The retry window: a send is known again by its ref and content on any
-// connection of its client, for its client's last protocol.RefWindow refs.
+// The retry window: a send is known again by its client, ref and content,
+// for the client's last protocol.RefWindow refs.
 func TestRefWindow(t *testing.T) {
 	h := &Hub{refs: map[string]*refWindow{}}
-	a := "CC-1"
-	digest := func(s string) (d [32]byte) { copy(d[:], s); return d }
-	accepted := func(id string) *protocol.Accepted { return &protocol.Accepted{ID: id} }
-
-	if got := h.seenRef(a, "r0", digest("x")); got != nil {
-		t.Fatalf("a ref never sent: seen as %v", got)
+	digest := func(content string) (d [32]byte) { copy(d[:], content); return d }
+	remember := func(ref, content, id string) {
+		h.rememberRef("CC-1", ref, digest(content), &protocol.Accepted{ID: id})
 	}
-	h.rememberRef(a, "r0", digest("x"), accepted("m0"))
-	if got := h.seenRef(a, "r0", digest("x")); got == nil || got.ID != "m0" {
-		t.Fatalf("the same send again: %v, want m0", got)
+	// seen is the id of the send known by (client, ref, content), or "".
+	seen := func(client, ref, content string) string {
+		if acc := h.seenRef(client, ref, digest(content)); acc != nil {
+			return acc.ID
+		}
+		return ""
 	}
-	if got := h.seenRef(a, "r0", digest("y")); got != nil {
-		t.Fatalf("the ref with other content: seen as %v, want a new send", got)
-	}
-	// The client's next connection (the same id) finds it.
-	a2 := "CC-1"
-	if got := h.seenRef(a2, "r0", digest("x")); got == nil || got.ID != "m0" {
-		t.Fatalf("the retry on a new connection: %v, want m0", got)
-	}
-	if got := h.seenRef("CC-2", "r0", digest("x")); got != nil {
-		t.Fatalf("another client's ref: seen as %v", got)
-	}
-	// A reused ref: the newest content wins and keeps one place.
-	h.rememberRef(a2, "r0", digest("y"), accepted("m0b"))
-	if got := h.seenRef(a, "r0", digest("y")); got == nil || got.ID != "m0b" {
-		t.Fatalf("the reused ref's newest send: %v, want m0b", got)
-	}
-	if got := h.seenRef(a, "r0", digest("x")); got != nil {
-		t.Fatalf("the reused ref's first content: seen as %v", got)
-	}
-	// RefWindow-1 more refs: r0 is still in the window; one more pushes it out.
-	for i := 1; i < protocol.RefWindow; i++ {
-		h.rememberRef(a, "r"+strconv.Itoa(i), digest("x"), accepted("m"+strconv.Itoa(i)))
-	}
-	if got := h.seenRef(a, "r0", digest("y")); got == nil {
-		t.Fatal("r0 left the window before RefWindow refs")
-	}
-	h.rememberRef(a, "r-last", digest("x"), accepted("m-last"))
-	if got := h.seenRef(a, "r0", digest("y")); got != nil {
-		t.Fatalf("r0 after RefWindow newer refs: still seen as %v", got)
-	}
-	for _, ref := range []string{"r1", "r" + strconv.Itoa(protocol.RefWindow-1), "r-last"} {
-		if h.seenRef(a2, ref, digest("x")) == nil {
-			t.Errorf("%s, among the last RefWindow refs: not seen", ref)
+	check := func(what, client, ref, content, want string) {
+		t.Helper()
+		if got := seen(client, ref, content); got != want {
+			t.Errorf("%s: seen as %q, want %q", what, got, want)
 		}
 	}
+
+	check("a ref never sent", "CC-1", "r0", "x", "")
+	remember("r0", "x", "m0")
+	check("the same send again", "CC-1", "r0", "x", "m0")
+	check("the ref with other content", "CC-1", "r0", "y", "")
+	check("another client's ref", "CC-2", "r0", "x", "")
+	// A reused ref: the newest content wins, in the ref's one place.
+	remember("r0", "y", "m0b")
+	check("the reused ref's newest send", "CC-1", "r0", "y", "m0b")
+	check("the reused ref's first content", "CC-1", "r0", "x", "")
+	// RefWindow-1 more refs: r0 is still in the window; one more pushes it out.
+	for i := 1; i < protocol.RefWindow; i++ {
+		remember("r"+strconv.Itoa(i), "x", "m"+strconv.Itoa(i))
+	}
+	check("r0 after RefWindow-1 newer refs", "CC-1", "r0", "y", "m0b")
+	remember("r-last", "x", "m-last")
+	check("r0 after RefWindow newer refs", "CC-1", "r0", "y", "")
+	for _, ref := range []string{"r1", "r" + strconv.Itoa(protocol.RefWindow-1)} {
+		check(ref+", among the last RefWindow refs", "CC-1", ref, "x", "m"+ref[1:])
+	}
+	check("the newest ref", "CC-1", "r-last", "x", "m-last")
 	if n := len(h.refs["CC-1"].seen); n != protocol.RefWindow {
 		t.Errorf("window holds %d refs, want %d", n, protocol.RefWindow)
 	}
