@@ -63,6 +63,7 @@ fuzz:  # every decoder of outside input, one after another
 	go test -run '^$$' -fuzz FuzzParseURL -fuzztime $(FUZZTIME) ./relay-mcp/internal/link
 	go test -run '^$$' -fuzz FuzzLog -fuzztime $(FUZZTIME) ./relay-mcp/internal/inbox
 	go test -run '^$$' -fuzz FuzzJournalReplay -fuzztime $(FUZZTIME) ./relayd/internal/store
+	go test -run '^$$' -fuzz FuzzFastRecordDecode -fuzztime $(FUZZTIME) ./relayd/internal/store
 
 install:
 	go install -ldflags '$(LDFLAGS)' ./relayd ./relay-mcp
