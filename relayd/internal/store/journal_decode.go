@@ -15,25 +15,11 @@ import (
 // damage — is left to encoding/json, so a record means the same either way
 // (TestFastRecordDecodeAsJSON, FuzzFastRecordDecode).
 
-func decodeSubmit(body []byte, r *jSubmit) error {
-	if fast, ok := fastSubmit(body); ok {
-		*r = fast
-		return nil
-	}
-	return json.Unmarshal(body, r)
-}
-
-func decodeMessage(body []byte, r *jMessage) error {
-	if fast, ok := fastMessage(body); ok {
-		*r = fast
-		return nil
-	}
-	return json.Unmarshal(body, r)
-}
-
-func decodeBox(body []byte, r *jBox) error {
-	if fast, ok := fastBox(body); ok {
-		*r = fast
+// decodeRecord reads body into r with fast when it can, and with
+// encoding/json otherwise.
+func decodeRecord[T any](body []byte, r *T, fast func([]byte) (T, bool)) error {
+	if v, ok := fast(body); ok {
+		*r = v
 		return nil
 	}
 	return json.Unmarshal(body, r)

@@ -80,7 +80,7 @@ func (j *JournalStore) apply(ctx context.Context, kind byte, body []byte) error 
 	switch kind {
 	case recSubmit:
 		var r jSubmit
-		if err := decodeSubmit(body, &r); err != nil {
+		if err := decodeRecord(body, &r, fastSubmit); err != nil {
 			return fmt.Errorf("decode a send: %w", err)
 		}
 		msg := r.Msg.message()
@@ -134,7 +134,7 @@ func (j *JournalStore) apply(ctx context.Context, kind byte, body []byte) error 
 		m.EndHold(ctx, r.Pair, r.By, fromNanos(r.At))
 	case recMessage:
 		var r jMessage
-		if err := decodeMessage(body, &r); err != nil {
+		if err := decodeRecord(body, &r, fastMessage); err != nil {
 			return fmt.Errorf("decode a message: %w", err)
 		}
 		if err := m.restore(r.Msg.message(), nil, nil); err != nil {
@@ -143,7 +143,7 @@ func (j *JournalStore) apply(ctx context.Context, kind byte, body []byte) error 
 		m.hide(r.Msg.ID, r.Hidden)
 	case recBox:
 		var r jBox
-		if err := decodeBox(body, &r); err != nil {
+		if err := decodeRecord(body, &r, fastBox); err != nil {
 			return fmt.Errorf("decode a mailbox: %w", err)
 		}
 		if err := m.restoreBox(r); err != nil {
