@@ -37,8 +37,8 @@ func BenchmarkSendReceive(b *testing.B) {
 			extra := append(slices.Clone(noLimits), "--store", store)
 			r := relaytest.Start(b, extra...)
 			home := b.TempDir()
-			a := spawnAgent(b, r.URL(), "BENCH-A", home)
-			p := spawnAgent(b, r.URL(), "BENCH-B", home)
+			a := spawnBenchAgent(b, r.URL(), "BENCH-A", home)
+			p := spawnBenchAgent(b, r.URL(), "BENCH-B", home)
 			a.waitState(b, "connected")
 			p.waitState(b, "connected")
 			for _, mode := range []string{"wait", "poll", "floor"} {
@@ -47,12 +47,20 @@ func BenchmarkSendReceive(b *testing.B) {
 			if store == "journal" {
 				full := b.TempDir()
 				fillInbox(b, filepath.Join(full, "inbox", "BENCH-F"), inbox.DefaultLimit-100)
-				f := spawnAgent(b, r.URL(), "BENCH-F", full)
+				f := spawnBenchAgent(b, r.URL(), "BENCH-F", full)
 				f.waitState(b, "connected")
 				b.Run("wait-full-inbox", func(b *testing.B) { benchSendReceive(b, a, f, "wait") })
 			}
 		})
 	}
+}
+
+// spawnBenchAgent is spawnAgent at relay-mcp's default log level, as
+// users run it: spawnAgent logs at debug for the tests' failure output,
+// which costs every message a line written to a pipe.
+func spawnBenchAgent(b *testing.B, relayURL, id, home string) *agentProc {
+	b.Helper()
+	return spawnAgent(b, relayURL, id, home, "RELAY_LOG_LEVEL=info")
 }
 
 // fillInbox stores n read messages in the inbox in dir: a session that has

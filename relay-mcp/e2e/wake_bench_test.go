@@ -36,7 +36,7 @@ func BenchmarkClaudeWake(b *testing.B) {
 	s := cc2.startStream()
 	s.say("wait for pings")
 	s.waitResults(1, 90*time.Second)
-	peer := spawnAgent(b, r.URL(), "CC-1", b.TempDir())
+	peer := spawnBenchAgent(b, r.URL(), "CC-1", b.TempDir())
 	peer.waitState(b, "connected")
 	dir := filepath.Join(rh, "inbox", "CC-2")
 
