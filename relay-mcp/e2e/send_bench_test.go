@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/claude-relay/claude-relay/internal/testkit"
 	"github.com/claude-relay/claude-relay/protocol"
 	"github.com/claude-relay/claude-relay/relay-mcp/internal/inbox"
 	"github.com/claude-relay/claude-relay/relayd/relaytest"
@@ -39,8 +40,6 @@ func BenchmarkSendReceive(b *testing.B) {
 			home := b.TempDir()
 			a := spawnBenchAgent(b, r.URL(), "BENCH-A", home)
 			p := spawnBenchAgent(b, r.URL(), "BENCH-B", home)
-			a.waitState(b, "connected")
-			p.waitState(b, "connected")
 			for _, mode := range []string{"wait", "poll", "floor"} {
 				b.Run(mode, func(b *testing.B) { benchSendReceive(b, a, p, mode) })
 			}
@@ -48,19 +47,26 @@ func BenchmarkSendReceive(b *testing.B) {
 				full := b.TempDir()
 				fillInbox(b, filepath.Join(full, "inbox", "BENCH-F"), inbox.DefaultLimit-100)
 				f := spawnBenchAgent(b, r.URL(), "BENCH-F", full)
-				f.waitState(b, "connected")
 				b.Run("wait-full-inbox", func(b *testing.B) { benchSendReceive(b, a, f, "wait") })
 			}
 		})
 	}
 }
 
-// spawnBenchAgent is spawnAgent at relay-mcp's default log level, as
-// users run it: spawnAgent logs at debug for the tests' failure output,
-// which costs every message a line written to a pipe.
+// spawnBenchAgent is spawnAgent as users run relay-mcp: spawnAgent logs
+// at debug for the tests' failure output (a line written to a pipe for
+// every message) and adds structured content to tool results for the
+// tests that read it (JSON encoded beside the text of every result); both
+// are off by default.
+// It returns once the agent is connected to the relay (read from
+// relay_status' text: "connected as ID to URL …").
 func spawnBenchAgent(b *testing.B, relayURL, id, home string) *agentProc {
 	b.Helper()
-	return spawnAgent(b, relayURL, id, home, "RELAY_LOG_LEVEL=info")
+	a := spawnAgent(b, relayURL, id, home, "RELAY_LOG_LEVEL=info", "RELAY_STRUCTURED_CONTENT=false")
+	testkit.WaitFor(b, 20*time.Second, id+" connected", func() bool {
+		return strings.HasPrefix(a.text(b, "relay_status", nil), "connected as ")
+	})
+	return a
 }
 
 // fillInbox stores n read messages in the inbox in dir: a session that has

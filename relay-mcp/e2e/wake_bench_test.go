@@ -37,7 +37,6 @@ func BenchmarkClaudeWake(b *testing.B) {
 	s.say("wait for pings")
 	s.waitResults(1, 90*time.Second)
 	peer := spawnBenchAgent(b, r.URL(), "CC-1", b.TempDir())
-	peer.waitState(b, "connected")
 	dir := filepath.Join(rh, "inbox", "CC-2")
 
 	listening := func() bool {
