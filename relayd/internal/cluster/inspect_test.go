@@ -41,8 +41,18 @@ func TestInspect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kv.Put(ctx, "CC-1", []byte("n1"))
-	js.Publish(ctx, "relay.mail.CC-1", []byte("x"))
+	// The bucket's and the stream's leaders may be a moment from elected:
+	// the put and the publish are retried until they are stored (a put is
+	// one key however often; the publish's id makes a retry of one that
+	// was stored after all a duplicate, which the stream drops).
+	testkit.WaitFor(t, 30*time.Second, "a presence claim stored", func() bool {
+		_, err := kv.Put(ctx, "CC-1", []byte("n1"))
+		return err == nil
+	})
+	testkit.WaitFor(t, 30*time.Second, "a message in the stream", func() bool {
+		_, err := js.Publish(ctx, "relay.mail.CC-1", []byte("x"), jetstream.WithMsgID("inspect-test-1"))
+		return err == nil
+	})
 	r, err = cluster.Inspect(ctx, nc)
 	if err != nil || r.Stream == nil || !r.Presence || r.PresenceIDs != 1 {
 		t.Fatalf("after: %+v, %v", r, err)
