@@ -53,10 +53,12 @@ func TestInspect(t *testing.T) {
 		_, err := js.Publish(ctx, "relay.mail.CC-1", []byte("x"), jetstream.WithMsgID("inspect-test-1"))
 		return err == nil
 	})
-	r, err = cluster.Inspect(ctx, nc)
-	if err != nil || r.Stream == nil || !r.Presence || r.PresenceIDs != 1 {
-		t.Fatalf("after: %+v, %v", r, err)
-	}
+	// What a replica has not applied yet it does not list: asked again
+	// until the claim shows (WaitFor fails the test if it never does).
+	testkit.WaitFor(t, 30*time.Second, "Inspect to see the stream and the claim", func() bool {
+		r, err = cluster.Inspect(ctx, nc)
+		return err == nil && r.Stream != nil && r.Presence && r.PresenceIDs == 1
+	})
 	s := r.Stream
 	if s.Replicas != 3 || s.Leader == "" || len(s.Peers) != 3 || !s.Peers[0].Leader || s.Messages != 1 || s.LastSeq != 1 {
 		t.Fatalf("stream: %+v", s)
