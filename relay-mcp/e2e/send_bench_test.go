@@ -53,16 +53,18 @@ func BenchmarkSendReceive(b *testing.B) {
 	}
 }
 
-// spawnBenchAgent is spawnAgent as users run relay-mcp: spawnAgent logs
-// at debug for the tests' failure output (a line written to a pipe for
-// every message) and adds structured content to tool results for the
-// tests that read it (JSON encoded beside the text of every result); both
-// are off by default.
-// It returns once the agent is connected to the relay (read from
-// relay_status' text: "connected as ID to URL …").
+// benchEnv runs relay-mcp as users do: spawnAgent logs at debug for the
+// tests' failure output (a line written to a pipe for every message) and
+// adds structured content to tool results for the tests that read it
+// (JSON encoded beside the text of every result); both are off by default.
+var benchEnv = []string{"RELAY_LOG_LEVEL=info", "RELAY_STRUCTURED_CONTENT=false"}
+
+// spawnBenchAgent is spawnAgent with benchEnv. It returns once the agent
+// is connected to the relay (read from relay_status' text: "connected as
+// ID to URL …").
 func spawnBenchAgent(b *testing.B, relayURL, id, home string) *agentProc {
 	b.Helper()
-	a := spawnAgent(b, relayURL, id, home, "RELAY_LOG_LEVEL=info", "RELAY_STRUCTURED_CONTENT=false")
+	a := spawnAgent(b, relayURL, id, home, benchEnv...)
 	testkit.WaitFor(b, 20*time.Second, id+" connected", func() bool {
 		return strings.HasPrefix(a.text(b, "relay_status", nil), "connected as ")
 	})
