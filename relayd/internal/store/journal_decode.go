@@ -73,24 +73,8 @@ func fastBox(body []byte) (r jBox, ok bool) {
 	if f.next(`,"lr":`) {
 		r.LastRead = f.int()
 	}
-	if f.next(`,"e":[`) {
-		r.Entries = []jBoxItem{}
-		for f.ok && !f.next(`]`) {
-			if len(r.Entries) > 0 {
-				f.lit(`,`)
-			}
-			var e jBoxItem
-			f.lit(`[`)
-			e.Seq = f.uint()
-			f.lit(`,`)
-			e.Msg = f.str()
-			f.lit(`,`)
-			e.Delivered = f.int()
-			f.lit(`,`)
-			e.Read = f.int()
-			f.lit(`]`)
-			r.Entries = append(r.Entries, e)
-		}
+	if f.next(`,"e":`) {
+		r.Entries = list(&f, f.boxItem)
 	}
 	f.lit(`}`)
 	return r, f.done()
@@ -175,36 +159,39 @@ func (f *fastReader) str() string {
 	return ""
 }
 
-// strs reads null (nil) or an array of strings (never nil, as
+// list reads null (nil) or an array of what item reads (never nil, as
 // encoding/json makes of []).
-func (f *fastReader) strs() []string {
+func list[T any](f *fastReader, item func() T) []T {
 	if f.next(`null`) {
 		return nil
 	}
 	f.lit(`[`)
-	out := []string{}
+	out := []T{}
 	for f.ok && !f.next(`]`) {
 		if len(out) > 0 {
 			f.lit(`,`)
 		}
-		out = append(out, f.str())
+		out = append(out, item())
 	}
 	return out
 }
 
-func (f *fastReader) uints() []uint64 {
-	if f.next(`null`) {
-		return nil
-	}
+func (f *fastReader) strs() []string  { return list(f, f.str) }
+func (f *fastReader) uints() []uint64 { return list(f, f.uint) }
+
+// boxItem reads a mailbox entry as appendBoxRecord writes it: [seq,"id",
+// delivered,read].
+func (f *fastReader) boxItem() (e jBoxItem) {
 	f.lit(`[`)
-	out := []uint64{}
-	for f.ok && !f.next(`]`) {
-		if len(out) > 0 {
-			f.lit(`,`)
-		}
-		out = append(out, f.uint())
-	}
-	return out
+	e.Seq = f.uint()
+	f.lit(`,`)
+	e.Msg = f.str()
+	f.lit(`,`)
+	e.Delivered = f.int()
+	f.lit(`,`)
+	e.Read = f.int()
+	f.lit(`]`)
+	return e
 }
 
 // digits returns the integer's bytes: an optional minus (when signed),
