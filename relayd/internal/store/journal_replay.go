@@ -217,8 +217,8 @@ func (j *JournalStore) collect() *snapshotState {
 	for _, s := range m.sessions {
 		st.sessions = append(st.sessions, *s)
 	}
-	st.memMsgs = slices.Clone(m.order)
-	for _, mm := range m.order {
+	st.memMsgs = m.order.clone()
+	for _, mm := range st.memMsgs {
 		if len(mm.hiddenFor) == 0 {
 			continue
 		}
@@ -236,7 +236,7 @@ func (j *JournalStore) collect() *snapshotState {
 	for id, b := range m.mailboxes {
 		st.memBoxes = append(st.memBoxes, boxCopy{
 			marks:   jBox{ID: id, Last: b.last, Acked: b.acked, ReadThrough: b.readThrough, LastRead: nanos(b.lastRead)},
-			entries: slices.Clone(b.entries),
+			entries: b.entries.clone(),
 		})
 	}
 	m.mu.Unlock()
@@ -463,7 +463,7 @@ func (m *Memory) restoreBox(r jBox) error {
 		if mm == nil {
 			return fmt.Errorf("mailbox %s holds message %s, which the snapshot does not", r.ID, e.Msg)
 		}
-		if n := len(b.entries); n > 0 && e.Seq <= b.entries[n-1].seq || e.Seq > r.Last {
+		if n := b.entries.len(); n > 0 && e.Seq <= b.entries.last().seq || e.Seq > r.Last {
 			return fmt.Errorf("mailbox %s: seq %d out of order", r.ID, e.Seq)
 		}
 		b.put(memEntry{seq: e.Seq, msg: mm, delivered: e.Delivered, read: e.Read})

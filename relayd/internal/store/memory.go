@@ -15,7 +15,7 @@ type Memory struct {
 	mu        sync.Mutex
 	sessions  map[string]*SessionInfo
 	mailboxes map[string]*mailbox
-	order     []*memMsg // every message, sorted by id (oldest first): byID finds one
+	order     chunked[*memMsg] // every message, sorted by id (oldest first): byID finds one
 
 	HoldBook // the operator's holds (holds.go)
 }
@@ -52,15 +52,15 @@ func (mm *memMsg) in(b *mailbox) bool {
 // entry is mm's entry in s's mailbox, or nil when it is no longer there.
 // It points into the mailbox's entries: valid while the lock is held.
 func (s memSlot) entry(mm *memMsg) *memEntry {
-	if i, ok := s.box.index(s.seq); ok && s.box.entries[i].msg == mm {
-		return &s.box.entries[i]
+	if i, ok := s.box.index(s.seq); ok && s.box.entries.at(i).msg == mm {
+		return s.box.entries.at(i)
 	}
 	return nil
 }
 
 type mailbox struct {
-	id       string     // whose it is
-	entries  []memEntry // ascending seq
+	id       string            // whose it is
+	entries  chunked[memEntry] // ascending seq
 	last     uint64
 	acked    uint64
 	lastRead time.Time // when the client last reported reading (receipts.go)
@@ -135,12 +135,12 @@ func (m *Memory) toOf(to []string) []string {
 // made. Nearly always mm goes at the end: that is checked first, since a
 // search of a long history costs a string compare per halving.
 func (m *Memory) insertOrdered(mm *memMsg) {
-	if n := len(m.order); n == 0 || m.order[n-1].ID < mm.ID {
-		m.order = append(m.order, mm)
+	if n := m.order.len(); n == 0 || m.order.last().ID < mm.ID {
+		m.order.append(mm)
 		return
 	}
-	at, _ := slices.BinarySearchFunc(m.order, mm.ID, byIDOrder)
-	m.order = slices.Insert(m.order, at, mm)
+	at, _ := m.orderIndex(mm.ID)
+	m.order.insert(at, mm)
 }
 
 // byID returns the message with this id and its place in order, or nil
@@ -152,25 +152,30 @@ func (m *Memory) insertOrdered(mm *memMsg) {
 // for the few ids that receipts, read reports and replay look up. Called
 // with mu held.
 func (m *Memory) byID(id string) (int, *memMsg) {
-	n := len(m.order)
-	if n == 0 || id > m.order[n-1].ID {
+	n := m.order.len()
+	if n == 0 || id > m.order.last().ID {
 		return n, nil
 	}
-	at, ok := slices.BinarySearchFunc(m.order, id, byIDOrder)
+	at, ok := m.orderIndex(id)
 	if !ok {
 		return at, nil
 	}
-	return at, m.order[at]
+	return at, m.order.get(at)
 }
 
-func byIDOrder(e *memMsg, id string) int { return cmp.Compare(e.ID, id) }
+// orderIndex is where id is in order, or would go, and whether it is
+// there. Called with mu held.
+func (m *Memory) orderIndex(id string) (int, bool) {
+	at := m.order.search(func(mm **memMsg) bool { return (*mm).ID >= id })
+	return at, at < m.order.len() && m.order.get(at).ID == id
+}
 
 // put adds e, the next entry, to b. Called with the store's mu held.
 func (b *mailbox) put(e memEntry) {
 	if e.read == 0 {
 		b.unread++
 	}
-	b.entries = append(b.entries, e)
+	b.entries.append(e)
 	e.msg.boxes = append(e.msg.boxes, memSlot{box: b, seq: e.seq})
 }
 
@@ -183,7 +188,7 @@ func (b *mailbox) dropped(e memEntry) {
 
 func (b *mailbox) unacked() int {
 	i, _ := b.index(b.acked + 1)
-	return len(b.entries) - i
+	return b.entries.len() - i
 }
 
 // index is where seq is in b.entries, or would go, and whether it is
@@ -192,29 +197,21 @@ func (b *mailbox) unacked() int {
 // prunes leave, so the place the first entry's seq points to is tried
 // before a search.
 func (b *mailbox) index(seq uint64) (int, bool) {
-	e := b.entries
-	n := len(e)
+	e := &b.entries
+	n := e.len()
 	switch {
 	case n == 0:
 		return 0, false
-	case seq <= e[0].seq:
-		return 0, seq == e[0].seq
-	case seq > e[n-1].seq:
+	case seq <= e.at(0).seq:
+		return 0, seq == e.at(0).seq
+	case seq > e.at(n-1).seq:
 		return n, false
 	}
-	if g := seq - e[0].seq; g < uint64(n) && e[g].seq == seq {
+	if g := seq - e.at(0).seq; g < uint64(n) && e.at(int(g)).seq == seq {
 		return int(g), true
 	}
-	lo, hi := 0, n
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if e[m].seq < seq {
-			lo = m + 1
-		} else {
-			hi = m
-		}
-	}
-	return lo, e[lo].seq == seq
+	i := e.search(func(x *memEntry) bool { return x.seq >= seq })
+	return i, e.at(i).seq == seq
 }
 
 func (m *Memory) Touch(_ context.Context, s SessionInfo) error {
@@ -311,7 +308,7 @@ func (m *Memory) Pending(_ context.Context, id string, after uint64, limit int, 
 func (b *mailbox) pending(after uint64, limit int, written uint64, provisional bool) []Delivery {
 	from := max(after, b.acked) + 1
 	i, _ := b.index(from)
-	n := len(b.entries) - i
+	n := b.entries.len() - i
 	if limit > 0 {
 		n = min(n, limit)
 	}
@@ -319,8 +316,8 @@ func (b *mailbox) pending(after uint64, limit int, written uint64, provisional b
 		return nil
 	}
 	out := make([]Delivery, 0, n) // a writer asks after nearly every message: one allocation, not a doubling run
-	for ; i < len(b.entries) && (limit <= 0 || len(out) < limit); i++ {
-		e := b.entries[i]
+	for ; i < b.entries.len() && (limit <= 0 || len(out) < limit); i++ {
+		e := b.entries.at(i)
 		d := Delivery{Seq: e.seq, Msg: e.msg.Message}
 		if e.seq > written {
 			if !provisional {
@@ -431,8 +428,8 @@ func (m *Memory) Clear(_ context.Context, id string, includeUnread bool) (int, e
 			b.acked = b.last
 		}
 	}
-	for _, mm := range m.order {
-		if mm.From == id && !mm.hiddenFor[id] {
+	for i := range m.order.len() {
+		if mm := m.order.get(i); mm.From == id && !mm.hiddenFor[id] {
 			if mm.hiddenFor == nil {
 				mm.hiddenFor = map[string]bool{}
 			}
@@ -449,18 +446,15 @@ func (m *Memory) Prune(_ context.Context, before time.Time) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	affected := map[*mailbox]bool{}
-	keep := m.order[:0]
-	for _, mm := range m.order {
-		if mm.TS.Before(before) {
-			for _, s := range mm.boxes {
+	m.order.keep(func(mm **memMsg) bool {
+		if (*mm).TS.Before(before) {
+			for _, s := range (*mm).boxes {
 				affected[s.box] = true
 			}
-			continue
+			return false
 		}
-		keep = append(keep, mm)
-	}
-	clear(m.order[len(keep):]) // what went must not stay reachable from the array
-	m.order = keep
+		return true
+	})
 	n := 0
 	for b := range affected {
 		n += b.drop(func(e memEntry) bool { return e.msg.TS.Before(before) })
@@ -470,18 +464,13 @@ func (m *Memory) Prune(_ context.Context, before time.Time) (int, error) {
 
 // drop takes the entries gone says out of b, and returns how many.
 func (b *mailbox) drop(gone func(memEntry) bool) int {
-	keep := b.entries[:0]
-	for _, e := range b.entries {
-		if gone(e) {
-			b.dropped(e)
-			continue
+	return b.entries.keep(func(e *memEntry) bool {
+		if gone(*e) {
+			b.dropped(*e)
+			return false
 		}
-		keep = append(keep, e)
-	}
-	n := len(b.entries) - len(keep)
-	clear(b.entries[len(keep):]) // nor from the mailbox's
-	b.entries = keep
-	return n
+		return true
+	})
 }
 
 func (m *Memory) Close() error { return nil }

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"slices"
 	"time"
 )
 
@@ -43,8 +42,11 @@ func (m *Memory) OldestUnread(_ context.Context, clients []string) (map[string]t
 			// Entries are in seq order, which is storage order; all are
 			// read up to readThrough.
 			from, _ := b.index(b.readThrough + 1)
-			if i := slices.IndexFunc(b.entries[from:], func(e memEntry) bool { return e.read == 0 }); i >= 0 {
-				out[c] = b.entries[from+i].msg.TS
+			for i := from; i < b.entries.len(); i++ {
+				if e := b.entries.at(i); e.read == 0 {
+					out[c] = e.msg.TS
+					break
+				}
 			}
 		}
 	}

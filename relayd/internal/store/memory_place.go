@@ -2,7 +2,6 @@ package store
 
 import (
 	"fmt"
-	"slices"
 	"time"
 )
 
@@ -38,12 +37,12 @@ func (m *Memory) unappend(id string, recipients []string, slots []Slot) {
 			continue
 		}
 		if at, ok := b.index(slots[i].Seq); ok {
-			b.dropped(b.entries[at])
-			b.entries = slices.Delete(b.entries, at, at+1)
+			b.dropped(*b.entries.at(at))
+			b.entries.delete(at)
 		}
 	}
 	if at, mm := m.byID(id); mm != nil {
-		m.order = slices.Delete(m.order, at, at+1)
+		m.order.delete(at)
 	}
 }
 

@@ -29,9 +29,9 @@ func (b *mailbox) stampDelivered(from, to uint64, at time.Time) {
 		return
 	}
 	i, _ := b.index(from + 1)
-	for ; i < len(b.entries) && b.entries[i].seq <= to; i++ {
-		if b.entries[i].delivered == 0 {
-			b.entries[i].delivered = nanos(at)
+	for ; i < b.entries.len() && b.entries.at(i).seq <= to; i++ {
+		if e := b.entries.at(i); e.delivered == 0 {
+			e.delivered = nanos(at)
 		}
 	}
 }
@@ -41,8 +41,8 @@ func (b *mailbox) stampDelivered(from, to uint64, at time.Time) {
 // counts (ReadStates) look at the unread tail, not the whole mailbox.
 func (b *mailbox) readOn() {
 	i, _ := b.index(b.readThrough + 1)
-	for ; i < len(b.entries) && b.entries[i].read != 0; i++ {
-		b.readThrough = b.entries[i].seq
+	for ; i < b.entries.len() && b.entries.at(i).read != 0; i++ {
+		b.readThrough = b.entries.at(i).seq
 	}
 }
 
@@ -70,8 +70,8 @@ func (m *Memory) MarkRead(_ context.Context, client string, ids []string, upto u
 	// (boxState.readThrough).
 	if upto > b.readThrough {
 		i, _ := b.index(b.readThrough + 1)
-		for ; i < len(b.entries) && b.entries[i].seq <= upto; i++ {
-			mark(&b.entries[i])
+		for ; i < b.entries.len() && b.entries.at(i).seq <= upto; i++ {
+			mark(b.entries.at(i))
 		}
 		b.readThrough = max(b.readThrough, min(upto, b.last))
 	}

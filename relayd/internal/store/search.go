@@ -100,12 +100,12 @@ func (m *Memory) scan(cursor string, forward bool, visit func(*memMsg) bool) {
 func (m *Memory) scanChunk(cursor string, forward bool, visit func(*memMsg) bool) (next string, more bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	i, step := len(m.order)-1, -1
+	i, step := m.order.len()-1, -1
 	if forward {
 		i, step = 0, 1
 	}
 	if cursor != "" {
-		at, found := slices.BinarySearchFunc(m.order, cursor, byIDOrder)
+		at, found := m.orderIndex(cursor)
 		i = at - 1
 		if forward {
 			i = at
@@ -115,15 +115,15 @@ func (m *Memory) scanChunk(cursor string, forward bool, visit func(*memMsg) bool
 		}
 	}
 	for range scanChunk {
-		if i < 0 || i >= len(m.order) {
+		if i < 0 || i >= m.order.len() {
 			return "", false
 		}
-		if !visit(m.order[i]) {
+		if !visit(m.order.get(i)) {
 			return "", false
 		}
 		i += step
 	}
-	return m.order[i-step].ID, true
+	return m.order.get(i - step).ID, true
 }
 
 func containsAll(s string, words []string) bool {
