@@ -1,6 +1,9 @@
 package store
 
-import "sort"
+import (
+	"slices"
+	"sort"
+)
 
 // chunked is a list kept in blocks of chunkLen items. A slice that is full
 // moves all it holds to a new array on the next append: for a mailbox of
@@ -14,10 +17,19 @@ import "sort"
 //
 // The first block grows as a slice does, so that the many small lists (a
 // mailbox holding a few messages) stay small; the blocks after it are
-// made whole. Items are found by their index: at(i) is two loads.
+// made whole. Items are found by their index: get(i) is two loads.
+//
+// A compaction reads the lists outside the store's lock (freeze): the
+// blocks are shared with it, and a change copies a shared block before it
+// writes to it (at), so a compaction costs the lock a few block headers
+// a list instead of a copy of every item.
 type chunked[T any] struct {
 	blocks [][]T // each full (chunkLen items) but the last
 	n      int
+	// shared[b]: blocks[b] was handed to a reader by freeze and must be
+	// copied before it is written to. Nil until the first freeze; then
+	// as long as blocks.
+	shared []bool
 }
 
 const (
@@ -28,23 +40,45 @@ const (
 // len is how many items c holds.
 func (c *chunked[T]) len() int { return c.n }
 
-// at is the item at i, in place: valid until the next change of c.
-func (c *chunked[T]) at(i int) *T { return &c.blocks[i>>chunkShift][i&(chunkLen-1)] }
-
 // get is the item at i.
 func (c *chunked[T]) get(i int) T { return c.blocks[i>>chunkShift][i&(chunkLen-1)] }
+
+// at is the item at i, in place, to change it: valid until the next
+// change of c.
+func (c *chunked[T]) at(i int) *T {
+	b := i >> chunkShift
+	if c.shared != nil && c.shared[b] {
+		c.own(b)
+	}
+	return &c.blocks[b][i&(chunkLen-1)]
+}
+
+// own replaces shared block b with a copy of it.
+func (c *chunked[T]) own(b int) {
+	blk := make([]T, len(c.blocks[b]), cap(c.blocks[b]))
+	copy(blk, c.blocks[b])
+	c.blocks[b] = blk
+	c.shared[b] = false
+}
 
 // last is the item at the end; c must not be empty.
 func (c *chunked[T]) last() T { return c.get(c.n - 1) }
 
+// append adds v at the end. It writes into a shared last block only past
+// the items a reader was given.
 func (c *chunked[T]) append(v T) {
 	switch b := len(c.blocks); {
-	case b == 0:
-		c.blocks = [][]T{{v}}
-	case len(c.blocks[b-1]) == chunkLen:
-		blk := make([]T, 1, chunkLen)
+	case b == 0 || len(c.blocks[b-1]) == chunkLen:
+		size := chunkLen
+		if b == 0 {
+			size = 1
+		}
+		blk := make([]T, 1, size)
 		blk[0] = v
 		c.blocks = append(c.blocks, blk)
+		if c.shared != nil {
+			c.shared = append(c.shared, false)
+		}
 	default:
 		c.blocks[b-1] = append(c.blocks[b-1], v)
 	}
@@ -72,12 +106,12 @@ func (c *chunked[T]) delete(i int) {
 
 // keep drops every item keep returns false for, in place, and reports
 // how many went.
-func (c *chunked[T]) keep(keep func(*T) bool) int {
+func (c *chunked[T]) keep(keep func(T) bool) int {
 	w := 0
 	for r := range c.n {
-		if p := c.at(r); keep(p) {
+		if v := c.get(r); keep(v) {
 			if w != r {
-				*c.at(w) = *p
+				*c.at(w) = v
 			}
 			w++
 		}
@@ -87,34 +121,45 @@ func (c *chunked[T]) keep(keep func(*T) bool) int {
 	return gone
 }
 
-// truncate drops the items from n on. What went is cleared, so that it no
-// longer keeps anything reachable; blocks left empty are let go.
+// truncate drops the items from n on. Blocks left empty are let go; the
+// rest of the last block is cleared, so that what went no longer keeps
+// anything reachable.
 func (c *chunked[T]) truncate(n int) {
 	if n >= c.n {
 		return
 	}
-	for i := n; i < c.n && i>>chunkShift < len(c.blocks); i = (i>>chunkShift + 1) << chunkShift {
-		b := c.blocks[i>>chunkShift]
-		clear(b[i&(chunkLen-1):])
-		c.blocks[i>>chunkShift] = b[:i&(chunkLen-1)]
-	}
 	keepBlocks := (n + chunkLen - 1) >> chunkShift
+	if end := n & (chunkLen - 1); end > 0 {
+		last := keepBlocks - 1
+		if c.shared != nil && c.shared[last] {
+			c.own(last)
+		}
+		clear(c.blocks[last][end:])
+		c.blocks[last] = c.blocks[last][:end]
+	}
 	clear(c.blocks[keepBlocks:])
 	c.blocks = c.blocks[:keepBlocks]
+	if c.shared != nil {
+		c.shared = c.shared[:keepBlocks]
+	}
 	c.n = n
 }
 
 // search is the smallest index i in [0, len) for which f(item i) is true,
 // or len: f must be false and then true along the list (sort.Search).
-func (c *chunked[T]) search(f func(*T) bool) int {
-	return sort.Search(c.n, func(i int) bool { return f(c.at(i)) })
+func (c *chunked[T]) search(f func(T) bool) int {
+	return sort.Search(c.n, func(i int) bool { return f(c.get(i)) })
 }
 
-// clone copies the items into one slice.
-func (c *chunked[T]) clone() []T {
-	out := make([]T, 0, c.n)
-	for _, b := range c.blocks {
-		out = append(out, b...)
+// freeze returns the items as they are now, for reading outside the lock
+// that guards c: the blocks themselves, which c copies before it changes
+// one of them again.
+func (c *chunked[T]) freeze() [][]T {
+	if c.shared == nil {
+		c.shared = make([]bool, len(c.blocks))
 	}
-	return out
+	for b := range c.shared {
+		c.shared[b] = true
+	}
+	return slices.Clone(c.blocks)
 }

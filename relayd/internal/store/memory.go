@@ -16,6 +16,7 @@ type Memory struct {
 	sessions  map[string]*SessionInfo
 	mailboxes map[string]*mailbox
 	order     chunked[*memMsg] // every message, sorted by id (oldest first): byID finds one
+	hidden    int              // messages whose hiddenFor is set: collect looks for them only if there are any
 
 	HoldBook // the operator's holds (holds.go)
 }
@@ -42,20 +43,20 @@ func (mm *memMsg) in(b *mailbox) bool {
 		return false
 	}
 	for _, s := range mm.boxes {
-		if s.box == b && s.entry(mm) != nil {
+		if _, ok := s.find(mm); ok && s.box == b {
 			return true
 		}
 	}
 	return false
 }
 
-// entry is mm's entry in s's mailbox, or nil when it is no longer there.
-// It points into the mailbox's entries: valid while the lock is held.
-func (s memSlot) entry(mm *memMsg) *memEntry {
-	if i, ok := s.box.index(s.seq); ok && s.box.entries.at(i).msg == mm {
-		return s.box.entries.at(i)
+// find is where mm's entry is in s's mailbox; false when it is no longer
+// there.
+func (s memSlot) find(mm *memMsg) (int, bool) {
+	if i, ok := s.box.index(s.seq); ok && s.box.entries.get(i).msg == mm {
+		return i, true
 	}
-	return nil
+	return 0, false
 }
 
 type mailbox struct {
@@ -166,7 +167,7 @@ func (m *Memory) byID(id string) (int, *memMsg) {
 // orderIndex is where id is in order, or would go, and whether it is
 // there. Called with mu held.
 func (m *Memory) orderIndex(id string) (int, bool) {
-	at := m.order.search(func(mm **memMsg) bool { return (*mm).ID >= id })
+	at := m.order.search(func(mm *memMsg) bool { return mm.ID >= id })
 	return at, at < m.order.len() && m.order.get(at).ID == id
 }
 
@@ -202,16 +203,16 @@ func (b *mailbox) index(seq uint64) (int, bool) {
 	switch {
 	case n == 0:
 		return 0, false
-	case seq <= e.at(0).seq:
-		return 0, seq == e.at(0).seq
-	case seq > e.at(n-1).seq:
+	case seq <= e.get(0).seq:
+		return 0, seq == e.get(0).seq
+	case seq > e.get(n-1).seq:
 		return n, false
 	}
-	if g := seq - e.at(0).seq; g < uint64(n) && e.at(int(g)).seq == seq {
+	if g := seq - e.get(0).seq; g < uint64(n) && e.get(int(g)).seq == seq {
 		return int(g), true
 	}
-	i := e.search(func(x *memEntry) bool { return x.seq >= seq })
-	return i, e.at(i).seq == seq
+	i := e.search(func(x memEntry) bool { return x.seq >= seq })
+	return i, e.get(i).seq == seq
 }
 
 func (m *Memory) Touch(_ context.Context, s SessionInfo) error {
@@ -317,7 +318,7 @@ func (b *mailbox) pending(after uint64, limit int, written uint64, provisional b
 	}
 	out := make([]Delivery, 0, n) // a writer asks after nearly every message: one allocation, not a doubling run
 	for ; i < b.entries.len() && (limit <= 0 || len(out) < limit); i++ {
-		e := b.entries.at(i)
+		e := b.entries.get(i)
 		d := Delivery{Seq: e.seq, Msg: e.msg.Message}
 		if e.seq > written {
 			if !provisional {
@@ -432,6 +433,7 @@ func (m *Memory) Clear(_ context.Context, id string, includeUnread bool) (int, e
 		if mm := m.order.get(i); mm.From == id && !mm.hiddenFor[id] {
 			if mm.hiddenFor == nil {
 				mm.hiddenFor = map[string]bool{}
+				m.hidden++
 			}
 			mm.hiddenFor[id] = true
 			n++
@@ -446,9 +448,12 @@ func (m *Memory) Prune(_ context.Context, before time.Time) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	affected := map[*mailbox]bool{}
-	m.order.keep(func(mm **memMsg) bool {
-		if (*mm).TS.Before(before) {
-			for _, s := range (*mm).boxes {
+	m.order.keep(func(mm *memMsg) bool {
+		if mm.TS.Before(before) {
+			if mm.hiddenFor != nil {
+				m.hidden--
+			}
+			for _, s := range mm.boxes {
 				affected[s.box] = true
 			}
 			return false
@@ -464,9 +469,9 @@ func (m *Memory) Prune(_ context.Context, before time.Time) (int, error) {
 
 // drop takes the entries gone says out of b, and returns how many.
 func (b *mailbox) drop(gone func(memEntry) bool) int {
-	return b.entries.keep(func(e *memEntry) bool {
-		if gone(*e) {
-			b.dropped(*e)
+	return b.entries.keep(func(e memEntry) bool {
+		if gone(e) {
+			b.dropped(e)
 			return false
 		}
 		return true

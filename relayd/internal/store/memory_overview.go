@@ -43,7 +43,7 @@ func (m *Memory) OldestUnread(_ context.Context, clients []string) (map[string]t
 			// read up to readThrough.
 			from, _ := b.index(b.readThrough + 1)
 			for i := from; i < b.entries.len(); i++ {
-				if e := b.entries.at(i); e.read == 0 {
+				if e := b.entries.get(i); e.read == 0 {
 					out[c] = e.msg.TS
 					break
 				}

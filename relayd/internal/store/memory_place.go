@@ -37,11 +37,14 @@ func (m *Memory) unappend(id string, recipients []string, slots []Slot) {
 			continue
 		}
 		if at, ok := b.index(slots[i].Seq); ok {
-			b.dropped(*b.entries.at(at))
+			b.dropped(b.entries.get(at))
 			b.entries.delete(at)
 		}
 	}
 	if at, mm := m.byID(id); mm != nil {
+		if mm.hiddenFor != nil {
+			m.hidden--
+		}
 		m.order.delete(at)
 	}
 }

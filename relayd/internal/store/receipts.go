@@ -29,9 +29,9 @@ func (b *mailbox) stampDelivered(from, to uint64, at time.Time) {
 		return
 	}
 	i, _ := b.index(from + 1)
-	for ; i < b.entries.len() && b.entries.at(i).seq <= to; i++ {
-		if e := b.entries.at(i); e.delivered == 0 {
-			e.delivered = nanos(at)
+	for ; i < b.entries.len() && b.entries.get(i).seq <= to; i++ {
+		if b.entries.get(i).delivered == 0 {
+			b.entries.at(i).delivered = nanos(at)
 		}
 	}
 }
@@ -41,8 +41,8 @@ func (b *mailbox) stampDelivered(from, to uint64, at time.Time) {
 // counts (ReadStates) look at the unread tail, not the whole mailbox.
 func (b *mailbox) readOn() {
 	i, _ := b.index(b.readThrough + 1)
-	for ; i < b.entries.len() && b.entries.at(i).read != 0; i++ {
-		b.readThrough = b.entries.at(i).seq
+	for ; i < b.entries.len() && b.entries.get(i).read != 0; i++ {
+		b.readThrough = b.entries.get(i).seq
 	}
 }
 
@@ -70,7 +70,7 @@ func (m *Memory) MarkRead(_ context.Context, client string, ids []string, upto u
 	// (boxState.readThrough).
 	if upto > b.readThrough {
 		i, _ := b.index(b.readThrough + 1)
-		for ; i < b.entries.len() && b.entries.at(i).seq <= upto; i++ {
+		for ; i < b.entries.len() && b.entries.get(i).seq <= upto; i++ {
 			mark(b.entries.at(i))
 		}
 		b.readThrough = max(b.readThrough, min(upto, b.last))
@@ -79,8 +79,8 @@ func (m *Memory) MarkRead(_ context.Context, client string, ids []string, upto u
 		if _, mm := m.byID(id); mm != nil {
 			for _, s := range mm.boxes {
 				if s.box == b {
-					if e := s.entry(mm); e != nil {
-						mark(e)
+					if i, ok := s.find(mm); ok {
+						mark(b.entries.at(i))
 					}
 				}
 			}
@@ -113,10 +113,11 @@ func (m *Memory) receiptsOf(ids []string, keep func(*memMsg) bool) []Receipt {
 		}
 		done[id] = true
 		for _, s := range mm.boxes {
-			e := s.entry(mm)
-			if e == nil {
+			i, ok := s.find(mm)
+			if !ok {
 				continue
 			}
+			e := s.box.entries.get(i)
 			out = append(out, Receipt{MsgID: id, To: s.box.id, Stored: mm.TS, Delivered: fromNanos(e.delivered), Read: fromNanos(e.read),
 				DeliveredOK: e.seq <= s.box.acked || e.read != 0})
 		}
