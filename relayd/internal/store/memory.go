@@ -17,6 +17,11 @@ type Memory struct {
 	mailboxes map[string]*mailbox
 	order     chunked[*memMsg] // every message, sorted by id (oldest first): byID finds one
 	hidden    int              // messages whose hiddenFor is set: collect looks for them only if there are any
+	// oldest: no message is older (a bound: what goes out may leave it
+	// lower than the oldest left; each Prune's walk makes it exact). The
+	// hourly retention sweep finds nothing old enough to go nearly every
+	// time, and then need not walk every message holding the lock.
+	oldest time.Time
 
 	HoldBook // the operator's holds (holds.go)
 }
@@ -43,7 +48,10 @@ func (mm *memMsg) in(b *mailbox) bool {
 		return false
 	}
 	for _, s := range mm.boxes {
-		if _, ok := s.find(mm); ok && s.box == b {
+		if s.box != b {
+			continue
+		}
+		if _, ok := s.find(mm); ok {
 			return true
 		}
 	}
@@ -107,6 +115,9 @@ func (m *Memory) box(id string) *mailbox {
 func (m *Memory) addMsg(msg Message) *memMsg {
 	mm := &memMsg{Message: msg}
 	mm.To = m.toOf(msg.To)
+	if m.order.len() == 0 || msg.TS.Before(m.oldest) {
+		m.oldest = msg.TS
+	}
 	m.insertOrdered(mm)
 	return mm
 }
@@ -442,24 +453,33 @@ func (m *Memory) Clear(_ context.Context, id string, includeUnread bool) (int, e
 	return n, nil
 }
 
-// Prune walks the messages once; only the mailboxes that hold one old
-// enough to go (found from its slots) are walked as well.
+// Prune walks the messages once, unless none is old enough to go (oldest);
+// only the mailboxes that hold one old enough to go (found from its slots)
+// are walked as well.
 func (m *Memory) Prune(_ context.Context, before time.Time) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if !m.oldest.Before(before) {
+		return 0, nil
+	}
 	affected := map[*mailbox]bool{}
+	var oldest time.Time
 	m.order.keep(func(mm *memMsg) bool {
-		if mm.TS.Before(before) {
-			if mm.hiddenFor != nil {
-				m.hidden--
+		if !mm.TS.Before(before) {
+			if oldest.IsZero() || mm.TS.Before(oldest) {
+				oldest = mm.TS
 			}
-			for _, s := range mm.boxes {
-				affected[s.box] = true
-			}
-			return false
+			return true
 		}
-		return true
+		if mm.hiddenFor != nil {
+			m.hidden--
+		}
+		for _, s := range mm.boxes {
+			affected[s.box] = true
+		}
+		return false
 	})
+	m.oldest = oldest
 	n := 0
 	for b := range affected {
 		n += b.drop(func(e memEntry) bool { return e.msg.TS.Before(before) })

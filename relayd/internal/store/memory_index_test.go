@@ -138,3 +138,50 @@ func TestMemoryLetsPrunedMessagesGo(t *testing.T) {
 		t.Fatalf("after the prune: %d messages, %d entries for A; want the newer one", s.order.len(), s.mailboxes["A"].entries.len())
 	}
 }
+
+// TestPruneSkipsOnlyWhenNothingIsDue: a sweep with nothing old enough to
+// go returns without walking the messages (Memory.oldest), and one with
+// something due prunes exactly it — with messages stored out of time
+// order (a cluster places them as they come), prunes between sends, and a
+// store emptied and filled again.
+func TestPruneSkipsOnlyWhenNothingIsDue(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	ctx := context.Background()
+	s := NewMemory()
+	var held []time.Time // the model: the times of the messages held
+	for step := range 3000 {
+		if r.IntN(4) > 0 {
+			m := newMsg("a", "b")
+			m.TS = base.Add(time.Duration(r.IntN(10_000)) * time.Second)
+			send(t, s, m)
+			held = append(held, m.TS)
+			continue
+		}
+		cut := base.Add(time.Duration(r.IntN(11_000)) * time.Second)
+		if r.IntN(20) == 0 {
+			cut = base.Add(time.Hour * 24) // everything
+		}
+		want := 0
+		kept := held[:0]
+		for _, ts := range held {
+			if ts.Before(cut) {
+				want++
+			} else {
+				kept = append(kept, ts)
+			}
+		}
+		held = kept
+		n, err := s.Prune(ctx, cut)
+		if err != nil || n != want {
+			t.Fatalf("step %d: Prune(%s) = %d, %v; want %d", step, cut.Sub(base), n, err, want)
+		}
+		if s.order.len() != len(held) {
+			t.Fatalf("step %d: %d messages held after the prune; want %d", step, s.order.len(), len(held))
+		}
+		// The next sweep skips the walk only if the bound is the oldest
+		// time held: one left lower would walk every message each hour.
+		if len(held) > 0 && !s.oldest.Equal(slices.MinFunc(held, time.Time.Compare)) {
+			t.Fatalf("step %d: after the prune Memory's oldest is %s; the oldest message held is %s", step, s.oldest.Sub(base), slices.MinFunc(held, time.Time.Compare).Sub(base))
+		}
+	}
+}
