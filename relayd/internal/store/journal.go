@@ -102,7 +102,7 @@ type JournalStore struct {
 	compactAt  int64  // compact once the file is past this and twice compacted
 	compacted  int64  // the size of the last snapshot, 0 before the first
 	compacting bool   // a snapshot is being written beside the journal
-	tail       []byte // while compacting: the records written since its snapshot; appended under tailMu
+	tail       blockBuf // while compacting: the records written since its snapshot; appended under tailMu
 	// tailMu: compactBeside reads the tail written so far (the writer
 	// only appends to it while a compaction is under way).
 	tailMu sync.Mutex
@@ -375,13 +375,13 @@ func (j *JournalStore) lead(own *jSend) {
 	switch {
 	case st != nil && err == nil: // a failed batch was taken back out of memory, but not out of st
 		j.tailMu.Lock()
-		j.compacting, j.tail = true, j.tail[:0]
+		j.compacting, j.tail = true, blockBuf{}
 		j.tailMu.Unlock()
 		j.compactions.Add(1)
 		go j.compactBeside(st)
 	case j.compacting && err == nil:
 		j.tailMu.Lock()
-		j.tail = append(j.tail, recs...) // past what compactBeside may be reading
+		j.tail.append(recs) // past what compactBeside may be reading
 		j.tailMu.Unlock()
 	}
 	for _, op := range batch {
@@ -529,9 +529,9 @@ func (j *JournalStore) compactBeside(st *snapshotState) {
 // messages the fsync of the whole tail there held them 50–60 ms.
 func (j *JournalStore) syncTail(sf *snapshotFile) {
 	j.tailMu.Lock()
-	tail := j.tail // the writer appends past it, and does not reset it before replaceWith
+	tail := j.tail.view() // the writer appends past it, and does not reset it before replaceWith
 	j.tailMu.Unlock()
-	n, err := sf.f.Write(tail)
+	n, err := tail.writeFrom(sf.f, 0)
 	if err == nil {
 		err = sf.f.Sync()
 	}
@@ -552,11 +552,8 @@ func (j *JournalStore) syncTail(sf *snapshotFile) {
 // directory with the rename: a power cut may lose the last second either
 // way (docs/operations.md). Only the writer calls it.
 func (j *JournalStore) replaceWith(sf *snapshotFile) {
-	var tail []byte
-	if sf.err == nil {
-		tail = j.tail[sf.synced:]
-	}
-	j.compacting, j.tail = false, nil
+	tail := j.tail
+	j.compacting, j.tail = false, blockBuf{}
 	err := sf.err
 	if err == nil && j.broken != nil {
 		err = j.broken
@@ -564,7 +561,7 @@ func (j *JournalStore) replaceWith(sf *snapshotFile) {
 	}
 	var n int
 	if err == nil {
-		if n, err = sf.f.Write(tail); err != nil {
+		if n, err = tail.writeFrom(sf.f, sf.synced); err != nil {
 			j.discardSnapshot(sf.f)
 		} else {
 			err = j.renameSnapshot(sf.f)
