@@ -98,10 +98,10 @@ type JournalStore struct {
 	dirty   atomic.Bool  // written since the last fsync
 
 	// Owned by the writer.
-	broken     error  // the file could not be cut back after a failed write
-	compactAt  int64  // compact once the file is past this and twice compacted
-	compacted  int64  // the size of the last snapshot, 0 before the first
-	compacting bool   // a snapshot is being written beside the journal
+	broken     error    // the file could not be cut back after a failed write
+	compactAt  int64    // compact once the file is past this and twice compacted
+	compacted  int64    // the size of the last snapshot, 0 before the first
+	compacting bool     // a snapshot is being written beside the journal
 	tail       blockBuf // while compacting: the records written since its snapshot; appended under tailMu
 	// tailMu: compactBeside reads the tail written so far (the writer
 	// only appends to it while a compaction is under way).
