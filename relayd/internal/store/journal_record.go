@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"iter"
+	"slices"
 	"strconv"
 
 	"github.com/claude-relay/claude-relay/protocol"
@@ -267,6 +269,14 @@ func appendMessageRecord(dst []byte, r *jMessage) []byte {
 }
 
 func appendBoxRecord(dst []byte, r *jBox) []byte {
+	return appendBoxRecordOf(dst, r, slices.Values(r.Entries))
+}
+
+// appendBoxRecordOf is appendBoxRecord with the entries read from entries
+// (r.Entries is not looked at): a compaction writes a mailbox's entries
+// from the blocks it took, where a slice of them all was the largest
+// allocation a snapshot made (19 MB at 400 000 messages in one mailbox).
+func appendBoxRecordOf(dst []byte, r *jBox, entries iter.Seq[jBoxItem]) []byte {
 	dst, start := beginRecord(dst, recBox)
 	dst = append(dst, `{"id":`...)
 	dst = protocol.AppendJSONString(dst, r.ID, true)
@@ -282,22 +292,25 @@ func appendBoxRecord(dst []byte, r *jBox) []byte {
 		dst = append(dst, `,"lr":`...)
 		dst = strconv.AppendInt(dst, r.LastRead, 10)
 	}
-	if len(r.Entries) > 0 {
-		dst = append(dst, `,"e":[`...)
-		for i, e := range r.Entries {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = append(dst, '[')
-			dst = strconv.AppendUint(dst, e.Seq, 10)
+	first := true
+	for e := range entries {
+		if first {
+			dst = append(dst, `,"e":[`...)
+			first = false
+		} else {
 			dst = append(dst, ',')
-			dst = protocol.AppendJSONString(dst, e.Msg, true)
-			dst = append(dst, ',')
-			dst = strconv.AppendInt(dst, e.Delivered, 10)
-			dst = append(dst, ',')
-			dst = strconv.AppendInt(dst, e.Read, 10)
-			dst = append(dst, ']')
 		}
+		dst = append(dst, '[')
+		dst = strconv.AppendUint(dst, e.Seq, 10)
+		dst = append(dst, ',')
+		dst = protocol.AppendJSONString(dst, e.Msg, true)
+		dst = append(dst, ',')
+		dst = strconv.AppendInt(dst, e.Delivered, 10)
+		dst = append(dst, ',')
+		dst = strconv.AppendInt(dst, e.Read, 10)
+		dst = append(dst, ']')
+	}
+	if !first {
 		dst = append(dst, ']')
 	}
 	dst = append(dst, '}')

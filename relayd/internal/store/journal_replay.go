@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"iter"
 	"os"
 	"path/filepath"
 	"slices"
@@ -205,10 +206,32 @@ type snapshotState struct {
 }
 
 // boxCopy is a mailbox as collect found it: its marks, and its entries.
+// emit hands it to put as it is (put writes its record with
+// appendBoxRecordOf, from items).
 type boxCopy struct {
 	marks   jBox // without Entries
 	entries [][]memEntry
 	n       int // entries in all
+}
+
+// items are the mailbox's entries as its record holds them.
+func (bc boxCopy) items() iter.Seq[jBoxItem] {
+	return func(yield func(jBoxItem) bool) {
+		for _, blk := range bc.entries {
+			for _, e := range blk {
+				if !yield(jBoxItem{Seq: e.seq, Msg: e.msg.ID, Delivered: e.delivered, Read: e.read}) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// record is the mailbox's record with its entries in one slice.
+func (bc boxCopy) record() jBox {
+	r := bc.marks
+	r.Entries = slices.AppendSeq(make([]jBoxItem, 0, bc.n), bc.items())
+	return r
 }
 
 // collect copies memory's state. Called with mu held (or before the store
@@ -300,14 +323,7 @@ func (st *snapshotState) emit(put func(byte, any) error) error {
 		}
 	}
 	for _, bc := range st.memBoxes {
-		r := bc.marks
-		r.Entries = make([]jBoxItem, 0, bc.n)
-		for _, blk := range bc.entries {
-			for _, e := range blk {
-				r.Entries = append(r.Entries, jBoxItem{Seq: e.seq, Msg: e.msg.ID, Delivered: e.delivered, Read: e.read})
-			}
-		}
-		if err := put(recBox, r); err != nil {
+		if err := put(recBox, bc); err != nil {
 			return err
 		}
 	}
@@ -396,6 +412,8 @@ func (j *JournalStore) writeSnapshotTemp(st *snapshotState) (*os.File, int64, er
 			buf = appendMessageRecord(buf[:0], &r)
 		case jBox:
 			buf = appendBoxRecord(buf[:0], &r)
+		case boxCopy:
+			buf = appendBoxRecordOf(buf[:0], &r.marks, r.items())
 		default:
 			if buf, err = appendRecord(buf[:0], kind, v); err != nil {
 				return err

@@ -809,6 +809,9 @@ func TestSnapshotUnchangedByLaterWrites(t *testing.T) {
 	records := func() string {
 		var out []byte
 		err := st.emit(func(kind byte, v any) error {
+			if bc, ok := v.(boxCopy); ok {
+				v = bc.record()
+			}
 			b, err := json.Marshal(v)
 			out = append(append(append(out, kind), b...), '\n')
 			return err
