@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -245,20 +246,11 @@ func (j *JournalStore) collect() *snapshotState {
 		st.sessions = append(st.sessions, *s)
 	}
 	st.memMsgs = m.order.freeze()
-	for i := 0; m.hidden > 0 && i < m.order.len(); i++ { // a walk of every message only if one is hidden
-		mm := m.order.get(i)
-		if len(mm.hiddenFor) == 0 {
-			continue
-		}
+	for mm, by := range m.hidden {
 		if st.hidden == nil {
 			st.hidden = map[*memMsg][]string{}
 		}
-		hidden := make([]string, 0, len(mm.hiddenFor))
-		for id := range mm.hiddenFor {
-			hidden = append(hidden, id)
-		}
-		slices.Sort(hidden)
-		st.hidden[mm] = hidden
+		st.hidden[mm] = slices.Sorted(maps.Keys(by))
 	}
 	st.memBoxes = make([]boxCopy, 0, len(m.mailboxes))
 	for id, b := range m.mailboxes {
@@ -485,12 +477,8 @@ func (m *Memory) hide(id string, clients []string) {
 	if mm == nil {
 		return
 	}
-	if mm.hiddenFor == nil {
-		mm.hiddenFor = map[string]bool{}
-		m.hidden++
-	}
 	for _, c := range clients {
-		mm.hiddenFor[c] = true
+		m.hideFor(mm, c)
 	}
 }
 

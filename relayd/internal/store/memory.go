@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"iter"
 	"slices"
 	"sync"
 	"time"
@@ -16,7 +17,9 @@ type Memory struct {
 	sessions  map[string]*SessionInfo
 	mailboxes map[string]*mailbox
 	order     chunked[*memMsg] // every message, sorted by id (oldest first): byID finds one
-	hidden    int              // messages whose hiddenFor is set: collect looks for them only if there are any
+	// hidden: the clients that cleared each message from their history
+	// (Clear); only messages someone cleared are in it.
+	hidden map[*memMsg]map[string]bool
 	// oldest: no message is older (a bound: what goes out may leave it
 	// lower than the oldest left; each Prune's walk makes it exact). The
 	// hourly retention sweep finds nothing old enough to go nearly every
@@ -28,11 +31,52 @@ type Memory struct {
 
 type memMsg struct {
 	Message
-	hiddenFor map[string]bool // clients that cleared it from their history
-	// boxes: the mailboxes it was put in, and its seq in each (mailbox.put).
-	// A clear or prune that takes it out of one leaves its slot here:
-	// in checks the mailbox.
-	boxes []memSlot
+	// box and more: the mailboxes it was put in, and its seq in each
+	// (mailbox.put; slots lists them). Nearly every message goes to one
+	// mailbox: its slot is kept here, not in a slice of its own (an
+	// object fewer a message, and 16 bytes). A clear or prune that takes
+	// it out of one leaves its slot here: in checks the mailbox.
+	box  memSlot
+	more *[]memSlot
+	// Who cleared it from their history is in Memory.hidden: few ever are.
+}
+
+// hideFor records that client cleared mm from its history. Called with mu
+// held.
+func (m *Memory) hideFor(mm *memMsg, client string) {
+	if m.hidden == nil {
+		m.hidden = map[*memMsg]map[string]bool{}
+	}
+	if m.hidden[mm] == nil {
+		m.hidden[mm] = map[string]bool{}
+	}
+	m.hidden[mm][client] = true
+}
+
+// slots yields the mailboxes mm was put in, with its seq in each.
+func (mm *memMsg) slots() iter.Seq[memSlot] {
+	return func(yield func(memSlot) bool) {
+		if mm.box.box == nil || !yield(mm.box) || mm.more == nil {
+			return
+		}
+		for _, s := range *mm.more {
+			if !yield(s) {
+				return
+			}
+		}
+	}
+}
+
+// addSlot records that mm was put in a mailbox.
+func (mm *memMsg) addSlot(s memSlot) {
+	switch {
+	case mm.box.box == nil:
+		mm.box = s
+	case mm.more == nil:
+		mm.more = &[]memSlot{s}
+	default:
+		*mm.more = append(*mm.more, s)
+	}
 }
 
 type memSlot struct {
@@ -47,7 +91,7 @@ func (mm *memMsg) in(b *mailbox) bool {
 	if b == nil {
 		return false
 	}
-	for _, s := range mm.boxes {
+	for s := range mm.slots() {
 		if s.box != b {
 			continue
 		}
@@ -188,7 +232,7 @@ func (b *mailbox) put(e memEntry) {
 		b.unread++
 	}
 	b.entries.append(e)
-	e.msg.boxes = append(e.msg.boxes, memSlot{box: b, seq: e.seq})
+	e.msg.addSlot(memSlot{box: b, seq: e.seq})
 }
 
 // dropped counts e, taken out of b, out of b's unread count.
@@ -411,7 +455,7 @@ func (m *Memory) History(_ context.Context, q HistoryQuery) ([]Message, bool, er
 		if !forward && q.After != "" && mm.ID <= q.After {
 			return false // between two cursors: the rest is older still
 		}
-		if mm.hiddenFor[q.Client] {
+		if m.hidden != nil && m.hidden[mm][q.Client] {
 			return true
 		}
 		mine := mm.From == q.Client
@@ -441,12 +485,8 @@ func (m *Memory) Clear(_ context.Context, id string, includeUnread bool) (int, e
 		}
 	}
 	for i := range m.order.len() {
-		if mm := m.order.get(i); mm.From == id && !mm.hiddenFor[id] {
-			if mm.hiddenFor == nil {
-				mm.hiddenFor = map[string]bool{}
-				m.hidden++
-			}
-			mm.hiddenFor[id] = true
+		if mm := m.order.get(i); mm.From == id && !m.hidden[mm][id] {
+			m.hideFor(mm, id)
 			n++
 		}
 	}
@@ -471,10 +511,8 @@ func (m *Memory) Prune(_ context.Context, before time.Time) (int, error) {
 			}
 			return true
 		}
-		if mm.hiddenFor != nil {
-			m.hidden--
-		}
-		for _, s := range mm.boxes {
+		delete(m.hidden, mm)
+		for s := range mm.slots() {
 			affected[s.box] = true
 		}
 		return false

@@ -42,9 +42,7 @@ func (m *Memory) unappend(id string, recipients []string, slots []Slot) {
 		}
 	}
 	if at, mm := m.byID(id); mm != nil {
-		if mm.hiddenFor != nil {
-			m.hidden--
-		}
+		delete(m.hidden, mm)
 		m.order.delete(at)
 	}
 }

@@ -77,7 +77,7 @@ func (m *Memory) MarkRead(_ context.Context, client string, ids []string, upto u
 	}
 	for _, id := range ids {
 		if _, mm := m.byID(id); mm != nil {
-			for _, s := range mm.boxes {
+			for s := range mm.slots() {
 				if s.box == b {
 					if i, ok := s.find(mm); ok {
 						mark(b.entries.at(i))
@@ -112,7 +112,7 @@ func (m *Memory) receiptsOf(ids []string, keep func(*memMsg) bool) []Receipt {
 			continue
 		}
 		done[id] = true
-		for _, s := range mm.boxes {
+		for s := range mm.slots() {
 			i, ok := s.find(mm)
 			if !ok {
 				continue
